@@ -1,0 +1,91 @@
+/**
+ * Every Gatehouse default, documented once. The README's configuration reference is written from this file;
+ * nothing else in the code repeats a default (use `??` against these values, never `||`).
+ *
+ * Durations are in seconds unless the name says otherwise.
+ */
+export const MINUTE = 60;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+
+export const defaults = {
+  /** Public URL of the provider; tokens carry it as `iss`. Default: http://localhost:<port>. */
+  issuer: undefined as string | undefined,
+  /** TCP port to listen on (env PORT). */
+  port: 3000,
+  /** Interface to bind; undefined = all interfaces. */
+  host: undefined as string | undefined,
+  /** Trust X-Forwarded-* headers (set true behind a TLS-terminating proxy). */
+  proxy: false,
+
+  database: {
+    /** Database URL (env GATEHOUSE_DATABASE_URL): sqlite:./file, sqlite::memory:, postgres://..., mysql://..., mariadb://... */
+    url: 'sqlite:./data/gatehouse.sqlite',
+    /** SQLite: how long a writer waits on a lock before failing, in ms. */
+    sqliteBusyTimeoutMs: 5000,
+    /** PostgreSQL / MariaDB connection pool size. */
+    poolMax: 10,
+  },
+
+  logging: {
+    /** pino level: fatal, error, warn, info, debug, trace, silent. */
+    level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+  },
+
+  keys: {
+    /** Your own private JWKS ({ keys: [...] }); when unset, RS256 and ES256 keys are generated once and kept in the database. */
+    jwks: undefined as { keys: Record<string, unknown>[] } | undefined,
+    /** Your own cookie-signing keys; when unset, generated once and kept in the database. */
+    cookieKeys: undefined as string[] | undefined,
+  },
+
+  /** Token and artefact lifetimes. */
+  ttl: {
+    accessToken: HOUR,
+    authorizationCode: MINUTE,
+    clientCredentials: 10 * MINUTE,
+    idToken: HOUR,
+    interaction: HOUR,
+    grant: 14 * DAY,
+    refreshToken: 14 * DAY,
+  },
+
+  passwordHashing: {
+    /** scrypt cost as log2(N): 2^15 = 32 MiB of memory per hash with r=8. */
+    log2N: 15,
+    r: 8,
+    p: 1,
+  },
+
+  backchannelLogout: {
+    /**
+     * Allow back-channel logout (and other outbound) requests to loopback and private addresses. Off by default: a
+     * public IdP must not be made to call into its own network (SSRF). Turn it on for relying parties on localhost.
+     */
+    allowPrivateNetworks: false,
+  },
+
+  pages: {
+    /** Show the configured accounts and their demo passwords on the home page (demo config only). */
+    showDemoAccounts: false,
+    /** Product name shown on pages. */
+    title: 'Gatehouse',
+  },
+
+  serverSideSessions: {
+    /** Keep login sessions in the server-side session store (env GATEHOUSE_SERVER_SIDE_SESSIONS). */
+    enabled: false,
+    /** A custom store: module path (config file) or class / factory / instance (code). Default: the Sequelize store. */
+    store: undefined as unknown,
+    /** Claim copied into the session's display name (e.g. "name" or "email"); unset because it is PII. */
+    displayNameClaim: undefined as string | undefined,
+    /** Sliding lifetime: a session ends after this long without activity. */
+    idleTimeout: 10 * HOUR,
+    /** Hard cap from sign-in, whatever the activity. */
+    absoluteLifetime: 14 * DAY,
+    /** A request that only slides the expiry writes to the store at most once per this many seconds. */
+    renewalWriteInterval: 60,
+  },
+} as const;
+
+export type Defaults = typeof defaults;

@@ -1,0 +1,142 @@
+/**
+ * The `gatehouse` command line.
+ *
+ *   gatehouse start [--config FILE] [--port N] [--issuer URL] [--db URL]
+ *   gatehouse migrate [--config FILE] [--db URL]
+ *   gatehouse hash-password [PASSWORD]     (reads stdin when no argument; prints a PHC string for the config file)
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { GatehouseConfigInput } from '../config/schema.js';
+import { openDatabase } from '../stores/sequelize/connection.js';
+import { migrate } from '../stores/sequelize/migrate.js';
+import { createServer } from './create-server.js';
+import { hashPassword } from './provider/passwords.js';
+
+const USAGE = `Usage: gatehouse <command> [options]
+
+Commands:
+  start           run the identity server
+  migrate         apply database migrations and exit
+  hash-password   print a password hash for the accounts section of a config file
+
+Options (start, migrate):
+  --config FILE   configuration file, JSON or YAML (env GATEHOUSE_CONFIG)
+  --port N        port to listen on (env PORT)
+  --issuer URL    public issuer URL (env GATEHOUSE_ISSUER)
+  --db URL        database URL (env GATEHOUSE_DATABASE_URL)
+  --help          show this help`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        port: { type: 'string' },
+        issuer: { type: 'string' },
+        db: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function configFrom(values: ReturnType<typeof parse>['values']) {
+  const env = { ...process.env };
+  if (values.port !== undefined) env.PORT = values.port;
+  if (values.issuer !== undefined) env.GATEHOUSE_ISSUER = values.issuer;
+  if (values.db !== undefined) env.GATEHOUSE_DATABASE_URL = values.db;
+  return loadConfig({ file: values.config, env });
+}
+
+async function start(values: ReturnType<typeof parse>['values']): Promise<void> {
+  const config = configFrom(values);
+  const server = await createServer(config as GatehouseConfigInput);
+  const { url } = await server.listen();
+  server.logger.info({ issuer: config.issuer, url, serverSideSessions: config.serverSideSessions.enabled }, `Gatehouse listening on ${url}`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.logger.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (error) => {
+        server.logger.error({ err: { message: (error as Error).message } }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function runMigrations(values: ReturnType<typeof parse>['values']): Promise<void> {
+  const config = configFrom(values);
+  const sequelize = await openDatabase({ url: config.database.url, sqliteBusyTimeoutMs: config.database.sqliteBusyTimeoutMs });
+  try {
+    const applied = await migrate(sequelize);
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+  } finally {
+    await sequelize.close();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function hashPasswordCommand(positionals: string[], values: ReturnType<typeof parse>['values']): Promise<void> {
+  const password = positionals[0] ?? (await readStdin());
+  if (!password) throw new UsageError('hash-password: give a password as an argument or on standard input');
+  const config = configFrom(values);
+  console.log(await hashPassword(password, config.passwordHashing));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parse(argv);
+    const [command, ...rest] = positionals;
+    if (values.help || !command) {
+      console.log(USAGE);
+      return command || values.help ? 0 : 2;
+    }
+    switch (command) {
+      case 'start':
+        await start(values);
+        return -1; // keep running
+      case 'migrate':
+        await runMigrations(values);
+        return 0;
+      case 'hash-password':
+        await hashPasswordCommand(rest, values);
+        return 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`gatehouse: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      console.error(`gatehouse: ${error.message}`);
+      return 2;
+    }
+    console.error(`gatehouse: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exitCode = code;

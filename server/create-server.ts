@@ -1,0 +1,190 @@
+/**
+ * Builds a whole Gatehouse from a configuration: database (migrated), keys, accounts, session store, the provider and
+ * the Koa app that hosts it. The programmatic API (exported from the package root):
+ *
+ *   const server = await createServer({ serverSideSessions: { enabled: true, store: MyStore } });
+ *   const { url } = await server.listen();
+ *   ...
+ *   await server.close();
+ */
+import { EventEmitter } from 'node:events';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import Provider from 'oidc-provider';
+import { pino, type Logger } from 'pino';
+import type { Sequelize } from 'sequelize';
+import { validateConfig } from '../config/load.js';
+import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
+import { systemClock } from '../stores/clock.js';
+import { openDatabase } from '../stores/sequelize/connection.js';
+import { migrate } from '../stores/sequelize/migrate.js';
+import type { Clock, SessionStore } from '../stores/session-store.js';
+import { CsrfTokens } from './http/csrf.js';
+import { errorHandler } from './http/errors.js';
+import { createRenderer } from './http/render.js';
+import { requestLog } from './http/request-log.js';
+import { securityHeaders } from './http/security-headers.js';
+import { AccountDirectory } from './provider/accounts.js';
+import { ClientSettings } from './provider/clients.js';
+import { providerConfiguration } from './provider/configuration.js';
+import { describeKeys, loadKeyMaterial } from './provider/keys.js';
+import { healthRoutes } from './routes/health.js';
+import { homeRoutes } from './routes/home.js';
+import { interactionRoutes } from './routes/interactions.js';
+import { createAdapterFactory } from './sessions/adapter-factory.js';
+import { resolveSessionStore } from './sessions/store-loader.js';
+
+export interface CreateServerOptions {
+  /** The time source for everything that reasons about expiry (tests pass a ManualClock). */
+  clock?: Clock;
+  /** A pino logger; default: JSON lines on stdout at `logging.level`. */
+  logger?: Logger;
+}
+
+export interface GatehouseServer {
+  config: GatehouseConfig;
+  app: Koa;
+  provider: Provider;
+  sequelize: Sequelize;
+  /** The server-side session store, when the feature is on. */
+  sessionStore?: SessionStore;
+  /** Audit events (session.created, session.revoked, ...). */
+  events: EventEmitter;
+  logger: Logger;
+  /** Starts listening (if not already) and resolves to the bound address. */
+  listen(): Promise<{ port: number; url: string }>;
+  /** Stops accepting, finishes in-flight requests, closes the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function createServer(input: GatehouseConfigInput = {}, options: CreateServerOptions = {}): Promise<GatehouseServer> {
+  const preliminary = validateConfig(input);
+  const logger = options.logger ?? pino({ level: preliminary.logging.level, base: { service: 'gatehouse' } });
+  const clock = options.clock ?? systemClock;
+
+  // With port 0 and no issuer, the issuer depends on the port: bind first, then build the provider around it.
+  const httpServer = createHttpServer();
+  let config = preliminary;
+  if (input.issuer === undefined && preliminary.port === 0) {
+    const port = await bind(httpServer, 0, preliminary.host);
+    config = { ...preliminary, issuer: `http://localhost:${port}` };
+  }
+
+  const sequelize = await openDatabase({
+    url: config.database.url,
+    sqliteBusyTimeoutMs: config.database.sqliteBusyTimeoutMs,
+    poolMax: config.database.poolMax,
+  });
+  try {
+    const applied = await migrate(sequelize);
+    if (applied.length) logger.info({ migrations: applied }, 'database migrated');
+    return await assemble(config, { logger, clock, sequelize, httpServer });
+  } catch (error) {
+    await sequelize.close().catch(() => undefined);
+    httpServer.close();
+    throw error;
+  }
+}
+
+async function assemble(
+  config: GatehouseConfig,
+  deps: { logger: Logger; clock: Clock; sequelize: Sequelize; httpServer: HttpServer },
+): Promise<GatehouseServer> {
+  const { logger, clock, sequelize, httpServer } = deps;
+  const events = new EventEmitter();
+  const keys = await loadKeyMaterial(sequelize, config);
+  logger.info({ keys: describeKeys(keys.jwks), source: keys.source }, 'signing keys loaded');
+  const accounts = new AccountDirectory(config.accounts, config.passwordHashing);
+  const clients = new ClientSettings(config.clients);
+  const render = createRenderer(config.pages);
+  const storeLogger = logger.child({ component: 'session-store' });
+
+  let sessionStore: SessionStore | undefined;
+  if (config.serverSideSessions.enabled) {
+    sessionStore = await resolveSessionStore(config.serverSideSessions.store, { clock, logger: storeLogger, sequelize });
+  }
+  const displayNameClaim = config.serverSideSessions.displayNameClaim;
+  const adapter = createAdapterFactory({
+    sequelize,
+    clock,
+    sessions: sessionStore && {
+      store: sessionStore,
+      clock,
+      logger: storeLogger,
+      renewalWriteInterval: config.serverSideSessions.renewalWriteInterval,
+      displayNameFor: (accountId) => {
+        const value = displayNameClaim ? accounts.bySubject(accountId)?.claims[displayNameClaim] : undefined;
+        return typeof value === 'string' ? value.slice(0, 255) : null;
+      },
+    },
+  });
+
+  const provider = new Provider(config.issuer, providerConfiguration({ config, keys, accounts, adapter, render, clock }));
+  provider.proxy = config.proxy;
+  provider.on('server_error', (_ctx, error: Error) => logger.error({ err: { name: error.name, message: error.message, stack: error.stack } }, 'provider error'));
+  provider.on('backchannel.error', (_ctx, error: Error, client: { clientId: string }) =>
+    logger.warn({ clientId: client.clientId, err: { message: error.message } }, 'back-channel logout failed'),
+  );
+
+  const app = new Koa();
+  app.proxy = config.proxy;
+  app.keys = keys.cookieKeys;
+  const csrf = new CsrfTokens(keys.cookieKeys[0]);
+  app.use(requestLog(logger));
+  app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
+  app.use(errorHandler(logger, render));
+  for (const router of [
+    healthRoutes(sequelize),
+    homeRoutes(config, render),
+    interactionRoutes({ provider, accounts, clients, csrf, render, clock }),
+  ]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  const providerCallback = provider.callback();
+  app.use(async (ctx) => {
+    ctx.respond = false;
+    await providerCallback(ctx.req, ctx.res);
+  });
+
+  httpServer.on('request', app.callback());
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    app,
+    provider,
+    sequelize,
+    sessionStore,
+    events,
+    logger,
+    async listen() {
+      if (!httpServer.listening) await bind(httpServer, config.port, config.host);
+      const { port } = httpServer.address() as AddressInfo;
+      return { port, url: config.issuer };
+    },
+    close() {
+      closing ??= (async () => {
+        if (httpServer.listening) {
+          const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+          httpServer.closeIdleConnections();
+          await closed;
+        }
+        await sequelize.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function bind(server: HttpServer, port: number, host?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

@@ -1,0 +1,30 @@
+/**
+ * One structured log line per request, with a request id (also sent back as X-Request-Id). The path is logged
+ * without its query string: queries carry codes, tokens and hints that must never reach a log.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from 'pino';
+
+export function requestLog(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const requestId = randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    try {
+      await next();
+    } finally {
+      const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      const line = {
+        reqId: requestId,
+        method: ctx.method,
+        path: ctx.path,
+        status,
+        ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
+      };
+      if (status >= 500) logger.error(line, 'request');
+      else logger.info(line, 'request');
+    }
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Maps a validated Gatehouse configuration onto oidc-provider's configuration object. Every provider option Gatehouse
+ * relies on is set here explicitly (no devInteractions, every ttl, every feature), so the provider prints no
+ * WARNING/NOTICE lines.
+ */
+import type { Configuration, ErrorOut, KoaContextWithOIDC } from 'oidc-provider';
+import type { GatehouseConfig } from '../../config/schema.js';
+import type { Clock } from '../../stores/session-store.js';
+import type { AccountDirectory } from './accounts.js';
+import { SCOPE_CLAIMS } from './accounts.js';
+import { toProviderClients } from './clients.js';
+import type { KeyMaterial } from './keys.js';
+import type { PageRenderer } from '../http/render.js';
+import { sessionTtl } from '../sessions/lifetime.js';
+
+export const GATEHOUSE_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone', 'gatehouse:admin'];
+
+export interface ProviderConfigurationInput {
+  config: GatehouseConfig;
+  keys: KeyMaterial;
+  accounts: AccountDirectory;
+  adapter: NonNullable<Configuration['adapter']>;
+  render: PageRenderer;
+  clock: Clock;
+}
+
+export function providerConfiguration({ config, keys, accounts, adapter, render, clock }: ProviderConfigurationInput): Configuration {
+  const accountName = (accountId: string | undefined) => {
+    const account = accountId ? accounts.bySubject(accountId) : undefined;
+    return (account?.claims.name as string | undefined) ?? account?.username ?? accountId ?? '';
+  };
+  return {
+    adapter,
+    clients: toProviderClients(config.clients),
+    jwks: keys.jwks as Configuration['jwks'],
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { signed: true, sameSite: 'lax', httpOnly: true },
+      short: { signed: true, sameSite: 'lax', httpOnly: true },
+    },
+    findAccount: accounts.findAccount,
+    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, scope === 'openid' ? ['sub'] : claims])),
+    scopes: GATEHOUSE_SCOPES,
+    conformIdTokenClaims: true,
+    responseTypes: ['code', 'none'],
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    rotateRefreshToken: true,
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      // Confidential clients (resource servers) may introspect any token; a public client only its own.
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+      },
+      // A client may only revoke its own tokens; the revocation endpoint answers 200 either way (RFC 7009).
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      backchannelLogout: { enabled: true },
+      resourceIndicators: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx: KoaContextWithOIDC, form: string) {
+          render(ctx, 'logout', {
+            form,
+            host: ctx.host,
+            clientName: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId,
+            accountName: accountName(ctx.oidc.session?.accountId),
+          });
+        },
+        async postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
+          render(ctx, 'logged-out', { clientName: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId });
+        },
+      },
+    },
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      ClientCredentials: config.ttl.clientCredentials,
+      IdToken: config.ttl.idToken,
+      Interaction: config.ttl.interaction,
+      Grant: config.ttl.grant,
+      RefreshToken: config.ttl.refreshToken,
+      Session: (_ctx, session) => sessionTtl(session, config.serverSideSessions, clock),
+      DeviceCode: 600,
+      BackchannelAuthenticationRequest: 600,
+    },
+    async renderError(ctx: KoaContextWithOIDC, out: ErrorOut) {
+      ctx.status = ctx.status >= 400 ? ctx.status : 400;
+      render(ctx, 'error', {
+        error: String(out.error ?? 'server_error'),
+        description: out.error_description ? String(out.error_description) : undefined,
+        requestId: ctx.state.requestId,
+      });
+    },
+    // Outbound requests (back-channel logout): the provider's SSRF guard refuses loopback and private addresses.
+    // `backchannelLogout.allowPrivateNetworks` lifts it for relying parties running on this machine or LAN.
+    fetch: config.backchannelLogout.allowPrivateNetworks
+      ? (url, options) => {
+          const { dispatcher: _guard, ...rest } = options as RequestInit & { dispatcher?: unknown };
+          return globalThis.fetch(url, rest);
+        }
+      : (url, options) => globalThis.fetch(url, options),
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Generated secrets (signing keys, cookie keys) in `gatehouse_secrets` (migration 0001).
+ *
+ * Several instances may start at once against one database: `getOrCreateSecret` lets each propose a value, keeps
+ * the first one stored and returns that one everywhere. Values are never logged.
+ */
+import { QueryTypes, type Sequelize } from 'sequelize';
+import { systemClock } from '../clock.js';
+import { dialectOf } from './connection.js';
+
+const MAX_NAME_LENGTH = 64;
+
+function checkName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
+    throw new RangeError(`secret name: expected 1 to ${MAX_NAME_LENGTH} characters`);
+  }
+}
+
+function isMysql(sequelize: Sequelize): boolean {
+  const dialect = dialectOf(sequelize);
+  return dialect === 'mysql' || dialect === 'mariadb';
+}
+
+const INSERT = 'INSERT INTO gatehouse_secrets (name, value, created_at, updated_at) VALUES (:name, :value, :now, :now)';
+
+/** The stored value, or null when there is none. */
+export async function getSecret(sequelize: Sequelize, name: string): Promise<string | null> {
+  checkName(name);
+  const rows = await sequelize.query<{ value: string }>('SELECT value FROM gatehouse_secrets WHERE name = :name', {
+    replacements: { name },
+    type: QueryTypes.SELECT,
+  });
+  return rows.length > 0 ? rows[0].value : null;
+}
+
+/**
+ * The stored value; when there is none, stores one from `generate`. Race-free across processes: the insert keeps
+ * whichever value arrived first (a duplicate is ignored, any other error propagates), then the stored value is read.
+ */
+export async function getOrCreateSecret(sequelize: Sequelize, name: string, generate: () => Promise<string>): Promise<string> {
+  const existing = await getSecret(sequelize, name);
+  if (existing !== null) return existing;
+
+  const value = await generate();
+  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`secret ${name}: the generator returned no string`);
+  // MySQL/MariaDB: a no-op update on a duplicate key (INSERT IGNORE would also hide truncation and other errors).
+  const sql = isMysql(sequelize) ? `${INSERT} ON DUPLICATE KEY UPDATE name = name` : `${INSERT} ON CONFLICT (name) DO NOTHING`;
+  await sequelize.query(sql, { replacements: { name, value, now: systemClock.now() }, type: QueryTypes.INSERT });
+
+  const stored = await getSecret(sequelize, name);
+  if (stored === null) throw new Error(`secret ${name}: not found right after it was stored`);
+  return stored;
+}
+
+/** Stores `value` under `name`, replacing any previous value (key rotation). */
+export async function setSecret(sequelize: Sequelize, name: string, value: string): Promise<void> {
+  checkName(name);
+  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`secret ${name}: expected a non-empty string`);
+  const sql = isMysql(sequelize)
+    ? `${INSERT} ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)`
+    : `${INSERT} ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
+  await sequelize.query(sql, { replacements: { name, value, now: systemClock.now() }, type: QueryTypes.INSERT });
+}

@@ -1,0 +1,181 @@
+/**
+ * THE server-side session store contract.
+ *
+ * Gatehouse keeps every interactive login session (oidc-provider's Session model) in a store that implements this
+ * interface when `serverSideSessions.enabled` is true. Built-in implementations: `SequelizeSessionStore`
+ * (stores/sequelize/session-store.ts) and `MemorySessionStore` (stores/memory/session-store.ts). A custom class is
+ * checked at start-up against `SESSION_STORE_METHODS` and should pass the exported conformance suite
+ * (`gatehouse/conformance`).
+ *
+ * Rules every implementation keeps:
+ * - Expected misses return `null` (or an empty list); they never throw.
+ * - Write failures are never swallowed: they reject with `SessionStoreError` (keeping the cause).
+ * - `key` is already a hash of the cookie value (see `hashSessionKey`); stores never see the raw cookie.
+ * - `sessionId` is unique: two records never share one.
+ * - Time comes from `context.clock`, never from `Date.now()` directly.
+ */
+import { createHash } from 'node:crypto';
+import type { Sequelize } from 'sequelize';
+
+/** One login session, as stored. Dates are `Date` objects; `expires === null` means it never expires. */
+export interface ServerSideSession {
+  /** Hash of the provider's session id (the `_session` cookie value, which rotates). Unique. */
+  key: string;
+  /** The provider's stable session uid. Unique; never changes for the life of the session. */
+  sessionId: string;
+  /** The account id, or null for an anonymous session (no login yet). */
+  subjectId: string | null;
+  /** Copied from the configured claim (`serverSideSessions.displayNameClaim`); null when not configured. */
+  displayName: string | null;
+  /** The relying parties this session signed in to, each with the `sid` it was given. */
+  clients: SessionClient[];
+  /** When the session was first stored. */
+  created: Date;
+  /** Last activity that was recorded. */
+  renewed: Date;
+  /** When the session ends unless renewed; null = no expiry. */
+  expires: Date | null;
+  /** When the user last authenticated (the provider's loginTs). */
+  authTime: Date | null;
+  loginIp: string | null;
+  loginUserAgent: string | null;
+  lastIp: string | null;
+  lastUserAgent: string | null;
+  /** The provider's Session payload, stored as-is (JSON). */
+  data: Record<string, unknown>;
+}
+
+export interface SessionClient {
+  clientId: string;
+  sid: string;
+}
+
+/** Exact-match filter; at least one of the two is required (an empty filter is rejected with `invalid_filter`). */
+export interface SessionFilter {
+  subjectId?: string;
+  sessionId?: string;
+}
+
+export interface SessionQuery {
+  subjectId?: string;
+  sessionId?: string;
+  /** Case-insensitive prefix of the display name. */
+  displayNamePrefix?: string;
+  /** Only sessions that include this client. */
+  clientId?: string;
+  /** Page size; default `DEFAULT_PAGE_SIZE`, at most `MAX_PAGE_SIZE`. */
+  pageSize?: number;
+  /** Opaque token from a previous result's `nextToken`/`previousToken`. Malformed or foreign = first page. */
+  token?: string;
+  /** Ask for `totalCount` (costs a count query). */
+  countTotal?: boolean;
+}
+
+export interface SessionQueryResult {
+  /** Always in forward order (newest created first, then by sessionId), whichever direction was paged. */
+  results: ServerSideSession[];
+  hasPrevious: boolean;
+  hasNext: boolean;
+  /** Present when `hasNext`. */
+  nextToken?: string;
+  /** Present when `hasPrevious`. */
+  previousToken?: string;
+  /** Present when `countTotal` was asked for. */
+  totalCount?: number;
+}
+
+export const DEFAULT_PAGE_SIZE = 25;
+export const MAX_PAGE_SIZE = 200;
+
+/** What a store is given when it is built. */
+export interface SessionStoreContext {
+  /** The only source of time a store may use. */
+  clock: Clock;
+  logger: StoreLogger;
+  /** The Gatehouse database connection, for stores that want it (already migrated). */
+  sequelize?: Sequelize;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface StoreLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface SessionStore {
+  /** The record with this key, or null. Expired records are still returned: expiry is the caller's decision. */
+  get(key: string): Promise<ServerSideSession | null>;
+  /** The record with this session id (the provider's uid), or null. */
+  getBySessionId(sessionId: string): Promise<ServerSideSession | null>;
+  /** Insert. A duplicate key or session id rejects with SessionStoreError code `duplicate`; never overwrites. */
+  create(session: ServerSideSession): Promise<void>;
+  /** Replace the record with this session's `sessionId` (its key may change: rotation). Missing = `not_found`. */
+  update(session: ServerSideSession): Promise<void>;
+  /** Delete the record with this key. Idempotent: a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every record matching the filter (AND). An empty filter rejects with `invalid_filter`. */
+  getSessions(filter: SessionFilter): Promise<ServerSideSession[]>;
+  /** Delete every record matching the filter; resolves to how many were deleted. Empty filter: `invalid_filter`. */
+  deleteSessions(filter: SessionFilter): Promise<number>;
+  /**
+   * Remove and return up to `count` records whose `expires` is before `clock.now()` (null never matches).
+   * With several callers at once (several instances), each record goes to exactly one caller.
+   */
+  getAndRemoveExpired(count: number): Promise<ServerSideSession[]>;
+  /** Admin search with keyset paging (see SessionQuery / SessionQueryResult). */
+  querySessions(query: SessionQuery): Promise<SessionQueryResult>;
+}
+
+/** The methods Gatehouse checks for at start-up; a store missing any of them is refused by name. */
+export const SESSION_STORE_METHODS = [
+  'get',
+  'getBySessionId',
+  'create',
+  'update',
+  'delete',
+  'getSessions',
+  'deleteSessions',
+  'getAndRemoveExpired',
+  'querySessions',
+] as const satisfies readonly (keyof SessionStore)[];
+
+export type SessionStoreErrorCode = 'duplicate' | 'not_found' | 'invalid_filter' | 'invalid_argument' | 'storage';
+
+/** The one error type stores reject with. `cause` keeps the underlying driver error. */
+export class SessionStoreError extends Error {
+  readonly code: SessionStoreErrorCode;
+  constructor(code: SessionStoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SessionStoreError';
+    this.code = code;
+  }
+}
+
+/** A store can be given as a class (`new Store(context)`), a factory (`(context) => store`) or an instance. */
+export type SessionStoreClass = new (context: SessionStoreContext) => SessionStore;
+export type SessionStoreFactory = (context: SessionStoreContext) => SessionStore | Promise<SessionStore>;
+export type SessionStoreOption = SessionStoreClass | SessionStoreFactory | SessionStore;
+
+/** Rejects a filter that names neither a subject nor a session id. Shared by every store. */
+export function assertFilter(filter: SessionFilter | undefined | null): asserts filter is SessionFilter {
+  if (!filter || (isBlank(filter.subjectId) && isBlank(filter.sessionId))) {
+    throw new SessionStoreError('invalid_filter', 'a session filter needs subjectId or sessionId');
+  }
+}
+
+function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
+
+/**
+ * The store key for a provider session id (the `_session` cookie value): SHA-256, base64url.
+ * The raw cookie value never reaches a store, so a database dump is not a list of live cookies.
+ */
+export function hashSessionKey(providerSessionId: string): string {
+  return createHash('sha256').update(providerSessionId, 'utf8').digest('base64url');
+}

@@ -1,0 +1,67 @@
+/**
+ * Starts a real Gatehouse for one test file: a fresh database, port 0, test accounts with a cheap password hash,
+ * loopback back-channel allowed. Each call is independent, so test files (and tests) run concurrently.
+ */
+import { createServer, type GatehouseServer } from '../../server/create-server.js';
+import type { GatehouseConfigInput } from '../../config/schema.js';
+import { hashPassword } from '../../server/provider/passwords.js';
+import type { Clock } from '../../stores/session-store.js';
+import { createTestDatabase, type TestDialect } from './databases.js';
+
+export const TEST_HASHING = { log2N: 10, r: 8, p: 1 };
+
+let accountsPromise: Promise<NonNullable<GatehouseConfigInput['accounts']>> | undefined;
+
+/** alice (admin) and bob, with passwords "<name>-password", plus carol and dave for tests that need more users. */
+export function testAccounts() {
+  accountsPromise ??= Promise.all(
+    [
+      { subject: 'alice', name: 'Alice Anderson', roles: ['admin'] },
+      { subject: 'bob', name: 'Bob Brown', roles: [] },
+      { subject: 'carol', name: 'Carol Clark', roles: [] },
+      { subject: 'dave', name: 'Dave Davis', roles: [] },
+    ].map(async ({ subject, name, roles }) => ({
+      subject,
+      username: subject,
+      passwordHash: await hashPassword(`${subject}-password`, TEST_HASHING),
+      roles,
+      claims: { name, email: `${subject}@example.com`, email_verified: true },
+    })),
+  );
+  return accountsPromise;
+}
+
+export interface TestServer {
+  server: GatehouseServer;
+  issuer: string;
+  databaseUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(
+  options: { dialect?: TestDialect; databaseUrl?: string; config?: GatehouseConfigInput; clock?: Clock } = {},
+): Promise<TestServer> {
+  const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => undefined } : await createTestDatabase(options.dialect ?? 'sqlite-memory');
+  const server = await createServer(
+    {
+      port: 0,
+      logging: { level: (process.env.GATEHOUSE_TEST_LOG as 'info' | undefined) ?? 'silent' },
+      passwordHashing: TEST_HASHING,
+      accounts: await testAccounts(),
+      backchannelLogout: { allowPrivateNetworks: true },
+      ...options.config,
+      database: { url: database.url, ...options.config?.database },
+    },
+    { clock: options.clock },
+  );
+  await server.listen();
+  return {
+    server,
+    issuer: server.config.issuer,
+    databaseUrl: database.url,
+    async close() {
+      await server.close();
+      await database.drop();
+    },
+  };
+}
