@@ -65,3 +65,16 @@ export async function startTestServer(
     },
   };
 }
+
+/** A port that was free a moment ago (for tests that must restart a server on the same issuer). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
