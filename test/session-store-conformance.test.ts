@@ -1,0 +1,225 @@
+/**
+ * The session store conformance suite against every built-in store and the Redis example. Each SQL test gets its own
+ * freshly migrated database (created and dropped around the test), each Redis test its own key prefix.
+ */
+import { randomBytes } from 'node:crypto';
+import test from 'ava';
+import { Redis } from 'ioredis';
+import { QueryTypes, type Sequelize } from 'sequelize';
+import { runSessionStoreConformance } from '../stores/conformance/index.js';
+import { ManualClock } from '../stores/clock.js';
+import { MemorySessionStore } from '../stores/memory/session-store.js';
+import { SequelizeSessionStore } from '../stores/sequelize/session-store.js';
+import { openDatabase } from '../stores/sequelize/connection.js';
+import { migrate } from '../stores/sequelize/migrate.js';
+import { decodePagingToken, encodePagingToken } from '../stores/paging-token.js';
+import { type ServerSideSession, type SessionStoreContext, type StoreLogger } from '../stores/session-store.js';
+import { RedisSessionStore } from '../examples/redis-session-store/redis-session-store.js';
+import { createTestDatabase, type TestDialect } from './helpers/databases.js';
+
+const silent: StoreLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const REDIS_URL = process.env.GATEHOUSE_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** At most this many test databases per server at once (each holds a small connection pool). */
+const DATABASE_SLOTS = 6;
+const slots = new Map<TestDialect, Semaphore>();
+
+class Semaphore {
+  #free: number;
+  #waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.#free = size;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
+}
+
+/** A freshly created and migrated database; `close` closes the connection and drops it. */
+async function freshDatabase(dialect: TestDialect): Promise<{ sequelize: Sequelize; url: string; close: () => Promise<void> }> {
+  const local = dialect === 'sqlite-memory' || dialect === 'sqlite-file';
+  let semaphore = slots.get(dialect);
+  if (!semaphore) slots.set(dialect, (semaphore = new Semaphore(local ? 1000 : DATABASE_SLOTS)));
+  const release = await semaphore.acquire();
+  try {
+    const database = await createTestDatabase(dialect);
+    const sequelize = await openDatabase({ url: database.url, poolMax: 6 });
+    await migrate(sequelize);
+    return {
+      sequelize,
+      url: database.url,
+      close: async () => {
+        try {
+          await sequelize.close();
+          await database.drop();
+        } finally {
+          release();
+        }
+      },
+    };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+function sqlDirectRead(sequelize: Sequelize) {
+  return async (sessionId: string) => {
+    const rows = await sequelize.query<Record<string, unknown>>('SELECT * FROM server_side_sessions WHERE session_id = :sessionId', {
+      type: QueryTypes.SELECT,
+      replacements: { sessionId },
+    });
+    return rows[0] ?? null;
+  };
+}
+
+runSessionStoreConformance(test, {
+  name: 'memory',
+  async createStore(clock) {
+    return { store: new MemorySessionStore({ clock, logger: silent }) };
+  },
+});
+
+for (const dialect of ['sqlite-memory', 'sqlite-file', 'postgres', 'mariadb'] as const) {
+  runSessionStoreConformance(test, {
+    name: `sequelize ${dialect}`,
+    async createStore(clock) {
+      const { sequelize, close } = await freshDatabase(dialect);
+      return {
+        store: new SequelizeSessionStore({ clock, logger: silent, sequelize }),
+        directRead: sqlDirectRead(sequelize),
+        cleanup: close,
+      };
+    },
+  });
+}
+
+const redisAdmin = new Redis(REDIS_URL, { lazyConnect: true });
+test.after.always(async () => {
+  if (redisAdmin.status !== 'wait') await redisAdmin.quit();
+});
+
+async function deleteKeys(prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redisAdmin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length) await redisAdmin.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+runSessionStoreConformance(test, {
+  name: 'redis example',
+  async createStore(clock) {
+    const keyPrefix = `gatehouse-test:${randomBytes(8).toString('hex')}:`;
+    const store = new RedisSessionStore({ clock, logger: silent, redisUrl: REDIS_URL, keyPrefix });
+    return {
+      store,
+      async directRead(sessionId) {
+        const hash = await redisAdmin.hgetall(`${keyPrefix}session:${sessionId}`);
+        return Object.keys(hash).length ? hash : null;
+      },
+      async cleanup() {
+        await store.close();
+        await deleteKeys(keyPrefix);
+      },
+    };
+  },
+});
+
+// --- beyond the shared suite -------------------------------------------------------------------------------------------
+
+function expiredSession(clock: ManualClock, index: number): ServerSideSession {
+  const now = clock.now().getTime();
+  return {
+    key: randomBytes(32).toString('base64url'),
+    sessionId: `sid-${index}-${randomBytes(6).toString('hex')}`,
+    subjectId: `subject-${index}`,
+    displayName: null,
+    clients: [{ clientId: 'app', sid: `s${index}` }],
+    created: new Date(now - 10_000),
+    renewed: new Date(now - 10_000),
+    expires: new Date(now - 1000 - index),
+    authTime: null,
+    loginIp: null,
+    loginUserAgent: null,
+    lastIp: null,
+    lastUserAgent: null,
+    data: {},
+  };
+}
+
+for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
+  test(`sequelize ${dialect}: two instances on one database never claim the same expired session`, async (t) => {
+    const database = await freshDatabase(dialect);
+    t.teardown(database.close);
+    const second = await openDatabase({ url: database.url, poolMax: 6 });
+    t.teardown(() => second.close());
+    const clock = new ManualClock(Date.UTC(2001, 0, 1));
+    const stores = [database.sequelize, second].map((sequelize) => new SequelizeSessionStore({ clock, logger: silent, sequelize }));
+    const total = 300;
+    const records = Array.from({ length: total }, (_, i) => expiredSession(clock, i));
+    for (let i = 0; i < total; i += 30) await Promise.all(records.slice(i, i + 30).map((record) => stores[0].create(record)));
+    const drain = async (store: SequelizeSessionStore) => {
+      const mine: string[] = [];
+      for (let batch = await store.getAndRemoveExpired(9); batch.length; batch = await store.getAndRemoveExpired(9)) {
+        mine.push(...batch.map((record) => record.sessionId));
+      }
+      return mine;
+    };
+    const claims = await Promise.all([...stores, ...stores, ...stores].map(drain));
+    const claimed = claims.flat();
+    t.is(claimed.length, total);
+    t.is(new Set(claimed).size, total);
+    const [{ remaining }] = await second.query<{ remaining: number }>(
+      'SELECT COUNT(*) AS remaining FROM server_side_session_clients',
+      { type: QueryTypes.SELECT },
+    );
+    t.is(Number(remaining), 0, 'the client rows went with their sessions');
+  });
+}
+
+test('sequelize: the store refuses a context without a connection', (t) => {
+  const context = { clock: new ManualClock(), logger: silent } as SessionStoreContext;
+  t.throws(() => new SequelizeSessionStore(context), { message: /context\.sequelize/ });
+});
+
+test('sequelize sqlite-memory: a database failure rejects with code storage and keeps the cause', async (t) => {
+  const database = await freshDatabase('sqlite-memory');
+  t.teardown(database.close);
+  const clock = new ManualClock(Date.UTC(2001, 0, 1));
+  const store = new SequelizeSessionStore({ clock, logger: silent, sequelize: database.sequelize });
+  await database.sequelize.query('DROP TABLE server_side_session_clients', { type: QueryTypes.RAW });
+  const error = await t.throwsAsync(store.create(expiredSession(clock, 1)));
+  t.is((error as { code?: string }).code, 'storage');
+  t.truthy(error?.cause);
+  t.is(await store.getBySessionId('nothing'), null, 'reads still work');
+});
+
+test('sequelize sqlite-memory: a value longer than its column is refused, not truncated', async (t) => {
+  const database = await freshDatabase('sqlite-memory');
+  t.teardown(database.close);
+  const clock = new ManualClock(Date.UTC(2001, 0, 1));
+  const store = new SequelizeSessionStore({ clock, logger: silent, sequelize: database.sequelize });
+  const record = { ...expiredSession(clock, 1), displayName: 'x'.repeat(256) };
+  const error = await t.throwsAsync(store.create(record));
+  t.is((error as { code?: string }).code, 'invalid_argument');
+  t.is(await store.getBySessionId(record.sessionId), null);
+});
+
+test('paging tokens round-trip and anything else decodes to null', (t) => {
+  const position = { direction: 'previous' as const, created: Date.UTC(2024, 0, 1, 0, 0, 0, 5), sessionId: 'sid-ü-1' };
+  t.deepEqual(decodePagingToken(encodePagingToken(position)), position);
+  for (const token of [undefined, null, 42, '', '!!', 'e30', encodePagingToken(position).slice(1)]) {
+    t.is(decodePagingToken(token), null);
+  }
+});
