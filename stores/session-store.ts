@@ -123,10 +123,16 @@ export interface SessionStore {
   /** Delete every record matching the filter; resolves to how many were deleted. Empty filter: `invalid_filter`. */
   deleteSessions(filter: SessionFilter): Promise<number>;
   /**
-   * Remove and return up to `count` records whose `expires` is before `clock.now()` (null never matches).
-   * With several callers at once (several instances), each record goes to exactly one caller.
+   * Claims up to `count` records whose `expires` is before `clock.now()` (null never matches) and that no caller holds a
+   * live claim on; each claimed record is held until now + `leaseSeconds`, during which no other caller receives it.
+   * The caller completes a claim with `delete(key)`. A claim that runs out without a delete is claimed again
+   * (at-least-once). With several callers at once (several instances), a record goes to one caller per lease.
+   *
+   * `update` of a claimed record releases its claim. Expired records that cannot be read (see `corrupt`) are deleted
+   * by the store, logged as a warning and never returned; they do not use up `count`, so an empty result means no
+   * readable record is due. `count` and `leaseSeconds` must be positive integers (else `invalid_argument`).
    */
-  getAndRemoveExpired(count: number): Promise<ServerSideSession[]>;
+  claimExpired(count: number, leaseSeconds: number): Promise<ServerSideSession[]>;
   /** Admin search with keyset paging (see SessionQuery / SessionQueryResult). */
   querySessions(query: SessionQuery): Promise<SessionQueryResult>;
 }
@@ -140,11 +146,22 @@ export const SESSION_STORE_METHODS = [
   'delete',
   'getSessions',
   'deleteSessions',
-  'getAndRemoveExpired',
+  'claimExpired',
   'querySessions',
 ] as const satisfies readonly (keyof SessionStore)[];
 
-export type SessionStoreErrorCode = 'duplicate' | 'not_found' | 'invalid_filter' | 'invalid_argument' | 'storage';
+/**
+ * - `duplicate`: create/update would give two records one key or session id.
+ * - `not_found`: update of a session id that is not stored.
+ * - `invalid_filter`: a filter with neither subjectId nor sessionId.
+ * - `invalid_argument`: a value the store refuses (too long, not a Date, a count below 1...).
+ * - `storage`: the backing storage failed (the driver error is the `cause`).
+ * - `corrupt`: `get` / `getBySessionId` found a stored record that cannot be read (its `data` or `clients` JSON does
+ *   not parse, a date is unreadable...). The caller should delete it by key (`delete`) or session id
+ *   (`deleteSessions({ sessionId })`), which always work on such a record. Listings (`getSessions`, `querySessions`)
+ *   never reject because of one: they skip it and log a warning; `claimExpired` deletes an expired one and logs it.
+ */
+export type SessionStoreErrorCode = 'duplicate' | 'not_found' | 'invalid_filter' | 'invalid_argument' | 'storage' | 'corrupt';
 
 /** The one error type stores reject with. `cause` keeps the underlying driver error. */
 export class SessionStoreError extends Error {

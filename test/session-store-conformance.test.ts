@@ -3,7 +3,7 @@
  * freshly migrated database (created and dropped around the test), each Redis test its own key prefix.
  */
 import { randomBytes } from 'node:crypto';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { runSessionStoreConformance } from '../stores/conformance/index.js';
@@ -11,7 +11,7 @@ import { ManualClock } from '../stores/clock.js';
 import { MemorySessionStore } from '../stores/memory/session-store.js';
 import { SequelizeSessionStore } from '../stores/sequelize/session-store.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
-import { migrate } from '../stores/sequelize/migrate.js';
+import { createMigrator, migrate } from '../stores/sequelize/migrate.js';
 import { decodePagingToken, encodePagingToken } from '../stores/paging-token.js';
 import { type ServerSideSession, type SessionStoreContext, type StoreLogger } from '../stores/session-store.js';
 import { RedisSessionStore } from '../examples/redis-session-store/redis-session-store.js';
@@ -82,6 +82,16 @@ function sqlDirectRead(sequelize: Sequelize) {
   };
 }
 
+/** Damages a stored row behind the store's back: its `data` is no longer JSON. */
+function sqlCorrupt(sequelize: Sequelize) {
+  return async (sessionId: string) => {
+    await sequelize.query(`UPDATE server_side_sessions SET data = '{"truncated": ' WHERE session_id = :sessionId`, {
+      type: QueryTypes.UPDATE,
+      replacements: { sessionId },
+    });
+  };
+}
+
 runSessionStoreConformance(test, {
   name: 'memory',
   async createStore(clock) {
@@ -92,11 +102,12 @@ runSessionStoreConformance(test, {
 for (const dialect of ['sqlite-memory', 'sqlite-file', 'postgres', 'mariadb'] as const) {
   runSessionStoreConformance(test, {
     name: `sequelize ${dialect}`,
-    async createStore(clock) {
+    async createStore(clock, { logger }) {
       const { sequelize, close } = await freshDatabase(dialect);
       return {
-        store: new SequelizeSessionStore({ clock, logger: silent, sequelize }),
+        store: new SequelizeSessionStore({ clock, logger, sequelize }),
         directRead: sqlDirectRead(sequelize),
+        corrupt: sqlCorrupt(sequelize),
         cleanup: close,
       };
     },
@@ -119,14 +130,17 @@ async function deleteKeys(prefix: string): Promise<void> {
 
 runSessionStoreConformance(test, {
   name: 'redis example',
-  async createStore(clock) {
+  async createStore(clock, { logger }) {
     const keyPrefix = `gatehouse-test:${randomBytes(8).toString('hex')}:`;
-    const store = new RedisSessionStore({ clock, logger: silent, redisUrl: REDIS_URL, keyPrefix });
+    const store = new RedisSessionStore({ clock, logger, redisUrl: REDIS_URL, keyPrefix });
     return {
       store,
       async directRead(sessionId) {
         const hash = await redisAdmin.hgetall(`${keyPrefix}session:${sessionId}`);
         return Object.keys(hash).length ? hash : null;
+      },
+      async corrupt(sessionId) {
+        await redisAdmin.hset(`${keyPrefix}session:${sessionId}`, 'data', '{"truncated": ');
       },
       async cleanup() {
         await store.close();
@@ -159,7 +173,7 @@ function expiredSession(clock: ManualClock, index: number): ServerSideSession {
 }
 
 for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
-  test(`sequelize ${dialect}: two instances on one database never claim the same expired session`, async (t) => {
+  test(`sequelize ${dialect}: two instances on one database never hold the same expired session at once`, async (t) => {
     const database = await freshDatabase(dialect);
     t.teardown(database.close);
     const second = await openDatabase({ url: database.url, poolMax: 6 });
@@ -169,10 +183,12 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
     const total = 300;
     const records = Array.from({ length: total }, (_, i) => expiredSession(clock, i));
     for (let i = 0; i < total; i += 30) await Promise.all(records.slice(i, i + 30).map((record) => stores[0].create(record)));
+    // Each worker claims, "notifies", then completes every claim with delete (as the sweeper does).
     const drain = async (store: SequelizeSessionStore) => {
       const mine: string[] = [];
-      for (let batch = await store.getAndRemoveExpired(9); batch.length; batch = await store.getAndRemoveExpired(9)) {
+      for (let batch = await store.claimExpired(9, 60); batch.length; batch = await store.claimExpired(9, 60)) {
         mine.push(...batch.map((record) => record.sessionId));
+        for (const record of batch) await store.delete(record.key);
       }
       return mine;
     };
@@ -186,7 +202,87 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
     );
     t.is(Number(remaining), 0, 'the client rows went with their sessions');
   });
+
+  test(`sequelize ${dialect}: a sweeper that dies after claiming loses nothing: another takes the session after the lease`, async (t) => {
+    const database = await freshDatabase(dialect);
+    t.teardown(database.close);
+    const second = await openDatabase({ url: database.url, poolMax: 6 });
+    t.teardown(() => second.close());
+    const clock = new ManualClock(Date.UTC(2001, 0, 1));
+    const [crashed, survivor] = [database.sequelize, second].map((sequelize) => new SequelizeSessionStore({ clock, logger: silent, sequelize }));
+    const records = Array.from({ length: 5 }, (_, i) => expiredSession(clock, i));
+    for (const record of records) await crashed.create(record);
+    t.is((await crashed.claimExpired(3, 120)).length, 3); // ... and never deletes them
+    t.is((await survivor.claimExpired(10, 120)).length, 2);
+    t.deepEqual(await survivor.claimExpired(10, 120), []);
+    clock.advance(120_000);
+    const retaken = await survivor.claimExpired(10, 120);
+    t.is(retaken.length, 5, 'every abandoned claim is taken again');
+    const [{ claimed }] = await second.query<{ claimed: number }>(
+      'SELECT COUNT(*) AS claimed FROM server_side_sessions WHERE claimed_until IS NOT NULL',
+      { type: QueryTypes.SELECT },
+    );
+    t.is(Number(claimed), 5);
+  });
 }
+
+test('sequelize sqlite-file: migration 0004 goes down and up again, keeping the rows and the indexes', async (t) => {
+  const database = await freshDatabase('sqlite-file');
+  t.teardown(database.close);
+  await migrationRoundTrip(t, database.sequelize);
+});
+
+for (const dialect of ['postgres', 'mariadb'] as const) {
+  test(`sequelize ${dialect}: migration 0004 goes down and up again, keeping the rows and the indexes`, async (t) => {
+    const database = await freshDatabase(dialect);
+    t.teardown(database.close);
+    await migrationRoundTrip(t, database.sequelize);
+  });
+}
+
+async function migrationRoundTrip(t: ExecutionContext, sequelize: Sequelize): Promise<void> {
+  const clock = new ManualClock(Date.UTC(2001, 0, 1));
+  const store = new SequelizeSessionStore({ clock, logger: silent, sequelize });
+  const record = expiredSession(clock, 1);
+  await store.create(record);
+  const migrator = createMigrator(sequelize);
+  await migrator.down({ to: '0004-session-claims' });
+  const columns = await sequelize.getQueryInterface().describeTable('server_side_sessions');
+  t.false('claimed_until' in columns, 'down removes claimed_until');
+  t.deepEqual(await store.getBySessionId(record.sessionId), record, 'the row survives');
+  await migrator.up();
+  t.true('claimed_until' in (await sequelize.getQueryInterface().describeTable('server_side_sessions')));
+  const indexes = (await sequelize.getQueryInterface().showIndex('server_side_sessions')) as { name: string }[];
+  const names = indexes.map((index) => index.name);
+  t.true(names.includes('server_side_sessions_expires_claim'));
+  t.true(names.includes('server_side_sessions_key'), 'the other indexes are intact');
+  t.deepEqual(await store.claimExpired(10, 60), [record]);
+  await t.throwsAsync(store.create(record), undefined, 'the unique key still holds');
+}
+
+test('sequelize sqlite-memory: a corrupt date or clients list is reported as corrupt too', async (t) => {
+  const database = await freshDatabase('sqlite-memory');
+  t.teardown(database.close);
+  const clock = new ManualClock(Date.UTC(2001, 0, 1));
+  const warnings: unknown[] = [];
+  const logger = { ...silent, warn: (obj: object) => void warnings.push(obj) };
+  const store = new SequelizeSessionStore({ clock, logger, sequelize: database.sequelize });
+  const [badDate, badClients, badShape] = [1, 2, 3].map((i) => expiredSession(clock, i));
+  for (const record of [badDate, badClients, badShape]) await store.create(record);
+  const damage = (sql: string, sessionId: string) =>
+    database.sequelize.query(sql, { type: QueryTypes.UPDATE, replacements: { sessionId } });
+  await damage(`UPDATE server_side_sessions SET renewed = 'not a date' WHERE session_id = :sessionId`, badDate.sessionId);
+  await damage(`UPDATE server_side_sessions SET clients = '[{"clientId": 1}]' WHERE session_id = :sessionId`, badClients.sessionId);
+  await damage(`UPDATE server_side_sessions SET data = '[1, 2]' WHERE session_id = :sessionId`, badShape.sessionId);
+  for (const record of [badDate, badClients, badShape]) {
+    const error = await t.throwsAsync(store.getBySessionId(record.sessionId));
+    t.is((error as { code?: string }).code, 'corrupt');
+    t.truthy(error?.cause);
+  }
+  t.deepEqual(await store.claimExpired(10, 60), []);
+  t.is(warnings.length, 3);
+  for (const record of [badDate, badClients, badShape]) t.is(await store.getBySessionId(record.sessionId), null);
+});
 
 test('sequelize: the store refuses a context without a connection', (t) => {
   const context = { clock: new ManualClock(), logger: silent } as SessionStoreContext;

@@ -5,12 +5,18 @@
  *   P session:<sessionId>   hash, one field per record field (dates as epoch ms; clients and data as JSON)
  *   P key:<key>             string -> sessionId
  *   P subject:<subjectId>   set of sessionIds
- *   P expires               sorted set, score = expires (ms); sessions with no expiry are not in it
+ *   P expires               sorted set, score = expires (ms): unclaimed sessions that have an expiry
+ *   P claims                sorted set, score = end of the claim (ms): sessions an expiry sweeper has claimed
  *   P created               sorted set, score = created (ms): every session
  *
- * Every write is one Lua script, so it is atomic: create refuses a taken key or session id, update moves the indexes,
- * and getAndRemoveExpired pops due members and deletes their records in one step, so two instances never get the same
- * session. The scripts build key names from the prefix: this example targets a single Redis node, not Redis Cluster.
+ * Every write is one Lua script, so it is atomic: create refuses a taken key or session id, update moves the indexes
+ * (and releases a claim), and claimExpired moves due members from `expires` (and claims that ran out) into `claims`
+ * with the new lease in one step, so two instances never hold the same session at once. A claimed session stays
+ * stored until the sweeper deletes it. The scripts build key names from the prefix: this example targets a single
+ * Redis node, not Redis Cluster.
+ *
+ * A hash that cannot be read (its `data` or `clients` JSON does not parse, a date is not a number, a field is missing)
+ * makes get/getBySessionId reject with `corrupt`; listings skip it with a warning; claimExpired deletes it.
  *
  * querySessions loads the candidate set (one subject's sessions, or every session) and filters and pages it in memory.
  * Fine for thousands of sessions, not built for millions: use the SQL store for that.
@@ -22,12 +28,12 @@ import {
   assertFilter,
   type Clock,
   type ServerSideSession,
-  type SessionClient,
   type SessionFilter,
   type SessionQuery,
   type SessionQueryResult,
   type SessionStore,
   type SessionStoreContext,
+  type StoreLogger,
 } from '../../stores/session-store.js';
 
 export interface RedisSessionStoreOptions {
@@ -47,6 +53,7 @@ local function remove(p, sid)
   if fields[2] then redis.call('SREM', p .. 'subject:' .. fields[2], sid) end
   redis.call('ZREM', p .. 'created', sid)
   redis.call('ZREM', p .. 'expires', sid)
+  redis.call('ZREM', p .. 'claims', sid)
   redis.call('DEL', hashKey)
   return true
 end
@@ -61,6 +68,7 @@ local function write(p, sid, key, hasSubject, subject, created, expires)
   redis.call('SET', p .. 'key:' .. key, sid)
   if hasSubject == '1' then redis.call('SADD', p .. 'subject:' .. subject, sid) end
   redis.call('ZADD', p .. 'created', created, sid)
+  redis.call('ZREM', p .. 'claims', sid)
   if expires ~= '' then redis.call('ZADD', p .. 'expires', expires, sid) else redis.call('ZREM', p .. 'expires', sid) end
 end
 `;
@@ -101,16 +109,39 @@ for _, candidate in ipairs(candidates) do
   end
 end
 return removed`,
-  /** ARGV: prefix, now (ms), count. Returns each removed session's hash as a flat field/value list. */
-  gatehouseSessionPopExpired: `${REMOVE}
-local p = ARGV[1]
-local due = redis.call('ZRANGEBYSCORE', p .. 'expires', '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+  /**
+   * ARGV: prefix, now (ms), count, claim end (ms). Claims up to `count` due sessions: first those whose claim has run
+   * out (claim end <= now), then unclaimed ones with expires < now, oldest first. Returns, for each claimed session,
+   * its session id followed by its hash as a flat field/value list.
+   */
+  gatehouseSessionClaimExpired: `
+local p, now, count, leaseEnd = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local out = {}
-for _, sid in ipairs(due) do
-  local fields = redis.call('HGETALL', p .. 'session:' .. sid)
-  if remove(p, sid) then table.insert(out, fields) else redis.call('ZREM', p .. 'expires', sid) end
+local function claimFrom(index, max)
+  while #out < count do
+    local due = redis.call('ZRANGEBYSCORE', p .. index, '-inf', max, 'LIMIT', 0, count - #out)
+    if #due == 0 then return end
+    for _, sid in ipairs(due) do
+      redis.call('ZREM', p .. 'expires', sid)
+      local fields = redis.call('HGETALL', p .. 'session:' .. sid)
+      if #fields == 0 then
+        redis.call('ZREM', p .. 'claims', sid) -- an index entry without its session: drop it
+      else
+        redis.call('ZADD', p .. 'claims', leaseEnd, sid)
+        table.insert(out, { sid, fields })
+      end
+    end
+  end
 end
+claimFrom('claims', now)
+claimFrom('expires', '(' .. now)
 return out`,
+  /** ARGV: prefix, sessionId, claim end (ms). Deletes the session only while it is still under that claim. */
+  gatehouseSessionDeleteClaimed: `${REMOVE}
+local p, sid = ARGV[1], ARGV[2]
+local score = redis.call('ZSCORE', p .. 'claims', sid)
+if score and tonumber(score) == tonumber(ARGV[3]) and remove(p, sid) then return 1 end
+return 0`,
 } as const;
 
 type ScriptArg = string | number;
@@ -121,10 +152,12 @@ const PIPELINE_CHUNK = 500;
 export class RedisSessionStore implements SessionStore {
   readonly #redis: Redis & ScriptCommands;
   readonly #clock: Clock;
+  readonly #logger: StoreLogger;
   readonly #prefix: string;
 
   constructor(context: SessionStoreContext & RedisSessionStoreOptions) {
     this.#clock = context.clock;
+    this.#logger = context.logger;
     this.#prefix = context.keyPrefix ?? 'gatehouse:';
     const url = context.redisUrl ?? process.env.GATEHOUSE_REDIS_URL ?? 'redis://127.0.0.1:6379';
     this.#redis = new Redis(url, { maxRetriesPerRequest: 2 }) as Redis & ScriptCommands;
@@ -141,14 +174,18 @@ export class RedisSessionStore implements SessionStore {
     return this.#run('get', async () => {
       const sessionId = await this.#redis.get(`${this.#prefix}key:${key}`);
       if (sessionId === null) return null;
-      const record = await this.#load(sessionId);
-      // The key may have rotated between the two reads.
-      return record && record.key === key ? record : null;
+      const hash = await this.#redis.hgetall(`${this.#prefix}session:${sessionId}`);
+      // Gone, or the key rotated between the two reads.
+      if (Object.keys(hash).length === 0 || (hash.key !== undefined && hash.key !== key)) return null;
+      return decodeHash(hash, 'get');
     });
   }
 
   async getBySessionId(sessionId: string): Promise<ServerSideSession | null> {
-    return this.#run('getBySessionId', () => this.#load(sessionId));
+    return this.#run('getBySessionId', async () => {
+      const hash = await this.#redis.hgetall(`${this.#prefix}session:${sessionId}`);
+      return Object.keys(hash).length ? decodeHash(hash, 'getBySessionId') : null;
+    });
   }
 
   async create(session: ServerSideSession): Promise<void> {
@@ -187,14 +224,29 @@ export class RedisSessionStore implements SessionStore {
     return Number(removed);
   }
 
-  async getAndRemoveExpired(count: number): Promise<ServerSideSession[]> {
-    if (!Number.isInteger(count) || count < 1) {
-      throw new SessionStoreError('invalid_argument', `count must be a positive integer, got ${String(count)}`);
+  async claimExpired(count: number, leaseSeconds: number): Promise<ServerSideSession[]> {
+    for (const [name, value] of [['count', count], ['leaseSeconds', leaseSeconds]] as const) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new SessionStoreError('invalid_argument', `${name} must be a positive integer, got ${String(value)}`);
+      }
     }
     const now = this.#clock.now().getTime();
-    return this.#run('getAndRemoveExpired', async () => {
-      const popped = (await this.#redis.gatehouseSessionPopExpired(this.#prefix, now, count)) as string[][];
-      return popped.map((flat) => fromHash(pairsToObject(flat)));
+    const leaseEnd = now + leaseSeconds * 1000;
+    return this.#run('claimExpired', async () => {
+      const claimed: ServerSideSession[] = [];
+      // Unreadable sessions are deleted and do not count: claim again until `count` readable ones or none is due.
+      while (claimed.length < count) {
+        const wanted = count - claimed.length;
+        const taken = (await this.#redis.gatehouseSessionClaimExpired(this.#prefix, now, wanted, leaseEnd)) as [string, string[]][];
+        for (const [sessionId, flat] of taken) {
+          const record = this.#read({ sessionId, ...pairsToObject(flat) }, 'claimExpired', 'unreadable expired session deleted');
+          if (record) claimed.push(record);
+          // Only while still under this claim: an update meanwhile (which releases it) may have repaired it.
+          else await this.#redis.gatehouseSessionDeleteClaimed(this.#prefix, sessionId, leaseEnd);
+        }
+        if (taken.length < wanted) break;
+      }
+      return claimed.sort((a, b) => a.expires!.getTime() - b.expires!.getTime());
     });
   }
 
@@ -218,11 +270,7 @@ export class RedisSessionStore implements SessionStore {
     return pageInMemory(matching, query);
   }
 
-  async #load(sessionId: string): Promise<ServerSideSession | null> {
-    const hash = await this.#redis.hgetall(`${this.#prefix}session:${sessionId}`);
-    return Object.keys(hash).length ? fromHash(hash) : null;
-  }
-
+  /** The readable sessions among these ids (missing ones left out; unreadable ones logged and left out). */
   async #loadMany(sessionIds: string[]): Promise<ServerSideSession[]> {
     const records: ServerSideSession[] = [];
     for (let start = 0; start < sessionIds.length; start += PIPELINE_CHUNK) {
@@ -231,10 +279,21 @@ export class RedisSessionStore implements SessionStore {
       for (const [error, hash] of (await pipeline.exec()) ?? []) {
         if (error) throw error;
         const fields = hash as Record<string, string>;
-        if (Object.keys(fields).length) records.push(fromHash(fields));
+        if (Object.keys(fields).length === 0) continue;
+        const record = this.#read(fields, 'list', 'unreadable server-side session skipped');
+        if (record) records.push(record);
       }
     }
     return records;
+  }
+
+  #read(hash: Record<string, string>, operation: string, message: string): ServerSideSession | null {
+    try {
+      return fromHash(hash);
+    } catch (error) {
+      this.#logger.warn({ operation, sessionId: hash.sessionId, err: { message: (error as Error).message } }, message);
+      return null;
+    }
   }
 
   #writeArgs(session: ServerSideSession): ScriptArg[] {
@@ -286,25 +345,64 @@ function toHash(session: ServerSideSession): string[] {
   return Object.entries(fields).flatMap(([name, value]) => (value === null ? [] : [name, value]));
 }
 
+/** A hash as a record; throws (a plain Error naming the field) when any part of it cannot be read. */
 function fromHash(hash: Record<string, string>): ServerSideSession {
+  const required = (name: string) => {
+    if (hash[name] === undefined) throw new Error(`missing ${name}`);
+    return hash[name];
+  };
   const optional = (name: string) => hash[name] ?? null;
-  const date = (name: string) => (hash[name] === undefined ? null : new Date(Number(hash[name])));
+  const date = (name: string) => {
+    if (hash[name] === undefined) return null;
+    const value = Number(hash[name]);
+    if (hash[name] === '' || !Number.isFinite(value) || Number.isNaN(new Date(value).getTime())) throw new Error(`unreadable ${name}`);
+    return new Date(value);
+  };
+  const json = (name: string) => {
+    try {
+      return JSON.parse(required(name)) as unknown;
+    } catch {
+      throw new Error(`unreadable ${name}: not JSON`);
+    }
+  };
+  const clients = json('clients');
+  if (!Array.isArray(clients)) throw new Error('unreadable clients: not a list');
+  const data = json('data');
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('unreadable data: not an object');
+  const created = date('created');
+  const renewed = date('renewed');
+  if (!created || !renewed) throw new Error('missing created or renewed');
   return {
-    key: hash.key,
-    sessionId: hash.sessionId,
+    key: required('key'),
+    sessionId: required('sessionId'),
     subjectId: optional('subjectId'),
     displayName: optional('displayName'),
-    clients: JSON.parse(hash.clients) as SessionClient[],
-    created: date('created')!,
-    renewed: date('renewed')!,
+    clients: clients.map((client: unknown) => {
+      const { clientId, sid } = (client ?? {}) as Record<string, unknown>;
+      if (typeof clientId !== 'string' || typeof sid !== 'string') throw new Error('unreadable clients: not {clientId, sid}');
+      return { clientId, sid };
+    }),
+    created,
+    renewed,
     expires: date('expires'),
     authTime: date('authTime'),
     loginIp: optional('loginIp'),
     loginUserAgent: optional('loginUserAgent'),
     lastIp: optional('lastIp'),
     lastUserAgent: optional('lastUserAgent'),
-    data: JSON.parse(hash.data) as Record<string, unknown>,
+    data: data as Record<string, unknown>,
   };
+}
+
+/** A hash as a record, or SessionStoreError `corrupt` (the caller can delete it by key or session id). */
+function decodeHash(hash: Record<string, string>, operation: string): ServerSideSession {
+  try {
+    return fromHash(hash);
+  } catch (error) {
+    throw new SessionStoreError('corrupt', `${operation}: the stored session cannot be read (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
 }
 
 function pairsToObject(flat: string[]): Record<string, string> {

@@ -10,6 +10,10 @@
  * - `directRead(sessionId)`, when given, reads the stored row for that session id straight from the backing storage,
  *   bypassing the store, in any shape (or null when there is none). The suite checks every write through it: the row
  *   exists or not, and its serialized form contains (or no longer contains) the values written.
+ * - `corrupt(sessionId)`, when given, damages the stored record for that session id directly in the backing storage so
+ *   that the store can no longer read it (e.g. writes text that is not JSON into its `data`). The corrupt-record tests
+ *   run only when it is given (they pass trivially otherwise), and check that the store logs a warning through the
+ *   logger passed as `createStore`'s second argument: build the store with that logger.
  * - `cleanup()` runs after each test, pass or fail.
  */
 import { randomBytes } from 'node:crypto';
@@ -22,20 +26,29 @@ import {
   type SessionQueryResult,
   type SessionStore,
   type SessionStoreErrorCode,
+  type StoreLogger,
 } from '../session-store.js';
 
 export interface ConformanceStore {
   store: SessionStore;
   /** The stored row for a session id, read directly from the storage (not through the store), or null. */
   directRead?: (sessionId: string) => Promise<Record<string, unknown> | null>;
+  /** Damages the stored record for a session id so that the store cannot read it (bypassing the store). */
+  corrupt?: (sessionId: string) => Promise<void>;
   cleanup?: () => Promise<void>;
+}
+
+/** What `createStore` is given besides the clock. */
+export interface ConformanceHarness {
+  /** A logger that records what it is given; stores built with it let the suite check their warnings. */
+  logger: StoreLogger;
 }
 
 export interface ConformanceOptions {
   /** Prefixes every test title, e.g. `postgres`. */
   name: string;
-  /** A store over empty storage, using `clock` for time. Called once per test. */
-  createStore(clock: ManualClock): Promise<ConformanceStore>;
+  /** A store over empty storage, using `clock` for time (and `harness.logger` for logs). Called once per test. */
+  createStore(clock: ManualClock, harness: ConformanceHarness): Promise<ConformanceStore>;
 }
 
 /** How to run the suite from your own test file (shown in the README). */
@@ -46,8 +59,8 @@ import { MySessionStore } from '../my-session-store.js';
 
 runSessionStoreConformance(test, {
   name: 'my store',
-  async createStore(clock) {
-    const store = new MySessionStore({ clock, logger: console, prefix: \`test:\${crypto.randomUUID()}:\` });
+  async createStore(clock, { logger }) {
+    const store = new MySessionStore({ clock, logger, prefix: \`test:\${crypto.randomUUID()}:\` });
     return { store, cleanup: () => store.dropEverything() };
   },
 });
@@ -56,11 +69,17 @@ runSessionStoreConformance(test, {
 /** 2001-02-03T04:05:06.789Z: milliseconds on purpose, and decades before any wall clock the suite runs under. */
 const START = Date.UTC(2001, 1, 3, 4, 5, 6, 789);
 const HOUR = 3_600_000;
+/** The lease the claim tests take, in seconds. */
+const LEASE = 300;
 
 type Context = {
   clock: ManualClock;
   store: SessionStore;
   direct: ConformanceStore['directRead'];
+  /** The harness's corrupt hook, if any. */
+  corrupt: ConformanceStore['corrupt'];
+  /** Warnings the store logged through the harness logger (message and object). */
+  warnings: { msg?: string; obj: object }[];
   /** A unique id with a readable prefix. */
   id(label: string): string;
   /** A valid record (unique key, session id and subject) created now, expiring in an hour; override anything. */
@@ -72,6 +91,20 @@ type Context = {
 export function runSessionStoreConformance(test: TestFn, options: ConformanceOptions): void {
   const define = (title: string, body: (t: ExecutionContext, c: Context) => Promise<void>) => {
     test(`${options.name}: ${title}`, async (t) => body(t, await open(t, options)));
+  };
+  /** A test that needs the harness's `corrupt` hook; without one it only records that it was skipped. */
+  const defineCorrupt = (
+    title: string,
+    body: (t: ExecutionContext, c: Context, corrupt: NonNullable<ConformanceStore['corrupt']>) => Promise<void>,
+  ) => {
+    define(`corrupt records: ${title}`, async (t, c) => {
+      if (!c.corrupt) {
+        t.log('skipped: the harness gives no corrupt(sessionId) hook');
+        t.pass();
+        return;
+      }
+      await body(t, c, c.corrupt);
+    });
   };
 
   // --- get / create ---------------------------------------------------------------------------------------------
@@ -235,7 +268,7 @@ export function runSessionStoreConformance(test: TestFn, options: ConformanceOpt
     t.deepEqual(await c.store.getSessions({ subjectId: record.subjectId! }), [other]);
     t.deepEqual(ids((await c.store.querySessions({})).results), [other.sessionId]);
     c.clock.advance(HOUR * 2);
-    t.deepEqual(ids(await c.store.getAndRemoveExpired(10)), [other.sessionId]);
+    t.deepEqual(ids(await c.store.claimExpired(10, LEASE)), [other.sessionId]);
     await checkDirect(t, c.direct, record.sessionId, null);
   });
 
@@ -309,95 +342,165 @@ export function runSessionStoreConformance(test: TestFn, options: ConformanceOpt
     t.deepEqual(await c.store.get(record.key), record);
   });
 
-  // --- getAndRemoveExpired --------------------------------------------------------------------------------------
+  // --- claimExpired ---------------------------------------------------------------------------------------------
 
-  define('getAndRemoveExpired returns nothing when nothing is expired', async (t, c) => {
-    t.deepEqual(await c.store.getAndRemoveExpired(10), []);
+  define('claimExpired returns nothing when nothing is expired', async (t, c) => {
+    t.deepEqual(await c.store.claimExpired(10, LEASE), []);
     await c.store.create(c.session());
-    t.deepEqual(await c.store.getAndRemoveExpired(10), []);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), []);
   });
 
-  define('getAndRemoveExpired returns expired records and deletes them', async (t, c) => {
+  define('claimExpired returns expired records and keeps them stored until deleted', async (t, c) => {
     const now = c.clock.now().getTime();
     const expired = [
       c.session({ expires: new Date(now - 1), clients: [{ clientId: 'app', sid: 's' }] }),
       c.session({ expires: new Date(now - HOUR) }),
     ];
     for (const record of expired) await c.store.create(record);
-    t.deepEqual(sortById(await c.store.getAndRemoveExpired(10)), sortById(expired));
+    t.deepEqual(sortById(await c.store.claimExpired(10, LEASE)), sortById(expired));
     for (const record of expired) {
-      t.is(await c.store.get(record.key), null);
-      t.deepEqual(await c.store.getSessions({ subjectId: record.subjectId! }), []);
-      await checkDirect(t, c.direct, record.sessionId, null);
+      t.deepEqual(await c.store.get(record.key), record, 'a claimed record is still readable');
+      t.deepEqual(await c.store.getSessions({ subjectId: record.subjectId! }), [record]);
+      await checkDirect(t, c.direct, record.sessionId, { contains: [record.key] });
     }
-    t.deepEqual((await c.store.querySessions({ clientId: 'app' })).results, []);
-    t.deepEqual(await c.store.getAndRemoveExpired(10), []);
+    t.deepEqual(ids((await c.store.querySessions({ clientId: 'app' })).results), [expired[0].sessionId]);
   });
 
-  define('getAndRemoveExpired returns at most count records', async (t, c) => {
+  define('claimExpired returns at most count records', async (t, c) => {
     const now = c.clock.now().getTime();
     for (let i = 1; i <= 5; i++) await c.store.create(c.session({ expires: new Date(now - i * 1000) }));
-    t.is((await c.store.getAndRemoveExpired(2)).length, 2);
-    t.is((await c.store.getAndRemoveExpired(2)).length, 2);
-    t.is((await c.store.getAndRemoveExpired(2)).length, 1);
-    t.is((await c.store.getAndRemoveExpired(2)).length, 0);
+    t.is((await c.store.claimExpired(2, LEASE)).length, 2);
+    t.is((await c.store.claimExpired(2, LEASE)).length, 2);
+    t.is((await c.store.claimExpired(2, LEASE)).length, 1);
+    t.is((await c.store.claimExpired(2, LEASE)).length, 0);
   });
 
-  define('getAndRemoveExpired leaves unexpired records (expiring now or later)', async (t, c) => {
+  define('claimExpired takes the longest-expired records first', async (t, c) => {
+    const now = c.clock.now().getTime();
+    const records = [3, 1, 4, 2].map((minutes) => c.session({ expires: new Date(now - minutes * 60_000) }));
+    for (const record of records) await c.store.create(record);
+    const first = await c.store.claimExpired(2, LEASE);
+    t.deepEqual(sortById(first), sortById([records[0], records[2]]));
+  });
+
+  define('claimExpired leaves unexpired records (expiring now or later)', async (t, c) => {
     const now = c.clock.now().getTime();
     const expired = c.session({ expires: new Date(now - 1) });
     const atNow = c.session({ expires: new Date(now) });
     const later = c.session({ expires: new Date(now + 1) });
     for (const record of [expired, atNow, later]) await c.store.create(record);
-    t.deepEqual(await c.store.getAndRemoveExpired(10), [expired]);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [expired]);
     t.deepEqual(await c.store.get(atNow.key), atNow);
     t.deepEqual(await c.store.get(later.key), later);
     await checkDirect(t, c.direct, later.sessionId, { contains: [later.key] });
   });
 
-  define('getAndRemoveExpired ignores records with no expiry', async (t, c) => {
+  define('claimExpired ignores records with no expiry', async (t, c) => {
     const forever = c.session({ expires: null });
     await c.store.create(forever);
     c.clock.advance(100 * 365 * 24 * HOUR);
-    t.deepEqual(await c.store.getAndRemoveExpired(10), []);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), []);
     t.deepEqual(await c.store.get(forever.key), forever);
   });
 
-  define('getAndRemoveExpired finds a record updated from no expiry to an expiry', async (t, c) => {
+  define('claimExpired finds a record updated from no expiry to an expiry', async (t, c) => {
     const record = c.session({ expires: null });
     await c.store.create(record);
     const updated = { ...record, expires: new Date(c.clock.now().getTime() + 1000) };
     await c.store.update(updated);
     c.clock.advance(2000);
-    t.deepEqual(await c.store.getAndRemoveExpired(10), [updated]);
-    t.is(await c.store.get(record.key), null);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [updated]);
   });
 
-  define('getAndRemoveExpired skips a record updated from an expiry to none', async (t, c) => {
+  define('claimExpired skips a record updated from an expiry to none', async (t, c) => {
     const record = c.session({ expires: new Date(c.clock.now().getTime() + 1000) });
     await c.store.create(record);
     const updated = { ...record, expires: null };
     await c.store.update(updated);
     c.clock.advance(2000);
-    t.deepEqual(await c.store.getAndRemoveExpired(10), []);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), []);
     t.deepEqual(await c.store.get(record.key), updated);
   });
 
-  define('getAndRemoveExpired decides expiry by the injected clock, not the wall clock', async (t, c) => {
+  define('claimExpired decides expiry by the injected clock, not the wall clock', async (t, c) => {
     // Both expiry times are decades in the past of the wall clock; only the store's clock says which is due.
     const now = c.clock.now().getTime();
     const soon = c.session({ expires: new Date(now + HOUR) });
     const later = c.session({ expires: new Date(now + 3 * HOUR) });
     await c.store.create(soon);
     await c.store.create(later);
-    t.deepEqual(await c.store.getAndRemoveExpired(10), []);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), []);
     c.clock.advance(2 * HOUR);
-    t.deepEqual(await c.store.getAndRemoveExpired(10), [soon]);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [soon]);
+    await c.store.delete(soon.key);
     c.clock.advance(2 * HOUR);
-    t.deepEqual(await c.store.getAndRemoveExpired(10), [later]);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [later]);
   });
 
-  define('getAndRemoveExpired hands each record to exactly one of several concurrent callers', async (t, c) => {
+  define('claimExpired does not hand out a claimed record again while its lease runs', async (t, c) => {
+    const now = c.clock.now().getTime();
+    const [first, second] = [c.session({ expires: new Date(now - 2000) }), c.session({ expires: new Date(now - 1000) })];
+    await c.store.create(first);
+    await c.store.create(second);
+    t.deepEqual(await c.store.claimExpired(1, LEASE), [first]);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [second], 'only the unclaimed one');
+    t.deepEqual(await c.store.claimExpired(10, LEASE), []);
+    c.clock.advance(LEASE * 1000 - 1);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [], 'still held 1 ms before the lease ends');
+    await checkDirect(t, c.direct, first.sessionId, { contains: [first.key] });
+  });
+
+  define('claimExpired hands a record out again once its lease has run out (at-least-once)', async (t, c) => {
+    const record = c.session({ expires: new Date(c.clock.now().getTime() - 1000) });
+    await c.store.create(record);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [record]);
+    c.clock.advance(LEASE * 1000);
+    t.deepEqual(await c.store.claimExpired(10, 60), [record], 'the lease has ended: claimed again');
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [], 'held by the new claim');
+    c.clock.advance(60_000);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [record], 'the second (shorter) lease has ended too');
+  });
+
+  define('delete completes a claim: the record is gone and never handed out again', async (t, c) => {
+    const now = c.clock.now().getTime();
+    const done = c.session({ expires: new Date(now - 2000), clients: [{ clientId: 'app', sid: 's' }] });
+    const abandoned = c.session({ expires: new Date(now - 1000) });
+    await c.store.create(done);
+    await c.store.create(abandoned);
+    t.deepEqual(sortById(await c.store.claimExpired(10, LEASE)), sortById([done, abandoned]));
+    await c.store.delete(done.key);
+    t.is(await c.store.get(done.key), null);
+    t.deepEqual(await c.store.getSessions({ subjectId: done.subjectId! }), []);
+    t.deepEqual((await c.store.querySessions({ clientId: 'app' })).results, []);
+    await checkDirect(t, c.direct, done.sessionId, null);
+    c.clock.advance(LEASE * 1000 + 1);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [abandoned], 'only the claim that was not completed');
+  });
+
+  define('update releases a claim', async (t, c) => {
+    const record = c.session({ expires: new Date(c.clock.now().getTime() - 1000) });
+    await c.store.create(record);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [record]);
+    const renewed = { ...record, lastIp: '192.0.2.9' };
+    await c.store.update(renewed);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [renewed], 'still expired and no longer claimed');
+    const extended = { ...renewed, expires: new Date(c.clock.now().getTime() + HOUR) };
+    await c.store.update(extended);
+    c.clock.advance(LEASE * 1000);
+    t.deepEqual(await c.store.claimExpired(10, LEASE), [], 'renewed past now: not due');
+    t.deepEqual(await c.store.get(record.key), extended);
+  });
+
+  define('claimExpired rejects a count or lease that is not a positive integer with invalid_argument', async (t, c) => {
+    await c.store.create(c.session({ expires: new Date(c.clock.now().getTime() - 1000) }));
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await rejects(t, () => c.store.claimExpired(bad, LEASE), 'invalid_argument');
+      await rejects(t, () => c.store.claimExpired(10, bad), 'invalid_argument');
+    }
+    t.is((await c.store.claimExpired(10, LEASE)).length, 1, 'nothing was claimed by a rejected call');
+  });
+
+  define('claimExpired hands each record to exactly one of several concurrent callers', async (t, c) => {
     const now = c.clock.now().getTime();
     const total = 200;
     const records = Array.from({ length: total }, (_, i) => c.session({ expires: new Date(now - 1000 - (i % 17)) }));
@@ -405,7 +508,7 @@ export function runSessionStoreConformance(test: TestFn, options: ConformanceOpt
     const drain = async () => {
       const mine: ServerSideSession[] = [];
       for (;;) {
-        const batch = await c.store.getAndRemoveExpired(7);
+        const batch = await c.store.claimExpired(7, LEASE);
         if (batch.length === 0) return mine;
         mine.push(...batch);
       }
@@ -414,7 +517,115 @@ export function runSessionStoreConformance(test: TestFn, options: ConformanceOpt
     const claimed = claims.flat().map((record) => record.sessionId);
     t.is(claimed.length, total, 'no record was handed out twice');
     t.deepEqual([...new Set(claimed)].sort(), records.map((record) => record.sessionId).sort(), 'every record was handed out');
-    t.deepEqual(await c.store.getAndRemoveExpired(total), []);
+    t.deepEqual(await c.store.claimExpired(total, LEASE), []);
+    // Completing every claim concurrently leaves nothing to claim after the leases run out.
+    const byId = new Map(records.map((record) => [record.sessionId, record]));
+    await Promise.all(claimed.map((sessionId) => c.store.delete(byId.get(sessionId)!.key)));
+    c.clock.advance(LEASE * 1000 + 1);
+    t.deepEqual(await c.store.claimExpired(total, LEASE), []);
+  });
+
+  // --- corrupt records (only with the harness's corrupt hook) ----------------------------------------------------
+
+  defineCorrupt('get and getBySessionId reject a corrupt record with code corrupt', async (t, c, corrupt) => {
+    const record = c.session();
+    const healthy = c.session();
+    await c.store.create(record);
+    await c.store.create(healthy);
+    await corrupt(record.sessionId);
+    await rejects(t, () => c.store.get(record.key), 'corrupt');
+    await rejects(t, () => c.store.getBySessionId(record.sessionId), 'corrupt');
+    t.deepEqual(await c.store.get(healthy.key), healthy, 'other records are unaffected');
+  });
+
+  defineCorrupt('delete by key removes a corrupt record', async (t, c, corrupt) => {
+    const record = c.session({ clients: [{ clientId: 'app', sid: 's' }] });
+    await c.store.create(record);
+    await corrupt(record.sessionId);
+    await c.store.delete(record.key);
+    t.is(await c.store.get(record.key), null);
+    t.is(await c.store.getBySessionId(record.sessionId), null);
+    await checkDirect(t, c.direct, record.sessionId, null);
+  });
+
+  defineCorrupt('deleteSessions by session id removes a corrupt record', async (t, c, corrupt) => {
+    const record = c.session();
+    await c.store.create(record);
+    await corrupt(record.sessionId);
+    t.is(await c.store.deleteSessions({ sessionId: record.sessionId }), 1);
+    t.is(await c.store.get(record.key), null);
+    await checkDirect(t, c.direct, record.sessionId, null);
+  });
+
+  defineCorrupt('getSessions skips a corrupt record and logs a warning', async (t, c, corrupt) => {
+    const subjectId = c.id('subject');
+    const [bad, good] = [c.session({ subjectId }), c.session({ subjectId })];
+    await c.store.create(bad);
+    await c.store.create(good);
+    await corrupt(bad.sessionId);
+    t.deepEqual(await c.store.getSessions({ subjectId }), [good]);
+    t.deepEqual(await c.store.getSessions({ sessionId: bad.sessionId }), []);
+    t.true(c.warnings.length > 0, 'a warning was logged');
+    t.true(c.warnings.some((warning) => JSON.stringify(warning).includes(bad.sessionId)), 'the warning names the session');
+  });
+
+  defineCorrupt('querySessions skips corrupt records and still pages through every readable one', async (t, c, corrupt) => {
+    const seeded = await c.seed(9);
+    // Corrupt records at a page boundary, inside a page, and at both ends.
+    const badIndexes = new Set([0, 2, 3, 8]);
+    for (const index of badIndexes) await corrupt(seeded[index].sessionId);
+    const readable = ids(seeded.filter((_, index) => !badIndexes.has(index)));
+    const forward: string[] = [];
+    let page = await c.store.querySessions({ pageSize: 2 });
+    t.false(page.hasPrevious);
+    forward.push(...ids(page.results));
+    while (page.nextToken) {
+      page = await c.store.querySessions({ pageSize: 2, token: page.nextToken });
+      t.true(page.results.length > 0, 'no empty page behind a token');
+      forward.push(...ids(page.results));
+    }
+    t.deepEqual(forward, readable);
+    const backward: string[] = [...ids(page.results)];
+    while (page.previousToken) {
+      page = await c.store.querySessions({ pageSize: 2, token: page.previousToken });
+      t.true(page.results.length > 0, 'no empty page behind a token');
+      backward.unshift(...ids(page.results));
+    }
+    t.deepEqual(backward, readable);
+    t.deepEqual(ids((await c.store.querySessions({ pageSize: 5 })).results), readable.slice(0, 5), 'full first page');
+    t.deepEqual((await c.store.querySessions({ sessionId: seeded[2].sessionId })).results, []);
+    t.true(c.warnings.length > 0, 'a warning was logged');
+  });
+
+  defineCorrupt('claimExpired deletes corrupt expired records, logs them and never returns them', async (t, c, corrupt) => {
+    const now = c.clock.now().getTime();
+    // The corrupt ones expired first, so a small batch meets them before any readable one.
+    const bad = [1, 2, 3].map((i) => c.session({ expires: new Date(now - HOUR - i * 1000) }));
+    const good = [1, 2].map((i) => c.session({ expires: new Date(now - i * 1000) }));
+    const unexpired = c.session({ expires: new Date(now + HOUR) });
+    for (const record of [...bad, ...good, unexpired]) await c.store.create(record);
+    for (const record of [...bad, unexpired]) await corrupt(record.sessionId);
+    const claimed: ServerSideSession[] = [];
+    for (let batch = await c.store.claimExpired(2, LEASE); batch.length; batch = await c.store.claimExpired(2, LEASE)) {
+      claimed.push(...batch);
+    }
+    t.deepEqual(sortById(claimed), sortById(good), 'every readable expired record, and only those');
+    for (const record of bad) {
+      t.is(await c.store.getBySessionId(record.sessionId), null, 'the corrupt expired record was deleted');
+      await checkDirect(t, c.direct, record.sessionId, null);
+    }
+    await rejects(t, () => c.store.get(unexpired.key), 'corrupt');
+    t.true(c.warnings.some((warning) => JSON.stringify(warning).includes(bad[0].sessionId)), 'the deletion was logged');
+  });
+
+  defineCorrupt('claimExpired: a batch of only corrupt records does not look like the end of the sweep', async (t, c, corrupt) => {
+    const now = c.clock.now().getTime();
+    const bad = [1, 2, 3, 4].map((i) => c.session({ expires: new Date(now - HOUR - i * 1000) }));
+    const good = c.session({ expires: new Date(now - 1000) });
+    for (const record of [...bad, good]) await c.store.create(record);
+    for (const record of bad) await corrupt(record.sessionId);
+    t.deepEqual(await c.store.claimExpired(2, LEASE), [good]);
+    t.deepEqual(await c.store.claimExpired(2, LEASE), []);
   });
 
   // --- querySessions --------------------------------------------------------------------------------------------
@@ -618,7 +829,18 @@ export function runSessionStoreConformance(test: TestFn, options: ConformanceOpt
 
 async function open(t: ExecutionContext, options: ConformanceOptions): Promise<Context> {
   const clock = new ManualClock(START);
-  const made = await options.createStore(clock);
+  const warnings: Context['warnings'] = [];
+  const logger: StoreLogger = {
+    debug() {},
+    info() {},
+    warn(obj, msg) {
+      warnings.push({ obj, msg });
+    },
+    error(obj, msg) {
+      warnings.push({ obj, msg });
+    },
+  };
+  const made = await options.createStore(clock, { logger });
   if (made.cleanup) t.teardown(made.cleanup);
   const run = randomBytes(4).toString('hex');
   const id = (label: string) => `${label}-${run}-${randomBytes(6).toString('hex')}`;
@@ -649,7 +871,7 @@ async function open(t: ExecutionContext, options: ConformanceOptions): Promise<C
     for (const record of records) await made.store.create(record);
     return [...records].sort((a, b) => +b.created - +a.created || (a.sessionId < b.sessionId ? 1 : -1));
   };
-  return { clock, store: made.store, direct: made.directRead, id, session, seed };
+  return { clock, store: made.store, direct: made.directRead, corrupt: made.corrupt, warnings, id, session, seed };
 }
 
 async function rejects(t: ExecutionContext, run: () => Promise<unknown>, code: SessionStoreErrorCode): Promise<void> {

@@ -3,6 +3,7 @@
  *
  * Records are copied in and out (`data` through JSON, like the database stores), so a caller can never change a stored
  * record by mutating an object it passed in or got back. Every operation is synchronous inside, so each is atomic.
+ * It cannot hold an unreadable record, so it never rejects with `corrupt`.
  */
 import { pageInMemory, compareForward } from '../paging-token.js';
 import {
@@ -23,6 +24,8 @@ export class MemorySessionStore implements SessionStore {
   readonly #byKey = new Map<string, string>();
   /** subjectId -> sessionIds */
   readonly #bySubject = new Map<string, Set<string>>();
+  /** sessionId -> end of its claim (epoch ms), for claimExpired. Cleared by update and delete. */
+  readonly #claims = new Map<string, number>();
 
   constructor(context: SessionStoreContext) {
     this.#context = context;
@@ -58,6 +61,7 @@ export class MemorySessionStore implements SessionStore {
     }
     this.#unindex(existing);
     this.#index(record);
+    this.#claims.delete(record.sessionId); // an update releases a claim
   }
 
   async delete(key: string): Promise<void> {
@@ -77,17 +81,22 @@ export class MemorySessionStore implements SessionStore {
     return matching.length;
   }
 
-  async getAndRemoveExpired(count: number): Promise<ServerSideSession[]> {
-    assertCount(count);
+  async claimExpired(count: number, leaseSeconds: number): Promise<ServerSideSession[]> {
+    assertPositiveInteger(count, 'count');
+    assertPositiveInteger(leaseSeconds, 'leaseSeconds');
     const now = this.#context.clock.now().getTime();
-    const expired: ServerSideSession[] = [];
+    const due: ServerSideSession[] = [];
     for (const record of this.#bySessionId.values()) {
-      if (record.expires !== null && record.expires.getTime() < now) expired.push(record);
+      if (record.expires === null || record.expires.getTime() >= now) continue;
+      const claimedUntil = this.#claims.get(record.sessionId);
+      if (claimedUntil !== undefined && claimedUntil > now) continue; // a live claim
+      due.push(record);
     }
-    expired.sort((a, b) => a.expires!.getTime() - b.expires!.getTime());
-    const claimed = expired.slice(0, count);
-    for (const record of claimed) this.#unindex(record);
-    return claimed;
+    due.sort((a, b) => a.expires!.getTime() - b.expires!.getTime());
+    const claimed = due.slice(0, count);
+    const until = now + leaseSeconds * 1000;
+    for (const record of claimed) this.#claims.set(record.sessionId, until);
+    return claimed.map(copySession);
   }
 
   async querySessions(query: SessionQuery): Promise<SessionQueryResult> {
@@ -142,6 +151,7 @@ export class MemorySessionStore implements SessionStore {
 
   #unindex(record: ServerSideSession): void {
     this.#bySessionId.delete(record.sessionId);
+    this.#claims.delete(record.sessionId);
     if (this.#byKey.get(record.key) === record.sessionId) this.#byKey.delete(record.key);
     if (record.subjectId !== null) {
       const set = this.#bySubject.get(record.subjectId);
@@ -151,9 +161,9 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
-function assertCount(count: number): void {
-  if (!Number.isInteger(count) || count < 1) {
-    throw new SessionStoreError('invalid_argument', `count must be a positive integer, got ${String(count)}`);
+function assertPositiveInteger(value: number, name: string): void {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new SessionStoreError('invalid_argument', `${name} must be a positive integer, got ${String(value)}`);
   }
 }
 

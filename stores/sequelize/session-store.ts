@@ -3,9 +3,14 @@
  *
  * Tables come from migration 0002 (`server_side_sessions` + `server_side_session_clients`). Plain SQL with
  * replacements rather than models, so every statement is visible and each dialect gets the statement it needs:
- * - getAndRemoveExpired claims rows atomically without blocking other instances: PostgreSQL `FOR UPDATE SKIP LOCKED`
- *   inside one `DELETE ... RETURNING`; MariaDB/MySQL `SELECT ... FOR UPDATE SKIP LOCKED` then `DELETE` in one
- *   READ COMMITTED transaction; SQLite one `DELETE ... RETURNING` (SQLite has a single writer).
+ * - claimExpired leases rows (`claimed_until`, migration 0004) atomically without blocking other instances:
+ *   PostgreSQL one `UPDATE ... WHERE session_id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`; MariaDB/MySQL
+ *   `SELECT ... FOR UPDATE SKIP LOCKED` then `UPDATE` in one READ COMMITTED transaction (retried on deadlock); SQLite
+ *   one `UPDATE ... RETURNING` (SQLite has a single writer). The row stays until the caller deletes it; `update`
+ *   releases the claim.
+ * - A row that cannot be read (its JSON does not parse, a date is unreadable) makes `get`/`getBySessionId` reject with
+ *   `corrupt`; listings skip it with a warning; claimExpired deletes it (expired) with a warning. Deletes never read
+ *   rows, so they always work on one.
  * - On SQLite this store's writes are queued per connection, because Sequelize runs in-memory transactions on the one
  *   shared connection and SQLite cannot nest them.
  * Every database failure rejects with SessionStoreError (`duplicate` for a unique violation, else `storage`), keeping
@@ -50,6 +55,8 @@ const DEADLOCK_RETRIES = 3;
 
 type Row = Record<string, unknown>;
 type Replacements = Record<string, unknown>;
+/** A keyset position as replacements: `created` as the database compares it. */
+type Anchor = { created: unknown; sessionId: string };
 
 /** Writes on one SQLite connection, one at a time (see the file comment). */
 const sqliteQueues = new WeakMap<Sequelize, Promise<unknown>>();
@@ -88,14 +95,14 @@ export class SequelizeSessionStore implements SessionStore {
   async get(key: string): Promise<ServerSideSession | null> {
     return this.#run('get', async () => {
       const rows = await this.#select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${this.#keyColumn} = :key`, { key });
-      return rows.length ? fromRow(rows[0]) : null;
+      return rows.length ? decodeRow(rows[0], 'get') : null;
     });
   }
 
   async getBySessionId(sessionId: string): Promise<ServerSideSession | null> {
     return this.#run('getBySessionId', async () => {
       const rows = await this.#select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE session_id = :sessionId`, { sessionId });
-      return rows.length ? fromRow(rows[0]) : null;
+      return rows.length ? decodeRow(rows[0], 'getBySessionId') : null;
     });
   }
 
@@ -122,7 +129,7 @@ export class SequelizeSessionStore implements SessionStore {
     const assignments = `${this.#keyColumn} = :key, subject_id = :subjectId, display_name = :displayName,
       display_name_lower = :displayNameLower, clients = :clients, created = :created, renewed = :renewed,
       expires = :expires, auth_time = :authTime, login_ip = :loginIp, login_user_agent = :loginUserAgent,
-      last_ip = :lastIp, last_user_agent = :lastUserAgent, data = :data`;
+      last_ip = :lastIp, last_user_agent = :lastUserAgent, data = :data, claimed_until = NULL`;
     await this.#run('update', () =>
       this.#write(() =>
         this.#transaction(async (transaction) => {
@@ -175,7 +182,7 @@ export class SequelizeSessionStore implements SessionStore {
         `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${where} ORDER BY created DESC, session_id DESC`,
         replacements,
       );
-      return rows.map(fromRow);
+      return this.#readRows(rows, 'getSessions');
     });
   }
 
@@ -193,53 +200,77 @@ export class SequelizeSessionStore implements SessionStore {
     );
   }
 
-  async getAndRemoveExpired(count: number): Promise<ServerSideSession[]> {
-    if (!Number.isInteger(count) || count < 1) {
-      throw new SessionStoreError('invalid_argument', `count must be a positive integer, got ${String(count)}`);
-    }
-    const replacements = { now: this.#date(this.#clock.now()), count };
-    return this.#run('getAndRemoveExpired', async () => {
-      let rows: Row[];
-      if (this.#dialect === 'postgres') {
-        rows = await this.#select(
-          `WITH claimed AS (
-             SELECT session_id FROM ${SESSIONS} WHERE expires < :now ORDER BY expires LIMIT :count FOR UPDATE SKIP LOCKED
-           )
-           DELETE FROM ${SESSIONS} s USING claimed WHERE s.session_id = claimed.session_id
-           RETURNING ${this.#columns('s')}`,
-          replacements,
-        );
-      } else if (this.#mysqlFamily) {
-        rows = await this.#claimWithSkipLocked(replacements);
-      } else {
-        rows = await this.#write(() =>
-          this.#select(
-            `DELETE FROM ${SESSIONS} WHERE session_id IN (
-               SELECT session_id FROM ${SESSIONS} WHERE expires < :now ORDER BY expires LIMIT :count
-             ) RETURNING ${this.#columns()}`,
-            replacements,
-          ),
-        );
+  async claimExpired(count: number, leaseSeconds: number): Promise<ServerSideSession[]> {
+    checkPositiveInteger(count, 'count');
+    checkPositiveInteger(leaseSeconds, 'leaseSeconds');
+    const now = this.#clock.now();
+    const until = new Date(now.getTime() + leaseSeconds * 1000);
+    if (Number.isNaN(until.getTime())) throw new SessionStoreError('invalid_argument', 'leaseSeconds is too large');
+    const replacements = { now: this.#date(now), until: this.#date(until) };
+    return this.#run('claimExpired', async () => {
+      const claimed: ServerSideSession[] = [];
+      // Unreadable rows are deleted and do not count: claim again until `count` readable rows or nothing more is due,
+      // so an empty result always means that nothing readable is due.
+      while (claimed.length < count) {
+        const wanted = count - claimed.length;
+        const rows = await this.#claim({ ...replacements, count: wanted });
+        const unreadable: string[] = [];
+        for (const row of rows) {
+          const record = this.#readRow(row, 'claimExpired', 'unreadable expired session deleted');
+          if (record) claimed.push(record);
+          else unreadable.push(String(row.session_id));
+        }
+        if (unreadable.length) {
+          // Only while still under this claim: an update meanwhile (which releases it) may have repaired the row.
+          await this.#write(() =>
+            this.#sequelize.query(`DELETE FROM ${SESSIONS} WHERE session_id IN (:ids) AND claimed_until = :until`, {
+              type: QueryTypes.BULKDELETE,
+              replacements: { ids: unreadable, until: replacements.until },
+            }),
+          );
+        }
+        if (rows.length < wanted) break;
       }
-      return rows.map(fromRow).sort((a, b) => a.expires!.getTime() - b.expires!.getTime());
+      return claimed.sort((a, b) => a.expires!.getTime() - b.expires!.getTime());
     });
   }
 
-  /** MariaDB/MySQL: lock up to `count` due rows others have not locked, delete them, commit. Retries a deadlock. */
-  async #claimWithSkipLocked(replacements: Replacements): Promise<Row[]> {
+  /** Leases up to `count` due rows not under a live claim until `until`; resolves to the claimed rows. */
+  async #claim(replacements: Replacements): Promise<Row[]> {
+    const due = `expires < :now AND (claimed_until IS NULL OR claimed_until <= :now)`;
+    if (this.#dialect === 'postgres') {
+      return this.#select(
+        `UPDATE ${SESSIONS} SET claimed_until = :until WHERE session_id IN (
+           SELECT session_id FROM ${SESSIONS} WHERE ${due} ORDER BY expires LIMIT :count FOR UPDATE SKIP LOCKED
+         ) RETURNING ${this.#columns()}`,
+        replacements,
+      );
+    }
+    if (this.#mysqlFamily) return this.#claimWithSkipLocked(due, replacements);
+    return this.#write(() =>
+      this.#select(
+        `UPDATE ${SESSIONS} SET claimed_until = :until WHERE session_id IN (
+           SELECT session_id FROM ${SESSIONS} WHERE ${due} ORDER BY expires LIMIT :count
+         ) RETURNING ${this.#columns()}`,
+        replacements,
+      ),
+    );
+  }
+
+  /** MariaDB/MySQL: lock up to `count` due rows others have not locked, lease them, commit. Retries a deadlock. */
+  async #claimWithSkipLocked(due: string, replacements: Replacements): Promise<Row[]> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#transaction(async (transaction) => {
           const rows = await this.#select(
-            `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE expires < :now ORDER BY expires LIMIT :count
-             FOR UPDATE SKIP LOCKED`,
+            `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${due} ORDER BY expires LIMIT :count FOR UPDATE SKIP LOCKED`,
             replacements,
             transaction,
           );
           if (rows.length) {
-            await this.#sequelize.query(`DELETE FROM ${SESSIONS} WHERE session_id IN (:ids)`, {
-              type: QueryTypes.BULKDELETE,
-              replacements: { ids: rows.map((row) => row.session_id) },
+            await this.#sequelize.query(`UPDATE ${SESSIONS} SET claimed_until = :until WHERE session_id IN (:ids)`, {
+              type: QueryTypes.UPDATE,
+              replacements: { until: replacements.until, ids: rows.map((row) => row.session_id) },
               transaction,
             });
           }
@@ -267,38 +298,80 @@ export class SequelizeSessionStore implements SessionStore {
   }
 
   async #page(where: string, replacements: Replacements, position: PagingPosition | null, size: number) {
-    const select = `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${where}`;
     const forward = 'ORDER BY created DESC, session_id DESC';
     const backward = 'ORDER BY created ASC, session_id ASC';
     // Keyset conditions with a plain range on `created` first, so every database can seek the (created, session_id) index.
     const after = 'created <= :anchorCreated AND (created < :anchorCreated OR session_id < :anchorId)';
     const before = 'created >= :anchorCreated AND (created > :anchorCreated OR session_id > :anchorId)';
-    const limit = { ...replacements, limit: size + 1 };
     if (!position) {
-      const rows = (await this.#select(`${select} ${forward} LIMIT :limit`, limit)).map(fromRow);
+      const rows = await this.#readable(where, replacements, after, null, forward, size + 1);
       return pageResult(rows.slice(0, size), false, rows.length > size);
     }
-    const anchored = { ...limit, anchorCreated: this.#date(new Date(position.created)), anchorId: position.sessionId };
+    const anchor: Anchor = { created: this.#date(new Date(position.created)), sessionId: position.sessionId };
     if (position.direction === 'next') {
-      const rows = (await this.#select(`${select} AND ${after} ${forward} LIMIT :limit`, anchored)).map(fromRow);
+      const rows = await this.#readable(where, replacements, after, anchor, forward, size + 1);
       const results = rows.slice(0, size);
-      const hasPrevious = results.length > 0 && (await this.#exists(where, before, replacements, results[0]));
+      const hasPrevious =
+        results.length > 0 && (await this.#readable(where, replacements, before, this.#anchor(results[0]), backward, 1)).length > 0;
       return pageResult(results, hasPrevious, rows.length > size);
     }
-    const rows = (await this.#select(`${select} AND ${before} ${backward} LIMIT :limit`, anchored)).map(fromRow);
+    const rows = await this.#readable(where, replacements, before, anchor, backward, size + 1);
     const results = rows.slice(0, size).reverse();
-    const hasNext = results.length > 0 && (await this.#exists(where, after, replacements, results[results.length - 1]));
+    const hasNext =
+      results.length > 0 &&
+      (await this.#readable(where, replacements, after, this.#anchor(results[results.length - 1]), forward, 1)).length > 0;
     return pageResult(results, rows.length > size, hasNext);
   }
 
-  /** Whether a matching row lies on the given side of `anchor`. */
-  async #exists(where: string, side: string, replacements: Replacements, anchor: ServerSideSession): Promise<boolean> {
-    const rows = await this.#select(`SELECT 1 AS found FROM ${SESSIONS} WHERE ${where} AND ${side} LIMIT 1`, {
-      ...replacements,
-      anchorCreated: this.#date(anchor.created),
-      anchorId: anchor.sessionId,
-    });
-    return rows.length > 0;
+  /**
+   * Up to `want` readable matching rows in `order`, starting past `anchor` (when given) on its `side`. Unreadable rows
+   * are skipped (with a warning) and the scan goes on past them, so they never shorten a page or hide a neighbour.
+   */
+  async #readable(
+    where: string,
+    replacements: Replacements,
+    side: string,
+    anchor: Anchor | null,
+    order: string,
+    want: number,
+  ): Promise<ServerSideSession[]> {
+    const records: ServerSideSession[] = [];
+    let cursor = anchor;
+    for (;;) {
+      const limit = want - records.length;
+      const rows = await this.#select(
+        `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${where}${cursor ? ` AND ${side}` : ''} ${order} LIMIT :limit`,
+        { ...replacements, limit, ...(cursor ? { anchorCreated: cursor.created, anchorId: cursor.sessionId } : {}) },
+      );
+      records.push(...this.#readRows(rows, 'querySessions'));
+      if (rows.length < limit || records.length >= want) return records;
+      // Some rows were unreadable: go on after the last row read, by its stored position.
+      const last = rows[rows.length - 1];
+      cursor = { created: last.created instanceof Date ? this.#date(last.created) : last.created, sessionId: String(last.session_id) };
+    }
+  }
+
+  #anchor(record: ServerSideSession): Anchor {
+    return { created: this.#date(record.created), sessionId: record.sessionId };
+  }
+
+  /** The readable records among `rows`; each unreadable one is logged and left out. */
+  #readRows(rows: Row[], operation: string): ServerSideSession[] {
+    const records: ServerSideSession[] = [];
+    for (const row of rows) {
+      const record = this.#readRow(row, operation, 'unreadable server-side session skipped');
+      if (record) records.push(record);
+    }
+    return records;
+  }
+
+  #readRow(row: Row, operation: string, message: string): ServerSideSession | null {
+    try {
+      return fromRow(row);
+    } catch (error) {
+      this.#logger.warn({ operation, sessionId: String(row.session_id), err: { message: (error as Error).message } }, message);
+      return null;
+    }
   }
 
   /** WHERE clause of an admin query. Anonymous sessions (no subject) are never listed. */
@@ -475,35 +548,77 @@ function checkDate(value: unknown, field: string): Date {
   return value;
 }
 
+function checkPositiveInteger(value: unknown, name: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new SessionStoreError('invalid_argument', `${name} must be a positive integer, got ${String(value)}`);
+  }
+}
+
 function isDeadlock(error: unknown): boolean {
   const parent = (error as { parent?: { errno?: number } } | null)?.parent;
   return parent?.errno === 1213 || parent?.errno === 1205;
 }
 
-function readDate(value: unknown): Date {
-  const date = value instanceof Date ? new Date(value.getTime()) : new Date(value as string | number);
-  if (Number.isNaN(date.getTime())) throw new Error(`unreadable date in ${SESSIONS}: ${String(value)}`);
+function readDate(value: unknown, column: string): Date {
+  const date = value instanceof Date ? new Date(value.getTime()) : typeof value === 'string' || typeof value === 'number' ? new Date(value) : null;
+  if (date === null || Number.isNaN(date.getTime())) throw new Error(`unreadable ${column}: ${String(value).slice(0, 64)}`);
   return date;
 }
 
-const readOptionalDate = (value: unknown) => (value === null || value === undefined ? null : readDate(value));
+const readOptionalDate = (value: unknown, column: string) => (value === null || value === undefined ? null : readDate(value, column));
 const readOptionalString = (value: unknown) => (value === null || value === undefined ? null : String(value));
 
+function readJson(value: unknown, column: string): unknown {
+  try {
+    return JSON.parse(Buffer.isBuffer(value) ? value.toString('utf8') : String(value));
+  } catch {
+    throw new Error(`unreadable ${column}: not JSON`);
+  }
+}
+
+function readClients(value: unknown): SessionClient[] {
+  const clients = readJson(value, 'clients');
+  if (!Array.isArray(clients)) throw new Error('unreadable clients: not a list');
+  return clients.map((client: unknown) => {
+    const { clientId, sid } = (client ?? {}) as Record<string, unknown>;
+    if (typeof clientId !== 'string' || typeof sid !== 'string') throw new Error('unreadable clients: not {clientId, sid}');
+    return { clientId, sid };
+  });
+}
+
+function readData(value: unknown): Record<string, unknown> {
+  const data = readJson(value, 'data');
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('unreadable data: not an object');
+  return data as Record<string, unknown>;
+}
+
+/** A row as a record; throws (a plain Error naming the column) when any part of it cannot be read. */
 function fromRow(row: Row): ServerSideSession {
   return {
     key: String(row.key),
     sessionId: String(row.session_id),
     subjectId: readOptionalString(row.subject_id),
     displayName: readOptionalString(row.display_name),
-    clients: JSON.parse(String(row.clients)) as SessionClient[],
-    created: readDate(row.created),
-    renewed: readDate(row.renewed),
-    expires: readOptionalDate(row.expires),
-    authTime: readOptionalDate(row.auth_time),
+    clients: readClients(row.clients),
+    created: readDate(row.created, 'created'),
+    renewed: readDate(row.renewed, 'renewed'),
+    expires: readOptionalDate(row.expires, 'expires'),
+    authTime: readOptionalDate(row.auth_time, 'auth_time'),
     loginIp: readOptionalString(row.login_ip),
     loginUserAgent: readOptionalString(row.login_user_agent),
     lastIp: readOptionalString(row.last_ip),
     lastUserAgent: readOptionalString(row.last_user_agent),
-    data: JSON.parse(String(row.data)) as Record<string, unknown>,
+    data: readData(row.data),
   };
+}
+
+/** A row as a record, or SessionStoreError `corrupt` (the caller can delete it by key or session id). */
+function decodeRow(row: Row, operation: string): ServerSideSession {
+  try {
+    return fromRow(row);
+  } catch (error) {
+    throw new SessionStoreError('corrupt', `${operation}: the stored session cannot be read (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
 }
