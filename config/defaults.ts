@@ -63,6 +63,27 @@ export const defaults = {
      * public IdP must not be made to call into its own network (SSRF). Turn it on for relying parties on localhost.
      */
     allowPrivateNetworks: false,
+    /** Delivery attempts per notification before it is marked failed. */
+    maxAttempts: 8,
+    /** Seconds before the first retry; doubles with every attempt. */
+    retryBaseDelay: 5,
+    /** Longest wait between two attempts, in seconds. */
+    retryMaxDelay: HOUR,
+    /** How often the delivery worker looks for due notifications when idle, in seconds. */
+    pollInterval: 10,
+    /** Notifications claimed per delivery round. */
+    batchSize: 50,
+  },
+
+  metrics: {
+    /** Prometheus metrics at /metrics. */
+    enabled: false,
+    /** Serve them on their own port (no auth; bind to a private interface)... */
+    port: undefined as number | undefined,
+    /** ...on this interface. */
+    host: '127.0.0.1',
+    /** ...or on the main port behind `Authorization: Bearer <token>`. One of port/token is required when enabled. */
+    token: undefined as string | undefined,
   },
 
   pages: {
@@ -85,6 +106,23 @@ export const defaults = {
     absoluteLifetime: 14 * DAY,
     /** A request that only slides the expiry writes to the store at most once per this many seconds. */
     renewalWriteInterval: 60,
+    /** Run the expiry sweeper (ends expired sessions on the server, with their notifications). */
+    removeExpiredSessions: true,
+    /** Seconds between sweeps. */
+    removeExpiredSessionsFrequency: 10 * MINUTE,
+    /** Start the first sweep at a random point of the first interval, so instances started together don't collide. */
+    fuzzExpiredSessionRemovalStart: true,
+    /** Sessions claimed per batch; a sweep repeats batches until none is left. */
+    removeExpiredSessionsBatchSize: 100,
+    /** On expiry, notify every client of the session, not only the coordinated ones (as in the reference: off). */
+    expiredSessionsTriggerBackchannelLogout: false,
+    /**
+     * Tie clients' tokens to the user's session: refresh, userinfo and introspection fail once the session has ended,
+     * and their use keeps it alive. Per client: `clients[].coordinateLifetimeWithUserSession` (true/false/unset).
+     */
+    coordinateClientLifetimesWithUserSession: false,
+    /** End a user's oldest session when a login would exceed this many; unset = no limit. */
+    maxSessionsPerUser: undefined as number | undefined,
   },
 } as const;
 

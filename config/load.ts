@@ -108,6 +108,7 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
   });
   const clientIds = new Map<string, number>();
   config.clients.forEach((client, index) => {
+    if (client.client_id === 'gatehouse-console') problems.push(`clients[${index}].client_id: "gatehouse-console" is reserved for Gatehouse's own pages`);
     if (clientIds.has(client.client_id)) problems.push(`clients[${index}].client_id: "${client.client_id}" is already used by clients[${clientIds.get(client.client_id)}]`);
     clientIds.set(client.client_id, index);
     const isPublic = client.token_endpoint_auth_method === 'none';
@@ -118,6 +119,9 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
       problems.push(`clients[${index}].redirect_uris: at least one is required for the authorization_code grant`);
     }
   });
+  if (config.metrics.enabled && config.metrics.port === undefined && !config.metrics.token) {
+    problems.push('metrics.enabled: set metrics.port (a separate listener) or metrics.token (bearer auth on the main port)');
+  }
   if (config.serverSideSessions.absoluteLifetime < config.serverSideSessions.idleTimeout) {
     problems.push(
       `serverSideSessions.absoluteLifetime: must be at least idleTimeout (${config.serverSideSessions.idleTimeout}), got ${config.serverSideSessions.absoluteLifetime}`,

@@ -42,6 +42,8 @@ const client = z.strictObject({
   application_type: z.enum(['web', 'native']).optional(),
   /** Skip the consent page for this client (first-party apps). */
   skipConsent: z.boolean().optional(),
+  /** Override serverSideSessions.coordinateClientLifetimesWithUserSession for this client. */
+  coordinateLifetimeWithUserSession: z.boolean().optional(),
 });
 
 const sessionStoreOption = z.custom<unknown>(
@@ -95,6 +97,19 @@ export const configSchema = z.strictObject({
   backchannelLogout: z
     .strictObject({
       allowPrivateNetworks: z.boolean().default(defaults.backchannelLogout.allowPrivateNetworks),
+      maxAttempts: positiveInt.max(100).default(defaults.backchannelLogout.maxAttempts),
+      retryBaseDelay: positiveInt.default(defaults.backchannelLogout.retryBaseDelay),
+      retryMaxDelay: positiveInt.default(defaults.backchannelLogout.retryMaxDelay),
+      pollInterval: positiveInt.default(defaults.backchannelLogout.pollInterval),
+      batchSize: positiveInt.max(1000).default(defaults.backchannelLogout.batchSize),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(defaults.metrics.enabled),
+      port: z.number().int().min(0).max(65535).optional(),
+      host: nonEmpty.default(defaults.metrics.host),
+      token: z.string().min(16, 'expected at least 16 characters').optional(),
     })
     .prefault({}),
   pages: z
@@ -111,6 +126,13 @@ export const configSchema = z.strictObject({
       idleTimeout: positiveInt.default(defaults.serverSideSessions.idleTimeout),
       absoluteLifetime: positiveInt.default(defaults.serverSideSessions.absoluteLifetime),
       renewalWriteInterval: z.number().int().min(0).default(defaults.serverSideSessions.renewalWriteInterval),
+      removeExpiredSessions: z.boolean().default(defaults.serverSideSessions.removeExpiredSessions),
+      removeExpiredSessionsFrequency: positiveInt.default(defaults.serverSideSessions.removeExpiredSessionsFrequency),
+      fuzzExpiredSessionRemovalStart: z.boolean().default(defaults.serverSideSessions.fuzzExpiredSessionRemovalStart),
+      removeExpiredSessionsBatchSize: positiveInt.max(10_000).default(defaults.serverSideSessions.removeExpiredSessionsBatchSize),
+      expiredSessionsTriggerBackchannelLogout: z.boolean().default(defaults.serverSideSessions.expiredSessionsTriggerBackchannelLogout),
+      coordinateClientLifetimesWithUserSession: z.boolean().default(defaults.serverSideSessions.coordinateClientLifetimesWithUserSession),
+      maxSessionsPerUser: positiveInt.optional(),
     })
     .prefault({}),
   accounts: z.array(account).default([]),

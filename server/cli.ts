@@ -4,6 +4,7 @@
  *   gatehouse start [--config FILE] [--port N] [--issuer URL] [--db URL]
  *   gatehouse migrate [--config FILE] [--db URL]
  *   gatehouse hash-password [PASSWORD]     (reads stdin when no argument; prints a PHC string for the config file)
+ *   gatehouse sessions list|revoke ...     (server-side sessions; see cli-sessions.ts)
  *
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
  */
@@ -12,6 +13,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { migrate } from '../stores/sequelize/migrate.js';
+import { SESSIONS_USAGE, SessionsUsageError, sessionsCommand } from './cli-sessions.js';
 import { createServer } from './create-server.js';
 import { hashPassword } from './provider/passwords.js';
 
@@ -21,6 +23,7 @@ Commands:
   start           run the identity server
   migrate         apply database migrations and exit
   hash-password   print a password hash for the accounts section of a config file
+  sessions        list or revoke server-side sessions (gatehouse sessions --help)
 
 Options (start, migrate):
   --config FILE   configuration file, JSON or YAML (env GATEHOUSE_CONFIG)
@@ -103,8 +106,18 @@ async function hashPasswordCommand(positionals: string[], values: ReturnType<typ
   console.log(await hashPassword(password, config.passwordHashing));
 }
 
+/** The command word, found leniently so that each command may have options of its own. */
+function commandOf(argv: string[]): string | undefined {
+  const options = { config: { type: 'string' }, port: { type: 'string' }, issuer: { type: 'string' }, db: { type: 'string' } } as const;
+  return parseArgs({ args: argv, strict: false, allowPositionals: true, options }).positionals[0];
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
+    if (commandOf(argv) === 'sessions') {
+      await sessionsCommand(argv);
+      return 0;
+    }
     const { values, positionals } = parse(argv);
     const [command, ...rest] = positionals;
     if (values.help || !command) {
@@ -127,6 +140,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`gatehouse: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof SessionsUsageError) {
+      console.error(`gatehouse: ${error.message}\n\n${SESSIONS_USAGE}`);
       return 2;
     }
     if (error instanceof ConfigError) {

@@ -32,7 +32,19 @@ import { describeKeys, loadKeyMaterial } from './provider/keys.js';
 import { healthRoutes } from './routes/health.js';
 import { homeRoutes } from './routes/home.js';
 import { interactionRoutes } from './routes/interactions.js';
+import { accountPageRoutes } from './routes/account-pages.js';
+import { adminApiRoutes } from './routes/admin-api.js';
+import { adminPageRoutes } from './routes/admin-pages.js';
+import type { RouteDeps } from './routes/deps.js';
+import { consoleClient } from './provider/console-client.js';
+import { GatehouseMetrics } from './metrics.js';
+import { BackchannelOutbox } from '../stores/sequelize/backchannel-outbox.js';
+import { grantsOfAccount } from '../stores/sequelize/grants.js';
 import { createAdapterFactory } from './sessions/adapter-factory.js';
+import { BackchannelDelivery } from './sessions/backchannel-delivery.js';
+import { slideOnClientActivity } from './sessions/coordination.js';
+import { ExpirySweeper } from './sessions/expiry-sweeper.js';
+import { SessionService } from './sessions/session-service.js';
 import { resolveSessionStore } from './sessions/store-loader.js';
 
 export interface CreateServerOptions {
@@ -49,11 +61,19 @@ export interface GatehouseServer {
   sequelize: Sequelize;
   /** The server-side session store, when the feature is on. */
   sessionStore?: SessionStore;
-  /** Audit events (session.created, session.revoked, ...). */
+  /** Audit events: session.created, session.logged_out, session.revoked, session.expired, backchannel.*. */
   events: EventEmitter;
+  /** The session management service (query, revoke, expire). */
+  sessions: SessionService;
+  /** The back-channel logout outbox worker. */
+  backchannel: BackchannelDelivery;
+  /** The expiry sweeper (runs on its own when serverSideSessions.removeExpiredSessions; `runOnce()` for tests). */
+  sweeper: ExpirySweeper;
+  /** Prometheus metrics (also when not exposed). */
+  metrics: GatehouseMetrics;
   logger: Logger;
   /** Starts listening (if not already) and resolves to the bound address. */
-  listen(): Promise<{ port: number; url: string }>;
+  listen(): Promise<{ port: number; url: string; metricsPort?: number }>;
   /** Stops accepting, finishes in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -96,7 +116,8 @@ async function assemble(
   const keys = await loadKeyMaterial(sequelize, config);
   logger.info({ keys: describeKeys(keys.jwks), source: keys.source }, 'signing keys loaded');
   const accounts = new AccountDirectory(config.accounts, config.passwordHashing);
-  const clients = new ClientSettings(config.clients);
+  const allClients = [...config.clients, consoleClient(config.issuer)];
+  const clients = new ClientSettings(allClients, config.serverSideSessions);
   const render = createRenderer(config.pages);
   const storeLogger = logger.child({ component: 'session-store' });
 
@@ -105,6 +126,8 @@ async function assemble(
     sessionStore = await resolveSessionStore(config.serverSideSessions.store, { clock, logger: storeLogger, sequelize });
   }
   const displayNameClaim = config.serverSideSessions.displayNameClaim;
+  // Late-bound: the adapter needs the service, which needs the provider, which needs the adapter.
+  let sessions: SessionService | undefined;
   const adapter = createAdapterFactory({
     sequelize,
     clock,
@@ -117,27 +140,96 @@ async function assemble(
         const value = displayNameClaim ? accounts.bySubject(accountId)?.claims[displayNameClaim] : undefined;
         return typeof value === 'string' ? value.slice(0, 255) : null;
       },
+      onExpiredSession: (session) => {
+        sessions?.expireSession(session).catch((error) => logger.error({ sessionId: session.sessionId, err: { message: (error as Error).message } }, 'ending an expired session failed'));
+      },
+      onLogin: (session) => {
+        const detail = { sessionId: session.sessionId, subjectId: session.subjectId, ip: session.loginIp };
+        logger.info({ event: 'session.created', ...detail }, 'session created');
+        events.emit('session.created', detail);
+      },
     },
   });
 
-  const provider = new Provider(config.issuer, providerConfiguration({ config, keys, accounts, adapter, render, clock }));
+  const provider = new Provider(config.issuer, providerConfiguration({
+      config: { ...config, clients: allClients },
+      keys,
+      accounts,
+      adapter,
+      render,
+      clock,
+      clients,
+      findAccountGrant: async (accountId, clientId) =>
+        (await grantsOfAccount(sequelize, clock, accountId)).find((grant) => grant.clientId === clientId)?.grantId,
+    }));
   provider.proxy = config.proxy;
+  // Every ID token carries the per-client session id (`sid`), not only for clients that registered back-channel
+  // logout with session_required: relying parties use it to match logout notifications and admin revocations.
+  provider.Client.prototype.includeSid = () => true;
   provider.on('server_error', (_ctx, error: Error) => logger.error({ err: { name: error.name, message: error.message, stack: error.stack } }, 'provider error'));
-  provider.on('backchannel.error', (_ctx, error: Error, client: { clientId: string }) =>
-    logger.warn({ clientId: client.clientId, err: { message: error.message } }, 'back-channel logout failed'),
-  );
+  provider.on('end_session.success', (ctx: { oidc?: { session?: { uid?: string; accountId?: string } } }) => {
+    const detail = { sessionId: ctx.oidc?.session?.uid, subjectId: ctx.oidc?.session?.accountId };
+    if (!detail.subjectId) return;
+    logger.info({ event: 'session.logged_out', ...detail }, 'session logged out');
+    events.emit('session.logged_out', detail);
+  });
+
+  const delivery = new BackchannelDelivery({
+    provider,
+    outbox: new BackchannelOutbox(sequelize, clock),
+    clock,
+    logger: logger.child({ component: 'backchannel' }),
+    events,
+    options: config.backchannelLogout,
+  });
+  sessions = new SessionService({
+    provider,
+    store: sessionStore,
+    sequelize,
+    clock,
+    logger: logger.child({ component: 'sessions' }),
+    events,
+    delivery,
+    clients,
+    expiredSessionsTriggerBackchannelLogout: config.serverSideSessions.expiredSessionsTriggerBackchannelLogout,
+    lifetime: config.serverSideSessions,
+  });
+  const sweeper = new ExpirySweeper({
+    store: sessionStore,
+    service: sessions,
+    sequelize,
+    clock,
+    logger: logger.child({ component: 'sweeper' }),
+    onSweep: (result) => events.emit('sweep', result),
+    options: {
+      frequency: config.serverSideSessions.removeExpiredSessionsFrequency,
+      fuzzStart: config.serverSideSessions.fuzzExpiredSessionRemovalStart,
+      batchSize: config.serverSideSessions.removeExpiredSessionsBatchSize,
+      leaseSeconds: 120,
+    },
+  });
+  provider.use(slideOnClientActivity(clients, sessions));
+  delivery.start();
+  if (config.serverSideSessions.removeExpiredSessions) sweeper.start();
 
   const app = new Koa();
   app.proxy = config.proxy;
   app.keys = keys.cookieKeys;
   const csrf = new CsrfTokens(keys.cookieKeys[0]);
+  const metrics = new GatehouseMetrics(events, sessions);
+  app.use(metrics.middleware());
   app.use(requestLog(logger));
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
   app.use(errorHandler(logger, render));
+  if (config.metrics.enabled && config.metrics.token) app.use(metrics.protectedEndpoint(config.metrics.token));
+  const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, clients, csrf, render, clock, logger, events };
   for (const router of [
     healthRoutes(sequelize),
     homeRoutes(config, render),
     interactionRoutes({ provider, accounts, clients, csrf, render, clock }),
+    adminApiRoutes(routeDeps),
+    adminPageRoutes(routeDeps),
+    accountPageRoutes(routeDeps),
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
@@ -151,6 +243,7 @@ async function assemble(
   httpServer.on('request', app.callback());
 
   let closing: Promise<void> | undefined;
+  let metricsPort: number | undefined;
   return {
     config,
     app,
@@ -159,18 +252,27 @@ async function assemble(
     sessionStore,
     events,
     logger,
+    sessions,
+    backchannel: delivery,
+    sweeper,
+    metrics,
     async listen() {
       if (!httpServer.listening) await bind(httpServer, config.port, config.host);
       const { port } = httpServer.address() as AddressInfo;
-      return { port, url: config.issuer };
+      metricsPort ??= config.metrics.enabled && config.metrics.port !== undefined ? await metrics.listenSidecar(config.metrics.port, config.metrics.host) : undefined;
+      return { port, url: config.issuer, metricsPort };
     },
     close() {
       closing ??= (async () => {
+        await sweeper.stop();
+        await delivery.stop();
+        await metrics.close();
         if (httpServer.listening) {
           const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
           httpServer.closeIdleConnections();
           await closed;
         }
+        await (sessionStore as { close?: () => Promise<void> } | undefined)?.close?.();
         await sequelize.close();
       })();
       return closing;

@@ -354,13 +354,14 @@ for (const dialect of ALL_DIALECTS) {
     t.deepEqual(rows.map((row) => row.value), ['two']);
   });
 
-  it('migration 0001 goes down and up again (own database)', async (t) => {
+  it('the migrations go down and up again (own database)', async (t) => {
     const own = await openMigrated(dialect);
     try {
       const queryInterface = own.sequelize.getQueryInterface();
       const tables = async () => (await queryInterface.showAllTables() as (string | { tableName: string })[])
         .map((table) => (typeof table === 'string' ? table : table.tableName)).filter((name) => name !== 'gatehouse_migrations').sort();
-      t.deepEqual(await tables(), ['gatehouse_secrets', 'oidc_payloads']);
+      const before = await tables();
+      t.true(before.includes('gatehouse_secrets') && before.includes('oidc_payloads'), before.join(', '));
       const indexes = (await queryInterface.showIndex('oidc_payloads')) as { name: string }[];
       const names = indexes.map((index) => index.name);
       for (const name of ['oidc_payloads_model_grant_id', 'oidc_payloads_model_uid', 'oidc_payloads_model_user_code',

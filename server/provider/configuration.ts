@@ -8,7 +8,8 @@ import type { GatehouseConfig } from '../../config/schema.js';
 import type { Clock } from '../../stores/session-store.js';
 import type { AccountDirectory } from './accounts.js';
 import { SCOPE_CLAIMS } from './accounts.js';
-import { toProviderClients } from './clients.js';
+import { toProviderClients, type ClientSettings } from './clients.js';
+import { expiresWithSession } from '../sessions/coordination.js';
 import type { KeyMaterial } from './keys.js';
 import type { PageRenderer } from '../http/render.js';
 import { sessionTtl } from '../sessions/lifetime.js';
@@ -22,9 +23,13 @@ export interface ProviderConfigurationInput {
   adapter: NonNullable<Configuration['adapter']>;
   render: PageRenderer;
   clock: Clock;
+  clients: ClientSettings;
+  /** A live grant (remembered consent) of this account for this client, from any earlier session. */
+  findAccountGrant(accountId: string, clientId: string): Promise<string | undefined>;
 }
 
-export function providerConfiguration({ config, keys, accounts, adapter, render, clock }: ProviderConfigurationInput): Configuration {
+export function providerConfiguration(input: ProviderConfigurationInput): Configuration {
+  const { config, keys, accounts, adapter, render, clock, clients, findAccountGrant } = input;
   const accountName = (accountId: string | undefined) => {
     const account = accountId ? accounts.bySubject(accountId) : undefined;
     return (account?.claims.name as string | undefined) ?? account?.username ?? accountId ?? '';
@@ -45,6 +50,18 @@ export function providerConfiguration({ config, keys, accounts, adapter, render,
     responseTypes: ['code', 'none'],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     rotateRefreshToken: true,
+    expiresWithSession: expiresWithSession(clients),
+    // Consent is remembered per account and client, not per session: a new session (after a logout that kept the
+    // grant, an expiry, or an administrator's revocation with revokeConsents=false) does not ask again.
+    async loadExistingGrant(ctx) {
+      const clientId = ctx.oidc.client!.clientId;
+      const accountId = ctx.oidc.session!.accountId;
+      const grantId =
+        (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ??
+        ctx.oidc.session!.grantIdFor(clientId) ??
+        (accountId ? await findAccountGrant(accountId, clientId) : undefined);
+      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+    },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },

@@ -30,6 +30,8 @@ export interface SessionAdapterOptions {
   displayNameFor(accountId: string): string | null;
   /** Called (not awaited by the request) when a request finds an expired record the sweeper has not removed yet. */
   onExpiredSession?(session: ServerSideSession): void;
+  /** Called after a record was written for a new sign-in (a new subject or a new auth time on this session). */
+  onLogin?(session: ServerSideSession): void;
 }
 
 interface SessionPayload extends AdapterPayload {
@@ -78,6 +80,18 @@ function isRotationOf(id: string): boolean {
   return !!session && session.oldId === id && !session.destroyed;
 }
 
+/** True when this request rotated the session id and `id` is the new one. */
+function isRotationTo(id: string): boolean {
+  const session = Provider.ctx?.oidc?.session as { oldId?: string; jti?: string } | undefined;
+  return !!session?.oldId && session.jti === id;
+}
+
+/** The stored payload never holds the session id (`jti`, the raw cookie value); `find(id)` puts it back. */
+function withoutSessionId(payload: SessionPayload): Record<string, unknown> {
+  const { jti: _cookieValue, ...rest } = payload;
+  return rest;
+}
+
 function isUsablePayload(data: unknown, uid?: string): data is SessionPayload {
   if (!data || typeof data !== 'object' || Array.isArray(data)) return false;
   const payload = data as Record<string, unknown>;
@@ -100,8 +114,11 @@ export class SessionAdapter implements Adapter {
     const { ip, userAgent } = requestDetails();
     const subjectId = data.accountId ?? null;
     const existing = await store.getBySessionId(data.uid);
+    // A plain save that carries an older id than the record (another request of this browser rotated it meanwhile)
+    // must not move the record back: only the rotating request moves the key.
+    const storedKey = existing && existing.key !== key && !isRotationTo(id) ? existing.key : key;
     const record: ServerSideSession = {
-      key,
+      key: storedKey,
       sessionId: data.uid,
       subjectId,
       displayName: subjectId ? this.#options.displayNameFor(subjectId) : null,
@@ -116,7 +133,7 @@ export class SessionAdapter implements Adapter {
       loginUserAgent: existing?.loginUserAgent ?? null,
       lastIp: ip ?? existing?.lastIp ?? null,
       lastUserAgent: userAgent ?? existing?.lastUserAgent ?? null,
-      data: { ...data },
+      data: withoutSessionId(data),
     };
     const freshLogin = subjectId !== null && (existing?.subjectId !== subjectId || existing?.authTime?.getTime() !== record.authTime?.getTime());
     if (freshLogin || !existing) {
@@ -131,31 +148,51 @@ export class SessionAdapter implements Adapter {
     if (!existing) {
       try {
         await store.create(record);
-        return;
       } catch (error) {
         // Two requests of one browser raced to create the same session: the loser updates instead.
         if (!(error instanceof SessionStoreError && error.code === 'duplicate')) throw error;
         const winner = await store.getBySessionId(data.uid);
         if (!winner) throw error;
         await store.update({ ...record, created: winner.created });
-        return;
       }
+      if (freshLogin) this.#options.onLogin?.(record);
+      return;
     }
     const onlySlides =
-      existing.key === key &&
+      existing.key === storedKey &&
       existing.subjectId === subjectId &&
-      sameApartFromTimes(existing.data, data) &&
+      sameApartFromTimes(existing.data, record.data) &&
       now.getTime() - existing.renewed.getTime() < this.#options.renewalWriteInterval * 1000;
     if (onlySlides) return;
     await store.update(record);
+    if (freshLogin) this.#options.onLogin?.(record);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.#usable(await this.#options.store.get(hashSessionKey(id)));
+    const key = hashSessionKey(id);
+    const record = await this.#readOrDropCorrupt(() => this.#options.store.get(key), () => this.#options.store.delete(key));
+    const payload = await this.#usable(record);
+    return payload && { ...payload, jti: id };
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.#usable(await this.#options.store.getBySessionId(uid), uid);
+    const record = await this.#readOrDropCorrupt(
+      () => this.#options.store.getBySessionId(uid),
+      async () => void (await this.#options.store.deleteSessions({ sessionId: uid })),
+    );
+    return this.#usable(record, uid);
+  }
+
+  /** A record the store cannot read logs the user out: it is deleted and treated as missing. */
+  async #readOrDropCorrupt(read: () => Promise<ServerSideSession | null>, drop: () => Promise<void>): Promise<ServerSideSession | null> {
+    try {
+      return await read();
+    } catch (error) {
+      if (!(error instanceof SessionStoreError && error.code === ('corrupt' as SessionStoreError['code']))) throw error;
+      this.#options.logger.warn({ err: { message: error.message } }, 'removing an unreadable server-side session record');
+      await drop();
+      return null;
+    }
   }
 
   async destroy(id: string): Promise<void> {

@@ -10,6 +10,7 @@ import {
   type SessionStore,
   type SessionStoreContext,
 } from '../../stores/session-store.js';
+import { SequelizeSessionStore } from '../../stores/sequelize/session-store.js';
 
 export class SessionStoreConfigError extends Error {
   constructor(message: string) {
@@ -46,7 +47,7 @@ export function missingStoreMethods(store: unknown): string[] {
 }
 
 export async function resolveSessionStore(option: unknown, context: SessionStoreContext): Promise<SessionStore> {
-  let candidate = option ?? (await import('../../stores/sequelize/session-store.js')).SequelizeSessionStore;
+  let candidate: unknown = option ?? SequelizeSessionStore;
   const described = typeof option === 'string' ? `module "${option}"` : typeof option === 'function' ? `"${option.name || 'anonymous'}"` : 'the given store';
   if (typeof candidate === 'string') candidate = await importStoreModule(candidate);
   let store: unknown;

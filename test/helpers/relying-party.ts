@@ -89,6 +89,8 @@ export async function startAuthorization(browser: Browser, config: oidc.Configur
 export class LogoutReceiver {
   readonly tokens: string[] = [];
   readonly statuses: number[] = [];
+  /** Milliseconds to wait before answering (a slow relying party). */
+  delayMs = 0;
   #server: Server;
   #waiters: (() => void)[] = [];
   url = '';
@@ -97,7 +99,8 @@ export class LogoutReceiver {
     this.#server = createServer((req, res) => {
       let body = '';
       req.on('data', (chunk) => (body += chunk));
-      req.on('end', () => {
+      req.on('end', async () => {
+        if (this.delayMs) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
         const status = this.statuses.shift() ?? 200;
         if (status === 200) this.tokens.push(new URLSearchParams(body).get('logout_token') ?? '');
         res.statusCode = status;

@@ -48,9 +48,11 @@ export async function startTestServer(
       logging: { level: (process.env.GATEHOUSE_TEST_LOG as 'info' | undefined) ?? 'silent' },
       passwordHashing: TEST_HASHING,
       accounts: await testAccounts(),
-      backchannelLogout: { allowPrivateNetworks: true },
       ...options.config,
+      backchannelLogout: { allowPrivateNetworks: true, ...options.config?.backchannelLogout },
       database: { url: database.url, ...options.config?.database },
+      // Tests run the sweeper themselves (server.sweeper.runOnce()) unless they ask for the timer.
+      serverSideSessions: { removeExpiredSessions: false, ...options.config?.serverSideSessions },
     },
     { clock: options.clock },
   );

@@ -1,0 +1,213 @@
+/**
+ * `gatehouse sessions list|revoke`: the session management service from the command line, on the configured database,
+ * while servers may be running on it. It builds a Gatehouse without listening (no expiry sweeper), uses
+ * `server.sessions`, delivers the back-channel notifications a revocation owes right away (they are durable in the
+ * outbox anyway, so a running server would deliver them too), and closes.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { loadConfig } from '../config/load.js';
+import type { GatehouseConfigInput } from '../config/schema.js';
+import { MAX_PAGE_SIZE } from '../stores/session-store.js';
+import { createServer, type GatehouseServer } from './create-server.js';
+import {
+  MAX_CLIENT_ID,
+  MAX_DISPLAY_NAME,
+  MAX_SESSION_ID,
+  MAX_SUBJECT,
+  problemWith,
+  sessionListJson,
+  type ParamSpec,
+  type SessionJson,
+} from './routes/admin-api-params.js';
+
+export const SESSIONS_USAGE = `Usage:
+  gatehouse sessions list [--subject S] [--session-id ID] [--display-name PREFIX] [--client-id C]
+                          [--page-size N] [--page TOKEN] [--json]
+  gatehouse sessions revoke (--session-id ID | --subject S) [--client-ids a,b]
+                          [--no-backchannel] [--keep-consents] [--keep-tokens] [--json]
+
+Both take --config FILE and --db URL (env GATEHOUSE_CONFIG, GATEHOUSE_DATABASE_URL), like start.
+
+  list     sessions, newest first (--page-size 1..${MAX_PAGE_SIZE}, default 25; --page continues a listing)
+  revoke   end the session (or every session of the subject): revoke tokens and consents, send back-channel
+           logout, delete the record. --client-ids limits tokens and notifications to those clients;
+           --no-backchannel sends none; --keep-consents / --keep-tokens leave those alone.`;
+
+/** Bad usage of `gatehouse sessions` (exit code 2). */
+export class SessionsUsageError extends Error {}
+
+/** A runtime failure with a message for the user (exit code 1). */
+export class SessionsCommandError extends Error {}
+
+const OPTIONS = {
+  config: { type: 'string' },
+  db: { type: 'string' },
+  subject: { type: 'string' },
+  'session-id': { type: 'string' },
+  'display-name': { type: 'string' },
+  'client-id': { type: 'string' },
+  'page-size': { type: 'string' },
+  page: { type: 'string' },
+  json: { type: 'boolean' },
+  'client-ids': { type: 'string' },
+  'no-backchannel': { type: 'boolean' },
+  'keep-consents': { type: 'boolean' },
+  'keep-tokens': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parse>['values'];
+type OptionName = keyof typeof OPTIONS;
+
+const COMMON: OptionName[] = ['config', 'db', 'json', 'help'];
+const ALLOWED: Record<'list' | 'revoke', OptionName[]> = {
+  list: [...COMMON, 'subject', 'session-id', 'display-name', 'client-id', 'page-size', 'page'],
+  revoke: [...COMMON, 'subject', 'session-id', 'client-ids', 'no-backchannel', 'keep-consents', 'keep-tokens'],
+};
+
+/** The argument checks of the admin API, by option name. */
+const CHECKS: Partial<Record<OptionName, ParamSpec>> = {
+  subject: { name: 'subject', kind: 'string', maxLength: MAX_SUBJECT, description: '' },
+  'session-id': { name: 'session-id', kind: 'string', maxLength: MAX_SESSION_ID, description: '' },
+  'display-name': { name: 'display-name', kind: 'string', maxLength: MAX_DISPLAY_NAME, description: '' },
+  'client-id': { name: 'client-id', kind: 'string', maxLength: MAX_CLIENT_ID, description: '' },
+  'client-ids': { name: 'client-ids', kind: 'list', maxLength: MAX_CLIENT_ID, description: '' },
+  'page-size': { name: 'page-size', kind: 'integer', min: 1, max: MAX_PAGE_SIZE, default: 25, description: '' },
+  page: { name: 'page', kind: 'token', description: '' },
+};
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (error) {
+    throw new SessionsUsageError((error as Error).message);
+  }
+}
+
+/** Runs `gatehouse sessions ...` (argv includes the word `sessions`); prints to stdout. */
+export async function sessionsCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv);
+  const [, subcommand, ...extra] = positionals;
+  if (values.help) {
+    console.log(SESSIONS_USAGE);
+    return;
+  }
+  if (subcommand !== 'list' && subcommand !== 'revoke') {
+    throw new SessionsUsageError(subcommand ? `sessions: unknown subcommand "${subcommand}" (list or revoke)` : 'sessions: give a subcommand, list or revoke');
+  }
+  if (extra.length) throw new SessionsUsageError(`sessions ${subcommand}: unexpected argument "${extra[0]}"`);
+  checkArguments(subcommand, values);
+
+  const env = { ...process.env };
+  if (values.db !== undefined) env.GATEHOUSE_DATABASE_URL = values.db;
+  const config = loadConfig({ file: values.config, env });
+  if (!config.serverSideSessions.enabled) {
+    throw new SessionsCommandError('server-side sessions are disabled in this configuration (serverSideSessions.enabled: false): there are no sessions to list or revoke');
+  }
+  // Logs go to stderr, and only warnings: stdout is the command's output (JSON with --json).
+  const level = config.logging.level === 'silent' || config.logging.level === 'error' || config.logging.level === 'fatal' ? config.logging.level : 'warn';
+  const logger = pino({ level, base: { service: 'gatehouse-cli' } }, pino.destination({ fd: 2, sync: true }));
+  const input = { ...config, serverSideSessions: { ...config.serverSideSessions, removeExpiredSessions: false } };
+  const server = await createServer(input as GatehouseConfigInput, { logger });
+  try {
+    if (subcommand === 'list') await list(server, values);
+    else await revoke(server, values);
+  } finally {
+    await server.close();
+  }
+}
+
+function checkArguments(subcommand: 'list' | 'revoke', values: Values): void {
+  for (const [name, value] of Object.entries(values) as [OptionName, unknown][]) {
+    if (value === undefined) continue;
+    if (!ALLOWED[subcommand].includes(name)) throw new SessionsUsageError(`--${name} is not an option of sessions ${subcommand}`);
+    const spec = CHECKS[name];
+    const problem = spec && typeof value === 'string' ? problemWith(spec, value) : undefined;
+    if (problem) throw new SessionsUsageError(`--${name} ${problem}`);
+  }
+  if (subcommand === 'revoke') {
+    const given = [values['session-id'] && '--session-id', values.subject && '--subject'].filter(Boolean);
+    if (given.length !== 1) {
+      throw new SessionsUsageError(`sessions revoke needs exactly one of --session-id or --subject${given.length ? ', not both' : ''}`);
+    }
+  }
+}
+
+async function list(server: GatehouseServer, values: Values): Promise<void> {
+  const result = await server.sessions.querySessions({
+    subjectId: values.subject,
+    sessionId: values['session-id'],
+    displayNamePrefix: values['display-name'],
+    clientId: values['client-id'],
+    pageSize: values['page-size'] === undefined ? undefined : Number(values['page-size']),
+    token: values.page,
+    countTotal: true,
+  });
+  const body = sessionListJson(result);
+  if (values.json) {
+    console.log(JSON.stringify(body, null, 2));
+    return;
+  }
+  console.log(table(body.sessions));
+  console.log(`\n${body.sessions.length} shown, ${body.totalCount} in total.`);
+  if (body.paging.next) console.log(`Next page:     --page ${body.paging.next}`);
+  if (body.paging.previous) console.log(`Previous page: --page ${body.paging.previous}`);
+}
+
+async function revoke(server: GatehouseServer, values: Values): Promise<void> {
+  const sessionId = values['session-id'];
+  const result = await server.sessions.removeSessions({
+    sessionId,
+    subjectId: values.subject,
+    clientIds: values['client-ids']?.split(','),
+    revokeTokens: !values['keep-tokens'],
+    revokeConsents: !values['keep-consents'],
+    sendBackchannelLogout: !values['no-backchannel'],
+    actor: 'cli',
+  });
+  if (sessionId && result.sessions.length === 0) throw new SessionsCommandError(`no session with id ${JSON.stringify(sessionId)}`);
+  if (result.notificationsQueued > 0) await server.backchannel.runOnce();
+  const delivery = await deliveryOf(server, result.sessions);
+  if (values.json) {
+    console.log(JSON.stringify({ ...result, delivery }, null, 2));
+    return;
+  }
+  const who = sessionId ? `session ${sessionId}` : `${values.subject}: ${result.sessions.length} session(s)${result.sessions.length ? ` (${result.sessions.join(', ')})` : ''}`;
+  console.log(`Revoked ${who}.`);
+  console.log(`Grants revoked: ${result.grantsRevoked}`);
+  console.log(
+    `Back-channel logout: ${result.notificationsQueued} queued, ${delivery.delivered} delivered` +
+      (delivery.pending ? `, ${delivery.pending} to be retried by the server` : '') +
+      (delivery.failed ? `, ${delivery.failed} failed` : ''),
+  );
+}
+
+/** Outcome of the `terminated` notifications of these sessions, from the outbox. */
+async function deliveryOf(server: GatehouseServer, sessionIds: string[]) {
+  const counts = { delivered: 0, pending: 0, failed: 0 };
+  for (const sessionId of sessionIds) {
+    for (const row of await server.backchannel.outbox.list({ sessionId })) if (row.reason === 'terminated') counts[row.status]++;
+  }
+  return counts;
+}
+
+function table(sessions: SessionJson[]): string {
+  if (sessions.length === 0) return 'No sessions.';
+  const time = (iso: string | null) => (iso ? `${iso.slice(0, 19).replace('T', ' ')}Z` : 'never');
+  const rows = [
+    ['SUBJECT', 'SESSION ID', 'DISPLAY NAME', 'CLIENTS', 'CREATED', 'LAST ACTIVITY', 'EXPIRES', 'LAST IP'],
+    ...sessions.map((s) => [
+      s.subject ?? '',
+      s.sessionId,
+      s.displayName ?? '',
+      s.clients.map((c) => c.clientId).join(',') || '-',
+      time(s.created),
+      time(s.lastActivity),
+      time(s.expires),
+      s.last.ip ?? '',
+    ]),
+  ].map((row) => row.map((cell) => cell.replace(/[\u0000-\u001f\u007f]/g, '?')));
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,11 @@
+/** The package root (`import { createServer } from 'gatehouse'`): the programmatic API. */
+export { createServer, type CreateServerOptions, type GatehouseServer } from './create-server.js';
+export { loadConfig, validateConfig, ConfigError } from '../config/load.js';
+export type { GatehouseConfig, GatehouseConfigInput, AccountConfig, ClientConfig } from '../config/schema.js';
+export { defaults } from '../config/defaults.js';
+export { hashPassword, verifyPassword } from './provider/passwords.js';
+export type { RemoveSessionsOptions, RemoveSessionsResult } from './sessions/session-service.js';
+export * from '../stores/session-store.js';
+export { MemorySessionStore } from '../stores/memory/session-store.js';
+export { SequelizeSessionStore } from '../stores/sequelize/session-store.js';
+export { ManualClock, systemClock } from '../stores/clock.js';

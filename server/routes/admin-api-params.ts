@@ -1,0 +1,219 @@
+/**
+ * The admin API's parameters and JSON shapes, in one place: the routes validate with these specs, the OpenAPI document
+ * is built from them, and the `gatehouse sessions` CLI checks its arguments and prints its JSON with them. So the
+ * documentation, the validation and the CLI cannot drift apart.
+ *
+ * Validation collects one message per bad parameter (unknown names included) and throws them together as a 400.
+ */
+import type { ParsedUrlQuery } from 'node:querystring';
+import type { OutboxRow } from '../../stores/sequelize/backchannel-outbox.js';
+import { MAX_PAGE_SIZE, type ServerSideSession, type SessionQueryResult } from '../../stores/session-store.js';
+import { HttpError } from '../http/errors.js';
+
+/** Column lengths of migrations 0002/0003: longer values cannot match anything, so they are refused. */
+export const MAX_SESSION_ID = 128;
+export const MAX_SUBJECT = 255;
+export const MAX_CLIENT_ID = 255;
+export const MAX_DISPLAY_NAME = 255;
+const MAX_PAGE_TOKEN = 2048;
+const MAX_LIST_ITEMS = 50;
+
+export type ParamSpec =
+  | { name: string; kind: 'string'; maxLength: number; description: string }
+  | { name: string; kind: 'token'; description: string }
+  | { name: string; kind: 'boolean'; default: boolean; description: string }
+  | { name: string; kind: 'integer'; min: number; max: number; default: number; description: string }
+  | { name: string; kind: 'list'; maxLength: number; description: string }
+  | { name: string; kind: 'enum'; values: readonly string[]; description: string };
+
+type ValueOf<S extends ParamSpec> = S extends { kind: 'boolean' }
+  ? boolean
+  : S extends { kind: 'integer' }
+    ? number
+    : S extends { kind: 'list' }
+      ? string[]
+      : S extends { kind: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : string;
+export type ParsedParams<S extends readonly ParamSpec[]> = { [P in S[number] as P['name']]?: ValueOf<P> };
+
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+const subjectParam = { name: 'subject', kind: 'string', maxLength: MAX_SUBJECT, description: 'Exact subject (account id).' } as const;
+const sessionIdParam = { name: 'sessionId', kind: 'string', maxLength: MAX_SESSION_ID, description: 'Exact session id.' } as const;
+const clientIdParam = { name: 'clientId', kind: 'string', maxLength: MAX_CLIENT_ID, description: 'Only sessions that signed in to this client.' } as const;
+
+/** GET /admin/api/v1/sessions */
+export const SESSION_QUERY_PARAMS = [
+  subjectParam,
+  sessionIdParam,
+  { name: 'displayName', kind: 'string', maxLength: MAX_DISPLAY_NAME, description: 'Case-insensitive prefix of the display name.' },
+  clientIdParam,
+  { name: 'pageSize', kind: 'integer', min: 1, max: MAX_PAGE_SIZE, default: 25, description: `Sessions per page, 1 to ${MAX_PAGE_SIZE}.` },
+  { name: 'page', kind: 'token', description: 'Opaque token from `paging.next` or `paging.previous` of an earlier response; absent = the first page.' },
+  { name: 'count', kind: 'boolean', default: true, description: 'Include `totalCount` (costs one count query).' },
+] as const satisfies readonly ParamSpec[];
+
+/** DELETE /admin/api/v1/sessions/{sessionId} and /admin/api/v1/subjects/{subject}/sessions */
+export const REMOVE_PARAMS = [
+  { name: 'clientIds', kind: 'list', maxLength: MAX_CLIENT_ID, description: 'Comma-separated client ids: only their tokens are revoked and only they are notified. Absent = every client.' },
+  { name: 'revokeTokens', kind: 'boolean', default: true, description: 'Revoke the access tokens, refresh tokens and codes of the affected clients.' },
+  { name: 'revokeConsents', kind: 'boolean', default: true, description: 'Also forget the consents (grants) of the affected clients.' },
+  { name: 'sendBackchannelLogout', kind: 'boolean', default: true, description: 'Send back-channel logout (reason `terminated`) to the affected clients.' },
+  { name: 'removeSession', kind: 'boolean', default: true, description: 'Delete the session record, so the browser must sign in again.' },
+] as const satisfies readonly ParamSpec[];
+
+/** GET /admin/api/v1/backchannel */
+export const BACKCHANNEL_PARAMS = [
+  { name: 'status', kind: 'enum', values: ['pending', 'delivered', 'failed'], description: 'Only notifications in this state.' },
+  sessionIdParam,
+  { ...clientIdParam, description: 'Only notifications to this client.' },
+  { name: 'limit', kind: 'integer', min: 1, max: 1000, default: 100, description: 'At most this many notifications, newest first.' },
+] as const satisfies readonly ParamSpec[];
+
+/** Path parameters. */
+export const SESSION_ID_PATH = { ...sessionIdParam, description: 'The session id.' } as const;
+export const SUBJECT_PATH = { ...subjectParam, description: 'The subject (account id) whose sessions end.' } as const;
+
+/** What is wrong with one raw value, or undefined when it is fine. */
+export function problemWith(spec: ParamSpec, raw: string): string | undefined {
+  switch (spec.kind) {
+    case 'string':
+      return stringProblem(raw, spec.maxLength);
+    case 'token':
+      return raw.length >= 1 && raw.length <= MAX_PAGE_TOKEN && /^[\x21-\x7e]+$/.test(raw) ? undefined : 'must be a paging token from an earlier response';
+    case 'boolean':
+      return raw === 'true' || raw === 'false' ? undefined : 'must be true or false';
+    case 'integer': {
+      const value = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN;
+      return value >= spec.min && value <= spec.max ? undefined : `must be an integer from ${spec.min} to ${spec.max}`;
+    }
+    case 'list': {
+      const items = raw.split(',');
+      if (items.length > MAX_LIST_ITEMS) return `must list at most ${MAX_LIST_ITEMS} values`;
+      const bad = items.map((item) => stringProblem(item, spec.maxLength)).find(Boolean);
+      return bad ? `must be a comma-separated list of values that each ${bad.replace(/^must /, '')}` : undefined;
+    }
+    case 'enum':
+      return spec.values.includes(raw) ? undefined : `must be one of ${spec.values.join(', ')}`;
+  }
+}
+
+function stringProblem(raw: string, maxLength: number): string | undefined {
+  if (raw.length < 1 || raw.length > maxLength) return `must be 1 to ${maxLength} characters`;
+  if (CONTROL.test(raw)) return 'must not contain control characters';
+  return undefined;
+}
+
+/** The typed value of a raw value that passed `problemWith`. */
+function convert(spec: ParamSpec, raw: string): string | number | boolean | string[] {
+  if (spec.kind === 'boolean') return raw === 'true';
+  if (spec.kind === 'integer') return Number(raw);
+  if (spec.kind === 'list') return raw.split(',');
+  return raw;
+}
+
+/** Validates a query string against specs; throws one 400 naming every bad parameter. */
+export function parseQuery<const S extends readonly ParamSpec[]>(query: ParsedUrlQuery, specs: S, pathParams: Record<string, string> = {}): ParsedParams<S> {
+  const details: Record<string, string> = {};
+  const parsed: Record<string, unknown> = {};
+  const byName = new Map<string, ParamSpec>(specs.map((spec) => [spec.name, spec]));
+  for (const [name, value] of Object.entries(query)) {
+    const spec = byName.get(name);
+    if (!spec) details[clip(name)] = 'unknown parameter';
+    else if (Array.isArray(value)) details[name] = 'must be given at most once';
+    else if (value !== undefined) {
+      const problem = problemWith(spec, value);
+      if (problem) details[name] = problem;
+      else parsed[name] = convert(spec, value);
+    }
+  }
+  for (const [name, problem] of Object.entries(pathParams)) details[name] = problem;
+  if (Object.keys(details).length) throw invalidRequest(details);
+  return parsed as ParsedParams<S>;
+}
+
+/** Checks a path parameter; returns `{ name: problem }` (empty when fine) for `parseQuery`'s `pathParams`. */
+export function checkPathParam(spec: ParamSpec, raw: string | undefined): Record<string, string> {
+  const problem = problemWith(spec, raw ?? '');
+  return problem ? { [spec.name]: problem } : {};
+}
+
+export function invalidRequest(details: Record<string, string>): HttpError {
+  const names = Object.keys(details);
+  const message = `invalid ${names.length === 1 ? 'parameter' : 'parameters'}: ${names.map((name) => `${name} ${details[name]}`).join('; ')}`;
+  return new HttpError(400, 'invalid_request', message, { details });
+}
+
+/** A parameter name as echoed back: never more than 64 characters of whatever the caller sent. */
+function clip(name: string): string {
+  const printable = name.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > 64 ? `${printable.slice(0, 61)}...` : printable;
+}
+
+// --- JSON shapes -------------------------------------------------------------------------------------------------
+
+export interface SessionJson {
+  sessionId: string;
+  subject: string | null;
+  displayName: string | null;
+  clients: { clientId: string; sid: string }[];
+  created: string;
+  lastActivity: string;
+  expires: string | null;
+  authTime: string | null;
+  login: { ip: string | null; userAgent: string | null };
+  last: { ip: string | null; userAgent: string | null };
+}
+
+/** A session as the API shows it: never the store key, never the provider payload. */
+export function sessionJson(session: ServerSideSession): SessionJson {
+  return {
+    sessionId: session.sessionId,
+    subject: session.subjectId,
+    displayName: session.displayName,
+    clients: session.clients.map(({ clientId, sid }) => ({ clientId, sid })),
+    created: session.created.toISOString(),
+    lastActivity: session.renewed.toISOString(),
+    expires: session.expires?.toISOString() ?? null,
+    authTime: session.authTime?.toISOString() ?? null,
+    login: { ip: session.loginIp, userAgent: session.loginUserAgent },
+    last: { ip: session.lastIp, userAgent: session.lastUserAgent },
+  };
+}
+
+export interface SessionListJson {
+  sessions: SessionJson[];
+  paging: { hasNext: boolean; hasPrevious: boolean; next?: string; previous?: string };
+  totalCount?: number;
+}
+
+export function sessionListJson(result: SessionQueryResult): SessionListJson {
+  return {
+    sessions: result.results.map(sessionJson),
+    paging: {
+      hasNext: result.hasNext,
+      hasPrevious: result.hasPrevious,
+      ...(result.nextToken ? { next: result.nextToken } : {}),
+      ...(result.previousToken ? { previous: result.previousToken } : {}),
+    },
+    ...(result.totalCount === undefined ? {} : { totalCount: result.totalCount }),
+  };
+}
+
+export function notificationJson(row: OutboxRow) {
+  return {
+    id: row.id,
+    clientId: row.clientId,
+    subject: row.subjectId,
+    sessionId: row.sessionId,
+    sid: row.sid,
+    reason: row.reason,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.status === 'pending' ? row.nextAttemptAt.toISOString() : null,
+    lastError: row.lastError,
+    created: row.createdAt.toISOString(),
+    delivered: row.deliveredAt?.toISOString() ?? null,
+  };
+}

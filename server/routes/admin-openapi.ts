@@ -1,0 +1,232 @@
+/**
+ * The OpenAPI 3.1 document of the admin API, served without a token at `/admin/api/openapi.json`. Parameters come
+ * from the same specs the routes validate with (admin-api-params.ts), so the document cannot drift from the checks.
+ */
+import {
+  BACKCHANNEL_PARAMS,
+  MAX_CLIENT_ID,
+  MAX_SESSION_ID,
+  MAX_SUBJECT,
+  REMOVE_PARAMS,
+  SESSION_ID_PATH,
+  SESSION_QUERY_PARAMS,
+  SUBJECT_PATH,
+  type ParamSpec,
+} from './admin-api-params.js';
+
+const SCOPE = 'gatehouse:admin';
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ 'application/json': { schema } });
+const nullable = (type: string, extra: object = {}) => ({ type: [type, 'null'], ...extra });
+
+function schemaOf(spec: ParamSpec): Record<string, unknown> {
+  switch (spec.kind) {
+    case 'string':
+      return { type: 'string', minLength: 1, maxLength: spec.maxLength };
+    case 'token':
+      return { type: 'string', minLength: 1, maxLength: 2048 };
+    case 'boolean':
+      return { type: 'boolean', default: spec.default };
+    case 'integer':
+      return { type: 'integer', minimum: spec.min, maximum: spec.max, default: spec.default };
+    case 'list':
+      return { type: 'array', items: { type: 'string', minLength: 1, maxLength: spec.maxLength }, maxItems: 50 };
+    case 'enum':
+      return { type: 'string', enum: [...spec.values] };
+  }
+}
+
+function parameter(spec: ParamSpec, where: 'query' | 'path') {
+  return {
+    name: spec.name,
+    in: where,
+    required: where === 'path',
+    description: spec.description,
+    schema: schemaOf(spec),
+    ...(spec.kind === 'list' ? { style: 'form', explode: false } : {}),
+  };
+}
+
+const errors = {
+  400: { $ref: '#/components/responses/BadRequest' },
+  401: { $ref: '#/components/responses/Unauthorized' },
+  403: { $ref: '#/components/responses/Forbidden' },
+};
+const disabled = { 409: { $ref: '#/components/responses/Disabled' } };
+const notFound = { 404: { $ref: '#/components/responses/NotFound' } };
+
+const schemas = {
+  Session: {
+    type: 'object',
+    required: ['sessionId', 'subject', 'displayName', 'clients', 'created', 'lastActivity', 'expires', 'authTime', 'login', 'last'],
+    properties: {
+      sessionId: { type: 'string', maxLength: MAX_SESSION_ID },
+      subject: { type: 'string', maxLength: MAX_SUBJECT },
+      displayName: nullable('string', { description: 'From the configured `serverSideSessions.displayNameClaim`.' }),
+      clients: {
+        type: 'array',
+        items: { type: 'object', required: ['clientId', 'sid'], properties: { clientId: { type: 'string', maxLength: MAX_CLIENT_ID }, sid: { type: 'string' } } },
+      },
+      created: { type: 'string', format: 'date-time' },
+      lastActivity: { type: 'string', format: 'date-time', description: 'Last recorded activity (the session was renewed).' },
+      expires: nullable('string', { format: 'date-time', description: 'null = never expires.' }),
+      authTime: nullable('string', { format: 'date-time' }),
+      login: ref('Device'),
+      last: ref('Device'),
+    },
+  },
+  Device: {
+    type: 'object',
+    required: ['ip', 'userAgent'],
+    properties: { ip: nullable('string'), userAgent: nullable('string') },
+  },
+  SessionList: {
+    type: 'object',
+    required: ['sessions', 'paging'],
+    properties: {
+      sessions: { type: 'array', items: ref('Session') },
+      paging: {
+        type: 'object',
+        required: ['hasNext', 'hasPrevious'],
+        properties: {
+          hasNext: { type: 'boolean' },
+          hasPrevious: { type: 'boolean' },
+          next: { type: 'string', description: 'Pass as `page` for the next page; present when `hasNext`.' },
+          previous: { type: 'string', description: 'Pass as `page` for the previous page; present when `hasPrevious`.' },
+        },
+      },
+      totalCount: { type: 'integer', minimum: 0, description: 'Every matching session; absent with `count=false`.' },
+    },
+  },
+  RemoveResult: {
+    type: 'object',
+    required: ['sessions', 'grantsRevoked', 'notificationsQueued'],
+    properties: {
+      sessions: { type: 'array', items: { type: 'string' }, description: 'Ids of the sessions that ended.' },
+      grantsRevoked: { type: 'integer', minimum: 0 },
+      notificationsQueued: { type: 'integer', minimum: 0, description: 'Back-channel logout notifications added to the outbox.' },
+    },
+  },
+  Notification: {
+    type: 'object',
+    required: ['id', 'clientId', 'subject', 'sessionId', 'sid', 'reason', 'status', 'attempts', 'nextAttemptAt', 'lastError', 'created', 'delivered'],
+    properties: {
+      id: { type: 'string' },
+      clientId: { type: 'string' },
+      subject: { type: 'string' },
+      sessionId: nullable('string'),
+      sid: { type: 'string' },
+      reason: { type: 'string', enum: ['user_logout', 'terminated', 'session_expiration'] },
+      status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+      attempts: { type: 'integer', minimum: 0 },
+      nextAttemptAt: nullable('string', { format: 'date-time', description: 'When a pending notification is tried next.' }),
+      lastError: nullable('string'),
+      created: { type: 'string', format: 'date-time' },
+      delivered: nullable('string', { format: 'date-time' }),
+    },
+  },
+  NotificationList: {
+    type: 'object',
+    required: ['counts', 'notifications'],
+    properties: {
+      counts: {
+        type: 'object',
+        required: ['pending', 'delivered', 'failed'],
+        properties: { pending: { type: 'integer' }, delivered: { type: 'integer' }, failed: { type: 'integer' } },
+      },
+      notifications: { type: 'array', items: ref('Notification') },
+    },
+  },
+  Error: {
+    type: 'object',
+    required: ['error', 'message'],
+    properties: {
+      error: { type: 'string', description: 'Stable code, e.g. invalid_request, invalid_token, insufficient_scope, not_found, server_side_sessions_disabled.' },
+      message: { type: 'string' },
+      details: { type: 'object', additionalProperties: { type: 'string' }, description: 'One message per bad parameter, by name.' },
+      requestId: { type: 'string' },
+    },
+  },
+};
+
+const challenge = { 'WWW-Authenticate': { description: 'Bearer challenge (RFC 6750)', schema: { type: 'string' } } };
+const responses = {
+  BadRequest: { description: 'Invalid parameters (`invalid_request`), each named in `details`.', content: json(ref('Error')) },
+  Unauthorized: { description: 'No token, or an invalid or expired one (`invalid_token`).', headers: challenge, content: json(ref('Error')) },
+  Forbidden: { description: `The token lacks the \`${SCOPE}\` scope (\`insufficient_scope\`).`, headers: challenge, content: json(ref('Error')) },
+  NotFound: { description: 'No such session (`not_found`).', content: json(ref('Error')) },
+  Disabled: { description: 'Server-side sessions are turned off (`server_side_sessions_disabled`).', content: json(ref('Error')) },
+};
+
+const removeParameters = REMOVE_PARAMS.map((spec) => parameter(spec, 'query'));
+
+export function buildOpenApiDocument(issuer: string) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Gatehouse admin API',
+      version: '1.0.0',
+      description:
+        'Search and end server-side login sessions and follow back-channel logout delivery. Authenticate with an access token ' +
+        `from Gatehouse's own token endpoint (client_credentials grant) whose scope includes \`${SCOPE}\`.`,
+    },
+    servers: [{ url: issuer }],
+    security: [{ bearerAuth: [SCOPE] }, { clientCredentials: [SCOPE] }],
+    paths: {
+      '/admin/api/v1/sessions': {
+        get: {
+          operationId: 'listSessions',
+          summary: 'Search sessions, newest first, with keyset paging',
+          parameters: SESSION_QUERY_PARAMS.map((spec) => parameter(spec, 'query')),
+          responses: { 200: { description: 'One page of sessions.', content: json(ref('SessionList')) }, ...errors, ...disabled },
+        },
+      },
+      '/admin/api/v1/sessions/{sessionId}': {
+        parameters: [parameter(SESSION_ID_PATH, 'path')],
+        get: {
+          operationId: 'getSession',
+          summary: 'One session',
+          responses: { 200: { description: 'The session.', content: json(ref('Session')) }, ...errors, ...notFound, ...disabled },
+        },
+        delete: {
+          operationId: 'endSession',
+          summary: 'End one session: revoke tokens (and consents), notify clients, delete the record',
+          parameters: removeParameters,
+          responses: { 200: { description: 'What was done.', content: json(ref('RemoveResult')) }, ...errors, ...notFound, ...disabled },
+        },
+      },
+      '/admin/api/v1/subjects/{subject}/sessions': {
+        parameters: [parameter(SUBJECT_PATH, 'path')],
+        delete: {
+          operationId: 'endSubjectSessions',
+          summary: "Sign a user out everywhere: end every session of the subject and revoke the subject's grants",
+          parameters: removeParameters,
+          responses: { 200: { description: 'What was done (possibly nothing).', content: json(ref('RemoveResult')) }, ...errors, ...disabled },
+        },
+      },
+      '/admin/api/v1/backchannel': {
+        get: {
+          operationId: 'listNotifications',
+          summary: 'The back-channel logout outbox: recent notifications and their delivery outcome',
+          parameters: BACKCHANNEL_PARAMS.map((spec) => parameter(spec, 'query')),
+          responses: { 200: { description: 'Counts by status and the most recent notifications.', content: json(ref('NotificationList')) }, ...errors },
+        },
+      },
+    },
+    components: {
+      schemas,
+      responses,
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: `An access token Gatehouse issued with the client_credentials grant; its scope must include \`${SCOPE}\`.`,
+        },
+        clientCredentials: {
+          type: 'oauth2',
+          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [SCOPE]: 'Search and end sessions; read the back-channel outbox.' } } },
+        },
+      },
+    },
+  };
+}

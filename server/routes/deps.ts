@@ -1,0 +1,26 @@
+/** What every route module may use. Routes know HTTP; they reach sessions only through the SessionService. */
+import type { EventEmitter } from 'node:events';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { GatehouseConfig } from '../../config/schema.js';
+import type { Clock } from '../../stores/session-store.js';
+import type { CsrfTokens } from '../http/csrf.js';
+import type { PageRenderer } from '../http/render.js';
+import type { AccountDirectory } from '../provider/accounts.js';
+import type { ClientSettings } from '../provider/clients.js';
+import type { BackchannelDelivery } from '../sessions/backchannel-delivery.js';
+import type { SessionService } from '../sessions/session-service.js';
+
+export interface RouteDeps {
+  config: GatehouseConfig;
+  provider: Provider;
+  sessions: SessionService;
+  backchannel: BackchannelDelivery;
+  accounts: AccountDirectory;
+  clients: ClientSettings;
+  csrf: CsrfTokens;
+  render: PageRenderer;
+  clock: Clock;
+  logger: Logger;
+  events: EventEmitter;
+}

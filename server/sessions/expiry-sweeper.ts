@@ -1,0 +1,112 @@
+/**
+ * The expiry sweeper: every `removeExpiredSessionsFrequency` seconds (the first run at a random point of the first
+ * interval unless `fuzzExpiredSessionRemovalStart` is off), it claims expired sessions in batches of
+ * `removeExpiredSessionsBatchSize` and ends each through SessionService.expireSession, until none is left. It also
+ * deletes expired rows of the operational store.
+ *
+ * Claims are leases (SessionStore.claimExpired): instances on one database never get the same session at once and
+ * never wait for each other; a session whose sweeper died mid-way is claimed again once its lease runs out, and the
+ * outbox's uniqueness makes the repeated notification a no-op. Nothing is lost between claim and notification.
+ */
+import type { Logger } from 'pino';
+import type { Sequelize } from 'sequelize';
+import { removeExpiredOperationalRows } from '../../stores/sequelize/operational-adapter.js';
+import type { Clock, SessionStore } from '../../stores/session-store.js';
+import type { SessionService } from './session-service.js';
+
+export interface SweeperOptions {
+  frequency: number;
+  fuzzStart: boolean;
+  batchSize: number;
+  /** Seconds a claim is held before another instance may take the session. */
+  leaseSeconds: number;
+}
+
+export interface SweepResult {
+  sessions: number;
+  operationalRows: number;
+  ms: number;
+}
+
+export class ExpirySweeper {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<SweepResult> | undefined;
+  /** Set by stop(): a sweep in progress finishes its current batch and ends. */
+  #stopping = false;
+
+  constructor(
+    private readonly deps: {
+      store: SessionStore | undefined;
+      service: SessionService;
+      sequelize: Sequelize;
+      clock: Clock;
+      logger: Logger;
+      options: SweeperOptions;
+      onSweep?: (result: SweepResult) => void;
+    },
+  ) {}
+
+  start(): void {
+    this.#stopping = false;
+    const interval = this.deps.options.frequency * 1000;
+    const first = this.deps.options.fuzzStart ? Math.floor(Math.random() * interval) : interval;
+    this.#schedule(first);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running?.catch(() => undefined);
+  }
+
+  #schedule(delay: number): void {
+    if (this.#stopping) return;
+    this.#timer = setTimeout(() => {
+      this.runOnce()
+        .catch((error) => this.deps.logger.error({ err: { message: (error as Error).message } }, 'expiry sweep failed'))
+        .finally(() => this.#schedule(this.deps.options.frequency * 1000));
+    }, delay);
+    this.#timer.unref();
+  }
+
+  /** One full sweep (coalesced with one already running). */
+  runOnce(): Promise<SweepResult> {
+    this.#running ??= this.#sweep().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #sweep(): Promise<SweepResult> {
+    const started = process.hrtime.bigint();
+    const { store, service, options, logger } = this.deps;
+    let sessions = 0;
+    if (store) {
+      for (;;) {
+        const batch = await store.claimExpired(options.batchSize, options.leaseSeconds);
+        if (batch.length === 0) break;
+        for (const session of batch) {
+          try {
+            await service.expireSession(session);
+            sessions++;
+          } catch (error) {
+            // The claim runs out and the session is retried by a later sweep; the others go on.
+            logger.error({ sessionId: session.sessionId, err: { message: (error as Error).message } }, 'ending an expired session failed');
+          }
+        }
+        if (this.#stopping) break;
+      }
+    }
+    let operationalRows = 0;
+    for (;;) {
+      const removed = await removeExpiredOperationalRows(this.deps.sequelize, this.deps.clock, 1000);
+      operationalRows += removed;
+      if (removed < 1000 || this.#stopping) break;
+    }
+    const result = { sessions, operationalRows, ms: Number((process.hrtime.bigint() - started) / 1_000_000n) };
+    if (sessions || operationalRows) logger.info({ event: 'sweep', ...result }, 'expiry sweep');
+    this.deps.onSweep?.(result);
+    return result;
+  }
+}

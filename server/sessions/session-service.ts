@@ -1,0 +1,233 @@
+/**
+ * The session management service: search sessions, end them on an administrator's or user's request, and end them on
+ * expiry. Every path ends a session the same way, in this order:
+ *   1. revoke tokens (and, when asked, consents) of the affected clients,
+ *   2. record the back-channel logout notifications owed in the durable outbox (delivered by BackchannelDelivery),
+ *   3. delete the session record.
+ * It reads and changes sessions only through the SessionStore contract, and tokens only through the provider's models.
+ */
+import type { EventEmitter } from 'node:events';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Sequelize } from 'sequelize';
+import type { LogoutReason, OutboxEntry } from '../../stores/sequelize/backchannel-outbox.js';
+import { grantsOfAccount } from '../../stores/sequelize/grants.js';
+import {
+  assertFilter,
+  type Clock,
+  type ServerSideSession,
+  type SessionQuery,
+  type SessionQueryResult,
+  type SessionStore,
+} from '../../stores/session-store.js';
+import type { ClientSettings } from '../provider/clients.js';
+import type { BackchannelDelivery } from './backchannel-delivery.js';
+
+export interface RemoveSessionsOptions {
+  subjectId?: string;
+  sessionId?: string;
+  /** Only these clients' tokens are revoked and only they are notified. */
+  clientIds?: string[];
+  revokeTokens?: boolean;
+  revokeConsents?: boolean;
+  sendBackchannelLogout?: boolean;
+  removeSession?: boolean;
+  /** Who asked, for the audit trail (an admin's subject or client id, "cli", "self"). */
+  actor?: string;
+}
+
+export interface RemoveSessionsResult {
+  sessions: string[];
+  grantsRevoked: number;
+  notificationsQueued: number;
+}
+
+export class SessionManagementDisabledError extends Error {
+  readonly status = 409;
+  readonly code = 'server_side_sessions_disabled';
+  readonly expose = true;
+  constructor() {
+    super('server-side sessions are disabled (serverSideSessions.enabled: false), so sessions cannot be listed or revoked');
+    this.name = 'SessionManagementDisabledError';
+  }
+}
+
+/** Provider models whose rows belong to a grant. */
+const GRANT_BOUND_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
+
+type ModelWithAdapter = { adapter: { revokeByGrantId(grantId: string): Promise<void>; destroy(id: string): Promise<void> } };
+
+interface SessionServiceDeps {
+  provider: Provider;
+  store: SessionStore | undefined;
+  sequelize: Sequelize;
+  clock: Clock;
+  logger: Logger;
+  events: EventEmitter;
+  delivery: BackchannelDelivery;
+  clients: ClientSettings;
+  expiredSessionsTriggerBackchannelLogout: boolean;
+  lifetime: { idleTimeout: number; absoluteLifetime: number; renewalWriteInterval: number };
+}
+
+export class SessionService {
+  readonly #deps: SessionServiceDeps;
+
+  constructor(deps: SessionServiceDeps) {
+    this.#deps = deps;
+  }
+
+  get enabled(): boolean {
+    return this.#deps.store !== undefined;
+  }
+
+  #store(): SessionStore {
+    if (!this.#deps.store) throw new SessionManagementDisabledError();
+    return this.#deps.store;
+  }
+
+  querySessions(query: SessionQuery): Promise<SessionQueryResult> {
+    return this.#store().querySessions(query);
+  }
+
+  /** One session by id, or null (anonymous sessions included). */
+  getSession(sessionId: string): Promise<ServerSideSession | null> {
+    return this.#store().getBySessionId(sessionId);
+  }
+
+  /** A user's sessions, newest first (never anonymous ones). */
+  async sessionsOf(subjectId: string): Promise<ServerSideSession[]> {
+    const sessions = await this.#store().getSessions({ subjectId });
+    return sessions.filter((s) => s.subjectId !== null).sort((a, b) => b.created.getTime() - a.created.getTime());
+  }
+
+  /** Ends the sessions matching the filter. Every flag defaults to true. An empty filter is rejected. */
+  async removeSessions(options: RemoveSessionsOptions): Promise<RemoveSessionsResult> {
+    const store = this.#store();
+    const filter = { subjectId: options.subjectId || undefined, sessionId: options.sessionId || undefined };
+    assertFilter(filter);
+    const revokeTokens = options.revokeTokens ?? true;
+    const revokeConsents = options.revokeConsents ?? true;
+    const sendBackchannelLogout = options.sendBackchannelLogout ?? true;
+    const removeSession = options.removeSession ?? true;
+    const onlyClients = options.clientIds?.length ? new Set(options.clientIds) : undefined;
+    const affects = (clientId: string) => !onlyClients || onlyClients.has(clientId);
+
+    const sessions = await store.getSessions(filter);
+
+    // 1. tokens and grants
+    const grantIds = new Set<string>();
+    if (revokeTokens || revokeConsents) {
+      for (const session of sessions) {
+        for (const [clientId, grantId] of sessionGrants(session)) if (affects(clientId)) grantIds.add(grantId);
+      }
+      if (filter.subjectId && !filter.sessionId) {
+        for (const { grantId, clientId } of await grantsOfAccount(this.#deps.sequelize, this.#deps.clock, filter.subjectId)) {
+          if (affects(clientId)) grantIds.add(grantId);
+        }
+      }
+      for (const grantId of grantIds) await this.#revokeGrant(grantId, { tokens: revokeTokens, consent: revokeConsents });
+    }
+
+    // 2. notifications
+    let notificationsQueued = 0;
+    if (sendBackchannelLogout) {
+      const entries = (await Promise.all(sessions.map((session) => this.#notifications(session, 'terminated', affects)))).flat();
+      notificationsQueued = await this.#deps.delivery.enqueue(entries);
+    }
+
+    // 3. records
+    if (removeSession) {
+      for (const session of sessions) await store.delete(session.key);
+    }
+
+    for (const session of sessions) {
+      const detail = {
+        sessionId: session.sessionId,
+        subjectId: session.subjectId,
+        actor: options.actor ?? 'unknown',
+        clientIds: options.clientIds ?? null,
+        revokeTokens,
+        revokeConsents,
+        sendBackchannelLogout,
+        removeSession,
+      };
+      this.#deps.logger.info({ event: 'session.revoked', ...detail }, 'session revoked');
+      this.#deps.events.emit('session.revoked', detail);
+    }
+    return { sessions: sessions.map((s) => s.sessionId), grantsRevoked: grantIds.size, notificationsQueued };
+  }
+
+  /**
+   * Ends an expired session: coordinated clients' tokens are revoked (offline_access included; consents kept); the
+   * coordinated clients — or every client, with expiredSessionsTriggerBackchannelLogout — are notified; the record
+   * is deleted. Safe to run twice for one session (the sweeper and a request may both find it).
+   */
+  async expireSession(session: ServerSideSession): Promise<void> {
+    const store = this.#store();
+    if (session.subjectId) {
+      const coordinated = (clientId: string) => this.#deps.clients.coordinated(clientId);
+      for (const [clientId, grantId] of sessionGrants(session)) {
+        if (coordinated(clientId)) await this.#revokeGrant(grantId, { tokens: true, consent: false });
+      }
+      const notify = this.#deps.expiredSessionsTriggerBackchannelLogout ? () => true : coordinated;
+      await this.#deps.delivery.enqueue(await this.#notifications(session, 'session_expiration', notify));
+    }
+    await store.delete(session.key);
+    if (session.subjectId) {
+      const detail = { sessionId: session.sessionId, subjectId: session.subjectId, expires: session.expires };
+      this.#deps.logger.info({ event: 'session.expired', ...detail }, 'session expired');
+      this.#deps.events.emit('session.expired', detail);
+    }
+  }
+
+  /**
+   * Slides a live session forward after activity of a coordinated client: renewed = now, expires = now + idle
+   * timeout, capped by the absolute lifetime. At most one write per renewalWriteInterval. Gone or expired: no-op.
+   */
+  async slide(sessionId: string): Promise<void> {
+    const store = this.#store();
+    const session = await store.getBySessionId(sessionId).catch(() => null);
+    const now = this.#deps.clock.now().getTime();
+    if (!session?.subjectId || (session.expires && session.expires.getTime() <= now)) return;
+    const { idleTimeout, absoluteLifetime, renewalWriteInterval } = this.#deps.lifetime;
+    if (now - session.renewed.getTime() < renewalWriteInterval * 1000) return;
+    let expires = now + idleTimeout * 1000;
+    if (session.authTime) expires = Math.min(expires, session.authTime.getTime() + absoluteLifetime * 1000);
+    if (session.expires && expires <= session.expires.getTime()) expires = session.expires.getTime();
+    await store.update({
+      ...session,
+      renewed: new Date(now),
+      expires: new Date(expires),
+      data: { ...session.data, exp: Math.floor(expires / 1000) },
+    });
+  }
+
+  async #notifications(session: ServerSideSession, reason: LogoutReason, include: (clientId: string) => boolean): Promise<OutboxEntry[]> {
+    if (!session.subjectId) return [];
+    const entries: OutboxEntry[] = [];
+    for (const { clientId, sid } of session.clients) {
+      if (!include(clientId)) continue;
+      const client = await this.#deps.provider.Client.find(clientId).catch(() => undefined);
+      if (!client?.backchannelLogoutUri) continue;
+      entries.push({ clientId, sid, subjectId: session.subjectId, sessionId: session.sessionId, reason });
+    }
+    return entries;
+  }
+
+  async #revokeGrant(grantId: string, what: { tokens: boolean; consent: boolean }): Promise<void> {
+    const provider = this.#deps.provider as unknown as Record<string, ModelWithAdapter>;
+    if (what.tokens) {
+      for (const model of GRANT_BOUND_MODELS) await provider[model].adapter.revokeByGrantId(grantId);
+    }
+    if (what.consent) await provider.Grant.adapter.destroy(grantId);
+  }
+}
+
+/** [clientId, grantId] pairs of a session, from the provider payload. */
+function sessionGrants(session: ServerSideSession): [string, string][] {
+  const authorizations = (session.data.authorizations ?? {}) as Record<string, { grantId?: string }>;
+  return Object.entries(authorizations)
+    .filter(([, authorization]) => typeof authorization?.grantId === 'string')
+    .map(([clientId, authorization]) => [clientId, authorization.grantId as string]);
+}

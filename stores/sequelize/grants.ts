@@ -1,0 +1,12 @@
+/** Look-ups over the provider's Grant rows (consents) in the operational store, for revocation by subject. */
+import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Clock } from '../session-store.js';
+
+/** Every live grant of an account, with its client. */
+export async function grantsOfAccount(sequelize: Sequelize, clock: Clock, accountId: string): Promise<{ grantId: string; clientId: string }[]> {
+  const rows = await sequelize.query<{ id: string; payload: string }>(
+    `SELECT id, payload FROM oidc_payloads WHERE model = 'Grant' AND account_id = :accountId AND (expires_at IS NULL OR expires_at > :now)`,
+    { replacements: { accountId, now: clock.now() }, type: QueryTypes.SELECT },
+  );
+  return rows.map((row) => ({ grantId: row.id, clientId: String((JSON.parse(row.payload) as { clientId?: string }).clientId ?? '') }));
+}

@@ -1,0 +1,53 @@
+import test from 'ava';
+import { Browser } from './helpers/browser.js';
+import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import { startTestServer } from './helpers/server.js';
+import { ConfigError, validateConfig } from '../config/load.js';
+
+const TOKEN = 'metrics-token-0123456789';
+const clients = [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code' as const] }];
+
+function value(text: string, metric: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${metric} `) || l.startsWith(`${metric}{`));
+  return line ? Number(line.split(' ').pop()) : undefined;
+}
+
+test('metrics on the main port need the bearer token and count sessions, logins, revocations and requests', async (t) => {
+  const gatehouse = await startTestServer({ config: { clients, serverSideSessions: { enabled: true }, metrics: { enabled: true, token: TOKEN } } });
+  t.teardown(() => gatehouse.close());
+  const url = `${gatehouse.issuer}/metrics`;
+  t.is((await fetch(url)).status, 401);
+  t.is((await fetch(url, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+
+  await signIn(new Browser(), await discover(gatehouse.issuer, 'web', 'web-secret'), { username: 'alice' });
+  await signIn(new Browser(), await discover(gatehouse.issuer, 'web', 'web-secret'), { username: 'bob' });
+  await gatehouse.server.sessions.removeSessions({ subjectId: 'bob', actor: 'test' });
+  await gatehouse.server.sweeper.runOnce();
+
+  const response = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+  t.is(response.status, 200);
+  const text = await response.text();
+  t.is(value(text, 'gatehouse_active_sessions'), 1);
+  t.is(value(text, 'gatehouse_logins_total'), 2);
+  t.is(value(text, 'gatehouse_session_revocations_total'), 1);
+  t.is(value(text, 'gatehouse_sweeper_runs_total'), 1);
+  t.regex(text, /gatehouse_http_request_duration_seconds_count\{method="POST",route="\/token",status="200"\} 2/);
+  t.regex(text, /route="\/auth\/:uid"/);
+  t.notRegex(text, /route="\/interaction\/[A-Za-z0-9_-]{10,}/, 'no raw ids in labels');
+});
+
+test('metrics can be served on their own port instead', async (t) => {
+  const gatehouse = await startTestServer({ config: { metrics: { enabled: true, port: 0 } } });
+  t.teardown(() => gatehouse.close());
+  const { metricsPort } = await gatehouse.server.listen();
+  t.truthy(metricsPort);
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  t.regex(text, /gatehouse_logins_total 0/);
+  t.is((await fetch(`${gatehouse.issuer}/metrics`)).status, 404, 'not on the main port');
+});
+
+test('enabling metrics without a port or a token is a configuration error', (t) => {
+  const error = t.throws(() => validateConfig({ metrics: { enabled: true } }));
+  t.true(error instanceof ConfigError);
+  t.regex(error!.message, /metrics\.enabled: set metrics\.port/);
+});
