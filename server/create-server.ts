@@ -147,6 +147,12 @@ async function assemble(
         const detail = { sessionId: session.sessionId, subjectId: session.subjectId, ip: session.loginIp };
         logger.info({ event: 'session.created', ...detail }, 'session created');
         events.emit('session.created', detail);
+        const limit = config.serverSideSessions.maxSessionsPerUser;
+        if (limit && session.subjectId) {
+          sessions?.enforceSessionLimit(session.subjectId, limit, session.sessionId).catch((error) =>
+            logger.error({ subjectId: session.subjectId, err: { message: (error as Error).message } }, 'enforcing maxSessionsPerUser failed'),
+          );
+        }
       },
     },
   });

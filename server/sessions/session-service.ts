@@ -159,6 +159,18 @@ export class SessionService {
   }
 
   /**
+   * Keeps a user at `limit` sessions: after a sign-in that exceeds it, the oldest sessions (never `keep`, the one just
+   * signed in) are ended like an administrator's revocation, with back-channel logout.
+   */
+  async enforceSessionLimit(subjectId: string, limit: number, keep: string): Promise<string[]> {
+    const sessions = await this.sessionsOf(subjectId); // newest first
+    if (sessions.length <= limit) return [];
+    const excess = sessions.filter((s) => s.sessionId !== keep).slice(Math.max(0, limit - 1)).map((s) => s.sessionId);
+    for (const sessionId of excess) await this.removeSessions({ sessionId, actor: 'maxSessionsPerUser' });
+    return excess;
+  }
+
+  /**
    * Ends an expired session: coordinated clients' tokens are revoked (offline_access included; consents kept); the
    * coordinated clients — or every client, with expiredSessionsTriggerBackchannelLogout — are notified; the record
    * is deleted. Safe to run twice for one session (the sweeper and a request may both find it).
