@@ -35,7 +35,7 @@ export class GatehouseMetrics {
 
   constructor(events: EventEmitter, sessions: SessionService) {
     const registry = this.registry;
-    collectDefaultMetrics({ register: registry, prefix: 'gatehouse_process_' });
+    collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
     const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
     const logins = counter('gatehouse_logins_total', 'Sign-ins that created or refreshed a server-side session');
     const logouts = counter('gatehouse_logouts_total', 'RP-initiated logouts');
