@@ -6,17 +6,21 @@ import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { PageRenderer } from './render.js';
 import { SessionStoreError } from '../../stores/session-store.js';
+import { isDatabaseUnavailable } from '../../stores/sequelize/errors.js';
 
 const STORE_ERROR_STATUS: Record<string, number> = { invalid_filter: 400, invalid_argument: 400, not_found: 404, duplicate: 409 };
 
 /** Status, stable code and public message of any error (HttpError, a store error, an oidc-provider error, ...). */
 export function describeError(caught: unknown): { status: number; code: string; message: string; details?: Record<string, string> } {
+  if (isDatabaseUnavailable(caught)) {
+    return { status: 503, code: 'temporarily_unavailable', message: 'the service is temporarily unavailable (database unreachable); try again shortly' };
+  }
   const error = caught as Partial<HttpError> & Error & { error?: string; error_description?: string; statusCode?: number };
   let status = typeof error.status === 'number' ? error.status : typeof error.statusCode === 'number' ? error.statusCode : 500;
   if (caught instanceof SessionStoreError) status = STORE_ERROR_STATUS[caught.code] ?? 500;
   if (!(status >= 400 && status < 600)) status = 500;
   const code = typeof error.error === 'string' ? error.error : typeof error.code === 'string' ? error.code : status < 500 ? 'bad_request' : 'server_error';
-  const message = status < 500 ? (error.error_description ?? error.message) : 'internal server error';
+  const message = status < 500 ? (error.error_description ?? error.message) : status === 503 ? 'the service is temporarily unavailable; try again shortly' : 'internal server error';
   return { status, code: status < 500 ? code : code === 'storage' ? 'server_error' : code, message, details: error.details };
 }
 
@@ -42,7 +46,8 @@ export function errorHandler(logger: Logger, render: PageRenderer): Middleware {
     } catch (caught) {
       const { status, code, message, details } = describeError(caught);
       const error = caught as Error;
-      if (status >= 500) logger.error({ reqId: ctx.state.requestId, err: { name: error.name, message: error.message, stack: error.stack } }, 'unhandled error');
+      if (status === 503) logger.warn({ reqId: ctx.state.requestId, err: { name: error.name, message: error.message } }, 'service unavailable');
+      else if (status >= 500) logger.error({ reqId: ctx.state.requestId, err: { name: error.name, message: error.message, stack: error.stack } }, 'unhandled error');
       ctx.status = status;
       if (ctx.path.startsWith('/admin/api/') || ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: code, message, ...(details ? { details } : {}), requestId: ctx.state.requestId };
@@ -50,6 +55,7 @@ export function errorHandler(logger: Logger, render: PageRenderer): Middleware {
         render(ctx, 'error', { error: code, description: message, requestId: ctx.state.requestId });
         ctx.status = status;
       }
+      if (status === 503) ctx.set('Retry-After', '5');
     }
   };
 }

@@ -4,9 +4,23 @@
  */
 import type { Adapter } from 'oidc-provider';
 import type { Sequelize } from 'sequelize';
+import { classifyDatabaseError } from '../../stores/sequelize/errors.js';
 import { createOperationalAdapter } from '../../stores/sequelize/operational-adapter.js';
 import type { Clock } from '../../stores/session-store.js';
 import { SessionAdapter, type SessionAdapterOptions } from './session-adapter.js';
+
+const ADAPTER_METHODS = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
+
+/** Every adapter call that fails because the database is unreachable fails as a 503 (DatabaseUnavailableError). */
+function withUnavailableAs503(adapter: Adapter): Adapter {
+  const wrapped = Object.create(adapter) as Record<string, unknown>;
+  for (const method of ADAPTER_METHODS) {
+    const original = (adapter as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method];
+    if (typeof original !== 'function') continue;
+    wrapped[method] = (...args: unknown[]) => original.apply(adapter, args).catch(classifyDatabaseError);
+  }
+  return wrapped as unknown as Adapter;
+}
 
 export function createAdapterFactory(options: {
   sequelize: Sequelize;
@@ -15,5 +29,6 @@ export function createAdapterFactory(options: {
 }): (modelName: string) => Adapter {
   const Operational = createOperationalAdapter(options.sequelize, options.clock);
   const sessionAdapter = options.sessions ? new SessionAdapter(options.sessions) : undefined;
-  return (modelName: string) => (modelName === 'Session' && sessionAdapter ? sessionAdapter : new Operational(modelName));
+  const sessions = sessionAdapter && withUnavailableAs503(sessionAdapter);
+  return (modelName: string) => (modelName === 'Session' && sessions ? sessions : withUnavailableAs503(new Operational(modelName)));
 }

@@ -35,7 +35,8 @@ export function sequelizeOptionsFromUrl(url: string, options: Omit<DatabaseOptio
   if (url.startsWith('sqlite:')) {
     const rest = url.slice('sqlite:'.length);
     const storage = rest === ':memory:' || rest === '' ? ':memory:' : rest.replace(/^\/\/(?=\/)/, '');
-    return { dialect: 'sqlite', storage, logging, pool: { max: 1, min: 0, idle: 60_000 } };
+    // SQLITE_BUSY after the busy timeout (another process holds the write lock) is retried a few times.
+    return { dialect: 'sqlite', storage, logging, pool: { max: 1, min: 0, idle: 60_000 }, retry: { match: [/SQLITE_BUSY/], max: 5 } };
   }
   let parsed: URL;
   try {
