@@ -11,22 +11,7 @@ import type { Middleware } from 'koa';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { timingSafeEqual } from 'node:crypto';
 import type { SessionService } from './sessions/session-service.js';
-
-/** Provider endpoints by path, so latency is labelled by route and never by a raw path full of ids. */
-const PROVIDER_ROUTES: [RegExp, string][] = [
-  [/^\/auth\/[^/]+$/, '/auth/:uid'],
-  [/^\/interaction\/[^/]+(\/[a-z]+)?$/, '/interaction/:uid'],
-  [/^\/session\/end\/confirm$/, '/session/end/confirm'],
-  [/^\/session\/end\/success$/, '/session/end/success'],
-];
-const PROVIDER_EXACT = new Set(['/auth', '/token', '/me', '/jwks', '/token/introspection', '/token/revocation', '/session/end', '/.well-known/openid-configuration', '/reg', '/request']);
-
-export function routeLabel(path: string, matched?: string): string {
-  if (matched) return matched;
-  if (PROVIDER_EXACT.has(path)) return path;
-  for (const [pattern, label] of PROVIDER_ROUTES) if (pattern.test(path)) return label;
-  return 'other';
-}
+import { routeLabel } from './http/route-label.js';
 
 export class GatehouseMetrics {
   readonly registry = new Registry();

@@ -1,10 +1,12 @@
 /**
  * One structured log line per request, with a request id (also sent back as X-Request-Id). The path is logged
- * without its query string: queries carry codes, tokens and hints that must never reach a log.
+ * without its query string (queries carry codes, tokens and hints) and with interaction/resume ids replaced by the
+ * route pattern: nothing that identifies a login in progress reaches a log.
  */
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
+import { loggablePath } from './route-label.js';
 
 export function requestLog(logger: Logger): Middleware {
   return async (ctx, next) => {
@@ -19,7 +21,7 @@ export function requestLog(logger: Logger): Middleware {
       const line = {
         reqId: requestId,
         method: ctx.method,
-        path: ctx.path,
+        path: loggablePath(ctx.path, (ctx as { _matchedRoute?: string })._matchedRoute),
         status,
         ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
       };
