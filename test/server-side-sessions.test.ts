@@ -224,3 +224,22 @@ test('with the flag off the session table stays empty and flows still work', asy
   t.deepEqual(await rows(gatehouse), []);
   t.is(gatehouse.server.sessionStore, undefined);
 });
+
+test("session fixation: a session id planted in a browser never carries the victim's sign-in", async (t) => {
+  const gatehouse = await start(t);
+  const config = await discover(gatehouse.issuer, 'web', 'web-secret');
+  // The attacker signs in, then plants his session cookies in the victim's browser.
+  const attacker = new Browser();
+  await signIn(attacker, config, { username: 'bob' });
+  const planted = [...attacker.cookies.values()].filter((c) => c.name.startsWith('_session')).map((c) => ({ ...c }));
+  t.true(planted.length > 0);
+  const victim = new Browser();
+  for (const cookie of planted) victim.cookies.set(`${cookie.name};${cookie.path}`, { ...cookie });
+
+  const { claims } = await signIn(victim, config, { username: 'alice', prompt: 'login' });
+  t.is(claims.sub, 'alice');
+  t.not(sessionCookie(victim), planted.find((c) => c.name === '_session')!.value, 'signing in replaced the planted session id');
+  const page = await startAuthorization(attacker, config);
+  t.true(page.body.includes('name="password"'), "the attacker's copy is signed in as nobody");
+  t.deepEqual((await gatehouse.server.sessionStore!.getSessions({ subjectId: 'bob' })).length, 0);
+});
