@@ -9,6 +9,17 @@ export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
 
 export const defaults = {
+  /**
+   * What this instance is for: `production` (the default: no conveniences), `development` (the demo config) or
+   * `testing`. Development and testing show one-click sign-in buttons and allow `login.autoLogin`.
+   */
+  mode: 'production' as 'production' | 'development' | 'testing',
+  /**
+   * A bundle of defaults (env GATEHOUSE_PRESET). `testing`: in-memory SQLite, skipConsent for configured clients, a
+   * fast password hash (scrypt log2N 10), loopback back-channel logout allowed, server-side sessions on, mode testing.
+   * Explicit values in the file or the environment still win.
+   */
+  preset: undefined as 'testing' | undefined,
   /** Public URL of the provider; tokens carry it as `iss`. Default: http://localhost:<port>. */
   issuer: undefined as string | undefined,
   /** TCP port to listen on (env PORT). */
@@ -86,6 +97,19 @@ export const defaults = {
     token: undefined as string | undefined,
   },
 
+  login: {
+    /**
+     * Sign this subject in without showing the login page (headless tests). Development and testing modes only: any
+     * other mode refuses to start with it.
+     */
+    autoLogin: undefined as string | undefined,
+  },
+
+  directory: {
+    /** How long a user or client read from the database is reused before it is read again, in ms (CLI changes show after this). */
+    cacheMs: 1000,
+  },
+
   pages: {
     /** Show the configured accounts and their demo passwords on the home page (demo config only). */
     showDemoAccounts: false,
@@ -127,3 +151,20 @@ export const defaults = {
 } as const;
 
 export type Defaults = typeof defaults;
+
+/**
+ * Presets (`preset:` in a config file, env GATEHOUSE_PRESET): values applied under the configuration, so anything set
+ * explicitly (file, environment, createServer options) still wins. `clientDefaults` apply to every configured client.
+ */
+export const presets = {
+  testing: {
+    mode: 'testing',
+    database: { url: 'sqlite::memory:' },
+    passwordHashing: { log2N: 10 },
+    backchannelLogout: { allowPrivateNetworks: true },
+    serverSideSessions: { enabled: true },
+    clientDefaults: { skipConsent: true },
+  },
+} as const;
+
+export type PresetName = keyof typeof presets;

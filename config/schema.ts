@@ -9,22 +9,30 @@ const positiveInt = z.number().int().positive();
 const nonEmpty = z.string().min(1);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
-const account = z.strictObject({
+/** One user, as configured (config file `accounts[]`, env GATEHOUSE_USERS). */
+export const accountSchema = z.strictObject({
   /** Stable subject identifier (the `sub` claim). */
   subject: nonEmpty.max(255),
   /** What the user types on the login form; defaults to the subject. */
   username: nonEmpty.max(255).optional(),
-  /** PHC string from `gatehouse hash-password` ($scrypt$...); never a clear-text password. */
-  passwordHash: z.string().regex(/^\$scrypt\$/, 'expected a PHC string starting with $scrypt$ (run: npm run hash-password)'),
+  /** PHC string from `gatehouse hash-password` ($scrypt$...). */
+  passwordHash: z.string().regex(/^\$scrypt\$/, 'expected a PHC string starting with $scrypt$ (run: npm run hash-password)').optional(),
+  /**
+   * A clear-text password, hashed at start with `passwordHashing` and never logged or stored as given. Meant for
+   * GATEHOUSE_USERS and throwaway test configs; a config file should carry `passwordHash`. Without either, the user
+   * can only sign in with the one-click buttons or `login.autoLogin` (development and testing modes).
+   */
+  password: z.string().min(1).max(1024).optional(),
   /** Claims released by scope: name, email, email_verified, given_name, family_name, ... */
   claims: z.record(z.string(), z.unknown()).default({}),
   /** Gatehouse roles, e.g. ["admin"]. */
-  roles: z.array(nonEmpty).default([]),
+  roles: z.array(nonEmpty.max(64)).default([]),
   /** Shown on the home page in the demo config only. */
   demoPassword: z.string().optional(),
 });
 
-const client = z.strictObject({
+/** One OAuth client, as configured (config file `clients[]`, env GATEHOUSE_CLIENTS, `gatehouse clients add`). */
+export const clientSchema = z.strictObject({
   client_id: nonEmpty.max(255),
   client_secret: nonEmpty.optional(),
   client_name: z.string().optional(),
@@ -54,6 +62,8 @@ const sessionStoreOption = z.custom<unknown>(
 const jwk = z.record(z.string(), z.unknown());
 
 export const configSchema = z.strictObject({
+  mode: z.enum(['production', 'development', 'testing']).default(defaults.mode),
+  preset: z.enum(['testing']).optional(),
   issuer: httpUrl.optional(),
   port: z.number().int().min(0).max(65535).default(defaults.port),
   host: z.string().optional(),
@@ -112,6 +122,16 @@ export const configSchema = z.strictObject({
       token: z.string().min(16, 'expected at least 16 characters').optional(),
     })
     .prefault({}),
+  login: z
+    .strictObject({
+      autoLogin: nonEmpty.max(255).optional(),
+    })
+    .prefault({}),
+  directory: z
+    .strictObject({
+      cacheMs: z.number().int().min(0).max(60_000).default(defaults.directory.cacheMs),
+    })
+    .prefault({}),
   pages: z
     .strictObject({
       showDemoAccounts: z.boolean().default(defaults.pages.showDemoAccounts),
@@ -135,13 +155,14 @@ export const configSchema = z.strictObject({
       maxSessionsPerUser: positiveInt.optional(),
     })
     .prefault({}),
-  accounts: z.array(account).default([]),
-  clients: z.array(client).default([]),
+  accounts: z.array(accountSchema).default([]),
+  clients: z.array(clientSchema).default([]),
 });
 
 /** What a config file or createServer() accepts (every key optional). */
 export type GatehouseConfigInput = z.input<typeof configSchema>;
 /** The validated configuration, every default applied. */
 export type GatehouseConfig = z.output<typeof configSchema> & { issuer: string };
-export type AccountConfig = z.output<typeof account>;
-export type ClientConfig = z.output<typeof client>;
+export type AccountConfig = z.output<typeof accountSchema>;
+export type ClientConfig = z.output<typeof clientSchema>;
+export type Mode = GatehouseConfig['mode'];

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { MAX_PAGE_SIZE } from '../stores/session-store.js';
-import { createServer, type GatehouseServer } from './create-server.js';
+import type { GatehouseServer } from './create-server.js';
 import {
   MAX_CLIENT_ID,
   MAX_DISPLAY_NAME,
@@ -109,7 +109,9 @@ export async function sessionsCommand(argv: string[]): Promise<void> {
   const level = config.logging.level === 'silent' || config.logging.level === 'error' || config.logging.level === 'fatal' ? config.logging.level : 'warn';
   const logger = pino({ level, base: { service: 'gatehouse-cli' } }, pino.destination({ fd: 2, sync: true }));
   const input = { ...config, serverSideSessions: { ...config.serverSideSessions, removeExpiredSessions: false } };
-  const server = await createServer(input as GatehouseConfigInput, { logger });
+  // The configuration only locates the database here: it must not re-seed the directory of the servers running on it.
+  const { createServer } = await import('./create-server.js');
+  const server = await createServer(input as GatehouseConfigInput, { logger, seedDirectory: false });
   try {
     if (subcommand === 'list') await list(server, values);
     else await revoke(server, values);

@@ -3,8 +3,11 @@
  *
  *   gatehouse start [--config FILE] [--port N] [--issuer URL] [--db URL]
  *   gatehouse migrate [--config FILE] [--db URL]
- *   gatehouse hash-password [PASSWORD]     (reads stdin when no argument; prints a PHC string for the config file)
+ *   gatehouse users add|list|remove ...    (the user directory; see cli-directory.ts)
+ *   gatehouse clients add|list|remove ...  (the OAuth clients)
+ *   gatehouse keys rotate|list             (the signing keys)
  *   gatehouse sessions list|revoke ...     (server-side sessions; see cli-sessions.ts)
+ *   gatehouse hash-password [PASSWORD]     (reads stdin when no argument; prints a PHC string for the config file)
  *
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
  */
@@ -13,8 +16,8 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { migrate } from '../stores/sequelize/migrate.js';
+import { DirectoryUsageError, directoryCommand, type DirectoryCommand } from './cli-directory.js';
 import { SESSIONS_USAGE, SessionsUsageError, sessionsCommand } from './cli-sessions.js';
-import { createServer } from './create-server.js';
 import { hashPassword } from './provider/passwords.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
@@ -22,15 +25,44 @@ const USAGE = `Usage: gatehouse <command> [options]
 Commands:
   start           run the identity server
   migrate         apply database migrations and exit
-  hash-password   print a password hash for the accounts section of a config file
+  users           add, list or remove users (gatehouse users --help)
+  clients         add, list or remove OAuth clients (gatehouse clients --help)
+  keys            rotate or list the signing keys (gatehouse keys --help)
   sessions        list or revoke server-side sessions (gatehouse sessions --help)
+  hash-password   print a password hash for the accounts section of a config file
 
 Options (start, migrate):
   --config FILE   configuration file, JSON or YAML (env GATEHOUSE_CONFIG)
   --port N        port to listen on (env PORT)
   --issuer URL    public issuer URL (env GATEHOUSE_ISSUER)
   --db URL        database URL (env GATEHOUSE_DATABASE_URL)
-  --help          show this help`;
+  --help          show this help (gatehouse <command> --help: that command's)
+
+Exit codes: 0 success, 1 failure, 2 bad usage or invalid configuration.`;
+
+const COMMAND_USAGE: Record<string, string> = {
+  start: `Usage: gatehouse start [--config FILE] [--port N] [--issuer URL] [--db URL]
+
+Runs the identity server: migrates the database, applies the configured users and clients (config file,
+GATEHOUSE_USERS, GATEHOUSE_CLIENTS), then listens until SIGINT or SIGTERM.
+
+  --config FILE   configuration file, JSON or YAML (env GATEHOUSE_CONFIG)
+  --port N        port to listen on (env PORT)
+  --issuer URL    public issuer URL (env GATEHOUSE_ISSUER)
+  --db URL        database URL (env GATEHOUSE_DATABASE_URL)
+
+Other environment: GATEHOUSE_PRESET (testing), GATEHOUSE_MODE, GATEHOUSE_AUTO_LOGIN, GATEHOUSE_SERVER_SIDE_SESSIONS,
+GATEHOUSE_LOG_LEVEL.`,
+  migrate: `Usage: gatehouse migrate [--config FILE] [--db URL]
+
+Applies pending database migrations and exits (start does it too).`,
+  'hash-password': `Usage: gatehouse hash-password [PASSWORD] [--config FILE]
+
+Prints a scrypt PHC string for accounts[].passwordHash, at the configured passwordHashing cost. Without an argument
+the password is read from standard input (safer: an argument shows in the process list).`,
+};
+
+const DIRECTORY_COMMANDS = new Set<string>(['users', 'clients', 'keys']);
 
 class UsageError extends Error {}
 
@@ -62,6 +94,8 @@ function configFrom(values: ReturnType<typeof parse>['values']) {
 
 async function start(values: ReturnType<typeof parse>['values']): Promise<void> {
   const config = configFrom(values);
+  // Loaded here, not at the top: the other commands (and --help) start faster without the provider.
+  const { createServer } = await import('./create-server.js');
   const server = await createServer(config as GatehouseConfigInput);
   const { url } = await server.listen();
   server.logger.info({ issuer: config.issuer, url, serverSideSessions: config.serverSideSessions.enabled }, `Gatehouse listening on ${url}`);
@@ -114,21 +148,33 @@ function commandOf(argv: string[]): string | undefined {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    if (commandOf(argv) === 'sessions') {
+    const word = commandOf(argv);
+    if (word === 'sessions') {
       await sessionsCommand(argv);
+      return 0;
+    }
+    if (word && DIRECTORY_COMMANDS.has(word)) {
+      await directoryCommand(word as DirectoryCommand, argv);
       return 0;
     }
     const { values, positionals } = parse(argv);
     const [command, ...rest] = positionals;
-    if (values.help || !command) {
+    if (!command) {
       console.log(USAGE);
-      return command || values.help ? 0 : 2;
+      return values.help ? 0 : 2;
+    }
+    if (values.help) {
+      if (!COMMAND_USAGE[command]) throw new UsageError(`unknown command "${command}"`);
+      console.log(COMMAND_USAGE[command]);
+      return 0;
     }
     switch (command) {
       case 'start':
+        if (rest.length) throw new UsageError(`start: unexpected argument "${rest[0]}"`);
         await start(values);
         return -1; // keep running
       case 'migrate':
+        if (rest.length) throw new UsageError(`migrate: unexpected argument "${rest[0]}"`);
         await runMigrations(values);
         return 0;
       case 'hash-password':
@@ -140,6 +186,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`gatehouse: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof DirectoryUsageError) {
+      console.error(`gatehouse: ${error.message}\n\n${error.usage}`);
       return 2;
     }
     if (error instanceof SessionsUsageError) {

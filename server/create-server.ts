@@ -26,7 +26,9 @@ import { createRenderer } from './http/render.js';
 import { requestLog } from './http/request-log.js';
 import { securityHeaders } from './http/security-headers.js';
 import { AccountDirectory } from './provider/accounts.js';
-import { ClientSettings } from './provider/clients.js';
+import { ClientDirectory, ClientSettings } from './provider/clients.js';
+import { seedDirectory } from './provider/directory-seed.js';
+import { SequelizeDirectory } from '../stores/sequelize/directory.js';
 import { providerConfiguration } from './provider/configuration.js';
 import { describeKeys, loadKeyMaterial } from './provider/keys.js';
 import { healthRoutes } from './routes/health.js';
@@ -52,6 +54,11 @@ export interface CreateServerOptions {
   clock?: Clock;
   /** A pino logger; default: JSON lines on stdout at `logging.level`. */
   logger?: Logger;
+  /**
+   * Apply the configured users and clients to the directory (default true). Tools that only use a running server's
+   * database (`gatehouse sessions ...`) pass false, so their configuration never changes the directory.
+   */
+  seedDirectory?: boolean;
 }
 
 export interface GatehouseServer {
@@ -71,6 +78,10 @@ export interface GatehouseServer {
   sweeper: ExpirySweeper;
   /** Prometheus metrics (also when not exposed). */
   metrics: GatehouseMetrics;
+  /** Users in the directory (find, authenticate, save, remove). */
+  accounts: AccountDirectory;
+  /** OAuth clients in the directory (find, list, save, remove). */
+  clients: ClientDirectory;
   logger: Logger;
   /** Starts listening (if not already) and resolves to the bound address. */
   listen(): Promise<{ port: number; url: string; metricsPort?: number }>;
@@ -86,7 +97,8 @@ export async function createServer(input: GatehouseConfigInput = {}, options: Cr
   // With port 0 and no issuer, the issuer depends on the port: bind first, then build the provider around it.
   const httpServer = createHttpServer();
   let config = preliminary;
-  if (input.issuer === undefined && preliminary.port === 0) {
+  // (`http://localhost:0` is what a loaded configuration says for port 0 without an issuer: also unset.)
+  if ((input.issuer === undefined || input.issuer === 'http://localhost:0') && preliminary.port === 0) {
     const port = await bind(httpServer, 0, preliminary.host);
     config = { ...preliminary, issuer: `http://localhost:${port}` };
   }
@@ -95,11 +107,14 @@ export async function createServer(input: GatehouseConfigInput = {}, options: Cr
     url: config.database.url,
     sqliteBusyTimeoutMs: config.database.sqliteBusyTimeoutMs,
     poolMax: config.database.poolMax,
+  }).catch((error: unknown) => {
+    httpServer.close(); // bound early for port 0: release it, or the process never exits
+    throw error;
   });
   try {
     const applied = await migrate(sequelize);
     if (applied.length) logger.info({ migrations: applied }, 'database migrated');
-    return await assemble(config, { logger, clock, sequelize, httpServer });
+    return await assemble(config, { logger, clock, sequelize, httpServer, seed: options.seedDirectory ?? true });
   } catch (error) {
     await sequelize.close().catch(() => undefined);
     httpServer.close();
@@ -108,16 +123,21 @@ export async function createServer(input: GatehouseConfigInput = {}, options: Cr
 }
 
 async function assemble(
-  config: GatehouseConfig,
-  deps: { logger: Logger; clock: Clock; sequelize: Sequelize; httpServer: HttpServer },
+  configured: GatehouseConfig,
+  deps: { logger: Logger; clock: Clock; sequelize: Sequelize; httpServer: HttpServer; seed: boolean },
 ): Promise<GatehouseServer> {
   const { logger, clock, sequelize, httpServer } = deps;
   const events = new EventEmitter();
-  const keys = await loadKeyMaterial(sequelize, config);
+  const keys = await loadKeyMaterial(sequelize, configured, clock);
   logger.info({ keys: describeKeys(keys.jwks), source: keys.source }, 'signing keys loaded');
-  const accounts = new AccountDirectory(config.accounts, config.passwordHashing);
-  const allClients = [...config.clients, consoleClient(config.issuer)];
-  const clients = new ClientSettings(allClients, config.serverSideSessions);
+  // Users and clients live in the directory tables, seeded from the configuration (passwords hashed on the way).
+  const directory = new SequelizeDirectory(sequelize, clock);
+  const config = deps.seed ? await seedDirectory(directory, configured, logger) : configured;
+  const accounts = new AccountDirectory(directory, { hashing: config.passwordHashing, cacheMs: config.directory.cacheMs });
+  const staticClients = [consoleClient(config.issuer)];
+  const clients = new ClientSettings(staticClients, config.serverSideSessions);
+  const clientDirectory = new ClientDirectory(directory, clients, { cacheMs: config.directory.cacheMs });
+  await clientDirectory.load();
   const render = createRenderer(config.pages);
   const storeLogger = logger.child({ component: 'session-store' });
 
@@ -128,7 +148,7 @@ async function assemble(
   const displayNameClaim = config.serverSideSessions.displayNameClaim;
   // Late-bound: the adapter needs the service, which needs the provider, which needs the adapter.
   let sessions: SessionService | undefined;
-  const adapter = createAdapterFactory({
+  const operationalAdapters = createAdapterFactory({
     sequelize,
     clock,
     sessions: sessionStore && {
@@ -157,8 +177,11 @@ async function assemble(
     },
   });
 
+  // The Client model reads the directory (clients can change while the provider runs); the rest as configured.
+  const adapter = (modelName: string) => (modelName === 'Client' ? clientDirectory.adapter : operationalAdapters(modelName));
+
   const provider = new Provider(config.issuer, providerConfiguration({
-      config: { ...config, clients: allClients },
+      config: { ...config, clients: staticClients },
       keys,
       accounts,
       adapter,
@@ -232,7 +255,7 @@ async function assemble(
   for (const router of [
     healthRoutes(sequelize),
     homeRoutes(config, render),
-    interactionRoutes({ provider, accounts, clients, csrf, render, clock }),
+    interactionRoutes({ provider, accounts, clients, csrf, render, clock, mode: config.mode, autoLogin: config.login.autoLogin }),
     adminApiRoutes(routeDeps),
     adminPageRoutes(routeDeps),
     accountPageRoutes(routeDeps),
@@ -262,6 +285,8 @@ async function assemble(
     backchannel: delivery,
     sweeper,
     metrics,
+    accounts,
+    clients: clientDirectory,
     async listen() {
       if (!httpServer.listening) await bind(httpServer, config.port, config.host);
       const { port } = httpServer.address() as AddressInfo;

@@ -1,10 +1,16 @@
 /**
- * Accounts from configuration: look-up by username for the login form, by subject for the provider's findAccount,
- * and password checks that take similar time whether or not the user exists.
+ * Users, from the directory table (`gatehouse_users`): look-up by username for the login form, by subject for the
+ * provider's findAccount, and password checks that take similar time whether or not the user exists.
+ *
+ * Reads by subject are cached for `directory.cacheMs` (1 s by default), so a change made by the CLI in another process
+ * shows within that time; changes made through this object (the admin API) show at once. Sign-in always reads the
+ * table. Disabled users are invisible here: they cannot sign in, and their tokens stop working.
  */
 import type { Account, AccountClaims, KoaContextWithOIDC } from 'oidc-provider';
-import type { AccountConfig } from '../../config/schema.js';
-import { createDummyHash, verifyPassword, type ScryptParams } from './passwords.js';
+import type { SaveOutcome, SequelizeDirectory, UserInput, UserRecord } from '../../stores/sequelize/directory.js';
+import { createDummyHash, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
+
+export type { UserRecord } from '../../stores/sequelize/directory.js';
 
 /** Which claims each scope releases. */
 export const SCOPE_CLAIMS: Record<string, string[]> = {
@@ -15,43 +21,103 @@ export const SCOPE_CLAIMS: Record<string, string[]> = {
   phone: ['phone_number', 'phone_number_verified'],
 };
 
+/** The name to show for a user: the `name` claim, else the username, else the subject. */
+export function displayNameOf(user: Pick<UserRecord, 'claims' | 'username' | 'subject'> | undefined, fallback = ''): string {
+  if (!user) return fallback;
+  return typeof user.claims.name === 'string' && user.claims.name ? user.claims.name : user.username || user.subject;
+}
+
+interface CacheEntry {
+  user: UserRecord | undefined;
+  at: number;
+}
+
 export class AccountDirectory {
-  readonly #bySubject = new Map<string, AccountConfig>();
-  readonly #byUsername = new Map<string, AccountConfig>();
+  readonly #directory: SequelizeDirectory;
+  readonly #hashing: ScryptParams;
+  readonly #cacheMs: number;
+  readonly #cache = new Map<string, CacheEntry>();
   readonly #dummyHash: Promise<string>;
 
-  constructor(accounts: AccountConfig[], hashing: ScryptParams) {
-    for (const account of accounts) {
-      this.#bySubject.set(account.subject, account);
-      this.#byUsername.set((account.username ?? account.subject).toLowerCase(), account);
+  constructor(directory: SequelizeDirectory, options: { hashing: ScryptParams; cacheMs: number }) {
+    this.#directory = directory;
+    this.#hashing = options.hashing;
+    this.#cacheMs = options.cacheMs;
+    this.#dummyHash = createDummyHash(options.hashing);
+  }
+
+  /** The enabled user with this subject, or undefined (cached briefly). */
+  async find(subject: string): Promise<UserRecord | undefined> {
+    const cached = this.#cache.get(subject);
+    if (cached && performance.now() - cached.at < this.#cacheMs) return cached.user;
+    const user = await this.#directory.getUser(subject);
+    return this.#remember(subject, user && !user.disabled ? user : undefined);
+  }
+
+  /**
+   * The user as last read by `find` or `authenticate`, without a database read (for synchronous callers, such as
+   * the session record's display name right after a sign-in). Undefined when never read or disabled.
+   */
+  bySubject(subject: string): UserRecord | undefined {
+    return this.#cache.get(subject)?.user;
+  }
+
+  /** The user with this subject, enabled or not, straight from the table (admin API). */
+  async get(subject: string): Promise<UserRecord | undefined> {
+    return (await this.#directory.getUser(subject)) ?? undefined;
+  }
+
+  /** Enabled users, by subject, at most `limit` (the one-click sign-in buttons). */
+  async listEnabled(limit: number): Promise<UserRecord[]> {
+    return this.#directory.listUsers({ enabledOnly: true, limit });
+  }
+
+  /** The enabled user whose username and password match, or undefined. Unknown users cost one hash all the same. */
+  async authenticate(username: string, password: string): Promise<UserRecord | undefined> {
+    const user = (await this.#directory.findEnabledUserByUsername(username.trim())) ?? undefined;
+    const ok = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
+    if (user) this.#remember(user.subject, user);
+    return user?.passwordHash && ok ? user : undefined;
+  }
+
+  /** A PHC string of this password at the configured cost. */
+  hashPassword(password: string): Promise<string> {
+    return hashPassword(password, this.#hashing);
+  }
+
+  /** Creates or updates a user (UsernameTakenError when another enabled user has the username). */
+  async save(user: UserInput): Promise<SaveOutcome> {
+    try {
+      return await this.#directory.saveUser(user);
+    } finally {
+      this.#cache.delete(user.subject);
     }
-    this.#dummyHash = createDummyHash(hashing);
   }
 
-  get all(): AccountConfig[] {
-    return [...this.#bySubject.values()];
+  /** Deletes a user; false when there was none. */
+  async remove(subject: string): Promise<boolean> {
+    try {
+      return await this.#directory.deleteUser(subject);
+    } finally {
+      this.#cache.delete(subject);
+    }
   }
 
-  bySubject(subject: string): AccountConfig | undefined {
-    return this.#bySubject.get(subject);
-  }
-
-  /** The account whose username and password match, or undefined. Unknown users cost one hash all the same. */
-  async authenticate(username: string, password: string): Promise<AccountConfig | undefined> {
-    const account = this.#byUsername.get(username.trim().toLowerCase());
-    const ok = await verifyPassword(password, account?.passwordHash ?? (await this.#dummyHash));
-    return account && ok ? account : undefined;
-  }
-
-  /** oidc-provider's `findAccount`. */
+  /** oidc-provider's `findAccount`: enabled users only, so a disabled user's tokens and sessions stop working. */
   findAccount = async (_ctx: KoaContextWithOIDC, subject: string): Promise<Account | undefined> => {
-    const account = this.#bySubject.get(subject);
-    if (!account) return undefined;
+    const user = await this.find(subject);
+    if (!user) return undefined;
     return {
-      accountId: account.subject,
+      accountId: user.subject,
       async claims(): Promise<AccountClaims> {
-        return { ...(account.claims as Record<string, unknown>), sub: account.subject };
+        return { ...user.claims, sub: user.subject };
       },
     };
   };
+
+  #remember(subject: string, user: UserRecord | undefined): UserRecord | undefined {
+    this.#cache.set(subject, { user, at: performance.now() });
+    if (this.#cache.size > 10_000) this.#cache.delete(this.#cache.keys().next().value!);
+    return user;
+  }
 }

@@ -7,7 +7,7 @@ import type { Configuration, ErrorOut, KoaContextWithOIDC } from 'oidc-provider'
 import type { GatehouseConfig } from '../../config/schema.js';
 import type { Clock } from '../../stores/session-store.js';
 import type { AccountDirectory } from './accounts.js';
-import { SCOPE_CLAIMS } from './accounts.js';
+import { displayNameOf, SCOPE_CLAIMS } from './accounts.js';
 import { toProviderClients, type ClientSettings } from './clients.js';
 import { expiresWithSession } from '../sessions/coordination.js';
 import type { KeyMaterial } from './keys.js';
@@ -30,12 +30,10 @@ export interface ProviderConfigurationInput {
 
 export function providerConfiguration(input: ProviderConfigurationInput): Configuration {
   const { config, keys, accounts, adapter, render, clock, clients, findAccountGrant } = input;
-  const accountName = (accountId: string | undefined) => {
-    const account = accountId ? accounts.bySubject(accountId) : undefined;
-    return (account?.claims.name as string | undefined) ?? account?.username ?? accountId ?? '';
-  };
+  const accountName = async (accountId: string | undefined) => displayNameOf(accountId ? await accounts.find(accountId) : undefined, accountId ?? '');
   return {
     adapter,
+    // Only the reserved console client is static; every other client comes from the directory (the Client adapter).
     clients: toProviderClients(config.clients),
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
@@ -83,7 +81,7 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
             form,
             host: ctx.host,
             clientName: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId,
-            accountName: accountName(ctx.oidc.session?.accountId),
+            accountName: await accountName(ctx.oidc.session?.accountId),
           });
         },
         async postLogoutSuccessSource(ctx: KoaContextWithOIDC) {

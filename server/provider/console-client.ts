@@ -2,9 +2,11 @@
  * Gatehouse's own first-party client: the admin and account pages sign users in through the provider like any relying
  * party (authorization code + PKCE), so there is one login, one session and one logout for everything.
  */
+import { RESERVED_CLIENT_ID } from '../../config/load.js';
 import type { ClientConfig } from '../../config/schema.js';
 
-export const CONSOLE_CLIENT_ID = 'gatehouse-console';
+/** Reserved: configuration, GATEHOUSE_CLIENTS, the CLI and the API refuse it (config/load.ts). */
+export const CONSOLE_CLIENT_ID = RESERVED_CLIENT_ID;
 export const CONSOLE_CALLBACK_PATH = '/console/callback';
 
 export function consoleClient(issuer: string): ClientConfig {

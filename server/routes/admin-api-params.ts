@@ -217,3 +217,86 @@ export function notificationJson(row: OutboxRow) {
     delivered: row.deliveredAt?.toISOString() ?? null,
   };
 }
+
+// ---- users (PUT/GET/DELETE /admin/api/v1/users/{subject}) ----
+
+export const MAX_USERNAME = 255;
+export const MAX_PASSWORD = 1024;
+export const MAX_ROLE = 64;
+export const MAX_ROLES = 50;
+/** A user's claims, serialized, may not exceed this (the column holds far more; a claim set this big is a mistake). */
+export const MAX_CLAIMS_JSON = 16 * 1024;
+
+export const USER_PATH = { ...subjectParam, description: 'The subject (the `sub` claim) of the user.' } as const;
+
+/** A valid PUT body. Absent optional fields keep the user's current values (or the defaults, for a new user). */
+export interface UserBody {
+  username?: string;
+  claims: Record<string, unknown>;
+  password?: string;
+  roles?: string[];
+  disabled?: boolean;
+}
+
+const USER_FIELDS = ['username', 'claims', 'password', 'roles', 'disabled'] as const;
+
+/** Validates a PUT body; throws one 400 naming every bad field (`claims.sub`, `roles[2]`, ...). Never echoes values. */
+export function parseUserBody(body: unknown): UserBody {
+  const details: Record<string, string> = {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest({ body: 'must be a JSON object' });
+  const input = body as Record<string, unknown>;
+  for (const name of Object.keys(input)) if (!(USER_FIELDS as readonly string[]).includes(name)) details[clip(name)] = 'unknown field';
+  const { username, claims, password, roles, disabled } = input;
+  if (username !== undefined) {
+    const problem = typeof username === 'string' ? stringProblem(username, MAX_USERNAME) : 'must be a string';
+    if (problem) details.username = problem;
+  }
+  if (claims === undefined) details.claims = 'is required (an object of claims, e.g. {"name": "Alice"})';
+  else if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) details.claims = 'must be an object';
+  else {
+    if ('sub' in claims) details['claims.sub'] = 'is the subject in the path; leave it out';
+    for (const name of Object.keys(claims)) if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(name)) details[`claims.${clip(name)}`] = 'claim names are 1 to 64 letters, digits or _ . : -';
+    if (JSON.stringify(claims).length > MAX_CLAIMS_JSON) details.claims = `must be at most ${MAX_CLAIMS_JSON} characters as JSON`;
+  }
+  if (password !== undefined && (typeof password !== 'string' || password.length < 1 || password.length > MAX_PASSWORD)) {
+    details.password = `must be a string of 1 to ${MAX_PASSWORD} characters`;
+  }
+  if (roles !== undefined) {
+    if (!Array.isArray(roles)) details.roles = 'must be an array of strings';
+    else if (roles.length > MAX_ROLES) details.roles = `must list at most ${MAX_ROLES} roles`;
+    else roles.forEach((role, index) => {
+      const problem = typeof role === 'string' ? stringProblem(role, MAX_ROLE) : 'must be a string';
+      if (problem) details[`roles[${index}]`] = problem;
+    });
+  }
+  if (disabled !== undefined && typeof disabled !== 'boolean') details.disabled = 'must be true or false';
+  if (Object.keys(details).length) throw invalidRequest(details);
+  return input as unknown as UserBody;
+}
+
+export interface UserJson {
+  subject: string;
+  username: string;
+  claims: Record<string, unknown>;
+  roles: string[];
+  disabled: boolean;
+  source: string;
+  hasPassword: boolean;
+  created: string;
+  updated: string;
+}
+
+/** A user as the admin API shows it: never the password hash. */
+export function userJson(user: { subject: string; username: string; claims: Record<string, unknown>; roles: string[]; disabled: boolean; source: string; passwordHash: string | null; created: Date; updated: Date }): UserJson {
+  return {
+    subject: user.subject,
+    username: user.username,
+    claims: user.claims,
+    roles: user.roles,
+    disabled: user.disabled,
+    source: user.source,
+    hasPassword: user.passwordHash !== null,
+    created: user.created.toISOString(),
+    updated: user.updated.toISOString(),
+  };
+}

@@ -1,14 +1,16 @@
 /**
- * The admin API (`/admin/api/v1/`): search sessions, end them (one, or all of a subject), and see back-channel logout
- * delivery outcomes. JSON in every answer, errors included; described by the OpenAPI document at
+ * The admin API (`/admin/api/v1/`): search sessions, end them (one, or all of a subject), see back-channel logout
+ * delivery outcomes, and create, change, disable or delete users of the directory. JSON in every answer, errors included; described by the OpenAPI document at
  * `/admin/api/openapi.json` (admin-openapi.ts), which needs no token.
  *
  * Callers authenticate with `Authorization: Bearer <token>`, where the token is an access token Gatehouse itself
  * issued with the client_credentials grant and whose scope includes `gatehouse:admin`. It is checked locally against
  * the provider's own ClientCredentials records (opaque tokens), never logged and never echoed.
  */
+import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { UsernameTakenError } from '../../stores/sequelize/directory.js';
 import { HttpError } from '../http/errors.js';
 import { buildOpenApiDocument } from './admin-openapi.js';
 import {
@@ -16,12 +18,15 @@ import {
   checkPathParam,
   notificationJson,
   parseQuery,
+  parseUserBody,
   REMOVE_PARAMS,
   SESSION_ID_PATH,
   SESSION_QUERY_PARAMS,
   sessionJson,
   sessionListJson,
   SUBJECT_PATH,
+  USER_PATH,
+  userJson,
   type ParsedParams,
 } from './admin-api-params.js';
 import type { RouteDeps } from './deps.js';
@@ -80,6 +85,67 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     ctx.body = await sessions.removeSessions({ subjectId, ...removeOptions(options), actor: adminOf(ctx) });
   });
 
+  const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' });
+  // The parser's own messages may quote the body (a password): answer with a fixed one.
+  const json = async (ctx: Context, next: Next) => {
+    try {
+      await parseJson(ctx, async () => undefined);
+    } catch (error) {
+      const status = (error as { status?: number }).status;
+      if (status === 413) throw new HttpError(413, 'payload_too_large', 'the body must be at most 64 KB');
+      throw new HttpError(400, 'invalid_request', 'the body is not valid JSON', { details: { body: 'is not valid JSON' } });
+    }
+    await next();
+  };
+  const { accounts } = deps;
+
+  router.get(`${ADMIN_API_PREFIX}/users/:subject`, authenticate, async (ctx) => {
+    const subject = ctx.params.subject;
+    parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
+    const user = await accounts.get(subject);
+    if (!user) throw userNotFound(subject);
+    ctx.body = userJson(user);
+  });
+
+  // Create or change a user. `claims` replaces the claims; absent optional fields keep their values (new user:
+  // username = subject, no roles, enabled, no password). A password is hashed at the configured cost.
+  router.put(`${ADMIN_API_PREFIX}/users/:subject`, authenticate, json, async (ctx) => {
+    const subject = ctx.params.subject;
+    parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
+    if (!ctx.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the user as application/json');
+    const body = parseUserBody(ctx.request.body);
+    const existing = await accounts.get(subject);
+    const passwordHash = body.password !== undefined ? await accounts.hashPassword(body.password) : (existing?.passwordHash ?? null);
+    try {
+      await accounts.save({
+        subject,
+        username: body.username ?? existing?.username ?? subject,
+        passwordHash,
+        claims: body.claims,
+        roles: body.roles ? [...new Set(body.roles)] : (existing?.roles ?? []),
+        disabled: body.disabled ?? existing?.disabled ?? false,
+        source: 'api',
+      });
+    } catch (error) {
+      if (error instanceof UsernameTakenError) {
+        throw new HttpError(409, 'conflict', `username "${error.username}" is already used by another user`, { details: { username: 'is already used by another user' } });
+      }
+      throw error;
+    }
+    deps.logger.info({ event: 'user.saved', subject, created: !existing, actor: adminOf(ctx) }, existing ? 'user updated' : 'user created');
+    ctx.status = existing ? 200 : 201;
+    if (!existing) ctx.set('Location', `${ADMIN_API_PREFIX}/users/${encodeURIComponent(subject)}`);
+    ctx.body = userJson((await accounts.get(subject))!);
+  });
+
+  router.delete(`${ADMIN_API_PREFIX}/users/:subject`, authenticate, async (ctx) => {
+    const subject = ctx.params.subject;
+    parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
+    if (!(await accounts.remove(subject))) throw userNotFound(subject);
+    deps.logger.info({ event: 'user.removed', subject, actor: adminOf(ctx) }, 'user removed');
+    ctx.body = { subject, removed: true };
+  });
+
   router.get(`${ADMIN_API_PREFIX}/backchannel`, authenticate, async (ctx) => {
     const query = parseQuery(ctx.query, BACKCHANNEL_PARAMS);
     const [rows, counts] = await Promise.all([backchannel.outbox.list(query), backchannel.outbox.countByStatus()]);
@@ -111,6 +177,10 @@ function removeOptions(options: ParsedParams<typeof REMOVE_PARAMS>) {
 
 function notFound(sessionId: string): HttpError {
   return new HttpError(404, 'not_found', `no session with id ${JSON.stringify(sessionId)}`);
+}
+
+function userNotFound(subject: string): HttpError {
+  return new HttpError(404, 'not_found', `no user with subject ${JSON.stringify(subject)}`);
 }
 
 function adminOf(ctx: Context): string {

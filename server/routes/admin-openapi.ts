@@ -4,13 +4,19 @@
  */
 import {
   BACKCHANNEL_PARAMS,
+  MAX_CLAIMS_JSON,
   MAX_CLIENT_ID,
+  MAX_PASSWORD,
+  MAX_ROLE,
+  MAX_ROLES,
+  MAX_USERNAME,
   MAX_SESSION_ID,
   MAX_SUBJECT,
   REMOVE_PARAMS,
   SESSION_ID_PATH,
   SESSION_QUERY_PARAMS,
   SUBJECT_PATH,
+  USER_PATH,
   type ParamSpec,
 } from './admin-api-params.js';
 
@@ -125,6 +131,42 @@ const schemas = {
       delivered: nullable('string', { format: 'date-time' }),
     },
   },
+  User: {
+    type: 'object',
+    required: ['subject', 'username', 'claims', 'roles', 'disabled', 'source', 'hasPassword', 'created', 'updated'],
+    properties: {
+      subject: { type: 'string', maxLength: MAX_SUBJECT },
+      username: { type: 'string', maxLength: MAX_USERNAME, description: 'What the user types on the login form (case-insensitive).' },
+      claims: { type: 'object', additionalProperties: true, description: 'Released by scope: name, email, email_verified, ...' },
+      roles: { type: 'array', items: { type: 'string' } },
+      disabled: { type: 'boolean', description: 'A disabled user cannot sign in, and their tokens stop working.' },
+      source: { type: 'string', enum: ['config', 'cli', 'api'], description: 'Who created the user. `config` users follow the configuration again at the next start.' },
+      hasPassword: { type: 'boolean' },
+      created: { type: 'string', format: 'date-time' },
+      updated: { type: 'string', format: 'date-time' },
+    },
+  },
+  UserInput: {
+    type: 'object',
+    required: ['claims'],
+    additionalProperties: false,
+    properties: {
+      username: { type: 'string', minLength: 1, maxLength: MAX_USERNAME, description: 'Default: the current username, or the subject for a new user.' },
+      claims: {
+        type: 'object',
+        additionalProperties: true,
+        description: `Replaces every claim (not \`sub\`: that is the subject in the path); at most ${MAX_CLAIMS_JSON} characters as JSON.`,
+      },
+      password: { type: 'string', minLength: 1, maxLength: MAX_PASSWORD, writeOnly: true, description: 'Hashed at the configured cost. Absent: the current password stays (a new user has none).' },
+      roles: { type: 'array', maxItems: MAX_ROLES, items: { type: 'string', minLength: 1, maxLength: MAX_ROLE }, description: 'Absent: unchanged (none for a new user).' },
+      disabled: { type: 'boolean', description: 'Absent: unchanged (false for a new user).' },
+    },
+  },
+  UserRemoved: {
+    type: 'object',
+    required: ['subject', 'removed'],
+    properties: { subject: { type: 'string' }, removed: { type: 'boolean', const: true } },
+  },
   NotificationList: {
     type: 'object',
     required: ['counts', 'notifications'],
@@ -154,7 +196,7 @@ const responses = {
   BadRequest: { description: 'Invalid parameters (`invalid_request`), each named in `details`.', content: json(ref('Error')) },
   Unauthorized: { description: 'No token, or an invalid or expired one (`invalid_token`).', headers: challenge, content: json(ref('Error')) },
   Forbidden: { description: `The token lacks the \`${SCOPE}\` scope (\`insufficient_scope\`).`, headers: challenge, content: json(ref('Error')) },
-  NotFound: { description: 'No such session (`not_found`).', content: json(ref('Error')) },
+  NotFound: { description: 'No such session or user (`not_found`).', content: json(ref('Error')) },
   Disabled: { description: 'Server-side sessions are turned off (`server_side_sessions_disabled`).', content: json(ref('Error')) },
 };
 
@@ -167,7 +209,8 @@ export function buildOpenApiDocument(issuer: string) {
       title: 'Gatehouse admin API',
       version: '1.0.0',
       description:
-        'Search and end server-side login sessions and follow back-channel logout delivery. Authenticate with an access token ' +
+        'Search and end server-side login sessions, follow back-channel logout delivery, and manage the users of the ' +
+        'directory. Authenticate with an access token ' +
         `from Gatehouse's own token endpoint (client_credentials grant) whose scope includes \`${SCOPE}\`.`,
     },
     servers: [{ url: issuer }],
@@ -204,6 +247,35 @@ export function buildOpenApiDocument(issuer: string) {
           responses: { 200: { description: 'What was done (possibly nothing).', content: json(ref('RemoveResult')) }, ...errors, ...disabled },
         },
       },
+      '/admin/api/v1/users/{subject}': {
+        parameters: [parameter(USER_PATH, 'path')],
+        get: {
+          operationId: 'getUser',
+          summary: 'One user of the directory (enabled or not)',
+          responses: { 200: { description: 'The user.', content: json(ref('User')) }, ...errors, ...notFound },
+        },
+        put: {
+          operationId: 'putUser',
+          summary: 'Create or change a user: claims, password, roles, username, disabled',
+          description:
+            '`claims` replaces the claims; absent optional fields keep their current values. Changes apply at once on this ' +
+            'server and within `directory.cacheMs` on others. A user from the configuration keeps source `config`, so the ' +
+            'next start applies the configuration to it again.',
+          requestBody: { required: true, content: json(ref('UserInput')) },
+          responses: {
+            200: { description: 'The user was changed (or already had these values).', content: json(ref('User')) },
+            201: { description: 'The user was created (source `api`).', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('User')) },
+            ...errors,
+            409: { description: 'Another enabled user has this username (`conflict`).', content: json(ref('Error')) },
+            415: { description: 'The body is not `application/json`.', content: json(ref('Error')) },
+          },
+        },
+        delete: {
+          operationId: 'deleteUser',
+          summary: 'Delete a user; their tokens stop working (end their sessions with DELETE /subjects/{subject}/sessions)',
+          responses: { 200: { description: 'The user is gone.', content: json(ref('UserRemoved')) }, ...errors, ...notFound },
+        },
+      },
       '/admin/api/v1/backchannel': {
         get: {
           operationId: 'listNotifications',
@@ -224,7 +296,7 @@ export function buildOpenApiDocument(issuer: string) {
         },
         clientCredentials: {
           type: 'oauth2',
-          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [SCOPE]: 'Search and end sessions; read the back-channel outbox.' } } },
+          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [SCOPE]: 'Search and end sessions; read the back-channel outbox; manage users.' } } },
         },
       },
     },

@@ -12,8 +12,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { AccountConfig } from '../../config/schema.js';
 import { HttpError } from '../http/errors.js';
+import type { UserRecord } from '../provider/accounts.js';
 import { CONSOLE_CALLBACK_PATH, CONSOLE_CLIENT_ID } from '../provider/console-client.js';
 import type { RouteDeps } from './deps.js';
 
@@ -21,7 +21,7 @@ export interface ConsoleUser {
   accountId: string;
   /** The provider session's uid (stable for the life of the session; the server-side session id). */
   sessionUid: string;
-  account: AccountConfig;
+  account: UserRecord;
 }
 
 interface PendingSignIn {
@@ -59,7 +59,7 @@ export class ConsoleAuth {
     const session = await this.#deps.provider.Session.get(ctx);
     const accountId = session.accountId;
     if (!accountId) return undefined;
-    const account = this.#deps.accounts.bySubject(accountId);
+    const account = await this.#deps.accounts.find(accountId);
     if (!account) return undefined;
     return { accountId, sessionUid: session.uid, account };
   }

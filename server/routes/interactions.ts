@@ -1,13 +1,18 @@
 /**
  * The login and consent pages oidc-provider sends the browser to (`/interaction/:uid`). The `_interaction` cookie is
  * path-scoped to these URLs, and every form carries a CSRF token bound to the interaction.
+ *
+ * Development and testing modes add two conveniences, never available in production mode: one-click buttons that sign
+ * in as an enabled user of the directory (a POST with the CSRF token, like the password form), and `login.autoLogin`,
+ * which finishes the login prompt as the configured subject without showing a page (headless tests).
  */
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
-import type { AccountDirectory } from '../provider/accounts.js';
+import type { Mode } from '../../config/schema.js';
+import { displayNameOf, type AccountDirectory } from '../provider/accounts.js';
 import type { ClientSettings } from '../provider/clients.js';
 import type { CsrfTokens } from '../http/csrf.js';
 import { HttpError } from '../http/errors.js';
@@ -15,6 +20,8 @@ import type { PageRenderer } from '../http/render.js';
 import type { Clock } from '../../stores/session-store.js';
 
 export const LOGIN_FAILED_MESSAGE = 'Invalid username or password.';
+/** At most this many one-click buttons on the login page. */
+export const ONE_CLICK_LIMIT = 25;
 
 const SCOPE_DESCRIPTIONS: Record<string, string> = {
   openid: 'Sign you in',
@@ -32,11 +39,17 @@ export interface InteractionRouteDeps {
   csrf: CsrfTokens;
   render: PageRenderer;
   clock: Clock;
+  mode: Mode;
+  /** Subject signed in without a page (development and testing modes only; refused at start otherwise). */
+  autoLogin?: string;
 }
 
-export function interactionRoutes({ provider, accounts, clients, csrf, render, clock }: InteractionRouteDeps): Router {
+export function interactionRoutes({ provider, accounts, clients, csrf, render, clock, mode, autoLogin }: InteractionRouteDeps): Router {
+  const conveniences = mode !== 'production';
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+
+  type Interaction = Awaited<ReturnType<typeof details>>;
 
   async function details(ctx: Context) {
     const interaction = await provider.interactionDetails(ctx.req, ctx.res);
@@ -67,14 +80,41 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
     await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
   }
 
+  async function renderLogin(ctx: Context, interaction: Interaction, page: { username: string; error?: string }) {
+    const uid = interaction.uid;
+    const client = await provider.Client.find(String(interaction.params.client_id));
+    const users = conveniences ? await accounts.listEnabled(ONE_CLICK_LIMIT) : [];
+    render(ctx, 'login', {
+      csrf: csrf.issue(uid),
+      action: `/interaction/${uid}/login`,
+      abortAction: `/interaction/${uid}/abort`,
+      oneClickAction: `/interaction/${uid}/one-click`,
+      clientName: clientName(client, String(interaction.params.client_id)),
+      mode,
+      users: users.map((user) => ({ subject: user.subject, label: displayNameOf(user) })),
+      ...page,
+    });
+  }
+
+  async function finishLogin(ctx: Context, subject: string, amr?: string[]) {
+    const result: InteractionResults = {
+      login: { accountId: subject, ts: Math.floor(clock.now().getTime() / 1000), ...(amr ? { amr } : {}) },
+    };
+    await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    ctx.respond = false;
+  }
+
   router.get('/', async (ctx) => {
     const interaction = await details(ctx);
     const client = await provider.Client.find(String(interaction.params.client_id));
     const uid = interaction.uid;
     const common = { csrf: csrf.issue(uid), abortAction: `/interaction/${uid}/abort`, clientName: clientName(client, String(interaction.params.client_id)) };
     if (interaction.prompt.name === 'login') {
-      render(ctx, 'login', { ...common, action: `/interaction/${uid}/login`, username: String(interaction.params.login_hint ?? ''), error: undefined });
-      return;
+      if (conveniences && autoLogin) {
+        if (await accounts.find(autoLogin)) return finishLogin(ctx, autoLogin);
+        return renderLogin(ctx, interaction, { username: '', error: `login.autoLogin: there is no enabled user with subject "${autoLogin}".` });
+      }
+      return renderLogin(ctx, interaction, { username: String(interaction.params.login_hint ?? '') });
     }
     if (interaction.prompt.name === 'consent') {
       if (clients.skipConsent(String(interaction.params.client_id))) {
@@ -83,11 +123,11 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
         return;
       }
       const missing = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
-      const account = accounts.bySubject(interaction.session?.accountId ?? '');
+      const accountId = interaction.session?.accountId ?? '';
       render(ctx, 'consent', {
         ...common,
         action: `/interaction/${uid}/confirm`,
-        accountName: (account?.claims.name as string | undefined) ?? account?.username ?? interaction.session?.accountId,
+        accountName: displayNameOf(await accounts.find(accountId), accountId),
         scopes: (missing.missingOIDCScope ?? []).map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? name })),
         claims: (missing.missingOIDCClaims ?? []).filter((claim) => !['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss'].includes(claim)),
       });
@@ -105,24 +145,27 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     const account = username && password ? await accounts.authenticate(username, password) : undefined;
     if (!account) {
-      const client = await provider.Client.find(String(interaction.params.client_id));
       ctx.status = 200;
-      render(ctx, 'login', {
-        csrf: csrf.issue(interaction.uid),
-        action: `/interaction/${interaction.uid}/login`,
-        abortAction: `/interaction/${interaction.uid}/abort`,
-        clientName: clientName(client, String(interaction.params.client_id)),
-        username,
-        error: LOGIN_FAILED_MESSAGE,
-      });
-      return;
+      return renderLogin(ctx, interaction, { username, error: LOGIN_FAILED_MESSAGE });
     }
-    const result: InteractionResults = {
-      login: { accountId: account.subject, ts: Math.floor(clock.now().getTime() / 1000), amr: ['pwd'] },
-    };
-    await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
-    ctx.respond = false;
+    await finishLogin(ctx, account.subject, ['pwd']);
   });
+
+  // One-click sign-in as an enabled user: development and testing modes only (no such route in production).
+  if (conveniences) {
+    router.post('/one-click', form, async (ctx) => {
+      const interaction = await details(ctx);
+      if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'this interaction does not ask for a login');
+      requireCsrf(ctx, interaction.uid);
+      const subject = (ctx.request.body as Record<string, unknown>).subject;
+      const user = typeof subject === 'string' && subject.length <= 255 ? await accounts.find(subject) : undefined;
+      if (!user) {
+        ctx.status = 200;
+        return renderLogin(ctx, interaction, { username: '', error: 'There is no enabled user with that subject.' });
+      }
+      await finishLogin(ctx, user.subject);
+    });
+  }
 
   router.post('/confirm', form, async (ctx) => {
     const interaction = await details(ctx);
