@@ -103,6 +103,15 @@ export const defaults = {
      * other mode refuses to start with it.
      */
     autoLogin: undefined as string | undefined,
+    /** Failed sign-ins for one account name within `failureWindow` before it is locked. */
+    maxFailuresPerAccount: 5,
+    /** Failed sign-ins from one IP address within `failureWindow` before it is locked. */
+    maxFailuresPerIp: 100,
+    /** Seconds over which failures are counted. */
+    failureWindow: 15 * MINUTE,
+    /** First lockout in seconds; every further lockout of the same key doubles it, up to `maxLockout`. */
+    lockout: 5 * MINUTE,
+    maxLockout: DAY,
   },
 
   directory: {

@@ -125,6 +125,11 @@ export const configSchema = z.strictObject({
   login: z
     .strictObject({
       autoLogin: nonEmpty.max(255).optional(),
+      maxFailuresPerAccount: positiveInt.default(defaults.login.maxFailuresPerAccount),
+      maxFailuresPerIp: positiveInt.default(defaults.login.maxFailuresPerIp),
+      failureWindow: positiveInt.default(defaults.login.failureWindow),
+      lockout: positiveInt.default(defaults.login.lockout),
+      maxLockout: positiveInt.default(defaults.login.maxLockout),
     })
     .prefault({}),
   directory: z

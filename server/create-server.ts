@@ -21,7 +21,7 @@ import { openDatabase } from '../stores/sequelize/connection.js';
 import { migrate } from '../stores/sequelize/migrate.js';
 import type { Clock, SessionStore } from '../stores/session-store.js';
 import { CsrfTokens } from './http/csrf.js';
-import { errorHandler } from './http/errors.js';
+import { errorHandler, loggableMessage } from './http/errors.js';
 import { createRenderer } from './http/render.js';
 import { requestLog } from './http/request-log.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -40,6 +40,8 @@ import { adminPageRoutes } from './routes/admin-pages.js';
 import type { RouteDeps } from './routes/deps.js';
 import { consoleClient } from './provider/console-client.js';
 import { GatehouseMetrics } from './metrics.js';
+import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
+import { LoginThrottle } from './provider/login-throttle.js';
 import { BackchannelOutbox } from '../stores/sequelize/backchannel-outbox.js';
 import { grantsOfAccount } from '../stores/sequelize/grants.js';
 import { createAdapterFactory } from './sessions/adapter-factory.js';
@@ -195,7 +197,9 @@ async function assemble(
   // Every ID token carries the per-client session id (`sid`), not only for clients that registered back-channel
   // logout with session_required: relying parties use it to match logout notifications and admin revocations.
   provider.Client.prototype.includeSid = () => true;
-  provider.on('server_error', (_ctx, error: Error) => logger.error({ err: { name: error.name, message: error.message, stack: error.stack } }, 'provider error'));
+  provider.on('server_error', (_ctx, error: Error) =>
+    logger.error({ err: { name: error.name, message: loggableMessage(error), stack: error.stack?.split('\n').slice(1, 8).join('\n') } }, 'provider error'),
+  );
   provider.on('end_session.success', (ctx: { oidc?: { session?: { uid?: string; accountId?: string } } }) => {
     const detail = { sessionId: ctx.oidc?.session?.uid, subjectId: ctx.oidc?.session?.accountId };
     if (!detail.subjectId) return;
@@ -223,6 +227,7 @@ async function assemble(
     expiredSessionsTriggerBackchannelLogout: config.serverSideSessions.expiredSessionsTriggerBackchannelLogout,
     lifetime: config.serverSideSessions,
   });
+  const loginAttempts = new LoginAttempts(sequelize, clock);
   const sweeper = new ExpirySweeper({
     store: sessionStore,
     service: sessions,
@@ -230,6 +235,7 @@ async function assemble(
     clock,
     logger: logger.child({ component: 'sweeper' }),
     onSweep: (result) => events.emit('sweep', result),
+    housekeeping: () => loginAttempts.prune(Math.max(config.login.failureWindow, config.login.maxLockout)),
     options: {
       frequency: config.serverSideSessions.removeExpiredSessionsFrequency,
       fuzzStart: config.serverSideSessions.fuzzExpiredSessionRemovalStart,
@@ -255,7 +261,20 @@ async function assemble(
   for (const router of [
     healthRoutes(sequelize),
     homeRoutes(config, render),
-    interactionRoutes({ provider, accounts, clients, csrf, render, clock, mode: config.mode, autoLogin: config.login.autoLogin }),
+    interactionRoutes({
+      provider,
+      accounts,
+      clients,
+      csrf,
+      render,
+      clock,
+      mode: config.mode,
+      autoLogin: config.login.autoLogin,
+      throttle: new LoginThrottle(loginAttempts, config.login),
+      upgradePasswordHash: async (user, password) => {
+        if (await accounts.upgradeHash(user, password)) logger.info({ event: 'password.rehashed', subject: user.subject }, 'password hash upgraded to the configured cost');
+      },
+    }),
     adminApiRoutes(routeDeps),
     adminPageRoutes(routeDeps),
     accountPageRoutes(routeDeps),

@@ -39,6 +39,12 @@ export class HttpError extends Error {
   }
 }
 
+/** An error message fit for a log line: drivers append the SQL with its values (`sql: ...`), which may hold secrets. */
+export function loggableMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split(/\n?\s*sql: /)[0].slice(0, 500);
+}
+
 export function errorHandler(logger: Logger, render: PageRenderer): Middleware {
   return async (ctx, next) => {
     try {
@@ -46,8 +52,9 @@ export function errorHandler(logger: Logger, render: PageRenderer): Middleware {
     } catch (caught) {
       const { status, code, message, details } = describeError(caught);
       const error = caught as Error;
-      if (status === 503) logger.warn({ reqId: ctx.state.requestId, err: { name: error.name, message: error.message } }, 'service unavailable');
-      else if (status >= 500) logger.error({ reqId: ctx.state.requestId, err: { name: error.name, message: error.message, stack: error.stack } }, 'unhandled error');
+      const err = { name: error?.name, message: loggableMessage(error) };
+      if (status === 503) logger.warn({ reqId: ctx.state.requestId, err }, 'service unavailable');
+      else if (status >= 500) logger.error({ reqId: ctx.state.requestId, err: { ...err, stack: error?.stack?.split('\n').slice(1, 8).join('\n') } }, 'unhandled error');
       ctx.status = status;
       if (ctx.path.startsWith('/admin/api/') || ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: code, message, ...(details ? { details } : {}), requestId: ctx.state.requestId };

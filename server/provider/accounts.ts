@@ -8,7 +8,7 @@
  */
 import type { Account, AccountClaims, KoaContextWithOIDC } from 'oidc-provider';
 import type { SaveOutcome, SequelizeDirectory, UserInput, UserRecord } from '../../stores/sequelize/directory.js';
-import { createDummyHash, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
+import { createDummyHash, hashPassword, needsRehash, verifyPassword, type ScryptParams } from './passwords.js';
 
 export type { UserRecord } from '../../stores/sequelize/directory.js';
 
@@ -78,6 +78,17 @@ export class AccountDirectory {
     const ok = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
     if (user) this.#remember(user.subject, user);
     return user?.passwordHash && ok ? user : undefined;
+  }
+
+  /**
+   * After a good sign-in: when the stored hash was made with other scrypt parameters than the configured ones, store
+   * a new hash of the same password at the configured cost. Resolves to whether it did.
+   */
+  async upgradeHash(user: UserRecord, password: string): Promise<boolean> {
+    if (!user.passwordHash || !needsRehash(user.passwordHash, this.#hashing)) return false;
+    const { created: _created, updated: _updated, ...input } = user;
+    await this.save({ ...input, passwordHash: await this.hashPassword(password) });
+    return true;
   }
 
   /** A PHC string of this password at the configured cost. */

@@ -18,6 +18,8 @@ import type { CsrfTokens } from '../http/csrf.js';
 import { HttpError } from '../http/errors.js';
 import type { PageRenderer } from '../http/render.js';
 import type { Clock } from '../../stores/session-store.js';
+import type { LoginThrottle } from '../provider/login-throttle.js';
+import type { UserRecord } from '../provider/accounts.js';
 
 export const LOGIN_FAILED_MESSAGE = 'Invalid username or password.';
 /** At most this many one-click buttons on the login page. */
@@ -42,9 +44,12 @@ export interface InteractionRouteDeps {
   mode: Mode;
   /** Subject signed in without a page (development and testing modes only; refused at start otherwise). */
   autoLogin?: string;
+  throttle: LoginThrottle;
+  /** Re-hash a password whose hash was made with other parameters than the configured ones (after a good sign-in). */
+  upgradePasswordHash(user: UserRecord, password: string): Promise<void>;
 }
 
-export function interactionRoutes({ provider, accounts, clients, csrf, render, clock, mode, autoLogin }: InteractionRouteDeps): Router {
+export function interactionRoutes({ provider, accounts, clients, csrf, render, clock, mode, autoLogin, throttle, upgradePasswordHash }: InteractionRouteDeps): Router {
   const conveniences = mode !== 'production';
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
@@ -143,11 +148,21 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
     const body = ctx.request.body as Record<string, unknown>;
     const username = typeof body.username === 'string' ? body.username.slice(0, 255) : '';
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
+    const blocked = await throttle.blockedUntil(username, ctx.ip);
+    if (blocked) {
+      const seconds = Math.max(1, Math.ceil((blocked.getTime() - clock.now().getTime()) / 1000));
+      ctx.status = 429;
+      ctx.set('Retry-After', String(seconds));
+      return renderLogin(ctx, interaction, { username, error: `Too many failed sign-ins. Try again in ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}.` });
+    }
     const account = username && password ? await accounts.authenticate(username, password) : undefined;
     if (!account) {
+      if (username) await throttle.failed(username, ctx.ip);
       ctx.status = 200;
       return renderLogin(ctx, interaction, { username, error: LOGIN_FAILED_MESSAGE });
     }
+    await throttle.succeeded(username);
+    await upgradePasswordHash(account, password);
     await finishLogin(ctx, account.subject, ['pwd']);
   });
 

@@ -1,0 +1,92 @@
+/**
+ * Failed sign-in counting (table from migration 0006). Every statement is a single atomic UPDATE or INSERT, so
+ * concurrent requests on several instances count every failure and only one of them starts a lockout.
+ */
+import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Clock } from '../session-store.js';
+
+const TABLE = 'login_attempts';
+
+export interface ThrottlePolicy {
+  /** Failures within `window` seconds that start a lockout. */
+  maxFailures: number;
+  window: number;
+  /** First lockout, in seconds; each further one doubles, up to `maxLockout`. */
+  lockout: number;
+  maxLockout: number;
+}
+
+function isMysql(sequelize: Sequelize): boolean {
+  const dialect = sequelize.getDialect();
+  return dialect === 'mysql' || dialect === 'mariadb';
+}
+
+export class LoginAttempts {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The latest lock among these keys that is still running, or null. */
+  async lockedUntil(keys: string[]): Promise<Date | null> {
+    const rows = await this.sequelize.query<{ locked_until: unknown }>(
+      `SELECT locked_until FROM ${TABLE} WHERE ${keys.map((_, i) => `${this.#keyColumn()} = :k${i}`).join(' OR ')}`,
+      { replacements: Object.fromEntries(keys.map((key, i) => [`k${i}`, key])), type: QueryTypes.SELECT },
+    );
+    const now = this.clock.now().getTime();
+    let latest: number | null = null;
+    for (const row of rows) {
+      if (row.locked_until === null || row.locked_until === undefined) continue;
+      const until = new Date(row.locked_until as string).getTime();
+      if (until > now && (latest === null || until > latest)) latest = until;
+    }
+    return latest === null ? null : new Date(latest);
+  }
+
+  /** Counts one failure; when it reaches the policy's limit, locks the key (doubling with every lockout). */
+  async recordFailure(key: string, policy: ThrottlePolicy): Promise<void> {
+    const now = this.clock.now();
+    const insert = `INSERT INTO ${TABLE} (${isMysql(this.sequelize) ? '`key`' : 'key'}, failures, window_start, lockouts, updated_at) VALUES (:key, 0, :now, 0, :now)`;
+    await this.sequelize.query(isMysql(this.sequelize) ? `${insert} ON DUPLICATE KEY UPDATE failures = failures` : `${insert} ON CONFLICT (key) DO NOTHING`, {
+      replacements: { key, now },
+    });
+    const windowFloor = new Date(now.getTime() - policy.window * 1000);
+    await this.sequelize.query(
+      `UPDATE ${TABLE} SET
+         failures = CASE WHEN window_start < :windowFloor THEN 1 ELSE failures + 1 END,
+         window_start = CASE WHEN window_start < :windowFloor THEN :now ELSE window_start END,
+         updated_at = :now
+       WHERE ${this.#keyColumn()} = :key`,
+      { replacements: { key, now, windowFloor } },
+    );
+    const [row] = await this.sequelize.query<{ failures: number; lockouts: number }>(
+      `SELECT failures, lockouts FROM ${TABLE} WHERE ${this.#keyColumn()} = :key`,
+      { replacements: { key }, type: QueryTypes.SELECT },
+    );
+    if (!row || Number(row.failures) < policy.maxFailures) return;
+    const seconds = Math.min(policy.lockout * 2 ** Number(row.lockouts), policy.maxLockout);
+    await this.sequelize.query(
+      `UPDATE ${TABLE} SET lockouts = lockouts + 1, failures = 0, window_start = :now, locked_until = :until, updated_at = :now
+       WHERE ${this.#keyColumn()} = :key AND failures >= :max`,
+      { replacements: { key, now, until: new Date(now.getTime() + seconds * 1000), max: policy.maxFailures } },
+    );
+  }
+
+  /** Forgets a key's failures (after a successful sign-in). */
+  async reset(key: string): Promise<void> {
+    await this.sequelize.query(`DELETE FROM ${TABLE} WHERE ${this.#keyColumn()} = :key`, { replacements: { key } });
+  }
+
+  /** Deletes rows untouched for `olderThan` seconds (housekeeping by the sweeper). */
+  async prune(olderThan: number): Promise<number> {
+    const [, affected] = await this.sequelize.query(`DELETE FROM ${TABLE} WHERE updated_at < :before AND (locked_until IS NULL OR locked_until < :now)`, {
+      replacements: { before: new Date(this.clock.now().getTime() - olderThan * 1000), now: this.clock.now() },
+      type: QueryTypes.DELETE,
+    }) as unknown as [unknown, number];
+    return Number(affected ?? 0);
+  }
+
+  #keyColumn(): string {
+    return isMysql(this.sequelize) ? '`key`' : 'key';
+  }
+}
