@@ -50,15 +50,29 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
     rotateRefreshToken: true,
     expiresWithSession: expiresWithSession(clients),
     // Consent is remembered per account and client, not per session: a new session (after a logout that kept the
-    // grant, an expiry, or an administrator's revocation with revokeConsents=false) does not ask again.
+    // grant, an expiry, or an administrator's revocation with revokeConsents=false) does not ask again. The new
+    // session gets its own copy of the remembered grant, so its tokens never share a grant with another session's
+    // (ending one session must not revoke the tokens of another).
     async loadExistingGrant(ctx) {
+      const { Grant } = ctx.oidc.provider;
       const clientId = ctx.oidc.client!.clientId;
       const accountId = ctx.oidc.session!.accountId;
-      const grantId =
-        (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ??
-        ctx.oidc.session!.grantIdFor(clientId) ??
-        (accountId ? await findAccountGrant(accountId, clientId) : undefined);
-      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+      const own = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? ctx.oidc.session!.grantIdFor(clientId);
+      if (own) return Grant.find(own);
+      const rememberedId = accountId ? await findAccountGrant(accountId, clientId) : undefined;
+      const remembered = rememberedId ? await Grant.find(rememberedId) : undefined;
+      if (!remembered || !accountId) return undefined;
+      const copy = new Grant({ accountId, clientId });
+      const scope = remembered.getOIDCScope();
+      if (scope) copy.addOIDCScope(scope);
+      const claims = remembered.getOIDCClaims();
+      if (claims.length) copy.addOIDCClaims(claims);
+      for (const resource of Object.keys(remembered.resources ?? {})) {
+        const resourceScope = remembered.getResourceScope(resource);
+        if (resourceScope) copy.addResourceScope(resource, resourceScope);
+      }
+      await copy.save();
+      return copy;
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {

@@ -43,8 +43,8 @@ export class ExpirySweeper {
       logger: Logger;
       options: SweeperOptions;
       onSweep?: (result: SweepResult) => void;
-      /** Other clean-up run after each sweep (e.g. stale sign-in counters); resolves to rows removed. */
-      housekeeping?: () => Promise<number>;
+      /** Other clean-up run after each sweep (e.g. stale sign-in counters). */
+      housekeeping?: () => Promise<void>;
     },
   ) {}
 
@@ -106,7 +106,7 @@ export class ExpirySweeper {
       operationalRows += removed;
       if (removed < 1000 || this.#stopping) break;
     }
-    if (this.deps.housekeeping) operationalRows += await this.deps.housekeeping();
+    await this.deps.housekeeping?.();
     const result = { sessions, operationalRows, ms: Number((process.hrtime.bigint() - started) / 1_000_000n) };
     if (sessions || operationalRows) logger.info({ event: 'sweep', ...result }, 'expiry sweep');
     this.deps.onSweep?.(result);

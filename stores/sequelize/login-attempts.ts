@@ -77,13 +77,12 @@ export class LoginAttempts {
     await this.sequelize.query(`DELETE FROM ${TABLE} WHERE ${this.#keyColumn()} = :key`, { replacements: { key } });
   }
 
-  /** Deletes rows untouched for `olderThan` seconds (housekeeping by the sweeper). */
-  async prune(olderThan: number): Promise<number> {
-    const [, affected] = await this.sequelize.query(`DELETE FROM ${TABLE} WHERE updated_at < :before AND (locked_until IS NULL OR locked_until < :now)`, {
-      replacements: { before: new Date(this.clock.now().getTime() - olderThan * 1000), now: this.clock.now() },
-      type: QueryTypes.DELETE,
-    }) as unknown as [unknown, number];
-    return Number(affected ?? 0);
+  /** Deletes rows untouched for `olderThan` seconds whose lock has run out (housekeeping by the sweeper). */
+  async prune(olderThan: number): Promise<void> {
+    const now = this.clock.now();
+    await this.sequelize.query(`DELETE FROM ${TABLE} WHERE updated_at < :before AND (locked_until IS NULL OR locked_until < :now)`, {
+      replacements: { before: new Date(now.getTime() - olderThan * 1000), now },
+    });
   }
 
   #keyColumn(): string {
