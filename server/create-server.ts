@@ -22,6 +22,7 @@ import { migrate } from '../stores/sequelize/migrate.js';
 import type { Clock, SessionStore } from '../stores/session-store.js';
 import { CsrfTokens } from './http/csrf.js';
 import { errorHandler, loggableMessage } from './http/errors.js';
+import { rejectControlCharacters } from './http/input-hygiene.js';
 import { createRenderer } from './http/render.js';
 import { requestLog } from './http/request-log.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -254,6 +255,7 @@ async function assemble(
   const metrics = new GatehouseMetrics(events, sessions);
   app.use(metrics.middleware());
   app.use(requestLog(logger));
+  app.use(rejectControlCharacters());
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
   app.use(errorHandler(logger, render));
   if (config.metrics.enabled && config.metrics.token) app.use(metrics.protectedEndpoint(config.metrics.token));

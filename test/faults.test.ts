@@ -107,7 +107,7 @@ test('SIGTERM under load finishes in-flight requests and leaves no half-written 
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
-  for (let i = 0; i < 100 && !output.includes('listening'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let i = 0; i < 600 && !output.includes('listening'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
   t.true(output.includes('listening'), 'server started');
   const issuer = `http://localhost:${port}`;
   const web = await discover(issuer, 'web', 'web-secret');

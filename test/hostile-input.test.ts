@@ -125,10 +125,39 @@ test('the login form answers hostile fields with the form again or 403, never a 
     fc.asyncProperty(hostileString, hostileString, fc.option(hostileString), async (username, password, forgedCsrf) => {
       const page = await browser.request(action, { form: { csrf: forgedCsrf ?? csrf, username, password } });
       if (page.status >= 500) throw new Error(`login -> ${page.status}`);
-      // 429 once this address has failed too often (the sign-in throttle), the form again otherwise.
+      // Control characters in any field: 400 before anything else. Otherwise a forged token: 403; else the form
+      // again (200), or 429 once this address has failed too often (the sign-in throttle).
+      if ([username, password, forgedCsrf ?? ''].some((v) => /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v))) return page.status === 400;
       return forgedCsrf === null || forgedCsrf === csrf ? page.status === 200 || page.status === 429 : page.status === 403;
     }),
     { numRuns: 60 },
   );
   t.is(await signedInSessions(), before);
+});
+
+test("the provider's endpoints answer hostile parameters without a 5xx", async (t) => {
+  const basic = `Basic ${Buffer.from('web:web-secret').toString('base64')}`;
+  await fc.assert(
+    fc.asyncProperty(hostileString, hostileString, fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'bogus'), async (value, clientId, grantType) => {
+      const token = await fetch(`${gatehouse.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        body: new URLSearchParams({ grant_type: grantType, code: value, refresh_token: value, redirect_uri: REDIRECT_URI, scope: value }).toString(),
+      });
+      const auth = await fetch(`${gatehouse.issuer}/auth?${new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, state: value })}`, {
+        redirect: 'manual',
+      });
+      const introspect = await fetch(`${gatehouse.issuer}/token/introspection`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        body: new URLSearchParams({ token: value }).toString(),
+      });
+      for (const response of [token, auth, introspect]) {
+        if (response.status >= 500) throw new Error(`${response.url} -> ${response.status} ${await response.text()}`);
+      }
+      return true;
+    }),
+    { numRuns: 100 },
+  );
+  t.pass();
 });

@@ -14,7 +14,7 @@ export interface LoginThrottleSettings {
   maxLockout: number;
 }
 
-const accountKey = (username: string) => `account:${username.trim().toLowerCase().slice(0, 255)}`;
+const accountKey = (username: string) => `account:${username.replace(/[\u0000-\u001f\u007f]/g, '').trim().toLowerCase().slice(0, 255)}`;
 const ipKey = (ip: string) => `ip:${ip.slice(0, 64)}`;
 
 export class LoginThrottle {

@@ -3,7 +3,7 @@
  * this device, and signing out one other session or every other one. The current session is never ended here (the
  * Sign out link does that, through the provider's logout). Every POST carries a CSRF token bound to the session.
  */
-import { bodyParser } from '@koa/bodyparser';
+import { formParser } from '../http/input-hygiene.js';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ServerSideSession } from '../../stores/session-store.js';
@@ -17,7 +17,7 @@ const LIST_PATH = '/account/sessions';
 export function accountPageRoutes(deps: RouteDeps): Router {
   const auth = new ConsoleAuth(deps);
   const router = new Router();
-  const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const form = formParser();
 
   async function signOut(user: ConsoleUser, sessions: ServerSideSession[]): Promise<number> {
     let ended = 0;

@@ -5,7 +5,7 @@
  *
  * This router also carries the console sign-in callback (`/console/callback`) shared with the account pages.
  */
-import { bodyParser } from '@koa/bodyparser';
+import { formParser } from '../http/input-hygiene.js';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ServerSideSession } from '../../stores/session-store.js';
@@ -23,7 +23,7 @@ type Filters = Record<(typeof FILTERS)[number], string>;
 export function adminPageRoutes(deps: RouteDeps): Router {
   const auth = new ConsoleAuth(deps);
   const router = new Router();
-  const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const form = formParser();
   auth.mountCallback(router);
 
   async function requireAdmin(ctx: Context): Promise<ConsoleUser | undefined> {

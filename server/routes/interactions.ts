@@ -6,7 +6,7 @@
  * in as an enabled user of the directory (a POST with the CSRF token, like the password form), and `login.autoLogin`,
  * which finishes the login prompt as the configured subject without showing a page (headless tests).
  */
-import { bodyParser } from '@koa/bodyparser';
+import { formParser } from '../http/input-hygiene.js';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -52,7 +52,7 @@ export interface InteractionRouteDeps {
 export function interactionRoutes({ provider, accounts, clients, csrf, render, clock, mode, autoLogin, throttle, upgradePasswordHash }: InteractionRouteDeps): Router {
   const conveniences = mode !== 'production';
   const router = new Router({ prefix: '/interaction/:uid' });
-  const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const form = formParser();
 
   type Interaction = Awaited<ReturnType<typeof details>>;
 
@@ -146,7 +146,8 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'this interaction does not ask for a login');
     requireCsrf(ctx, interaction.uid);
     const body = ctx.request.body as Record<string, unknown>;
-    const username = typeof body.username === 'string' ? body.username.slice(0, 255) : '';
+    // Control characters can never be part of a username (and a NUL would cut an SQLite statement short).
+    const username = typeof body.username === 'string' ? body.username.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 255) : '';
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     const blocked = await throttle.blockedUntil(username, ctx.ip);
     if (blocked) {

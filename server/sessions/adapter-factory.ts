@@ -11,13 +11,23 @@ import { SessionAdapter, type SessionAdapterOptions } from './session-adapter.js
 
 const ADAPTER_METHODS = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
 
-/** Every adapter call that fails because the database is unreachable fails as a 503 (DatabaseUnavailableError). */
-function withUnavailableAs503(adapter: Adapter): Adapter {
+/** Identifiers the provider generates never hold control characters; one that does comes from hostile input. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Guards every adapter call: a look-up by an identifier with control characters is a miss (a NUL must never reach
+ * SQLite, where it would cut the statement short), and a call that fails because the database is unreachable fails
+ * as a 503 (DatabaseUnavailableError).
+ */
+function guarded(adapter: Adapter): Adapter {
   const wrapped = Object.create(adapter) as Record<string, unknown>;
   for (const method of ADAPTER_METHODS) {
     const original = (adapter as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method];
     if (typeof original !== 'function') continue;
-    wrapped[method] = (...args: unknown[]) => original.apply(adapter, args).catch(classifyDatabaseError);
+    wrapped[method] = (...args: unknown[]) => {
+      if (method !== 'upsert' && typeof args[0] === 'string' && CONTROL.test(args[0])) return Promise.resolve(undefined);
+      return original.apply(adapter, args).catch(classifyDatabaseError);
+    };
   }
   return wrapped as unknown as Adapter;
 }
@@ -29,6 +39,6 @@ export function createAdapterFactory(options: {
 }): (modelName: string) => Adapter {
   const Operational = createOperationalAdapter(options.sequelize, options.clock);
   const sessionAdapter = options.sessions ? new SessionAdapter(options.sessions) : undefined;
-  const sessions = sessionAdapter && withUnavailableAs503(sessionAdapter);
-  return (modelName: string) => (modelName === 'Session' && sessions ? sessions : withUnavailableAs503(new Operational(modelName)));
+  const sessions = sessionAdapter && guarded(sessionAdapter);
+  return (modelName: string) => (modelName === 'Session' && sessions ? sessions : guarded(new Operational(modelName)));
 }
