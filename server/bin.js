@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The `gatehouse` command: runs server/cli.ts through tsx's loader (until the package ships compiled JavaScript).
-import { register } from 'tsx/esm/api';
+// The `gatehouse` command. In a checkout it runs the TypeScript source through tsx; from the installed package
+// (which ships compiled JavaScript, see scripts/build.ts) it runs dist/server/cli.js.
+import { existsSync } from 'node:fs';
 
-register();
-await import('./cli.ts');
+const source = new URL('./cli.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import(new URL('../dist/server/cli.js', import.meta.url).href);
+}

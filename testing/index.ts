@@ -1,0 +1,11 @@
+/**
+ * `gatehouse/testing`: Gatehouse as the identity provider of another project's tests, in-process.
+ *
+ *   const gatehouse = await startGatehouse({ users: [{ subject: 'alice', password: 'pw' }], clients: [...] });
+ *   const { tokens } = await gatehouse.login({ subject: 'alice', clientId: 'app' });
+ *   await gatehouse.stop();
+ */
+export { startGatehouse, type StartGatehouseOptions, type TestGatehouse, type TestUser, type TestClient } from './start-gatehouse.js';
+export type { LoginOptions, LoginResult, LoginTokens, ProviderMetadata } from './login.js';
+export type { IdTokenClaims } from './id-token.js';
+export { ManualClock } from '../stores/clock.js';
