@@ -44,7 +44,7 @@ import { GatehouseMetrics } from './metrics.js';
 import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
 import { LoginThrottle } from './provider/login-throttle.js';
 import { BackchannelOutbox } from '../stores/sequelize/backchannel-outbox.js';
-import { grantsOfAccount } from '../stores/sequelize/grants.js';
+import { latestGrantOf } from '../stores/sequelize/grants.js';
 import { createAdapterFactory } from './sessions/adapter-factory.js';
 import { BackchannelDelivery } from './sessions/backchannel-delivery.js';
 import { slideOnClientActivity } from './sessions/coordination.js';
@@ -191,8 +191,7 @@ async function assemble(
       render,
       clock,
       clients,
-      findAccountGrant: async (accountId, clientId) =>
-        (await grantsOfAccount(sequelize, clock, accountId)).find((grant) => grant.clientId === clientId)?.grantId,
+      findAccountGrant: (accountId, clientId) => latestGrantOf(sequelize, clock, accountId, clientId),
     }));
   provider.proxy = config.proxy;
   // Every ID token carries the per-client session id (`sid`), not only for clients that registered back-channel

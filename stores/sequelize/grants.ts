@@ -10,3 +10,13 @@ export async function grantsOfAccount(sequelize: Sequelize, clock: Clock, accoun
   );
   return rows.map((row) => ({ grantId: row.id, clientId: String((JSON.parse(row.payload) as { clientId?: string }).clientId ?? '') }));
 }
+
+/** The account's most recently written live grant for this client (its remembered consent), or undefined. */
+export async function latestGrantOf(sequelize: Sequelize, clock: Clock, accountId: string, clientId: string): Promise<string | undefined> {
+  const [row] = await sequelize.query<{ id: string }>(
+    `SELECT id FROM oidc_payloads WHERE model = 'Grant' AND account_id = :accountId AND client_id = :clientId AND (expires_at IS NULL OR expires_at > :now)
+     ORDER BY expires_at DESC LIMIT 1`,
+    { replacements: { accountId, clientId, now: clock.now() }, type: QueryTypes.SELECT },
+  );
+  return row?.id;
+}

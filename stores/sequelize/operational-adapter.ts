@@ -7,7 +7,7 @@
  *
  * Time comes from the clock passed in. Database errors propagate to the provider unchanged.
  */
-import { DataTypes, Op, QueryTypes, type Model, type ModelStatic, type Sequelize, type WhereOptions } from 'sequelize';
+import { DataTypes, Op, QueryTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../session-store.js';
 import { dialectOf } from './connection.js';
@@ -24,6 +24,7 @@ interface PayloadRow {
   user_code: string | null;
   account_id: string | null;
   session_uid: string | null;
+  client_id: string | null;
   expires_at: Date | null;
   consumed_at: Date | null;
 }
@@ -44,6 +45,7 @@ function payloadModel(sequelize: Sequelize): PayloadModel {
       user_code: { type: DataTypes.STRING(255), allowNull: true },
       account_id: { type: DataTypes.STRING(255), allowNull: true },
       session_uid: { type: DataTypes.STRING(255), allowNull: true },
+      client_id: { type: DataTypes.STRING(255), allowNull: true },
       expires_at: { type: DataTypes.DATE(3), allowNull: true },
       consumed_at: { type: DataTypes.DATE(3), allowNull: true },
     },
@@ -51,7 +53,7 @@ function payloadModel(sequelize: Sequelize): PayloadModel {
   );
 }
 
-const COLUMNS = ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'account_id', 'session_uid', 'expires_at', 'consumed_at'];
+const COLUMNS = ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'account_id', 'session_uid', 'client_id', 'expires_at', 'consumed_at'];
 const UPDATED = COLUMNS.filter((column) => column !== 'model' && column !== 'id');
 const INSERT = `INSERT INTO ${TABLE} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((column) => `:${column}`).join(', ')})`;
 
@@ -61,11 +63,6 @@ function upsertSql(sequelize: Sequelize): string {
     return `${INSERT} ON DUPLICATE KEY UPDATE ${UPDATED.map((column) => `${column} = VALUES(${column})`).join(', ')}`;
   }
   return `${INSERT} ON CONFLICT (model, id) DO UPDATE SET ${UPDATED.map((column) => `${column} = excluded.${column}`).join(', ')}`;
-}
-
-/** Rows that have not expired at `now` (no expiry, or expiry still ahead). */
-function live(now: Date): WhereOptions<PayloadRow> {
-  return { [Op.or]: [{ expires_at: null }, { expires_at: { [Op.gt]: now } }] };
 }
 
 function asDate(value: Date | string | null): Date | null {
@@ -95,14 +92,12 @@ export class SequelizeOperationalAdapter implements Adapter {
   readonly model: string;
   readonly #sequelize: Sequelize;
   readonly #clock: Clock;
-  readonly #rows: PayloadModel;
   readonly #upsertSql: string;
 
   constructor(model: string, sequelize: Sequelize, clock: Clock) {
     this.model = model;
     this.#sequelize = sequelize;
     this.#clock = clock;
-    this.#rows = payloadModel(sequelize);
     this.#upsertSql = upsertSql(sequelize);
   }
 
@@ -118,6 +113,7 @@ export class SequelizeOperationalAdapter implements Adapter {
       user_code: stringOrNull(payload.userCode),
       account_id: stringOrNull(payload.accountId),
       session_uid: stringOrNull(payload.sessionUid),
+      client_id: stringOrNull(payload.clientId),
       expires_at: typeof expiresIn === 'number' ? new Date(now.getTime() + expiresIn * 1000) : null,
       consumed_at: consumedAt(payload.consumed, now),
     };
@@ -139,27 +135,34 @@ export class SequelizeOperationalAdapter implements Adapter {
     return this.#findOne({ user_code: userCode });
   }
 
+  // The hot paths (every token use) run fixed SQL through sequelize.query: the model API's query building cost a
+  // third of the server's CPU on userinfo and refresh (bench/compare.ts profiles).
+
   /** Marks the row consumed now; `find` then returns a truthy `consumed`. */
   async consume(id: string): Promise<void> {
-    await this.#rows.update({ consumed_at: this.#clock.now() }, { where: { model: this.model, id } });
+    await this.#sequelize.query(`UPDATE ${TABLE} SET consumed_at = :now WHERE model = :model AND id = :id`, {
+      replacements: { now: this.#clock.now(), model: this.model, id },
+      type: QueryTypes.UPDATE,
+    });
   }
 
   /** Deletes the row. A missing id is not an error. */
   async destroy(id: string): Promise<void> {
-    await this.#rows.destroy({ where: { model: this.model, id } });
+    await this.#sequelize.query(`DELETE FROM ${TABLE} WHERE model = :model AND id = :id`, { replacements: { model: this.model, id } });
   }
 
   /** Deletes this model's rows that belong to the grant. */
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.#rows.destroy({ where: { model: this.model, grant_id: grantId } });
+    await this.#sequelize.query(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, { replacements: { model: this.model, grantId } });
   }
 
-  async #findOne(where: Partial<Pick<PayloadRow, 'id' | 'uid' | 'user_code'>>): Promise<AdapterPayload | undefined> {
-    const row = await this.#rows.findOne({
-      attributes: ['payload', 'consumed_at'],
-      where: { [Op.and]: [{ model: this.model, ...where }, live(this.#clock.now())] },
-    });
-    return row ? toPayload(row.get({ plain: true })) : undefined;
+  async #findOne(where: { id: string } | { uid: string } | { user_code: string }): Promise<AdapterPayload | undefined> {
+    const [column, value] = Object.entries(where)[0] as ['id' | 'uid' | 'user_code', string];
+    const rows = await this.#sequelize.query<Pick<PayloadRow, 'payload' | 'consumed_at'>>(
+      `SELECT payload, consumed_at FROM ${TABLE} WHERE model = :model AND ${column} = :value AND (expires_at IS NULL OR expires_at > :now) LIMIT 1`,
+      { replacements: { model: this.model, value, now: this.#clock.now() }, type: QueryTypes.SELECT },
+    );
+    return rows[0] ? toPayload(rows[0]) : undefined;
   }
 }
 
