@@ -1,0 +1,616 @@
+/**
+ * Gatehouse side by side with plain oidc-provider (`npx tsx bench/compare.ts`, `npm run bench -- compare`).
+ *
+ * Three servers, each in its own child process on loopback, so the CPU and RSS read from /proc are the server's own:
+ *   - Gatehouse on SQLite (a file, WAL), server-side sessions on, started with its CLI;
+ *   - Gatehouse on PostgreSQL (a database created and dropped for the run), server-side sessions on;
+ *   - the baseline: plain oidc-provider 9 with its in-memory adapter and a minimal login/consent handler
+ *     (bench/compare/baseline-server.ts).
+ * Same clients, same RS256 key, same users (scrypt log2N 10, so a login measures the server, not the KDF).
+ *
+ * One loopback load generator (fixed concurrency) drives each operation on each server: a warm-up, then the measured
+ * time split into rounds that alternate between the servers (the machine is shared: a busy minute then hits all three
+ * alike). Per operation and server: operations/s, p50/p99 latency, server CPU seconds per 1,000 operations
+ * (/proc/<pid>/stat utime+stime before and after each round; for PostgreSQL also its backends' CPU), peak RSS.
+ * Then: logins/s at the production hash cost on a Gatehouse SQLite configured with passwordHashing.log2N 15 (Gatehouse
+ * re-hashes at the configured cost on sign-in; the stored cost is checked after the run); the RSS of a Gatehouse (SQLite)
+ * serving logins and admin queries with 1M server-side sessions in its database (seeding takes about two minutes, so it
+ * runs by default); start-up time of `npx tsx server/cli.ts start` (and of dist/server/cli.js when built).
+ *
+ * Targets (Gatehouse ops/s ÷ baseline ops/s, same run): token-endpoint operations (client_credentials, refresh) and
+ * userinfo/introspection ≥ 0.8 on SQLite, ≥ 0.7 on PostgreSQL; login flows ≥ 0.6; RSS with 1M sessions ≤ 250 MB;
+ * start-up ≤ 2 s. A miss is reported (PASS/MISS), never fatal.
+ *
+ * Environment: BENCH_COMPARE_SECONDS (measured seconds per operation and server, default 10; 30 with BENCH_SCALE=full),
+ * BENCH_COMPARE_WARMUP_SECONDS (3), BENCH_COMPARE_CONCURRENCY (8), BENCH_COMPARE_ROUNDS (4), BENCH_COMPARE_SESSIONS
+ * (records for the RSS measurement, default 1000000), BENCH_COMPARE_LOG_LEVEL (Gatehouse's logging.level, default
+ * info, the production default; the request log goes to /dev/null), BENCH_COMPARE_ONLY (comma-separated operations;
+ * skips the extra measurements and writes compare-partial.json), BENCH_COMPARE_PROFILE (a directory: every server
+ * process runs with --cpu-prof and writes its profile there on exit; summarize with bench/compare/profile-summary.ts).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { openDatabase } from '../stores/sequelize/connection.js';
+import { createBenchDatabase, databaseVersion, type BenchDatabase } from './support/databases.js';
+import { describeMachine, machineInfo } from './support/machine.js';
+import { formatCount, heading, progress, RESULTS_DIR, table, targetLines, writeResults, type Cell, type TargetResult } from './support/report.js';
+import { benchScale, type Scale } from './support/scale.js';
+import { round, summarize } from './support/stats.js';
+import { QueryTypes } from 'sequelize';
+import { createFixtures, LOGIN_SCOPE, OFFLINE_SCOPE, PRODUCTION_HASHING, type SharedFixtures } from './compare/fixtures.js';
+import { Driver } from './compare/flows.js';
+import { measureLargeStore, type LargeStoreResult } from './compare/large-store.js';
+import { runLoad } from './compare/load.js';
+import { PgBackends } from './compare/pg-backends.js';
+import { cpuSeconds, peakRssMiB, rssMiB, sampleRss } from './compare/proc.js';
+import { startBaseline, startGatehouse, type ServerHandle } from './compare/servers.js';
+import { measureStartup, type StartupResult } from './compare/startup.js';
+import { barChartSvg, type ChartPanel } from './compare/svg.js';
+
+export const AREA = 'compare';
+
+type ServerKey = 'gatehouse-sqlite' | 'gatehouse-postgres' | 'baseline';
+type OperationKey = 'login' | 'client_credentials' | 'refresh' | 'userinfo' | 'introspection';
+
+const SERVERS: { key: ServerKey; label: string }[] = [
+  { key: 'gatehouse-sqlite', label: 'Gatehouse SQLite' },
+  { key: 'gatehouse-postgres', label: 'Gatehouse PostgreSQL' },
+  { key: 'baseline', label: 'oidc-provider (baseline)' },
+];
+
+/** Operations in the order they run, with their targets (Gatehouse ÷ baseline, ops/s). */
+const OPERATIONS: { key: OperationKey; label: string; target: { sqlite: number; postgres: number } }[] = [
+  { key: 'login', label: 'login flow', target: { sqlite: 0.6, postgres: 0.6 } },
+  { key: 'client_credentials', label: 'client_credentials', target: { sqlite: 0.8, postgres: 0.7 } },
+  { key: 'refresh', label: 'refresh', target: { sqlite: 0.8, postgres: 0.7 } },
+  { key: 'userinfo', label: 'userinfo', target: { sqlite: 0.8, postgres: 0.7 } },
+  { key: 'introspection', label: 'introspection', target: { sqlite: 0.8, postgres: 0.7 } },
+];
+
+const PROD_LOGIN_LABEL = 'login flow, scrypt log2N 15';
+const RSS_TARGET_MIB = 250;
+const STARTUP_TARGET_MS = 2000;
+const STARTUP_RUNS = 3;
+const LARGE_STORE_LOGIN_SECONDS = 5;
+/** Keycloak 26 sizing guide, per vCPU (shared/reference/local-idp-anchors.md). */
+const KEYCLOAK = { passwordLoginsPerVcpu: 15, refreshPerVcpu: 120, clientCredentialsPerVcpu: 120 };
+
+interface Settings {
+  seconds: number;
+  warmupSeconds: number;
+  concurrency: number;
+  rounds: number;
+  sessions: number;
+  logLevel: string;
+  only?: OperationKey[];
+  profileDir?: string;
+}
+
+interface Measurement {
+  operation: string;
+  server: ServerKey | 'gatehouse-sqlite-prod-hash';
+  operations: number;
+  errors: number;
+  seconds: number;
+  opsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  cpuSeconds: number;
+  cpuSecondsPer1k: number;
+  /** PostgreSQL backends' CPU for this database (Gatehouse PostgreSQL only). */
+  dbCpuSecondsPer1k?: number;
+  /** PostgreSQL transactions (autocommit statements or BEGIN…COMMIT blocks) per operation (Gatehouse PostgreSQL only). */
+  dbTransactionsPerOperation?: number;
+  peakRssMiB: number;
+  firstError?: string;
+}
+
+interface Ratio {
+  operation: OperationKey;
+  server: 'gatehouse-sqlite' | 'gatehouse-postgres';
+  /** Gatehouse ops/s ÷ baseline ops/s. */
+  throughput: number;
+  /** Baseline CPU per operation ÷ Gatehouse CPU per operation (server process only; > 1: Gatehouse is cheaper). */
+  cpuEfficiency: number;
+  target: number;
+  status: 'PASS' | 'MISS';
+}
+
+function intEnv(name: string, fallback: number): number {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) throw new Error(`${name}: expected a positive number, got "${value}"`);
+  return number;
+}
+
+function readSettings(scale: Scale): Settings {
+  const only = process.env.BENCH_COMPARE_ONLY?.split(',').map((name) => name.trim()).filter(Boolean);
+  const known = OPERATIONS.map((operation) => operation.key) as string[];
+  const unknown = only?.filter((name) => !known.includes(name));
+  if (unknown?.length) throw new Error(`BENCH_COMPARE_ONLY: unknown operation(s) ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  return {
+    seconds: intEnv('BENCH_COMPARE_SECONDS', scale === 'full' ? 30 : 10),
+    warmupSeconds: intEnv('BENCH_COMPARE_WARMUP_SECONDS', 3),
+    concurrency: Math.round(intEnv('BENCH_COMPARE_CONCURRENCY', 8)),
+    rounds: Math.round(intEnv('BENCH_COMPARE_ROUNDS', 4)),
+    sessions: Math.round(intEnv('BENCH_COMPARE_SESSIONS', 1_000_000)),
+    logLevel: process.env.BENCH_COMPARE_LOG_LEVEL || 'info',
+    only: only?.length ? (only as OperationKey[]) : undefined,
+    profileDir: process.env.BENCH_COMPARE_PROFILE ? resolve(process.env.BENCH_COMPARE_PROFILE) : undefined,
+  };
+}
+
+/** One server under test: its process, its load generator, and the per-phase meters. */
+interface Target {
+  key: ServerKey;
+  label: string;
+  handle: ServerHandle;
+  driver: Driver;
+  pg?: PgBackends;
+  database?: string;
+}
+
+/** Accumulates a (operation, server) measurement over its rounds. */
+class Accumulator {
+  operations = 0;
+  errors = 0;
+  seconds = 0;
+  cpu = 0;
+  dbCpu = 0;
+  dbTransactions = 0;
+  peakRss = 0;
+  samples: number[] = [];
+  firstError?: string;
+
+  result(operation: string, server: Measurement['server'], withDbCpu: boolean): Measurement {
+    const latency = summarize(this.samples.length ? this.samples : [Number.NaN]);
+    const per1k = (seconds: number) => (this.operations ? round((seconds / this.operations) * 1000, 3) : Number.NaN);
+    return {
+      operation,
+      server,
+      operations: this.operations,
+      errors: this.errors,
+      seconds: round(this.seconds, 2),
+      opsPerSecond: round(this.operations / this.seconds, 1),
+      p50Ms: latency.p50Ms,
+      p99Ms: latency.p99Ms,
+      meanMs: latency.meanMs,
+      cpuSeconds: round(this.cpu, 2),
+      cpuSecondsPer1k: per1k(this.cpu),
+      ...(withDbCpu ? { dbCpuSecondsPer1k: per1k(this.dbCpu), dbTransactionsPerOperation: this.operations ? round(this.dbTransactions / this.operations, 2) : Number.NaN } : {}),
+      peakRssMiB: this.peakRss,
+      firstError: this.firstError,
+    };
+  }
+}
+
+/** One measured stretch of `operation` on `target`, added to `into`. */
+async function measure(target: Target, concurrency: number, ms: number, operation: (worker: number) => Promise<unknown>, into: Accumulator): Promise<void> {
+  // PostgreSQL backends publish their statistics about a second after they go idle.
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 1200));
+  if (target.pg) await settle();
+  const xactsBefore = await target.pg?.transactions();
+  const pgBefore = await target.pg?.snapshot();
+  const rss = sampleRss(target.handle.pid);
+  const cpuBefore = cpuSeconds(target.handle.pid);
+  const load = await runLoad(concurrency, ms, operation);
+  const cpuAfter = cpuSeconds(target.handle.pid);
+  const peak = rss.stop();
+  const pgAfter = await target.pg?.snapshot();
+  if (target.pg) {
+    await settle();
+    // Less the two statements of this meter itself (the snapshot and the first count).
+    into.dbTransactions += (await target.pg.transactions()) - xactsBefore! - 2;
+  }
+  into.operations += load.operations;
+  into.errors += load.errors;
+  into.seconds += load.seconds;
+  into.cpu += cpuAfter - cpuBefore;
+  if (pgBefore && pgAfter) into.dbCpu += PgBackends.used(pgBefore, pgAfter);
+  into.peakRss = Math.max(into.peakRss, peak);
+  for (const sample of load.samplesMs) into.samples.push(sample);
+  into.firstError ??= load.firstError;
+}
+
+function operationFor(key: OperationKey, target: Target, fixtures: SharedFixtures): (worker: number) => Promise<unknown> {
+  const bench = fixtures.users.find((user) => user.subject === 'bench')!;
+  switch (key) {
+    case 'login':
+      return () => target.driver.loginFlow(bench, { scope: LOGIN_SCOPE });
+    case 'client_credentials':
+      return () => target.driver.clientCredentials();
+    case 'refresh':
+      return (worker) => target.driver.refresh(worker);
+    case 'userinfo':
+      return (worker) => target.driver.userinfo(worker);
+    case 'introspection':
+      return (worker) => target.driver.introspect(worker);
+  }
+}
+
+/** Each worker's own user, login with offline_access and consent: its refresh token chain. */
+async function startChains(target: Target, fixtures: SharedFixtures, concurrency: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: concurrency }, (_, worker) => target.driver.startChain(worker, fixtures.users.find((user) => user.subject === `bench-w${worker + 1}`)!, OFFLINE_SCOPE)),
+  );
+}
+
+export async function run(scale: Scale): Promise<void> {
+  const settings = readSettings(scale);
+  const machine = machineInfo();
+  const partial = Boolean(settings.only);
+  const operations = OPERATIONS.filter((operation) => !settings.only || settings.only.includes(operation.key));
+  const oidcProviderVersion = (createRequire(import.meta.url)('oidc-provider/package.json') as { version: string }).version;
+  const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-compare-'));
+  const nodeArgs = settings.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`] : [];
+  if (settings.profileDir) mkdirSync(settings.profileDir, { recursive: true });
+  progress(
+    `${AREA}: ${operations.length} operations × 3 servers, ${settings.warmupSeconds} s warm-up + ${settings.seconds} s measured each ` +
+      `(${settings.rounds} alternating rounds), concurrency ${settings.concurrency}; Gatehouse log level ${settings.logLevel}` +
+      (settings.profileDir ? `; CPU profiles to ${settings.profileDir}` : ''),
+  );
+
+  const fixtures = await createFixtures(settings.concurrency);
+  const databases: BenchDatabase[] = [];
+  const targets: Target[] = [];
+  const measurements: Measurement[] = [];
+  const rssBefore: Record<string, number> = {};
+  const peakRss: Record<string, number> = {};
+  let prodLogin: (Measurement & { passwordHashCost?: string }) | undefined;
+  let benchHashCost: string | undefined;
+  try {
+    // --- the three servers -------------------------------------------------------------------------------------
+    for (const { key, label } of SERVERS) {
+      let handle: ServerHandle;
+      let pg: PgBackends | undefined;
+      let database: string | undefined;
+      if (key === 'baseline') {
+        handle = await startBaseline({ name: key, fixtures, workDir, nodeArgs });
+        database = 'in-memory (oidc-provider MemoryAdapter)';
+      } else {
+        const db = await createBenchDatabase(key === 'gatehouse-sqlite' ? 'sqlite' : 'postgres');
+        databases.push(db);
+        handle = await startGatehouse({ name: key, databaseUrl: db.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs });
+        const sequelize = await openDatabase({ url: db.url });
+        try {
+          database = await databaseVersion(sequelize);
+        } finally {
+          await sequelize.close();
+        }
+        if (key === 'gatehouse-postgres') pg = await PgBackends.connect(db.url);
+      }
+      const driver = new Driver(handle.issuer, settings.concurrency * 2);
+      await driver.discover();
+      targets.push({ key, label, handle, driver, pg, database });
+      rssBefore[key] = rssMiB(handle.pid);
+      progress(`${label}: ready in ${handle.startupMs} ms (pid ${handle.pid}, RSS ${rssBefore[key]} MiB; ${database})`);
+    }
+
+    // --- the operations, alternating between servers --------------------------------------------------------------
+    const warmupMs = settings.warmupSeconds * 1000;
+    const roundMs = (settings.seconds * 1000) / settings.rounds;
+    for (const operation of operations) {
+      if (operation.key !== 'login' && operation.key !== 'client_credentials' && targets.some((target) => target.driver.chains.length === 0)) {
+        for (const target of targets) await startChains(target, fixtures, settings.concurrency);
+        progress(`refresh-token chains started (${settings.concurrency} per server, one user each)`);
+      }
+      const accumulators = new Map<ServerKey, Accumulator>();
+      for (const target of targets) {
+        accumulators.set(target.key, new Accumulator());
+        const warm = await runLoad(settings.concurrency, warmupMs, operationFor(operation.key, target, fixtures));
+        if (warm.operations === 0) throw new Error(`${operation.label} on ${target.label}: nothing succeeded during the warm-up: ${warm.firstError}`);
+      }
+      for (let roundIndex = 0; roundIndex < settings.rounds; roundIndex++) {
+        // Alternate the order too, so no server always runs right after another's burst.
+        const order = roundIndex % 2 === 0 ? targets : [...targets].reverse();
+        for (const target of order) await measure(target, settings.concurrency, roundMs, operationFor(operation.key, target, fixtures), accumulators.get(target.key)!);
+      }
+      for (const target of targets) {
+        const result = accumulators.get(target.key)!.result(operation.key, target.key, Boolean(target.pg));
+        measurements.push(result);
+        progress(
+          `${operation.label.padEnd(18)} ${target.label.padEnd(24)} ${String(result.opsPerSecond).padStart(7)} ops/s  p50 ${result.p50Ms} ms  p99 ${result.p99Ms} ms  ` +
+            `CPU ${result.cpuSecondsPer1k} s/1k${result.errors ? `  errors ${result.errors} (${result.firstError})` : ''}`,
+        );
+      }
+    }
+
+    // Peak RSS over the comparable phases (the production-cost logins below allocate 32 MiB per concurrent hash).
+    for (const target of targets) peakRss[target.key] = peakRssMiB(target.handle.pid);
+
+    // --- logins at the production hash cost: a Gatehouse SQLite configured with it -----------------------------------
+    // (Gatehouse re-hashes a password at the configured cost on sign-in, so the cost must be the configured one.)
+    if (!partial) {
+      const db = await createBenchDatabase('sqlite');
+      databases.push(db);
+      const handle = await startGatehouse({ name: 'gatehouse-sqlite-prod-hash', databaseUrl: db.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs, hashing: PRODUCTION_HASHING });
+      const target: Target = { key: 'gatehouse-sqlite', label: 'Gatehouse SQLite (log2N 15)', handle, driver: new Driver(handle.issuer, settings.concurrency * 2) };
+      try {
+        await target.driver.discover();
+        const prod = fixtures.users.find((user) => user.subject === 'bench-prod')!;
+        const flow = () => target.driver.loginFlow(prod, { scope: LOGIN_SCOPE });
+        await runLoad(settings.concurrency, warmupMs, flow);
+        const accumulator = new Accumulator();
+        await measure(target, settings.concurrency, settings.seconds * 1000, flow, accumulator);
+        prodLogin = { ...accumulator.result('login-prod-hash', 'gatehouse-sqlite-prod-hash', false), passwordHashCost: await storedHashCost(db.url, prod.subject) };
+        progress(`${PROD_LOGIN_LABEL}: ${prodLogin.opsPerSecond} ops/s, CPU ${prodLogin.cpuSecondsPer1k} s/1k, RSS peak ${prodLogin.peakRssMiB} MiB (stored hash: ${prodLogin.passwordHashCost})`);
+      } finally {
+        target.driver.close();
+        await handle.stop();
+      }
+    }
+    const sqliteDb = databases[0];
+    benchHashCost = sqliteDb ? await storedHashCost(sqliteDb.url, 'bench') : undefined;
+  } finally {
+    for (const target of targets) {
+      target.driver.close();
+      await target.pg?.close();
+      await target.handle.stop();
+    }
+    for (const database of databases) await database.drop();
+  }
+
+  // --- memory with 1M sessions, start-up ---------------------------------------------------------------------------
+  let largeStore: LargeStoreResult | undefined;
+  let startup: StartupResult | undefined;
+  if (!partial) {
+    largeStore = await measureLargeStore({
+      fixtures,
+      workDir,
+      records: settings.sessions,
+      concurrency: settings.concurrency,
+      loginSeconds: LARGE_STORE_LOGIN_SECONDS,
+      logLevel: settings.logLevel,
+      onProgress: progress,
+    });
+    progress(`large store: RSS ${largeStore.rssAfterStartMiB} MiB after start, ${largeStore.rssEndMiB} MiB at the end, peak ${largeStore.peakRssMiB} MiB`);
+    startup = await measureStartup({ fixtures, workDir, runs: STARTUP_RUNS, onProgress: progress });
+  }
+  rmSync(workDir, { recursive: true, force: true });
+
+  // --- report ------------------------------------------------------------------------------------------------------
+  const ratios = ratiosOf(measurements, operations);
+  const targetsMet = targetResults(ratios, largeStore, startup, settings);
+  const keycloak = keycloakRows(measurements, prodLogin);
+  const labelOf = (key: string) => SERVERS.find((server) => server.key === key)?.label ?? key;
+
+  console.log(heading(`Gatehouse vs plain oidc-provider ${oidcProviderVersion} — ${describeMachine(machine)}`));
+  console.log(
+    `Concurrency ${settings.concurrency} on loopback; per operation and server ${settings.warmupSeconds} s warm-up + ${settings.seconds} s measured ` +
+      `in ${settings.rounds} alternating rounds. Gatehouse: server-side sessions on, logging.level ${settings.logLevel} (request log to /dev/null). ` +
+      `Users hashed with scrypt log2N 10. CPU = the server process (utime+stime); for PostgreSQL "DB CPU" adds its backends. ` +
+      `The load generator shares the ${machine.cores} cores.`,
+  );
+  for (const target of targets) console.log(`  ${target.label}: ${target.database}; start ${target.handle.startupMs} ms; RSS ${rssBefore[target.key]} MiB idle, peak ${peakRss[target.key] ?? '-'} MiB over the five operations`);
+  console.log('');
+  const rows: Cell[][] = [];
+  for (const operation of operations) {
+    for (const server of SERVERS) {
+      const m = measurements.find((x) => x.operation === operation.key && x.server === server.key);
+      if (!m) continue;
+      const ratio = ratios.find((r) => r.operation === operation.key && r.server === server.key);
+      rows.push([
+        operation.label,
+        server.label,
+        m.opsPerSecond,
+        m.p50Ms,
+        m.p99Ms,
+        m.cpuSecondsPer1k,
+        m.dbCpuSecondsPer1k ?? null,
+        m.dbTransactionsPerOperation ?? null,
+        m.peakRssMiB,
+        m.errors,
+        ratio ? round(ratio.throughput, 2) : null,
+        ratio ? round(ratio.cpuEfficiency, 2) : null,
+        ratio ? `≥ ${ratio.target}` : '',
+        ratio?.status ?? '',
+      ]);
+    }
+  }
+  if (prodLogin) {
+    rows.push([PROD_LOGIN_LABEL, labelOf('gatehouse-sqlite'), prodLogin.opsPerSecond, prodLogin.p50Ms, prodLogin.p99Ms, prodLogin.cpuSecondsPer1k, null, null, prodLogin.peakRssMiB, prodLogin.errors, null, null, '', '']);
+  }
+  console.log(table(['operation', 'server', 'ops/s', 'p50 ms', 'p99 ms', 'CPU s/1k', 'DB CPU s/1k', 'DB xacts/op', 'RSS MiB', 'errors', 'ratio ops/s', 'ratio CPU', 'target', 'result'], rows));
+  console.log(
+    '\nratio ops/s = Gatehouse ops/s ÷ baseline ops/s (the target); ratio CPU = baseline CPU per op ÷ Gatehouse CPU per op (server process only). ' +
+      'DB xacts/op: PostgreSQL transactions per operation (each autocommit statement counts one), from pg_stat_database. ' +
+      'RSS MiB: peak resident memory of the server process, sampled during that phase.',
+  );
+
+  if (prodLogin) {
+    const ok = prodLogin.passwordHashCost === 'ln=15' && benchHashCost === 'ln=10';
+    console.log(
+      `\nStored password hashes after the run: bench ${benchHashCost ?? '?'} (Gatehouse SQLite), bench-prod ${prodLogin.passwordHashCost ?? '?'} ` +
+        `(a Gatehouse SQLite configured with passwordHashing.log2N 15)${ok ? '' : ' — WARNING: not the intended cost, the login figures do not measure it'}.`,
+    );
+  }
+  console.log('\nPer server CPU-second, next to Keycloak 26 (published sizing guide, per vCPU; Argon2 passwords, Aurora PostgreSQL)\n');
+  console.log(table(['figure', 'Gatehouse SQLite', 'Gatehouse PostgreSQL', 'Gatehouse PostgreSQL incl. DB', 'Keycloak 26'], keycloak.map((row) => [row.figure, row.sqlite, row.postgres, row.postgresWithDb, row.keycloak])));
+
+  if (largeStore) {
+    console.log(`\nGatehouse (SQLite) with ${formatCount(largeStore.records)} server-side sessions in its database (seeded in ${largeStore.seedSeconds} s)\n`);
+    console.log(
+      `RSS ${largeStore.rssAfterStartMiB} MiB after start (${largeStore.startupMs} ms); ${largeStore.logins.operations} login flows in ${LARGE_STORE_LOGIN_SECONDS} s ` +
+        `(${largeStore.logins.opsPerSecond}/s, p99 ${largeStore.logins.p99Ms} ms${largeStore.logins.errors ? `, ${largeStore.logins.errors} errors: ${largeStore.logins.firstError}` : ''}); ` +
+        `RSS ${largeStore.rssEndMiB} MiB at the end, peak ${largeStore.peakRssMiB} MiB (VmHWM).`,
+    );
+    console.log(
+      `\n${table(
+        ['admin query (GET /admin/api/v1/sessions…)', 'status', 'returned', 'totalCount', 'p50 ms', 'max ms'],
+        largeStore.adminQueries.map((q) => [q.query, q.status, q.returned, q.totalCount ?? null, q.p50Ms, q.maxMs]),
+      )}`,
+    );
+  }
+  if (startup) {
+    console.log('');
+    for (const variant of [startup, ...(startup.compiled ? [startup.compiled] : [])]) {
+      console.log(
+        `Start-up, \`${variant.command}\` to discovery answering (${variant.runs} runs, median): first start on an empty SQLite database ` +
+          `${variant.firstStartMedianMs} ms (${variant.firstStartMs.join(', ')}); restart ${variant.restartMedianMs} ms (${variant.restartMs.join(', ')}).`,
+      );
+    }
+  }
+  console.log(`\nTargets\n\n${targetLines(targetsMet)}`);
+
+  const results = {
+    area: AREA,
+    machine,
+    scale,
+    settings: { ...settings, oidcProviderVersion, passwordHashing: 'scrypt log2N 10 (bench users), 15 (bench-prod, on a server configured with 15)', benchHashCostAfterRun: benchHashCost, partial },
+    servers: targets.map((t) => ({ key: t.key, label: t.label, database: t.database, startupMs: t.handle.startupMs, idleRssMiB: rssBefore[t.key], peakRssMiB: peakRss[t.key] })),
+    measurements,
+    prodHashLogin: prodLogin,
+    ratios,
+    keycloak,
+    largeStore,
+    startup,
+    targets: targetsMet,
+  };
+  const file = writeResults(partial ? `${AREA}-partial` : AREA, results);
+  console.log(`\nResults: ${file}`);
+  if (!partial) {
+    const svgFile = join(RESULTS_DIR, `${AREA}.svg`);
+    writeFileSync(svgFile, chart(measurements, prodLogin, oidcProviderVersion, settings, machine.date));
+    console.log(`Chart: ${svgFile}`);
+  }
+}
+
+/** The scrypt cost of a user's stored password hash (`ln=10`), read from the directory table after the run. */
+async function storedHashCost(url: string, subject: string): Promise<string | undefined> {
+  const sequelize = await openDatabase({ url });
+  try {
+    const [row] = await sequelize.query<{ password_hash: string | null }>('SELECT password_hash FROM gatehouse_users WHERE subject = :subject', {
+      type: QueryTypes.SELECT,
+      replacements: { subject },
+    });
+    return /\$scrypt\$(ln=\d+)/.exec(row?.password_hash ?? '')?.[1];
+  } catch {
+    return undefined;
+  } finally {
+    await sequelize.close();
+  }
+}
+
+function ratiosOf(measurements: Measurement[], operations: typeof OPERATIONS): Ratio[] {
+  const ratios: Ratio[] = [];
+  for (const operation of operations) {
+    const baseline = measurements.find((m) => m.operation === operation.key && m.server === 'baseline');
+    if (!baseline) continue;
+    for (const server of ['gatehouse-sqlite', 'gatehouse-postgres'] as const) {
+      const m = measurements.find((x) => x.operation === operation.key && x.server === server);
+      if (!m) continue;
+      const target = server === 'gatehouse-sqlite' ? operation.target.sqlite : operation.target.postgres;
+      const throughput = m.opsPerSecond / baseline.opsPerSecond;
+      ratios.push({
+        operation: operation.key,
+        server,
+        throughput: round(throughput, 3),
+        cpuEfficiency: round(baseline.cpuSecondsPer1k / m.cpuSecondsPer1k, 3),
+        target,
+        status: throughput >= target && m.errors === 0 ? 'PASS' : 'MISS',
+      });
+    }
+  }
+  return ratios;
+}
+
+function targetResults(ratios: Ratio[], largeStore: LargeStoreResult | undefined, startup: StartupResult | undefined, settings: Settings): TargetResult[] {
+  const label = (server: string) => (server === 'gatehouse-sqlite' ? 'SQLite' : 'PostgreSQL');
+  const results: TargetResult[] = ratios.map((r) => ({
+    target: `${OPERATIONS.find((o) => o.key === r.operation)!.label} on ${label(r.server)} ≥ ${r.target} × baseline`,
+    value: `${round(r.throughput, 2)}`,
+    status: r.status,
+  }));
+  const rssTarget = `RSS of Gatehouse (SQLite) with ${formatCount(settings.sessions)} server-side sessions ≤ ${RSS_TARGET_MIB} MB`;
+  results.push(
+    largeStore
+      ? { target: rssTarget, value: `peak ${largeStore.peakRssMiB} MiB, ${largeStore.rssEndMiB} MiB at the end`, status: largeStore.peakRssMiB <= RSS_TARGET_MIB ? 'PASS' : 'MISS' }
+      : { target: rssTarget, value: 'not measured', status: 'NOT RUN' },
+  );
+  for (const [which, value] of [
+    ['first start (empty database)', startup?.firstStartMedianMs],
+    ['restart', startup?.restartMedianMs],
+    ...(startup?.compiled
+      ? ([
+          ['compiled CLI, first start', startup.compiled.firstStartMedianMs],
+          ['compiled CLI, restart', startup.compiled.restartMedianMs],
+        ] as const)
+      : []),
+  ] as const) {
+    const target = `start-up to discovery, ${which}, ≤ ${STARTUP_TARGET_MS / 1000} s`;
+    results.push(value === undefined ? { target, value: 'not measured', status: 'NOT RUN' } : { target, value: `${value} ms (median)`, status: value <= STARTUP_TARGET_MS ? 'PASS' : 'MISS' });
+  }
+  if (settings.sessions < 1_000_000 && largeStore) results.push({ target: 'the RSS target is set for 1M sessions', value: `measured with ${formatCount(settings.sessions)}`, status: 'NOT RUN' });
+  return results;
+}
+
+interface KeycloakRow {
+  figure: string;
+  sqlite: number | null;
+  postgres: number | null;
+  postgresWithDb: number | null;
+  keycloak: number;
+}
+
+function keycloakRows(measurements: Measurement[], prodLogin: Measurement | undefined): KeycloakRow[] {
+  const perCpuSecond = (m: Measurement | undefined, withDb = false) => {
+    if (!m || !(m.cpuSecondsPer1k > 0)) return null;
+    const cpu = m.cpuSecondsPer1k + (withDb ? (m.dbCpuSecondsPer1k ?? 0) : 0);
+    return round(1000 / cpu, 1);
+  };
+  const find = (operation: string, server: string) => measurements.find((m) => m.operation === operation && m.server === server);
+  return [
+    { figure: 'password logins per CPU-s (production hash: scrypt log2N 15)', sqlite: perCpuSecond(prodLogin), postgres: null, postgresWithDb: null, keycloak: KEYCLOAK.passwordLoginsPerVcpu },
+    {
+      figure: 'password logins per CPU-s (bench hash: scrypt log2N 10)',
+      sqlite: perCpuSecond(find('login', 'gatehouse-sqlite')),
+      postgres: perCpuSecond(find('login', 'gatehouse-postgres')),
+      postgresWithDb: perCpuSecond(find('login', 'gatehouse-postgres'), true),
+      keycloak: KEYCLOAK.passwordLoginsPerVcpu,
+    },
+    {
+      figure: 'refresh grants per CPU-s',
+      sqlite: perCpuSecond(find('refresh', 'gatehouse-sqlite')),
+      postgres: perCpuSecond(find('refresh', 'gatehouse-postgres')),
+      postgresWithDb: perCpuSecond(find('refresh', 'gatehouse-postgres'), true),
+      keycloak: KEYCLOAK.refreshPerVcpu,
+    },
+    {
+      figure: 'client_credentials grants per CPU-s',
+      sqlite: perCpuSecond(find('client_credentials', 'gatehouse-sqlite')),
+      postgres: perCpuSecond(find('client_credentials', 'gatehouse-postgres')),
+      postgresWithDb: perCpuSecond(find('client_credentials', 'gatehouse-postgres'), true),
+      keycloak: KEYCLOAK.clientCredentialsPerVcpu,
+    },
+  ];
+}
+
+export function chart(measurements: Measurement[], prodLogin: Measurement | undefined, version: string, settings: Settings, date: string): string {
+  const series = SERVERS.map((server) => server.label);
+  const panels: ChartPanel[] = OPERATIONS.map((operation) => ({
+    title: operation.label,
+    bars: SERVERS.map((server) => {
+      const value = measurements.find((m) => m.operation === operation.key && m.server === server.key)?.opsPerSecond ?? null;
+      const baseline = measurements.find((m) => m.operation === operation.key && m.server === 'baseline')?.opsPerSecond;
+      return { series: server.label, value, note: server.key !== 'baseline' && value !== null && baseline ? `${(value / baseline).toFixed(2)}×` : undefined };
+    }),
+  }));
+  if (prodLogin) panels.push({ title: 'login (log2N 15)', bars: [{ series: SERVERS[0].label, value: prodLogin.opsPerSecond }] });
+  return barChartSvg({
+    title: `Gatehouse vs plain oidc-provider ${version}: operations per second`,
+    subtitle: `concurrency ${settings.concurrency}, ${settings.seconds} s per operation and server, loopback, ${date.slice(0, 10)}; each panel has its own scale; under a bar: ÷ baseline`,
+    series,
+    panels,
+    unit: 'ops/s',
+  });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await run(benchScale());
+  process.exit(0);
+}

@@ -1,0 +1,211 @@
+/**
+ * The servers under comparison, each in its own child process on loopback (so /proc/<pid> figures are the server's
+ * own): Gatehouse through its real CLI (`server/cli.ts start --config <file>`) and the plain oidc-provider baseline
+ * (baseline-server.ts). A server is ready when its discovery document answers; the time from spawn to that answer is
+ * its start-up time.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ADMIN_CLIENT, CHEAP_HASHING, clientMetadata, type BaselineSettings, type SharedFixtures } from './fixtures.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = join(HERE, '..', '..');
+const CLI = join(REPO_ROOT, 'server', 'cli.ts');
+const BASELINE = join(HERE, 'baseline-server.ts');
+
+/** Node flags of this process that load TypeScript (tsx's loader), for children running .ts files. */
+export function loaderArgs(): string[] {
+  const args: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--eval' || argv[i] === '-e' || argv[i] === '--print' || argv[i] === '-p') {
+      i++;
+      continue;
+    }
+    args.push(argv[i]);
+  }
+  return args;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServerHandle {
+  name: string;
+  issuer: string;
+  pid: number;
+  /** From spawn to the first 200 of the discovery document. */
+  startupMs: number;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** A child environment without GATEHOUSE_* variables of the caller (they would override the config file). */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('GATEHOUSE_')) env[key] = value;
+  return { ...env, ...extra };
+}
+
+async function waitForDiscovery(issuer: string, child: ChildProcess, logFile: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = `exited (${code ?? signal})`));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`server ${exited} before it was ready:\n${tail(logFile)}`);
+    try {
+      const response = await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(2000) });
+      if (response.status === 200) {
+        await response.arrayBuffer();
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`server not ready after ${timeoutMs} ms:\n${tail(logFile)}`);
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-30).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function stopper(child: ChildProcess, group: boolean): () => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  return () => {
+    stopped ??= new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const kill = (signal: NodeJS.Signals) => {
+        try {
+          if (group) process.kill(-child.pid!, signal);
+          else child.kill(signal);
+        } catch {
+          // already gone
+        }
+      };
+      const timer = setTimeout(() => kill('SIGKILL'), 15_000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      kill('SIGTERM');
+    });
+    return stopped;
+  };
+}
+
+export interface GatehouseOptions {
+  name: string;
+  databaseUrl: string;
+  fixtures: SharedFixtures;
+  workDir: string;
+  logLevel: string;
+  /** Extra node flags for the server process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Leave out the signing and cookie keys, so the server generates and stores its own (a first start). */
+  generatedKeys?: boolean;
+  /** Start as `npx tsx server/cli.ts start ...` (the documented command) instead of node with tsx's loader. */
+  viaNpx?: boolean;
+  /** Start the compiled CLI (dist/server/cli.js) with plain node. */
+  compiled?: boolean;
+  /** passwordHashing (default: the cheap bench cost). Gatehouse re-hashes a password at this cost on sign-in. */
+  hashing?: typeof CHEAP_HASHING;
+}
+
+/** The compiled CLI, when the package has been built. */
+export const COMPILED_CLI = join(REPO_ROOT, 'dist', 'server', 'cli.js');
+
+/** The Gatehouse config file for a bench server. */
+export function gatehouseConfig(options: GatehouseOptions, port: number): Record<string, unknown> {
+  const { fixtures } = options;
+  return {
+    issuer: `http://127.0.0.1:${port}`,
+    port,
+    host: '127.0.0.1',
+    database: { url: options.databaseUrl },
+    logging: { level: options.logLevel },
+    ...(options.generatedKeys ? {} : { keys: { jwks: { keys: [fixtures.jwk] }, cookieKeys: fixtures.cookieKeys } }),
+    passwordHashing: options.hashing ?? CHEAP_HASHING,
+    accounts: fixtures.users.map((user) => ({ subject: user.subject, username: user.username, passwordHash: user.passwordHash, claims: user.claims })),
+    clients: [
+      ...clientMetadata(),
+      { client_id: ADMIN_CLIENT.id, client_secret: ADMIN_CLIENT.secret, grant_types: ['client_credentials'], scope: ADMIN_CLIENT.scope },
+    ],
+    serverSideSessions: { enabled: true },
+  };
+}
+
+export async function startGatehouse(options: GatehouseOptions): Promise<ServerHandle> {
+  const port = await freePort();
+  const configFile = join(options.workDir, `${options.name}.json`);
+  writeFileSync(configFile, JSON.stringify(gatehouseConfig(options, port), null, 2));
+  const logFile = join(options.workDir, `${options.name}.log`);
+  // stdout (pino's request log at the configured level) goes to /dev/null; stderr (start-up failures) to a file.
+  const err = openSync(logFile, 'a');
+  const command = options.viaNpx ? 'npx' : process.execPath;
+  const args = options.viaNpx
+    ? ['tsx', CLI, 'start', '--config', configFile]
+    : options.compiled
+      ? [...(options.nodeArgs ?? []), COMPILED_CLI, 'start', '--config', configFile]
+      : [...loaderArgs(), ...(options.nodeArgs ?? []), CLI, 'start', '--config', configFile];
+  const started = performance.now();
+  const child = spawn(command, args, { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'ignore', err], detached: options.viaNpx });
+  closeSync(err);
+  const issuer = `http://127.0.0.1:${port}`;
+  const stop = stopper(child, Boolean(options.viaNpx));
+  try {
+    await waitForDiscovery(issuer, child, logFile);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { name: options.name, issuer, pid: child.pid!, startupMs: Math.round(performance.now() - started), logFile, stop };
+}
+
+export async function startBaseline(options: { name: string; fixtures: SharedFixtures; workDir: string; nodeArgs?: string[] }): Promise<ServerHandle> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const settings: BaselineSettings = {
+    issuer,
+    port,
+    jwk: options.fixtures.jwk,
+    cookieKeys: options.fixtures.cookieKeys,
+    users: options.fixtures.users.map(({ password: _password, ...user }) => user),
+    clients: clientMetadata(),
+  };
+  const settingsFile = join(options.workDir, `${options.name}.json`);
+  writeFileSync(settingsFile, JSON.stringify(settings));
+  const logFile = join(options.workDir, `${options.name}.log`);
+  const err = openSync(logFile, 'a');
+  const started = performance.now();
+  const child = spawn(process.execPath, [...loaderArgs(), ...(options.nodeArgs ?? []), BASELINE], {
+    cwd: REPO_ROOT,
+    env: cleanEnv({ BENCH_BASELINE_SETTINGS: settingsFile }),
+    stdio: ['ignore', 'ignore', err],
+  });
+  closeSync(err);
+  const stop = stopper(child, false);
+  try {
+    await waitForDiscovery(issuer, child, logFile);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { name: options.name, issuer, pid: child.pid!, startupMs: Math.round(performance.now() - started), logFile, stop };
+}
