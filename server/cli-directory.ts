@@ -7,6 +7,7 @@
  * an entry that came from the configuration works too, until the next start applies the configuration again.
  */
 import { parseArgs } from 'node:util';
+import { readStdin } from './cli-io.js';
 import type { Sequelize } from 'sequelize';
 import { clientProblems, formatIssues, loadConfig } from '../config/load.js';
 import { clientSchema, type ClientConfig, type GatehouseConfig } from '../config/schema.js';
@@ -14,6 +15,7 @@ import { systemClock } from '../stores/clock.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { SequelizeDirectory, UsernameTakenError, type ClientRecord, type UserRecord } from '../stores/sequelize/directory.js';
 import { migrate } from '../stores/sequelize/migrate.js';
+import { publicUser } from './provider/accounts.js';
 import { toClientConfig, toClientInput } from './provider/clients.js';
 import { listSigningKeys, longestTokenLifetime, rotateSigningKeys } from './provider/keys.js';
 import { hashPassword } from './provider/passwords.js';
@@ -235,25 +237,7 @@ export function parseClaim(raw: string, fail: (message: string) => Error): [stri
   }
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
 
-function userJson(user: UserRecord) {
-  return {
-    subject: user.subject,
-    username: user.username,
-    claims: user.claims,
-    roles: user.roles,
-    disabled: user.disabled,
-    source: user.source,
-    hasPassword: user.passwordHash !== null,
-    created: user.created.toISOString(),
-    updated: user.updated.toISOString(),
-  };
-}
 
 const fromConfigNote = (what: string) => `Note: ${what} comes from the configuration; the next start applies the configuration again.`;
 
@@ -295,7 +279,7 @@ const usersAdd = runner<UserArgs>({
       throw error;
     }
     const user = (await directory.getUser(args.subject))!;
-    if (json) return console.log(JSON.stringify({ outcome, user: userJson(user) }, null, 2));
+    if (json) return console.log(JSON.stringify({ outcome, user: publicUser(user) }, null, 2));
     console.log(`${outcome === 'created' ? 'Added' : outcome === 'updated' ? 'Updated' : 'Unchanged:'} user ${user.subject} (username ${user.username}${user.passwordHash ? '' : ', no password'}).`);
     if (user.source === 'config') console.log(fromConfigNote(`user ${user.subject}`));
   },
@@ -305,7 +289,7 @@ const usersList = runner<void>({
   async prepare() {},
   async execute({ directory, json }) {
     const users = await directory.listUsers();
-    if (json) return console.log(JSON.stringify({ users: users.map(userJson) }, null, 2));
+    if (json) return console.log(JSON.stringify({ users: users.map(publicUser) }, null, 2));
     if (users.length === 0) return console.log('No users.');
     console.log(
       formatTable([

@@ -12,6 +12,7 @@
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
  */
 import { parseArgs } from 'node:util';
+import { readStdin } from './cli-io.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
@@ -127,11 +128,6 @@ async function runMigrations(values: ReturnType<typeof parse>['values']): Promis
   }
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
 
 async function hashPasswordCommand(positionals: string[], values: ReturnType<typeof parse>['values']): Promise<void> {
   const password = positionals[0] ?? (await readStdin());

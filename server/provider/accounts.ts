@@ -132,3 +132,30 @@ export class AccountDirectory {
     return user;
   }
 }
+
+/** A user as the admin API and the CLI show it: never the password hash. */
+export interface PublicUser {
+  subject: string;
+  username: string;
+  claims: Record<string, unknown>;
+  roles: string[];
+  disabled: boolean;
+  source: string;
+  hasPassword: boolean;
+  created: string;
+  updated: string;
+}
+
+export function publicUser(user: UserRecord): PublicUser {
+  return {
+    subject: user.subject,
+    username: user.username,
+    claims: user.claims,
+    roles: user.roles,
+    disabled: user.disabled,
+    source: user.source,
+    hasPassword: user.passwordHash !== null,
+    created: user.created.toISOString(),
+    updated: user.updated.toISOString(),
+  };
+}

@@ -274,29 +274,4 @@ export function parseUserBody(body: unknown): UserBody {
   return input as unknown as UserBody;
 }
 
-export interface UserJson {
-  subject: string;
-  username: string;
-  claims: Record<string, unknown>;
-  roles: string[];
-  disabled: boolean;
-  source: string;
-  hasPassword: boolean;
-  created: string;
-  updated: string;
-}
-
-/** A user as the admin API shows it: never the password hash. */
-export function userJson(user: { subject: string; username: string; claims: Record<string, unknown>; roles: string[]; disabled: boolean; source: string; passwordHash: string | null; created: Date; updated: Date }): UserJson {
-  return {
-    subject: user.subject,
-    username: user.username,
-    claims: user.claims,
-    roles: user.roles,
-    disabled: user.disabled,
-    source: user.source,
-    hasPassword: user.passwordHash !== null,
-    created: user.created.toISOString(),
-    updated: user.updated.toISOString(),
-  };
-}
+export { publicUser as userJson, type PublicUser as UserJson } from '../provider/accounts.js';
