@@ -3,7 +3,8 @@
  * filters, revocation with confirmation, CSRF, roles, "sign out other devices", CSP and escaping.
  */
 import test, { type ExecutionContext } from 'ava';
-import { chromium, type Browser as Chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser as Chromium, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './helpers/chromium.js';
 import { hashSessionKey } from '../stores/session-store.js';
 import { describeUserAgent } from '../server/http/user-agent.js';
 import { localPath } from '../server/routes/console-auth.js';
@@ -21,10 +22,7 @@ const UA = {
 let chromiumBrowser: Chromium;
 
 test.before(async () => {
-  chromiumBrowser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  chromiumBrowser = await launchChromium();
 });
 
 test.after.always(async () => {

@@ -8,17 +8,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { generateKeyPair, SignJWT } from 'jose';
-import { chromium, type Browser as Chromium } from 'playwright-core';
+import type { Browser as Chromium } from 'playwright-core';
+import { launchChromium } from './helpers/chromium.js';
 import { createRelyingParty, type RelyingParty } from '../examples/relying-party/app.js';
 import { startGatehouse, type TestGatehouse } from '../testing/index.js';
 
 let chromiumBrowser: Chromium;
 
 test.before(async () => {
-  chromiumBrowser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  chromiumBrowser = await launchChromium();
 });
 
 test.after.always(async () => {
