@@ -1,30 +1,14 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { ConfigError, loadConfig, validateConfig } from '../config/load.js';
+import { loadConfig, validateConfig } from '../config/load.js';
 import { defaults } from '../config/defaults.js';
+import { problemsOf, tempFiles } from './helpers/config-files.js';
 
 const run = promisify(execFile);
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
+const { dir, file } = tempFiles('gatehouse-config-');
 
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 test('defaults apply when nothing is configured', (t) => {
   const config = validateConfig({});

@@ -2,37 +2,22 @@
  * Configuration from the environment: GATEHOUSE_USERS / GATEHOUSE_CLIENTS as inline JSON, inline YAML or a file path,
  * plain passwords hashed at start (and never logged), the testing preset, and bad values named by variable and index.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import { pino } from 'pino';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { createServer } from '../server/create-server.js';
 import { Browser } from './helpers/browser.js';
 import { createTestDatabase } from './helpers/databases.js';
 import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import { problemsOf, tempFiles } from './helpers/config-files.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-env-'));
+const { dir, file } = tempFiles('gatehouse-env-');
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 const WEB = { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true };
 

@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/helpers/server.js';
 import { ADMIN_CLIENT, CHEAP_HASHING, clientMetadata, type BaselineSettings, type SharedFixtures } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -28,17 +28,6 @@ export function loaderArgs(): string[] {
     args.push(argv[i]);
   }
   return args;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 export interface ServerHandle {
