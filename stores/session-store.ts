@@ -135,6 +135,12 @@ export interface SessionStore {
   claimExpired(count: number, leaseSeconds: number): Promise<ServerSideSession[]>;
   /** Admin search with keyset paging (see SessionQuery / SessionQueryResult). */
   querySessions(query: SessionQuery): Promise<SessionQueryResult>;
+  /**
+   * Optional: delete the records with these keys at once (the sweeper completes a batch of claims with it);
+   * resolves to how many were deleted. Missing keys are not an error; an empty list deletes nothing. A store without
+   * it gets one `delete` per key (see `deleteSessionKeys`). Anything but an array of strings: `invalid_argument`.
+   */
+  deleteMany?(keys: string[]): Promise<number>;
 }
 
 /** The methods Gatehouse checks for at start-up; a store missing any of them is refused by name. */
@@ -149,6 +155,23 @@ export const SESSION_STORE_METHODS = [
   'claimExpired',
   'querySessions',
 ] as const satisfies readonly (keyof SessionStore)[];
+
+/** Deletes these keys through `deleteMany` when the store has it, else one `delete` per key. */
+export async function deleteSessionKeys(store: SessionStore, keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  if (typeof store.deleteMany === 'function') {
+    await store.deleteMany(keys);
+    return;
+  }
+  for (const key of keys) await store.delete(key);
+}
+
+/** Rejects anything but an array of strings (shared by the stores' `deleteMany`). */
+export function assertKeyList(keys: unknown): asserts keys is string[] {
+  if (!Array.isArray(keys) || keys.some((key) => typeof key !== 'string')) {
+    throw new SessionStoreError('invalid_argument', 'deleteMany: keys must be an array of strings');
+  }
+}
 
 /**
  * - `duplicate`: create/update would give two records one key or session id.

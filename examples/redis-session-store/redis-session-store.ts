@@ -26,6 +26,7 @@ import { pageInMemory, compareForward } from '../../stores/paging-token.js';
 import {
   SessionStoreError,
   assertFilter,
+  assertKeyList,
   type Clock,
   type ServerSideSession,
   type SessionFilter,
@@ -96,6 +97,15 @@ local sid = redis.call('GET', ARGV[1] .. 'key:' .. ARGV[2])
 if not sid then return 0 end
 if remove(ARGV[1], sid) then return 1 end
 return 0`,
+  /** ARGV: prefix, key, key, ... */
+  gatehouseSessionDeleteMany: `${REMOVE}
+local p = ARGV[1]
+local removed = 0
+for i = 2, #ARGV do
+  local sid = redis.call('GET', p .. 'key:' .. ARGV[i])
+  if sid and remove(p, sid) then removed = removed + 1 end
+end
+return removed`,
   /** ARGV: prefix, subjectId ('' = any), sessionId ('' = any). */
   gatehouseSessionDeleteMatching: `${REMOVE}
 local p, subject, sid = ARGV[1], ARGV[2], ARGV[3]
@@ -203,6 +213,16 @@ export class RedisSessionStore implements SessionStore {
 
   async delete(key: string): Promise<void> {
     await this.#run('delete', () => this.#redis.gatehouseSessionDelete(this.#prefix, key));
+  }
+
+  async deleteMany(keys: string[]): Promise<number> {
+    assertKeyList(keys);
+    let deleted = 0;
+    for (let start = 0; start < keys.length; start += PIPELINE_CHUNK) {
+      const chunk = keys.slice(start, start + PIPELINE_CHUNK);
+      deleted += Number(await this.#run('deleteMany', () => this.#redis.gatehouseSessionDeleteMany(this.#prefix, ...chunk)));
+    }
+    return deleted;
   }
 
   async getSessions(filter: SessionFilter): Promise<ServerSideSession[]> {

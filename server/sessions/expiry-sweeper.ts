@@ -1,7 +1,8 @@
 /**
  * The expiry sweeper: every `removeExpiredSessionsFrequency` seconds (the first run at a random point of the first
  * interval unless `fuzzExpiredSessionRemovalStart` is off), it claims expired sessions in batches of
- * `removeExpiredSessionsBatchSize` and ends each through SessionService.expireSession, until none is left. It also
+ * `removeExpiredSessionsBatchSize` and ends each batch through SessionService.expireSessions (one by one when the
+ * batch fails), until none is left. It also
  * deletes expired rows of the operational store.
  *
  * Claims are leases (SessionStore.claimExpired): instances on one database never get the same session at once and
@@ -88,13 +89,19 @@ export class ExpirySweeper {
       for (;;) {
         const batch = await store.claimExpired(options.batchSize, options.leaseSeconds);
         if (batch.length === 0) break;
-        for (const session of batch) {
-          try {
-            await service.expireSession(session);
-            sessions++;
-          } catch (error) {
-            // The claim runs out and the session is retried by a later sweep; the others go on.
-            logger.error({ sessionId: session.sessionId, err: { message: (error as Error).message } }, 'ending an expired session failed');
+        try {
+          await service.expireSessions(batch);
+          sessions += batch.length;
+        } catch {
+          // One by one, so a session that cannot be ended does not hold back the others; its claim runs out and a
+          // later sweep retries it.
+          for (const session of batch) {
+            try {
+              await service.expireSession(session);
+              sessions++;
+            } catch (error) {
+              logger.error({ sessionId: session.sessionId, err: { message: (error as Error).message } }, 'ending an expired session failed');
+            }
           }
         }
         if (this.#stopping) break;

@@ -12,8 +12,10 @@ import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import type { LogoutReason, OutboxEntry } from '../../stores/sequelize/backchannel-outbox.js';
 import { grantsOfAccount } from '../../stores/sequelize/grants.js';
+import { revokeGrantTokens } from '../../stores/sequelize/operational-adapter.js';
 import {
   assertFilter,
+  deleteSessionKeys,
   type Clock,
   type ServerSideSession,
   type SessionQuery,
@@ -52,10 +54,7 @@ export class SessionManagementDisabledError extends Error {
   }
 }
 
-/** Provider models whose rows belong to a grant. */
-const GRANT_BOUND_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
-
-type ModelWithAdapter = { adapter: { revokeByGrantId(grantId: string): Promise<void>; destroy(id: string): Promise<void> } };
+type GrantAdapter = { adapter: { destroy(id: string): Promise<void> } };
 
 interface SessionServiceDeps {
   provider: Provider;
@@ -126,19 +125,20 @@ export class SessionService {
           if (affects(clientId)) grantIds.add(grantId);
         }
       }
-      for (const grantId of grantIds) await this.#revokeGrant(grantId, { tokens: revokeTokens, consent: revokeConsents });
+      await this.#revokeGrants([...grantIds], { tokens: revokeTokens, consent: revokeConsents });
     }
 
     // 2. notifications
     let notificationsQueued = 0;
     if (sendBackchannelLogout) {
-      const entries = (await Promise.all(sessions.map((session) => this.#notifications(session, 'terminated', affects)))).flat();
+      const clients = new ClientCache(this.#deps.provider);
+      const entries = (await Promise.all(sessions.map((session) => this.#notifications(session, 'terminated', affects, clients)))).flat();
       notificationsQueued = await this.#deps.delivery.enqueue(entries);
     }
 
     // 3. records
     if (removeSession) {
-      for (const session of sessions) await store.delete(session.key);
+      await deleteSessionKeys(store, sessions.map((session) => session.key));
     }
 
     for (const session of sessions) {
@@ -171,26 +171,34 @@ export class SessionService {
   }
 
   /**
-   * Ends an expired session: coordinated clients' tokens are revoked (offline_access included; consents kept); the
-   * coordinated clients — or every client, with expiredSessionsTriggerBackchannelLogout — are notified; the record
-   * is deleted. Safe to run twice for one session (the sweeper and a request may both find it).
+   * Ends expired sessions: coordinated clients' tokens are revoked (offline_access included; consents kept); the
+   * coordinated clients — or every client, with expiredSessionsTriggerBackchannelLogout — are notified; the records
+   * are deleted. Safe to run twice for one session (the sweeper and a request may both find it). The sweeper hands
+   * over a whole claimed batch: one token DELETE, one outbox insert and one record DELETE for all of it.
    */
-  async expireSession(session: ServerSideSession): Promise<void> {
+  async expireSessions(sessions: readonly ServerSideSession[]): Promise<void> {
+    if (sessions.length === 0) return;
     const store = this.#store();
-    if (session.subjectId) {
-      const coordinated = (clientId: string) => this.#deps.clients.coordinated(clientId);
-      for (const [clientId, grantId] of sessionGrants(session)) {
-        if (coordinated(clientId)) await this.#revokeGrant(grantId, { tokens: true, consent: false });
-      }
-      const notify = this.#deps.expiredSessionsTriggerBackchannelLogout ? () => true : coordinated;
-      await this.#deps.delivery.enqueue(await this.#notifications(session, 'session_expiration', notify));
-    }
-    await store.delete(session.key);
-    if (session.subjectId) {
+    const coordinated = (clientId: string) => this.#deps.clients.coordinated(clientId);
+    const notify = this.#deps.expiredSessionsTriggerBackchannelLogout ? () => true : coordinated;
+    const signedIn = sessions.filter((session) => session.subjectId);
+    const grantIds = signedIn.flatMap((session) => sessionGrants(session).filter(([clientId]) => coordinated(clientId)).map(([, grantId]) => grantId));
+    await this.#revokeGrants(grantIds, { tokens: true, consent: false });
+    const clients = new ClientCache(this.#deps.provider);
+    const entries: OutboxEntry[] = [];
+    for (const session of signedIn) entries.push(...(await this.#notifications(session, 'session_expiration', notify, clients)));
+    await this.#deps.delivery.enqueue(entries);
+    await deleteSessionKeys(store, sessions.map((session) => session.key));
+    for (const session of signedIn) {
       const detail = { sessionId: session.sessionId, subjectId: session.subjectId, expires: session.expires };
       this.#deps.logger.info({ event: 'session.expired', ...detail }, 'session expired');
       this.#deps.events.emit('session.expired', detail);
     }
+  }
+
+  /** Ends one expired session (see expireSessions). */
+  expireSession(session: ServerSideSession): Promise<void> {
+    return this.expireSessions([session]);
   }
 
   /**
@@ -215,24 +223,43 @@ export class SessionService {
     });
   }
 
-  async #notifications(session: ServerSideSession, reason: LogoutReason, include: (clientId: string) => boolean): Promise<OutboxEntry[]> {
+  async #notifications(
+    session: ServerSideSession,
+    reason: LogoutReason,
+    include: (clientId: string) => boolean,
+    clients: ClientCache,
+  ): Promise<OutboxEntry[]> {
     if (!session.subjectId) return [];
     const entries: OutboxEntry[] = [];
     for (const { clientId, sid } of session.clients) {
-      if (!include(clientId)) continue;
-      const client = await this.#deps.provider.Client.find(clientId).catch(() => undefined);
-      if (!client?.backchannelLogoutUri) continue;
+      if (!include(clientId) || !(await clients.hasBackchannelLogout(clientId))) continue;
       entries.push({ clientId, sid, subjectId: session.subjectId, sessionId: session.sessionId, reason });
     }
     return entries;
   }
 
-  async #revokeGrant(grantId: string, what: { tokens: boolean; consent: boolean }): Promise<void> {
-    const provider = this.#deps.provider as unknown as Record<string, ModelWithAdapter>;
-    if (what.tokens) {
-      for (const model of GRANT_BOUND_MODELS) await provider[model].adapter.revokeByGrantId(grantId);
+  async #revokeGrants(grantIds: string[], what: { tokens: boolean; consent: boolean }): Promise<void> {
+    if (grantIds.length === 0) return;
+    if (what.tokens) await revokeGrantTokens(this.#deps.sequelize, grantIds);
+    if (what.consent) {
+      const { Grant } = this.#deps.provider as unknown as Record<'Grant', GrantAdapter>;
+      for (const grantId of grantIds) await Grant.adapter.destroy(grantId);
     }
-    if (what.consent) await provider.Grant.adapter.destroy(grantId);
+  }
+}
+
+/** Which clients have a back-channel logout URI, looked up once per client for one batch of sessions. */
+class ClientCache {
+  readonly #found = new Map<string, Promise<boolean>>();
+  constructor(private readonly provider: Provider) {}
+
+  hasBackchannelLogout(clientId: string): Promise<boolean> {
+    let found = this.#found.get(clientId);
+    if (!found) {
+      found = this.provider.Client.find(clientId).then((client) => Boolean(client?.backchannelLogoutUri), () => false);
+      this.#found.set(clientId, found);
+    }
+    return found;
   }
 }
 

@@ -9,6 +9,7 @@ import { pageInMemory, compareForward } from '../paging-token.js';
 import {
   SessionStoreError,
   assertFilter,
+  assertKeyList,
   type ServerSideSession,
   type SessionFilter,
   type SessionQuery,
@@ -67,6 +68,18 @@ export class MemorySessionStore implements SessionStore {
   async delete(key: string): Promise<void> {
     const sessionId = this.#byKey.get(key);
     if (sessionId !== undefined) this.#unindex(this.#bySessionId.get(sessionId)!);
+  }
+
+  async deleteMany(keys: string[]): Promise<number> {
+    assertKeyList(keys);
+    let deleted = 0;
+    for (const key of keys) {
+      const sessionId = this.#byKey.get(key);
+      if (sessionId === undefined) continue;
+      this.#unindex(this.#bySessionId.get(sessionId)!);
+      deleted++;
+    }
+    return deleted;
   }
 
   async getSessions(filter: SessionFilter): Promise<ServerSideSession[]> {

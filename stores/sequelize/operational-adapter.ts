@@ -178,6 +178,19 @@ export function createOperationalAdapter(sequelize: Sequelize, clock: Clock): Op
   };
 }
 
+/** Provider models whose rows belong to a grant (tokens and codes; not the Grant itself). */
+export const GRANT_BOUND_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
+
+/** Deletes every token and code of these grants in one statement per chunk (the grants themselves stay). */
+export async function revokeGrantTokens(sequelize: Sequelize, grantIds: readonly string[]): Promise<void> {
+  for (let start = 0; start < grantIds.length; start += 500) {
+    await sequelize.query(`DELETE FROM ${TABLE} WHERE model IN (:models) AND grant_id IN (:grantIds)`, {
+      replacements: { models: GRANT_BOUND_MODELS, grantIds: grantIds.slice(start, start + 500) },
+      type: QueryTypes.BULKDELETE,
+    });
+  }
+}
+
 /** Deletes up to `limit` rows (any model) whose expiry is at or before `clock.now()`; resolves to how many. */
 export async function removeExpiredOperationalRows(sequelize: Sequelize, clock: Clock, limit: number): Promise<number> {
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit: expected a positive integer, got ${limit}`);

@@ -23,6 +23,7 @@ import { decodePagingToken, pageResult, resolvePageSize, type PagingPosition } f
 import {
   SessionStoreError,
   assertFilter,
+  assertKeyList,
   type Clock,
   type ServerSideSession,
   type SessionClient,
@@ -50,8 +51,11 @@ const LIMITS = {
   lastUserAgent: 512,
 } as const;
 
-const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/** Used only if the shared connection's busy timeout cannot be read. */
+const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5000;
 const DEADLOCK_RETRIES = 3;
+/** Keys per DELETE in deleteMany: well under every dialect's limit on bound values. */
+const DELETE_CHUNK = 500;
 
 type Row = Record<string, unknown>;
 type Replacements = Record<string, unknown>;
@@ -68,6 +72,7 @@ export class SequelizeSessionStore implements SessionStore {
   readonly #dialect: Dialect;
   /** `key` is a reserved word on MySQL/MariaDB: always quoted. */
   readonly #keyColumn: string;
+  #busyTimeout: Promise<number> | undefined;
 
   constructor(context: SessionStoreContext) {
     if (!context?.sequelize) {
@@ -172,6 +177,26 @@ export class SequelizeSessionStore implements SessionStore {
         }),
       ),
     );
+  }
+
+  /** One DELETE per chunk of keys (client rows go with them: ON DELETE CASCADE). */
+  async deleteMany(keys: string[]): Promise<number> {
+    assertKeyList(keys);
+    let deleted = 0;
+    for (let start = 0; start < keys.length; start += DELETE_CHUNK) {
+      const chunk = keys.slice(start, start + DELETE_CHUNK);
+      deleted += await this.#run('deleteMany', () =>
+        this.#write(async () =>
+          Number(
+            await this.#sequelize.query(`DELETE FROM ${SESSIONS} WHERE ${this.#keyColumn} IN (:keys)`, {
+              type: QueryTypes.BULKDELETE,
+              replacements: { keys: chunk },
+            }),
+          ),
+        ),
+      );
+    }
+    return deleted;
   }
 
   async getSessions(filter: SessionFilter): Promise<ServerSideSession[]> {
@@ -431,11 +456,24 @@ export class SequelizeSessionStore implements SessionStore {
   #transaction<T>(work: (transaction: Transaction) => Promise<T>, isolationLevel?: Transaction.ISOLATION_LEVELS): Promise<T> {
     return this.#sequelize.transaction({ isolationLevel }, async (transaction) => {
       if (this.#dialect === 'sqlite') {
-        // A SQLite file transaction gets its own connection, without the pool's busy timeout.
-        await this.#select(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`, {}, transaction);
+        // A SQLite file transaction gets its own connection: give it the busy timeout of the shared one (configured
+        // with database.sqliteBusyTimeoutMs).
+        await this.#select(`PRAGMA busy_timeout = ${await this.#sqliteBusyTimeout()}`, {}, transaction);
       }
       return work(transaction);
     });
+  }
+
+  /** The shared SQLite connection's busy timeout (ms), read once. */
+  #sqliteBusyTimeout(): Promise<number> {
+    this.#busyTimeout ??= this.#select('PRAGMA busy_timeout', {}).then(
+      (rows) => {
+        const value = Number(Object.values(rows[0] ?? {})[0]);
+        return Number.isInteger(value) && value >= 0 ? value : DEFAULT_SQLITE_BUSY_TIMEOUT_MS;
+      },
+      () => DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+    );
+    return this.#busyTimeout;
   }
 
   /** On SQLite, queue this store's writes on the connection; elsewhere run at once. */
