@@ -1,7 +1,8 @@
 /**
  * `gatehouse users|clients|keys ...`: the directory and the signing keys, changed in the configured database. They
  * need no running server and are safe while servers run on it: a running server sees a user or client change within
- * `directory.cacheMs` (1 s); new signing keys are used once the servers restart.
+ * `directory.cacheMs` (1 s); new signing keys are used once the servers restart. `users remove` also ends the user's
+ * sessions, tokens and grants, through a Gatehouse built on the same database (see cli-sessions.ts).
  *
  * Users and clients added here have source `cli`: the configuration's seeding never touches them. Changing or removing
  * an entry that came from the configuration works too, until the next start applies the configuration again.
@@ -20,6 +21,9 @@ import { toClientConfig, toClientInput } from './provider/clients.js';
 import { listSigningKeys, longestTokenLifetime, rotateSigningKeys } from './provider/keys.js';
 import { hashPassword } from './provider/passwords.js';
 import { MAX_CLIENT_ID, MAX_SUBJECT, problemWith } from './routes/admin-api-params.js';
+import { commandServer, deliveryOf } from './cli-sessions.js';
+import { loggableMessage } from './http/errors.js';
+import { UserOffboarding, type AccessEnded } from './provider/user-offboarding.js';
 
 const COMMON_HELP = `Every subcommand takes --config FILE and --db URL (env GATEHOUSE_CONFIG, GATEHOUSE_DATABASE_URL), --json
 (machine-readable output) and --help.`;
@@ -38,7 +42,9 @@ ${COMMON_HELP}
            password the user can only use the one-click buttons and login.autoLogin (development, testing).
            An existing subject is refused unless --replace is given (its password is kept unless one is given).
   list     every user, enabled or not, with where it came from (config, cli, api)
-  remove   delete the user (one from the configuration comes back at the next start)`;
+  remove   delete the user and end their sessions, tokens and grants, with back-channel logout to their
+           relying parties (give the servers' --config, so the logout tokens carry their issuer); a user from
+           the configuration comes back at the next start`;
 
 export const CLIENTS_USAGE = `Usage:
   gatehouse clients add --client-id ID [--secret S | --public] [--name NAME] [--redirect-uri URL ...]
@@ -312,12 +318,38 @@ const usersRemove = runner<string>({
   async prepare(values, fail) {
     return checked(values, 'subject', fail, true)!;
   },
-  async execute({ directory, json }, subject) {
+  async execute({ directory, config, json }, subject) {
     const existing = await directory.getUser(subject);
-    if (!existing || !(await directory.deleteUser(subject))) throw new DirectoryCommandError(`no user with subject ${JSON.stringify(subject)}`);
-    if (json) return console.log(JSON.stringify({ removed: subject }, null, 2));
-    console.log(`Removed user ${subject}. Their sessions stay until they end; gatehouse sessions revoke --subject ${subject} ends them now.`);
-    if (existing.source === 'config') console.log(fromConfigNote(`user ${subject}`));
+    if (!existing) throw new DirectoryCommandError(`no user with subject ${JSON.stringify(subject)}`);
+    // The user's sessions, tokens and grants end too, through a Gatehouse on this database as `gatehouse sessions
+    // revoke` does it. It always looks in the session store: this configuration (perhaps only --db) need not say
+    // whether the servers running on the database keep server-side sessions, and a store without any costs one query.
+    const server = await commandServer({ ...config, serverSideSessions: { ...config.serverSideSessions, enabled: true } });
+    try {
+      if (!(await server.accounts.remove(subject))) throw new DirectoryCommandError(`no user with subject ${JSON.stringify(subject)}`);
+      let ended: AccessEnded;
+      try {
+        const { sessions, provider, sequelize, logger } = server;
+        ended = await new UserOffboarding({ sessions, provider, sequelize, logger, clock: systemClock }).endAccess(subject, 'cli');
+      } catch (error) {
+        throw new DirectoryCommandError(`removed user ${subject}, but ending their sessions failed (${loggableMessage(error)}); gatehouse sessions revoke --subject ${subject} ends them`);
+      }
+      // Delivered now, with this configuration's issuer; the outbox is durable, so a failed attempt is retried by a running server.
+      if (ended.notificationsQueued > 0) await server.backchannel.runOnce();
+      const delivery = await deliveryOf(server, ended.sessions);
+      const { sessions, grantsRevoked, notificationsQueued } = ended;
+      if (json) return console.log(JSON.stringify({ removed: subject, sessions, grantsRevoked, notificationsQueued, delivery }, null, 2));
+      console.log(`Removed user ${subject}.`);
+      console.log(`Sessions ended: ${sessions.length}${sessions.length ? ` (${sessions.join(', ')})` : ''}; grants revoked: ${grantsRevoked}`);
+      console.log(
+        `Back-channel logout: ${notificationsQueued} queued, ${delivery.delivered} delivered` +
+          (delivery.pending ? `, ${delivery.pending} to be retried by the server` : '') +
+          (delivery.failed ? `, ${delivery.failed} failed` : ''),
+      );
+      if (existing.source === 'config') console.log(fromConfigNote(`user ${subject}`));
+    } finally {
+      await server.close();
+    }
   },
 });
 

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
-import type { GatehouseConfigInput } from '../config/schema.js';
+import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
 import { MAX_PAGE_SIZE } from '../stores/session-store.js';
 import type { GatehouseServer } from './create-server.js';
 import {
@@ -105,19 +105,26 @@ export async function sessionsCommand(argv: string[]): Promise<void> {
   if (!config.serverSideSessions.enabled) {
     throw new SessionsCommandError('server-side sessions are disabled in this configuration (serverSideSessions.enabled: false): there are no sessions to list or revoke');
   }
-  // Logs go to stderr, and only warnings: stdout is the command's output (JSON with --json).
-  const level = config.logging.level === 'silent' || config.logging.level === 'error' || config.logging.level === 'fatal' ? config.logging.level : 'warn';
-  const logger = pino({ level, base: { service: 'gatehouse-cli' } }, pino.destination({ fd: 2, sync: true }));
-  const input = { ...config, serverSideSessions: { ...config.serverSideSessions, removeExpiredSessions: false } };
-  // The configuration only locates the database here: it must not re-seed the directory of the servers running on it.
-  const { createServer } = await import('./create-server.js');
-  const server = await createServer(input as GatehouseConfigInput, { logger, seedDirectory: false });
+  const server = await commandServer(config);
   try {
     if (subcommand === 'list') await list(server, values);
     else await revoke(server, values);
   } finally {
     await server.close();
   }
+}
+
+/**
+ * A Gatehouse for one command on the configured database, beside the servers that may be running on it: it does not
+ * listen, runs no expiry sweeper and never seeds the directory (the configuration only locates the database). Logs
+ * go to stderr, warnings only: stdout is the command's output. Close it when done.
+ */
+export async function commandServer(config: GatehouseConfig): Promise<GatehouseServer> {
+  const level = config.logging.level === 'silent' || config.logging.level === 'error' || config.logging.level === 'fatal' ? config.logging.level : 'warn';
+  const logger = pino({ level, base: { service: 'gatehouse-cli' } }, pino.destination({ fd: 2, sync: true }));
+  const input = { ...config, serverSideSessions: { ...config.serverSideSessions, removeExpiredSessions: false } };
+  const { createServer } = await import('./create-server.js');
+  return createServer(input as GatehouseConfigInput, { logger, seedDirectory: false });
 }
 
 function checkArguments(subcommand: 'list' | 'revoke', values: Values): void {
@@ -186,7 +193,7 @@ async function revoke(server: GatehouseServer, values: Values): Promise<void> {
 }
 
 /** Outcome of the `terminated` notifications of these sessions, from the outbox. */
-async function deliveryOf(server: GatehouseServer, sessionIds: string[]) {
+export async function deliveryOf(server: GatehouseServer, sessionIds: string[]) {
   const counts = { delivered: 0, pending: 0, failed: 0 };
   for (const sessionId of sessionIds) {
     for (const row of await server.backchannel.outbox.list({ sessionId })) if (row.reason === 'terminated') counts[row.status]++;

@@ -29,6 +29,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { AccountDirectory } from './provider/accounts.js';
 import { ClientDirectory, ClientSettings } from './provider/clients.js';
 import { seedDirectory } from './provider/directory-seed.js';
+import { UserOffboarding } from './provider/user-offboarding.js';
 import { SequelizeDirectory } from '../stores/sequelize/directory.js';
 import { providerConfiguration } from './provider/configuration.js';
 import { describeKeys, loadKeyMaterial } from './provider/keys.js';
@@ -135,7 +136,8 @@ async function assemble(
   logger.info({ keys: describeKeys(keys.jwks), source: keys.source }, 'signing keys loaded');
   // Users and clients live in the directory tables, seeded from the configuration (passwords hashed on the way).
   const directory = new SequelizeDirectory(sequelize, clock);
-  const config = deps.seed ? await seedDirectory(directory, configured, logger) : configured;
+  const seeded = deps.seed ? await seedDirectory(directory, configured, logger, clock) : { config: configured, disabledUsers: [] };
+  const config = seeded.config;
   const accounts = new AccountDirectory(directory, { hashing: config.passwordHashing, cacheMs: config.directory.cacheMs });
   const staticClients = [consoleClient(config.issuer)];
   const clients = new ClientSettings(staticClients, config.serverSideSessions);
@@ -246,6 +248,13 @@ async function assemble(
   provider.use(slideOnClientActivity(clients, sessions));
   delivery.start();
   if (config.serverSideSessions.removeExpiredSessions) sweeper.start();
+  const offboarding = new UserOffboarding({ sessions, provider, sequelize, clock, logger: logger.child({ component: 'users' }) });
+  // Users the configuration no longer lists were disabled by the seeding: end their sessions and tokens now.
+  for (const subject of seeded.disabledUsers) {
+    await offboarding.endAccess(subject, 'config').catch((error) =>
+      logger.error({ subject, err: { message: loggableMessage(error) } }, 'ending the sessions of a user the configuration no longer lists failed'),
+    );
+  }
 
   const app = new Koa();
   app.proxy = config.proxy;
@@ -258,7 +267,7 @@ async function assemble(
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
   app.use(errorHandler(logger, render));
   if (config.metrics.enabled && config.metrics.token) app.use(metrics.protectedEndpoint(config.metrics.token));
-  const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, clients, csrf, render, clock, logger, events };
+  const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, offboarding, clients, csrf, render, clock, logger, events };
   for (const router of [
     healthRoutes(sequelize),
     homeRoutes(config, render),

@@ -1,12 +1,16 @@
 /**
  * The admin API's users: PUT /admin/api/v1/users/{subject} creates or changes a user (claims, password, roles,
  * username, disabled), GET reads one, DELETE removes one; bearer-protected like the rest; bad bodies named by field.
+ * Removing or disabling a user ends their access: sessions, tokens and grants, with back-channel logout.
  */
 import test from 'ava';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { Browser } from './helpers/browser.js';
-import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+
+const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 interface Setup {
   gatehouse: TestServer;
@@ -94,7 +98,7 @@ test('DELETE removes a user: 200, then 404; the user cannot sign in', async (t) 
   const { gatehouse, admin, web } = await setup(t);
   const removed = await api(gatehouse, 'DELETE', '/admin/api/v1/users/dave', { token: admin });
   t.is(removed.status, 200);
-  t.deepEqual(removed.body, { subject: 'dave', removed: true });
+  t.deepEqual(removed.body, { subject: 'dave', removed: true, sessions: [], grantsRevoked: 0, notificationsQueued: 0 });
   await t.throwsAsync(signIn(new Browser(), web, { username: 'dave' }), { message: 'login failed' });
   const again = await api(gatehouse, 'DELETE', '/admin/api/v1/users/dave', { token: admin });
   t.is(again.status, 404);
@@ -146,4 +150,141 @@ test('the user endpoints need an admin token: 401 without one, 403 without the s
     t.is(scoped.body.error, 'insufficient_scope');
   }
   t.truthy(await gatehouse.server.accounts.get('alice'), 'alice is untouched');
+});
+
+// ---- removing or disabling a user ends their access ----
+
+interface AccessSetup {
+  gatehouse: TestServer;
+  admin: string;
+  web: oidc.Configuration;
+  receiver: LogoutReceiver;
+}
+
+/** A relying party with refresh tokens and back-channel logout; server-side sessions on or off. */
+async function accessSetup(t: { teardown(fn: () => Promise<void>): void }, sessions: boolean): Promise<AccessSetup> {
+  const receiver = await new LogoutReceiver().start();
+  const gatehouse = await startTestServer({
+    config: {
+      serverSideSessions: { enabled: sessions },
+      clients: [
+        { client_id: 'gatehouse-admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
+        {
+          client_id: 'web',
+          client_secret: 'web-secret',
+          redirect_uris: [REDIRECT_URI],
+          grant_types: ['authorization_code', 'refresh_token'],
+          scope: 'openid profile email offline_access',
+          backchannel_logout_uri: receiver.url,
+          skipConsent: true,
+        },
+      ],
+    } as never,
+  });
+  t.teardown(async () => {
+    await gatehouse.close();
+    await receiver.close();
+  });
+  const admin = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'gatehouse-admin', 'admin-secret'), { scope: 'gatehouse:admin' })).access_token;
+  return { gatehouse, admin, web: await discover(gatehouse.issuer, 'web', 'web-secret'), receiver };
+}
+
+/** The userinfo endpoint's answer to a bearer token: status and the error of its challenge. */
+async function userinfoStatus(web: oidc.Configuration, accessToken: string): Promise<{ status: number; error: string | undefined }> {
+  const response = await fetch(web.serverMetadata().userinfo_endpoint!, { headers: { authorization: `Bearer ${accessToken}` } });
+  await response.body?.cancel();
+  return { status: response.status, error: /error="([^"]+)"/.exec(response.headers.get('www-authenticate') ?? '')?.[1] };
+}
+
+/** Checks the logout token the relying party received for this subject and sid. */
+async function assertLogoutToken(t: { is(a: unknown, b: unknown): void; deepEqual(a: unknown, b: unknown): void }, gatehouse: TestServer, token: string, sub: string, sid: string) {
+  const jwks = createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`));
+  const { payload } = await jwtVerify(token, jwks, { issuer: gatehouse.issuer, audience: 'web', typ: 'logout+jwt' });
+  t.is(payload.sub, sub);
+  t.is(payload.sid, sid);
+  t.deepEqual(payload.events, { [BACKCHANNEL_EVENT]: {} });
+}
+
+test('DELETE ends the user\'s sessions: record gone, back-channel logout sent, tokens dead, the cookie signs no one in', async (t) => {
+  const { gatehouse, admin, web, receiver } = await accessSetup(t, true);
+  const browser = new Browser();
+  const { tokens, claims } = await signIn(browser, web, { username: 'dave', scope: 'openid profile offline_access' });
+  await signIn(new Browser(), web, { username: 'bob' });
+  const [session] = await gatehouse.server.sessionStore!.getSessions({ subjectId: 'dave' });
+  t.truthy(session);
+  t.is((await userinfoStatus(web, tokens.access_token)).status, 200);
+
+  const removed = await api(gatehouse, 'DELETE', '/admin/api/v1/users/dave', { token: admin });
+  t.is(removed.status, 200);
+  t.deepEqual(removed.body, { subject: 'dave', removed: true, sessions: [session.sessionId], grantsRevoked: 1, notificationsQueued: 1 });
+
+  // The session record is gone, and the relying party was told.
+  t.deepEqual(await gatehouse.server.sessionStore!.getSessions({ subjectId: 'dave' }), []);
+  t.is(await gatehouse.server.sessions.getSession(session.sessionId), null);
+  const [logoutToken] = await receiver.waitFor(1);
+  await assertLogoutToken(t, gatehouse, logoutToken, 'dave', claims.sid as string);
+  const outbox = await api(gatehouse, 'GET', `/admin/api/v1/backchannel?sessionId=${session.sessionId}`, { token: admin });
+  t.like(outbox.body.notifications[0], { clientId: 'web', subject: 'dave', sid: claims.sid, reason: 'terminated', status: 'delivered' });
+
+  // Every token is dead.
+  const refresh = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!));
+  t.is(refresh?.error, 'invalid_grant');
+  t.deepEqual(await userinfoStatus(web, tokens.access_token), { status: 401, error: 'invalid_token' });
+  t.false((await oidc.tokenIntrospection(web, tokens.access_token)).active);
+
+  // The old browser must sign in again, and dave cannot.
+  t.true((await startAuthorization(browser, web)).body.includes('name="password"'));
+  await t.throwsAsync(signIn(new Browser(), web, { username: 'dave' }), { message: 'login failed' });
+
+  t.is((await gatehouse.server.sessions.sessionsOf('bob')).length, 1, "another user's session is untouched");
+  t.is(receiver.tokens.length, 1, 'only dave was notified');
+});
+
+test('PUT disabled: true ends the user\'s sessions the same way; enabled again, they sign in anew', async (t) => {
+  const { gatehouse, admin, web, receiver } = await accessSetup(t, true);
+  const browser = new Browser();
+  const { tokens, claims } = await signIn(browser, web, { username: 'carol', scope: 'openid profile offline_access' });
+  const [session] = await gatehouse.server.sessionStore!.getSessions({ subjectId: 'carol' });
+
+  const disabled = await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', { token: admin, body: { claims: { name: 'Carol Clark' }, disabled: true } });
+  t.is(disabled.status, 200);
+  t.is(disabled.body.disabled, true);
+  t.is(await gatehouse.server.sessions.getSession(session.sessionId), null, 'the session record is gone');
+  const [logoutToken] = await receiver.waitFor(1);
+  await assertLogoutToken(t, gatehouse, logoutToken, 'carol', claims.sid as string);
+  const refresh = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!));
+  t.is(refresh?.error, 'invalid_grant');
+  t.deepEqual(await userinfoStatus(web, tokens.access_token), { status: 401, error: 'invalid_token' });
+  t.true((await startAuthorization(browser, web)).body.includes('name="password"'));
+  await t.throwsAsync(signIn(new Browser(), web, { username: 'carol' }), { message: 'login failed' });
+
+  // A change that keeps the user disabled finds nothing more to end.
+  await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', { token: admin, body: { claims: { name: 'Carol C.' }, disabled: true } });
+  t.is(receiver.tokens.length, 1);
+
+  await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', { token: admin, body: { claims: { name: 'Carol Clark' }, disabled: false } });
+  const again = await signIn(browser, web, { username: 'carol' });
+  t.true(again.sawLogin);
+  t.is(again.claims.sub, 'carol');
+});
+
+test('without server-side sessions, DELETE still revokes the grants and tokens, and the old session cookie signs no one in', async (t) => {
+  const { gatehouse, admin, web, receiver } = await accessSetup(t, false);
+  const browser = new Browser();
+  const { tokens } = await signIn(browser, web, { username: 'dave', scope: 'openid profile offline_access' });
+
+  const removed = await api(gatehouse, 'DELETE', '/admin/api/v1/users/dave', { token: admin });
+  t.is(removed.status, 200);
+  t.deepEqual(removed.body, { subject: 'dave', removed: true, sessions: [], grantsRevoked: 1, notificationsQueued: 0 });
+  const refresh = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!));
+  t.is(refresh?.error, 'invalid_grant');
+  t.deepEqual(await userinfoStatus(web, tokens.access_token), { status: 401, error: 'invalid_token' });
+  t.false((await oidc.tokenIntrospection(web, tokens.access_token)).active);
+
+  const page = await startAuthorization(browser, web);
+  t.is(page.status, 200, 'not a server error');
+  t.true(page.body.includes('name="password"'), 'the login page, not a sign-in as the removed user');
+  const silent = await startAuthorization(browser, web, { prompt: 'none' });
+  t.is(new URL(silent.url).searchParams.get('error'), 'login_required');
+  t.is(receiver.tokens.length, 0, 'no back-channel logout without server-side sessions');
 });

@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import * as oidc from 'openid-client';
 import { ManualClock } from '../stores/clock.js';
 import { Browser } from './helpers/browser.js';
 import { createTestDatabase } from './helpers/databases.js';
-import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
 import { freePort, startTestServer } from './helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -76,6 +77,65 @@ test('users add, list, replace and remove', async (t) => {
   const again = await gatehouse(['users', 'remove', '--db', db, '--subject', 'hal']);
   t.is(again.code, 1);
   t.regex(again.stderr, /no user with subject "hal"/);
+});
+
+test('users remove ends the user\'s sessions, tokens and grants while a server runs on the same database', async (t) => {
+  const db = await fileDatabase(t);
+  const receiver = await new LogoutReceiver().start();
+  const web = {
+    client_id: 'web',
+    client_secret: 'web-secret',
+    redirect_uris: [REDIRECT_URI],
+    grant_types: ['authorization_code', 'refresh_token'],
+    scope: 'openid profile email offline_access',
+    backchannel_logout_uri: receiver.url,
+    skipConsent: true,
+  };
+  const server = await startTestServer({ databaseUrl: db, config: { serverSideSessions: { enabled: true }, clients: [web] } as never });
+  t.teardown(async () => {
+    await server.close();
+    await receiver.close();
+  });
+  // The CLI's configuration gives the issuer (for the logout tokens) and lets it post to loopback; it does not say
+  // that the server keeps server-side sessions: `users remove` looks in the session store all the same.
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-users-remove-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'gatehouse.json');
+  writeFileSync(config, JSON.stringify({ issuer: server.issuer, logging: { level: 'warn' }, backchannelLogout: { allowPrivateNetworks: true } }));
+
+  const rp = await discover(server.issuer, 'web', 'web-secret');
+  const browser = new Browser();
+  const { tokens, claims } = await signIn(browser, rp, { username: 'dave', scope: 'openid profile offline_access' });
+  await signIn(new Browser(), rp, { username: 'bob' });
+  const [session] = await server.server.sessions.sessionsOf('dave');
+
+  const removed = await gatehouse(['users', 'remove', '--db', db, '--config', config, '--subject', 'dave', '--json']);
+  t.is(removed.code, 0, removed.stderr);
+  t.deepEqual(JSON.parse(removed.stdout), {
+    removed: 'dave',
+    sessions: [session.sessionId],
+    grantsRevoked: 1,
+    notificationsQueued: 1,
+    delivery: { delivered: 1, pending: 0, failed: 0 },
+  });
+
+  const [logoutToken] = await receiver.waitFor(1);
+  const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), { issuer: server.issuer, audience: 'web', typ: 'logout+jwt' });
+  t.is(payload.sub, 'dave');
+  t.is(payload.sid, claims.sid);
+  t.is(await server.server.sessions.getSession(session.sessionId), null, 'the running server no longer knows the session');
+  const refresh = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(rp, tokens.refresh_token!));
+  t.is(refresh?.error, 'invalid_grant');
+  t.false((await oidc.tokenIntrospection(rp, tokens.access_token)).active);
+  t.true((await startAuthorization(browser, rp)).body.includes('name="password"'), 'the browser must sign in again');
+  await t.throwsAsync(signIn(new Browser(), rp, { username: 'dave' }), { message: 'login failed' });
+  t.is((await server.server.sessions.sessionsOf('bob')).length, 1, "bob's session is untouched");
+
+  // Without --json, and a user without sessions (from the configuration, so the note shows).
+  const text = await gatehouse(['users', 'remove', '--db', db, '--subject', 'carol']);
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /^Removed user carol\.\nSessions ended: 0; grants revoked: 0\nBack-channel logout: 0 queued, 0 delivered\nNote: user carol comes from the configuration/);
+  t.is(receiver.tokens.length, 1);
 });
 
 test('clients add from options and from --json, list without secrets, remove', async (t) => {

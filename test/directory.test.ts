@@ -1,19 +1,21 @@
 /**
  * Users and clients in the database, seeded from the configuration on every start: idempotent over restarts, entries
- * that leave the configuration disabled (not deleted), CLI- and API-added entries untouched, disabled users and
- * clients locked out, and clients added with the CLI picked up by a running server without a restart.
+ * that leave the configuration disabled (not deleted) with the sessions of such users ended, CLI- and API-added entries
+ * untouched, disabled users and clients locked out, and clients added with the CLI picked up by a running server
+ * without a restart.
  */
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { QueryTypes } from 'sequelize';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { Browser } from './helpers/browser.js';
 import { createTestDatabase, type TestDialect } from './helpers/databases.js';
-import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
-import { startTestServer, TEST_HASHING, type TestServer } from './helpers/server.js';
+import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
+import { freePort, startTestServer, TEST_HASHING, type TestServer } from './helpers/server.js';
 import { hashPassword } from '../server/provider/passwords.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -119,6 +121,51 @@ test('seeding over restarts on one SQLite file: unchanged entries are not rewrit
   t.is((await signIn(new Browser(), await discover(server.issuer, 'tool', 'tool-secret'), { username: 'ben' })).claims.sub, 'ben');
   await server.close();
 });
+
+// MariaDB too: its DATETIME columns drop the milliseconds of `updated`, the column a start reads to know whom it disabled.
+for (const dialect of ['sqlite-file', 'mariadb'] as TestDialect[]) {
+  test(`a start that disables a user the configuration no longer lists ends their sessions, tokens and grants (${dialect})`, async (t) => {
+    const database = await createTestDatabase(dialect);
+    const receiver = await new LogoutReceiver().start();
+    t.teardown(async () => {
+      await receiver.close();
+      await database.drop();
+    });
+    const port = await freePort(); // one issuer over the restart: the tokens stay meaningful
+    const [ann, ben] = await Promise.all([user('ann', 'Ann Archer'), user('ben', 'Ben Baker')]);
+    const config = { port, issuer: `http://localhost:${port}`, serverSideSessions: { enabled: true }, clients: [client('app', { backchannel_logout_uri: receiver.url })] };
+
+    let server = await start(t, database.url, { ...config, accounts: [ann, ben] } as never);
+    const app = await discover(server.issuer, 'app', 'app-secret');
+    const browser = new Browser();
+    const { tokens, claims } = await signIn(browser, app, { username: 'ben', scope: 'openid profile offline_access' });
+    await signIn(new Browser(), app, { username: 'ann' });
+    const [session] = await server.server.sessions.sessionsOf('ben');
+    await server.close();
+
+    server = await start(t, database.url, { ...config, accounts: [ann] } as never);
+    t.deepEqual((await rows(server)).users.map((r) => [r.key, r.disabled]), [['ann', false], ['ben', true]]);
+    t.deepEqual(await server.server.sessions.sessionsOf('ben'), [], 'the session record is gone');
+    t.is((await server.server.sessions.sessionsOf('ann')).length, 1, "ann's session is untouched");
+    const [logoutToken] = await receiver.waitFor(1);
+    const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
+    const { payload } = await jwtVerify(logoutToken, jwks, { issuer: server.issuer, audience: 'app', typ: 'logout+jwt' });
+    t.is(payload.sub, 'ben');
+    t.is(payload.sid, claims.sid);
+    const outbox = await server.server.backchannel.outbox.list({ sessionId: session.sessionId });
+    t.like(outbox[0], { reason: 'terminated', status: 'delivered' });
+    const refresh = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(app, tokens.refresh_token!));
+    t.is(refresh?.error, 'invalid_grant');
+    t.true((await startAuthorization(browser, app)).body.includes('name="password"'), 'the browser must sign in again');
+    await server.close();
+
+    // An unchanged configuration disables no one and ends nothing more.
+    server = await start(t, database.url, { ...config, accounts: [ann] } as never);
+    t.is((await server.server.sessions.sessionsOf('ann')).length, 1);
+    t.is(receiver.tokens.length, 1);
+    await server.close();
+  });
+}
 
 test('users and clients added with the CLI or the admin API survive a restart and are never disabled by seeding', async (t) => {
   const database = await createTestDatabase('sqlite-file');

@@ -3,7 +3,7 @@
  * relies on is set here explicitly (no devInteractions, every ttl, every feature), so the provider prints no
  * WARNING/NOTICE lines.
  */
-import type { Configuration, ErrorOut, KoaContextWithOIDC } from 'oidc-provider';
+import { interactionPolicy, type Configuration, type ErrorOut, type KoaContextWithOIDC } from 'oidc-provider';
 import type { GatehouseConfig } from '../../config/schema.js';
 import type { Clock } from '../../stores/session-store.js';
 import type { AccountDirectory } from './accounts.js';
@@ -74,7 +74,7 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
       await copy.save();
       return copy;
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountCheck() },
     features: {
       devInteractions: { enabled: false },
       // Confidential clients (resource servers) may introspect any token; a public client only its own.
@@ -132,4 +132,19 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
         }
       : (url, options) => globalThis.fetch(url, options),
   };
+}
+
+/**
+ * The provider's default prompts, with one more login check: a session whose account is gone (the user was removed
+ * or disabled, so findAccount finds nobody) signs no one in. Without it the provider would go on to consent with no
+ * account and fail with a server error; with it the browser sees the login page (`login_required` for prompt=none).
+ */
+function interactionPolicyWithAccountCheck() {
+  const policy = interactionPolicy.base();
+  const login = policy.get('login')!;
+  const accountGone = new interactionPolicy.Check('account_unavailable', 'End-User authentication is required', 'login_required', (ctx) =>
+    ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+  );
+  login.checks.splice(login.checks.findIndex((check) => check.reason === 'no_session') + 1, 0, accountGone);
+  return policy;
 }

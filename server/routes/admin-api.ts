@@ -1,7 +1,8 @@
 /**
  * The admin API (`/admin/api/v1/`): search sessions, end them (one, or all of a subject), see back-channel logout
- * delivery outcomes, and create, change, disable or delete users of the directory. JSON in every answer, errors included; described by the OpenAPI document at
- * `/admin/api/openapi.json` (admin-openapi.ts), which needs no token.
+ * delivery outcomes, and create, change, disable or delete users of the directory (disabling or deleting a user ends
+ * their sessions, tokens and grants, see UserOffboarding). JSON in every answer, errors included; described by the
+ * OpenAPI document at `/admin/api/openapi.json` (admin-openapi.ts), which needs no token.
  *
  * Callers authenticate with `Authorization: Bearer <token>`, where the token is an access token Gatehouse itself
  * issued with the client_credentials grant and whose scope includes `gatehouse:admin`. It is checked locally against
@@ -11,7 +12,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { UsernameTakenError } from '../../stores/sequelize/directory.js';
-import { HttpError } from '../http/errors.js';
+import { HttpError, loggableMessage } from '../http/errors.js';
 import { buildOpenApiDocument } from './admin-openapi.js';
 import {
   BACKCHANNEL_PARAMS,
@@ -97,7 +98,20 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     }
     await next();
   };
-  const { accounts } = deps;
+  const { accounts, offboarding } = deps;
+
+  /** After a removal or a disable: end the user's sessions, tokens and grants (the user can no longer sign in). */
+  const endAccess = async (ctx: Context, subject: string, what: 'removed' | 'disabled') => {
+    try {
+      return await offboarding.endAccess(subject, adminOf(ctx));
+    } catch (error) {
+      deps.logger.error(
+        { event: 'user.access_not_ended', subject, err: { message: loggableMessage(error) } },
+        `user ${what}, but ending their sessions failed; retry with DELETE ${ADMIN_API_PREFIX}/subjects/${encodeURIComponent(subject)}/sessions`,
+      );
+      throw error;
+    }
+  };
 
   router.get(`${ADMIN_API_PREFIX}/users/:subject`, authenticate, async (ctx) => {
     const subject = ctx.params.subject;
@@ -133,9 +147,11 @@ export function adminApiRoutes(deps: RouteDeps): Router {
       throw error;
     }
     deps.logger.info({ event: 'user.saved', subject, created: !existing, actor: adminOf(ctx) }, existing ? 'user updated' : 'user created');
+    const saved = (await accounts.get(subject))!;
+    if (existing && saved.disabled) await endAccess(ctx, subject, 'disabled');
     ctx.status = existing ? 200 : 201;
     if (!existing) ctx.set('Location', `${ADMIN_API_PREFIX}/users/${encodeURIComponent(subject)}`);
-    ctx.body = userJson((await accounts.get(subject))!);
+    ctx.body = userJson(saved);
   });
 
   router.delete(`${ADMIN_API_PREFIX}/users/:subject`, authenticate, async (ctx) => {
@@ -143,7 +159,8 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
     if (!(await accounts.remove(subject))) throw userNotFound(subject);
     deps.logger.info({ event: 'user.removed', subject, actor: adminOf(ctx) }, 'user removed');
-    ctx.body = { subject, removed: true };
+    const { sessions: ended, grantsRevoked, notificationsQueued } = await endAccess(ctx, subject, 'removed');
+    ctx.body = { subject, removed: true, sessions: ended, grantsRevoked, notificationsQueued };
   });
 
   router.get(`${ADMIN_API_PREFIX}/backchannel`, authenticate, async (ctx) => {

@@ -139,7 +139,7 @@ const schemas = {
       username: { type: 'string', maxLength: MAX_USERNAME, description: 'What the user types on the login form (case-insensitive).' },
       claims: { type: 'object', additionalProperties: true, description: 'Released by scope: name, email, email_verified, ...' },
       roles: { type: 'array', items: { type: 'string' } },
-      disabled: { type: 'boolean', description: 'A disabled user cannot sign in, and their tokens stop working.' },
+      disabled: { type: 'boolean', description: 'A disabled user cannot sign in; disabling one ends their sessions, tokens and grants.' },
       source: { type: 'string', enum: ['config', 'cli', 'api'], description: 'Who created the user. `config` users follow the configuration again at the next start.' },
       hasPassword: { type: 'boolean' },
       created: { type: 'string', format: 'date-time' },
@@ -164,8 +164,14 @@ const schemas = {
   },
   UserRemoved: {
     type: 'object',
-    required: ['subject', 'removed'],
-    properties: { subject: { type: 'string' }, removed: { type: 'boolean', const: true } },
+    required: ['subject', 'removed', 'sessions', 'grantsRevoked', 'notificationsQueued'],
+    properties: {
+      subject: { type: 'string' },
+      removed: { type: 'boolean', const: true },
+      sessions: { type: 'array', items: { type: 'string' }, description: 'Ids of the sessions that ended (none when server-side sessions are off).' },
+      grantsRevoked: { type: 'integer', minimum: 0, description: 'Grants revoked, with every token issued under them.' },
+      notificationsQueued: { type: 'integer', minimum: 0, description: 'Back-channel logout notifications added to the outbox.' },
+    },
   },
   NotificationList: {
     type: 'object',
@@ -260,7 +266,8 @@ export function buildOpenApiDocument(issuer: string) {
           description:
             '`claims` replaces the claims; absent optional fields keep their current values. Changes apply at once on this ' +
             'server and within `directory.cacheMs` on others. A user from the configuration keeps source `config`, so the ' +
-            'next start applies the configuration to it again.',
+            'next start applies the configuration to it again. Disabling a user ends their sessions, tokens and grants, as ' +
+            'DELETE does.',
           requestBody: { required: true, content: json(ref('UserInput')) },
           responses: {
             200: { description: 'The user was changed (or already had these values).', content: json(ref('User')) },
@@ -272,7 +279,11 @@ export function buildOpenApiDocument(issuer: string) {
         },
         delete: {
           operationId: 'deleteUser',
-          summary: 'Delete a user; their tokens stop working (end their sessions with DELETE /subjects/{subject}/sessions)',
+          summary: 'Delete a user and end their access: sessions, tokens and grants, with back-channel logout',
+          description:
+            'Like DELETE /subjects/{subject}/sessions with every flag on: tokens and grants are revoked, relying parties are ' +
+            'notified (reason `terminated`), the session records are deleted. With server-side sessions off, the grants and ' +
+            'their tokens are revoked, and no notifications are sent.',
           responses: { 200: { description: 'The user is gone.', content: json(ref('UserRemoved')) }, ...errors, ...notFound },
         },
       },

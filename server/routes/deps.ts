@@ -8,6 +8,7 @@ import type { CsrfTokens } from '../http/csrf.js';
 import type { PageRenderer } from '../http/render.js';
 import type { AccountDirectory } from '../provider/accounts.js';
 import type { ClientSettings } from '../provider/clients.js';
+import type { UserOffboarding } from '../provider/user-offboarding.js';
 import type { BackchannelDelivery } from '../sessions/backchannel-delivery.js';
 import type { SessionService } from '../sessions/session-service.js';
 
@@ -17,6 +18,8 @@ export interface RouteDeps {
   sessions: SessionService;
   backchannel: BackchannelDelivery;
   accounts: AccountDirectory;
+  /** Ends a removed or disabled user's sessions, tokens and grants. */
+  offboarding: UserOffboarding;
   clients: ClientSettings;
   csrf: CsrfTokens;
   render: PageRenderer;
