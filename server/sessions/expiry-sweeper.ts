@@ -1,8 +1,8 @@
 /**
  * The expiry sweeper: every `removeExpiredSessionsFrequency` seconds (the first run at a random point of the first
  * interval unless `fuzzExpiredSessionRemovalStart` is off), it claims expired sessions in batches of
- * `removeExpiredSessionsBatchSize` and ends each batch through SessionService.expireSessions (one by one when the
- * batch fails), until none is left. It also
+ * `removeExpiredSessionsBatchSize` and ends each batch through SessionService.endExpiredSessions (one by one when the
+ * batch fails), until none is left; the records of ended sessions are deleted in groups of up to 2,000. It also
  * deletes expired rows of the operational store.
  *
  * Claims are leases (SessionStore.claimExpired): instances on one database never get the same session at once and
@@ -13,7 +13,10 @@ import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import { removeExpiredOperationalRows } from '../../stores/sequelize/operational-adapter.js';
 import type { Clock, SessionStore } from '../../stores/session-store.js';
-import type { SessionService } from './session-service.js';
+import type { ExpiredSessionRef, SessionService } from './session-service.js';
+
+/** Expired sessions whose records are deleted together (see #sweep). Well inside a claim's lease at any sweep rate. */
+const DELETE_GROUP = 2000;
 
 export interface SweeperOptions {
   frequency: number;
@@ -86,12 +89,26 @@ export class ExpirySweeper {
     const { store, service, options, logger } = this.deps;
     let sessions = 0;
     if (store) {
+      // Records of ended sessions are deleted in groups of DELETE_GROUP rather than per claimed batch: on SQLite a
+      // commit rewrites every index page it touched, and a large group touches each page once for many sessions.
+      const ended: ExpiredSessionRef[] = [];
+      const forget = async () => {
+        const group = ended.splice(0);
+        if (group.length === 0) return;
+        try {
+          await service.forgetExpiredSessions(group);
+          sessions += group.length;
+        } catch (error) {
+          // Their claims run out and a later sweep finds them again: ending them again is a no-op.
+          logger.error({ sessions: group.length, err: { message: (error as Error).message } }, 'deleting expired sessions failed');
+        }
+      };
       for (;;) {
         const batch = await store.claimExpired(options.batchSize, options.leaseSeconds);
         if (batch.length === 0) break;
         try {
-          await service.expireSessions(batch);
-          sessions += batch.length;
+          await service.endExpiredSessions(batch);
+          for (const { key, sessionId, subjectId, expires } of batch) ended.push({ key, sessionId, subjectId, expires });
         } catch {
           // One by one, so a session that cannot be ended does not hold back the others; its claim runs out and a
           // later sweep retries it.
@@ -104,8 +121,10 @@ export class ExpirySweeper {
             }
           }
         }
+        if (ended.length >= DELETE_GROUP) await forget();
         if (this.#stopping) break;
       }
+      await forget();
     }
     let operationalRows = 0;
     for (;;) {

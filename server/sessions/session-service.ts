@@ -38,6 +38,9 @@ export interface RemoveSessionsOptions {
   actor?: string;
 }
 
+/** What forgetExpiredSessions needs of an expired session (the sweeper keeps only this between the two steps). */
+export type ExpiredSessionRef = Pick<ServerSideSession, 'key' | 'sessionId' | 'subjectId' | 'expires'>;
+
 export interface RemoveSessionsResult {
   sessions: string[];
   grantsRevoked: number;
@@ -173,12 +176,25 @@ export class SessionService {
   /**
    * Ends expired sessions: coordinated clients' tokens are revoked (offline_access included; consents kept); the
    * coordinated clients — or every client, with expiredSessionsTriggerBackchannelLogout — are notified; the records
-   * are deleted. Safe to run twice for one session (the sweeper and a request may both find it). The sweeper hands
-   * over a whole claimed batch: one token DELETE, one outbox insert and one record DELETE for all of it.
+   * are deleted. Safe to run twice for one session (the sweeper and a request may both find it).
    */
   async expireSessions(sessions: readonly ServerSideSession[]): Promise<void> {
-    if (sessions.length === 0) return;
-    const store = this.#store();
+    await this.endExpiredSessions(sessions);
+    await this.forgetExpiredSessions(sessions);
+  }
+
+  /** Ends one expired session (see expireSessions). */
+  expireSession(session: ServerSideSession): Promise<void> {
+    return this.expireSessions([session]);
+  }
+
+  /**
+   * The first half of expireSessions, for a batch: one token DELETE for every coordinated grant and one outbox insert
+   * for every notification. The records stay until forgetExpiredSessions; running this again for a session whose
+   * record is still there is a no-op (tokens already gone, the outbox keeps one notification per client and sid).
+   */
+  async endExpiredSessions(sessions: readonly ServerSideSession[]): Promise<void> {
+    this.#store();
     const coordinated = (clientId: string) => this.#deps.clients.coordinated(clientId);
     const notify = this.#deps.expiredSessionsTriggerBackchannelLogout ? () => true : coordinated;
     const signedIn = sessions.filter((session) => session.subjectId);
@@ -188,17 +204,17 @@ export class SessionService {
     const entries: OutboxEntry[] = [];
     for (const session of signedIn) entries.push(...(await this.#notifications(session, 'session_expiration', notify, clients)));
     await this.#deps.delivery.enqueue(entries);
-    await deleteSessionKeys(store, sessions.map((session) => session.key));
-    for (const session of signedIn) {
+  }
+
+  /** The second half of expireSessions: deletes the records (one statement for many) and reports each expiry. */
+  async forgetExpiredSessions(sessions: readonly ExpiredSessionRef[]): Promise<void> {
+    await deleteSessionKeys(this.#store(), sessions.map((session) => session.key));
+    for (const session of sessions) {
+      if (!session.subjectId) continue;
       const detail = { sessionId: session.sessionId, subjectId: session.subjectId, expires: session.expires };
       this.#deps.logger.info({ event: 'session.expired', ...detail }, 'session expired');
       this.#deps.events.emit('session.expired', detail);
     }
-  }
-
-  /** Ends one expired session (see expireSessions). */
-  expireSession(session: ServerSideSession): Promise<void> {
-    return this.expireSessions([session]);
   }
 
   /**

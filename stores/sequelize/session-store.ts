@@ -54,8 +54,8 @@ const LIMITS = {
 /** Used only if the shared connection's busy timeout cannot be read. */
 const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5000;
 const DEADLOCK_RETRIES = 3;
-/** Keys per DELETE in deleteMany: well under every dialect's limit on bound values. */
-const DELETE_CHUNK = 500;
+/** Keys per DELETE in deleteMany (replacements are inlined, so only the statement's length limits it). */
+const DELETE_CHUNK = 5000;
 
 type Row = Record<string, unknown>;
 type Replacements = Record<string, unknown>;
