@@ -2,7 +2,7 @@
  * The expiry sweeper: every `removeExpiredSessionsFrequency` seconds (the first run at a random point of the first
  * interval unless `fuzzExpiredSessionRemovalStart` is off), it claims expired sessions in batches of
  * `removeExpiredSessionsBatchSize` and ends each batch through SessionService.endExpiredSessions (one by one when the
- * batch fails), until none is left; the records of ended sessions are deleted in groups of up to 2,000. It also
+ * batch fails), until none is left; the records of ended sessions are deleted in groups of up to 5,000. It also
  * deletes expired rows of the operational store.
  *
  * Claims are leases (SessionStore.claimExpired): instances on one database never get the same session at once and
@@ -16,7 +16,7 @@ import type { Clock, SessionStore } from '../../stores/session-store.js';
 import type { ExpiredSessionRef, SessionService } from './session-service.js';
 
 /** Expired sessions whose records are deleted together (see #sweep). Well inside a claim's lease at any sweep rate. */
-const DELETE_GROUP = 2000;
+const DELETE_GROUP = 5000;
 
 export interface SweeperOptions {
   frequency: number;
