@@ -9,7 +9,8 @@
  *   npm run soak -- sqlite            # one database
  *
  * Reports: requests, 5xx responses (target 0), sessions created / ended with notification / still listed / lost
- * (target 0 lost), and the server's RSS after warm-up and at the end (target: growth under 10%).
+ * (target 0 lost), and the server's RSS after a warm-up at the same concurrency (a quarter of the run, at least 5 s),
+ * its peak and its value at the end (target: growth under 10%).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,7 +33,8 @@ export interface SoakReport {
   serverErrors: number;
   operations: Record<string, number>;
   sessions: { created: number; endedWithNotification: number; stillListed: number; lost: number };
-  rssMb: { afterWarmup: number; end: number; growthPercent: number };
+  warmupSeconds: number;
+  rssMb: { afterWarmup: number; peak: number; end: number; growthPercent: number };
 }
 
 function rssMb(pid: number): number {
@@ -59,7 +61,14 @@ function countResponses(): { requests: number; serverErrors: number; restore(): 
   return counter;
 }
 
-export async function runSoak(options: { dialect: 'sqlite' | 'postgres'; seconds: number; concurrency?: number; log?: (line: string) => void }): Promise<SoakReport> {
+export async function runSoak(options: {
+  dialect: 'sqlite' | 'postgres';
+  seconds: number;
+  concurrency?: number;
+  /** Load before RSS is first read (default: a quarter of `seconds`, at least 5). */
+  warmupSeconds?: number;
+  log?: (line: string) => void;
+}): Promise<SoakReport> {
   const log = options.log ?? ((line: string) => console.log(line));
   const concurrency = options.concurrency ?? 6;
   const database = await createTestDatabase(options.dialect === 'sqlite' ? 'sqlite-file' : 'postgres');
@@ -130,11 +139,21 @@ export async function runSoak(options: { dialect: 'sqlite' | 'postgres'; seconds
       }
     };
 
-    await worker(Date.now() + 2000); // warm-up
+    // Warm-up at the measured concurrency (V8's heap, SQLite's page cache and the pools grow to the load first), then
+    // RSS is sampled every second: growth is end vs after warm-up, so only what keeps growing under the load counts.
+    const warmupSeconds = options.warmupSeconds ?? Math.max(5, Math.round(options.seconds / 4));
+    await Promise.all(Array.from({ length: concurrency }, () => worker(Date.now() + warmupSeconds * 1000)));
     const afterWarmup = rssMb(child.pid!);
+    const samples = [afterWarmup];
+    const sampler = setInterval(() => samples.push(rssMb(child.pid!)), 1000);
     const deadline = Date.now() + options.seconds * 1000;
-    await Promise.all(Array.from({ length: concurrency }, () => worker(deadline)));
+    try {
+      await Promise.all(Array.from({ length: concurrency }, () => worker(deadline)));
+    } finally {
+      clearInterval(sampler);
+    }
     const end = rssMb(child.pid!);
+    samples.push(end);
 
     // Every session ends within idle timeout + one sweep; give delivery time, then account for each one.
     const settleUntil = Date.now() + 20_000;
@@ -156,16 +175,17 @@ export async function runSoak(options: { dialect: 'sqlite' | 'postgres'; seconds
       dialect: options.dialect,
       seconds: options.seconds,
       concurrency,
+      warmupSeconds,
       requests: counter.requests,
       serverErrors: counter.serverErrors,
       operations,
       sessions: { created: sids.length, endedWithNotification, stillListed, lost: sids.length - endedWithNotification - stillListed },
-      rssMb: { afterWarmup: Math.round(afterWarmup), end: Math.round(end), growthPercent: Math.round(((end - afterWarmup) / afterWarmup) * 1000) / 10 },
+      rssMb: { afterWarmup: Math.round(afterWarmup), peak: Math.round(Math.max(...samples)), end: Math.round(end), growthPercent: Math.round(((end - afterWarmup) / afterWarmup) * 1000) / 10 },
     };
     log(
       `soak ${report.dialect}: ${report.seconds}s x${concurrency}, ${report.requests} requests, ${report.serverErrors} 5xx (target 0) | ` +
         `sessions created ${report.sessions.created}, ended+notified ${endedWithNotification}, still listed ${stillListed}, lost ${report.sessions.lost} (target 0) | ` +
-        `RSS ${report.rssMb.afterWarmup} -> ${report.rssMb.end} MB (${report.rssMb.growthPercent}%, target < 10%) | ops ${JSON.stringify(operations)}`,
+        `RSS after ${warmupSeconds}s warm-up ${report.rssMb.afterWarmup} -> end ${report.rssMb.end} MB (peak ${report.rssMb.peak}; ${report.rssMb.growthPercent}%, target < 10%) | ops ${JSON.stringify(operations)}`,
     );
     return report;
   } finally {
