@@ -258,6 +258,11 @@ async function assemble(
 
   const app = new Koa();
   app.proxy = config.proxy;
+  if (config.issuer.startsWith('https:') && !config.proxy) {
+    // Gatehouse serves plain HTTP, so an https issuer means a TLS-terminating proxy in front of it; without trusting
+    // its X-Forwarded-Proto the cookies are set without Secure (test/tls-proxy.test.ts).
+    logger.warn({ issuer: config.issuer }, 'the issuer is https but proxy is false: cookies will not be marked Secure; set proxy: true behind a TLS-terminating proxy');
+  }
   app.keys = keys.cookieKeys;
   const csrf = new CsrfTokens(keys.cookieKeys[0]);
   const metrics = new GatehouseMetrics(events, sessions);

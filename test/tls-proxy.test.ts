@@ -12,6 +12,8 @@
  * the issuer and is still sent (browsers ignore it over plain HTTP, RFC 6797 §8.1; behind a TLS proxy they get it over
  * HTTPS even if `proxy: true` was forgotten).
  */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
@@ -279,8 +281,14 @@ test('an http issuer sends no Strict-Transport-Security and no Secure cookies', 
 
 test('an https issuer with proxy: false over plain HTTP: the request works, cookies lose Secure, a forged X-Forwarded-Proto is ignored', async (t) => {
   const issuer = 'https://idp.example.test';
-  const gatehouse = await startTestServer({ config: { issuer, proxy: false, serverSideSessions: { enabled: true }, clients: CLIENTS } });
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _encoding, done) => (warnings.push(String(chunk)), done()) }));
+  const gatehouse = await startTestServer({ config: { issuer, proxy: false, serverSideSessions: { enabled: true }, clients: CLIENTS }, logger });
   t.teardown(() => gatehouse.close());
+  t.true(
+    warnings.some((line) => line.includes('the issuer is https but proxy is false')),
+    'the start-up warns that cookies will not be Secure',
+  );
   const { port } = await gatehouse.server.listen();
   const listener = `http://127.0.0.1:${port}`;
 

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 /**
  * Starts a real Gatehouse for one test file: a fresh database, port 0, test accounts with a cheap password hash,
  * loopback back-channel allowed. Each call is independent, so test files (and tests) run concurrently.
@@ -39,7 +40,7 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: { dialect?: TestDialect; databaseUrl?: string; config?: GatehouseConfigInput; clock?: Clock } = {},
+  options: { dialect?: TestDialect; databaseUrl?: string; config?: GatehouseConfigInput; clock?: Clock; logger?: Logger } = {},
 ): Promise<TestServer> {
   const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => undefined } : await createTestDatabase(options.dialect ?? 'sqlite-memory');
   const server = await createServer(
@@ -54,7 +55,7 @@ export async function startTestServer(
       // Tests run the sweeper themselves (server.sweeper.runOnce()) unless they ask for the timer.
       serverSideSessions: { removeExpiredSessions: false, ...options.config?.serverSideSessions },
     },
-    { clock: options.clock },
+    { clock: options.clock, logger: options.logger },
   );
   await server.listen();
   return {
