@@ -7,7 +7,7 @@ import test from 'ava';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { Browser } from './helpers/browser.js';
-import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
+import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization, webClient } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -169,15 +169,7 @@ async function accessSetup(t: { teardown(fn: () => Promise<void>): void }, sessi
       serverSideSessions: { enabled: sessions },
       clients: [
         { client_id: 'gatehouse-admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
-        {
-          client_id: 'web',
-          client_secret: 'web-secret',
-          redirect_uris: [REDIRECT_URI],
-          grant_types: ['authorization_code', 'refresh_token'],
-          scope: 'openid profile email offline_access',
-          backchannel_logout_uri: receiver.url,
-          skipConsent: true,
-        },
+        webClient(receiver.url, { skipConsent: true }),
       ],
     } as never,
   });

@@ -13,7 +13,7 @@ import * as oidc from 'openid-client';
 import { ManualClock } from '../stores/clock.js';
 import { Browser } from './helpers/browser.js';
 import { createTestDatabase } from './helpers/databases.js';
-import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
+import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization, webClient } from './helpers/relying-party.js';
 import { freePort, startTestServer } from './helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -82,15 +82,7 @@ test('users add, list, replace and remove', async (t) => {
 test('users remove ends the user\'s sessions, tokens and grants while a server runs on the same database', async (t) => {
   const db = await fileDatabase(t);
   const receiver = await new LogoutReceiver().start();
-  const web = {
-    client_id: 'web',
-    client_secret: 'web-secret',
-    redirect_uris: [REDIRECT_URI],
-    grant_types: ['authorization_code', 'refresh_token'],
-    scope: 'openid profile email offline_access',
-    backchannel_logout_uri: receiver.url,
-    skipConsent: true,
-  };
+  const web = webClient(receiver.url, { skipConsent: true });
   const server = await startTestServer({ databaseUrl: db, config: { serverSideSessions: { enabled: true }, clients: [web] } as never });
   t.teardown(async () => {
     await server.close();

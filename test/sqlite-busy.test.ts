@@ -20,7 +20,7 @@ import { QueryTypes } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { SessionStoreError, type ServerSideSession } from '../stores/session-store.js';
 import { Browser } from './helpers/browser.js';
-import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import { authorizationPath, discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -86,15 +86,7 @@ async function startSqliteFileServer(t: ExecutionContext, config: GatehouseConfi
 }
 
 function authorizationUrl(issuer: string): string {
-  const params = new URLSearchParams({
-    client_id: 'web',
-    response_type: 'code',
-    scope: 'openid',
-    redirect_uri: REDIRECT_URI,
-    code_challenge: 'a'.repeat(43),
-    code_challenge_method: 'S256',
-  });
-  return `${issuer}/auth?${params}`;
+  return `${issuer}${authorizationPath()}`;
 }
 
 async function count(gatehouse: TestServer, sql: string, replacements: Record<string, unknown> = {}): Promise<number> {

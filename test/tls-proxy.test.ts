@@ -25,7 +25,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { Browser, formWithAction, type Page } from './helpers/browser.js';
-import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import { authorizationPath, discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const run = promisify(execFile);
@@ -127,17 +127,6 @@ function named(cookies: SetCookie[], name: string): SetCookie[] {
   return cookies.filter((cookie) => cookie.name === name && cookie.value !== '');
 }
 
-function authorizationPath(): string {
-  const params = new URLSearchParams({
-    client_id: 'web',
-    response_type: 'code',
-    scope: 'openid',
-    redirect_uri: REDIRECT_URI,
-    code_challenge: 'a'.repeat(43),
-    code_challenge_method: 'S256',
-  });
-  return `/auth?${params}`;
-}
 
 let certificateDir: string;
 let proxy: TlsTerminatingProxy;

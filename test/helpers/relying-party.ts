@@ -5,10 +5,39 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
+import type { GatehouseConfigInput } from '../../config/schema.js';
+
+type ClientInput = NonNullable<GatehouseConfigInput['clients']>[number];
 import { Browser, formWithAction, type Page } from './browser.js';
 
 export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 export const POST_LOGOUT_URI = 'http://127.0.0.1:9/logged-out';
+
+/** The confidential `web` client of most tests: code and refresh, offline_access, back-channel logout to a receiver. */
+export function webClient(backchannelLogoutUri: string, extra: Partial<ClientInput> = {}): ClientInput {
+  return {
+    client_id: 'web',
+    client_secret: 'web-secret',
+    redirect_uris: [REDIRECT_URI],
+    grant_types: ['authorization_code', 'refresh_token'],
+    scope: 'openid profile email offline_access',
+    backchannel_logout_uri: backchannelLogoutUri,
+    ...extra,
+  };
+}
+
+/** `/auth?...` for client `web` with a fixed PKCE challenge: for tests that look at the response, not the login. */
+export function authorizationPath(): string {
+  const params = new URLSearchParams({
+    client_id: 'web',
+    response_type: 'code',
+    scope: 'openid',
+    redirect_uri: REDIRECT_URI,
+    code_challenge: 'a'.repeat(43),
+    code_challenge_method: 'S256',
+  });
+  return `/auth?${params}`;
+}
 
 export async function discover(issuer: string, clientId: string, clientSecret?: string): Promise<oidc.Configuration> {
   return oidc.discovery(new URL(issuer), clientId, clientSecret ? { client_secret: clientSecret } : undefined, clientSecret ? undefined : oidc.None(), {
