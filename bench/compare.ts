@@ -71,7 +71,9 @@ const OPERATIONS: { key: OperationKey; label: string; target: { sqlite: number; 
 ];
 
 const PROD_LOGIN_LABEL = 'login flow, scrypt log2N 15';
-const RSS_TARGET_MIB = 250;
+/** The issue's 250 MB (decimal megabytes), in MiB as /proc reports RSS. */
+const RSS_TARGET_MB = 250;
+const RSS_TARGET_MIB = (RSS_TARGET_MB * 1e6) / 1048576;
 const STARTUP_TARGET_MS = 2000;
 const STARTUP_RUNS = 3;
 const LARGE_STORE_LOGIN_SECONDS = 5;
@@ -526,7 +528,7 @@ function targetResults(ratios: Ratio[], largeStore: LargeStoreResult | undefined
     value: `${round(r.throughput, 2)}`,
     status: r.status,
   }));
-  const rssTarget = `RSS of Gatehouse (SQLite) with ${formatCount(settings.sessions)} server-side sessions ≤ ${RSS_TARGET_MIB} MB`;
+  const rssTarget = `RSS of Gatehouse (SQLite) with ${formatCount(settings.sessions)} server-side sessions ≤ ${RSS_TARGET_MB} MB (${round(RSS_TARGET_MIB, 1)} MiB)`;
   results.push(
     largeStore
       ? { target: rssTarget, value: `peak ${largeStore.peakRssMiB} MiB, ${largeStore.rssEndMiB} MiB at the end`, status: largeStore.peakRssMiB <= RSS_TARGET_MIB ? 'PASS' : 'MISS' }

@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
+// (Node flags: see server/node-flags.ts.)
 // The `gatehouse` command. In a checkout it runs the TypeScript source through tsx; from the installed package
 // (which ships compiled JavaScript, see scripts/build.ts) it runs dist/server/cli.js.
 import { existsSync } from 'node:fs';

@@ -13,14 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SERVER_NODE_FLAGS } from '../server/node-flags.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
 
 const variants: { name: string; args: string[] }[] = [
-  ...(existsSync(join(root, 'dist/server/cli.js')) ? [{ name: 'compiled (node dist/server/cli.js)', args: [join(root, 'dist/server/cli.js')] }] : []),
-  { name: 'source (node --import tsx server/cli.ts)', args: ['--import', 'tsx', join(root, 'server/cli.ts')] },
+  ...(existsSync(join(root, 'dist/server/cli.js')) ? [{ name: 'compiled (node dist/server/cli.js)', args: [...SERVER_NODE_FLAGS, join(root, 'dist/server/cli.js')] }] : []),
+  { name: 'source (node --import tsx server/cli.ts)', args: [...SERVER_NODE_FLAGS, '--import', 'tsx', join(root, 'server/cli.ts')] },
 ];
 
 function freePort(): Promise<number> {

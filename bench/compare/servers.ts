@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../../server/node-flags.js';
 import { freePort } from '../../test/helpers/server.js';
 import { ADMIN_CLIENT, CHEAP_HASHING, clientMetadata, type BaselineSettings, type SharedFixtures } from './fixtures.js';
 
@@ -148,11 +149,12 @@ export async function startGatehouse(options: GatehouseOptions): Promise<ServerH
   // stdout (pino's request log at the configured level) goes to /dev/null; stderr (start-up failures) to a file.
   const err = openSync(logFile, 'a');
   const command = options.viaNpx ? 'npx' : process.execPath;
+  // Gatehouse runs with its Node flags however it is started (server/node-flags.ts); the baseline with Node's defaults.
   const args = options.viaNpx
-    ? ['tsx', CLI, 'start', '--config', configFile]
+    ? ['tsx', ...SERVER_NODE_FLAGS, CLI, 'start', '--config', configFile]
     : options.compiled
-      ? [...(options.nodeArgs ?? []), COMPILED_CLI, 'start', '--config', configFile]
-      : [...loaderArgs(), ...(options.nodeArgs ?? []), CLI, 'start', '--config', configFile];
+      ? [...SERVER_NODE_FLAGS, ...(options.nodeArgs ?? []), COMPILED_CLI, 'start', '--config', configFile]
+      : [...loaderArgs(), ...SERVER_NODE_FLAGS, ...(options.nodeArgs ?? []), CLI, 'start', '--config', configFile];
   const started = performance.now();
   const child = spawn(command, args, { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'ignore', err], detached: options.viaNpx });
   closeSync(err);
