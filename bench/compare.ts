@@ -2,7 +2,7 @@
  * Gatehouse side by side with plain oidc-provider (`npx tsx bench/compare.ts`, `npm run bench -- compare`).
  *
  * Three servers, each in its own child process on loopback, so the CPU and RSS read from /proc are the server's own:
- *   - Gatehouse on SQLite (a file, WAL), server-side sessions on, started with its CLI;
+ *   - Gatehouse on SQLite (a file, WAL), server-side sessions on, started with its compiled CLI (dist/, built first);
  *   - Gatehouse on PostgreSQL (a database created and dropped for the run), server-side sessions on;
  *   - the baseline: plain oidc-provider 9 with its in-memory adapter and a minimal login/consent handler
  *     (bench/compare/baseline-server.ts).
@@ -26,8 +26,11 @@
  * (records for the RSS measurement, default 1000000), BENCH_COMPARE_LOG_LEVEL (Gatehouse's logging.level, default
  * info, the production default; the request log goes to /dev/null), BENCH_COMPARE_ONLY (comma-separated operations;
  * skips the extra measurements and writes compare-partial.json), BENCH_COMPARE_PROFILE (a directory: every server
- * process runs with --cpu-prof and writes its profile there on exit; summarize with bench/compare/profile-summary.ts).
+ * process runs with --cpu-prof and writes its profile there on exit; summarize with bench/compare/profile-summary.ts),
+ * BENCH_COMPARE_SOURCE=1 (run Gatehouse from its TypeScript source through tsx instead of the compiled package that
+ * the run builds first).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -46,7 +49,7 @@ import { measureLargeStore, type LargeStoreResult } from './compare/large-store.
 import { runLoad } from './compare/load.js';
 import { PgBackends } from './compare/pg-backends.js';
 import { cpuSeconds, peakRssMiB, rssMiB, sampleRss } from './compare/proc.js';
-import { startBaseline, startGatehouse, type ServerHandle } from './compare/servers.js';
+import { REPO_ROOT, startBaseline, startGatehouse, type ServerHandle } from './compare/servers.js';
 import { measureStartup, type StartupResult } from './compare/startup.js';
 import { barChartSvg, type ChartPanel } from './compare/svg.js';
 
@@ -89,6 +92,8 @@ interface Settings {
   logLevel: string;
   only?: OperationKey[];
   profileDir?: string;
+  /** How Gatehouse runs: `compiled` (dist/, built at the start of the run: what the package ships) or `source` (tsx). */
+  gatehouse: 'compiled' | 'source';
 }
 
 interface Measurement {
@@ -144,6 +149,7 @@ function readSettings(scale: Scale): Settings {
     logLevel: process.env.BENCH_COMPARE_LOG_LEVEL || 'info',
     only: only?.length ? (only as OperationKey[]) : undefined,
     profileDir: process.env.BENCH_COMPARE_PROFILE ? resolve(process.env.BENCH_COMPARE_PROFILE) : undefined,
+    gatehouse: process.env.BENCH_COMPARE_SOURCE === '1' ? 'source' : 'compiled',
   };
 }
 
@@ -257,6 +263,14 @@ export async function run(scale: Scale): Promise<void> {
       (settings.profileDir ? `; CPU profiles to ${settings.profileDir}` : ''),
   );
 
+  if (settings.gatehouse === 'compiled') {
+    // What users run: the compiled package. From the TypeScript source (tsx), Node's source-map support rewrites the
+    // stack Sequelize captures on every query, which costs the source far more than the shipped code.
+    progress(`${AREA}: building dist/ (scripts/build.ts) to measure the compiled Gatehouse`);
+    const build = spawnSync(process.execPath, [...process.execArgv, join(REPO_ROOT, 'scripts', 'build.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (build.status !== 0) throw new Error(`building dist/ failed (exit ${build.status}); BENCH_COMPARE_SOURCE=1 measures the TypeScript source`);
+  }
+  const compiled = settings.gatehouse === 'compiled';
   const fixtures = await createFixtures(settings.concurrency);
   const databases: BenchDatabase[] = [];
   const targets: Target[] = [];
@@ -277,7 +291,7 @@ export async function run(scale: Scale): Promise<void> {
       } else {
         const db = await createBenchDatabase(key === 'gatehouse-sqlite' ? 'sqlite' : 'postgres');
         databases.push(db);
-        handle = await startGatehouse({ name: key, databaseUrl: db.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs });
+        handle = await startGatehouse({ name: key, databaseUrl: db.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs, compiled });
         const sequelize = await openDatabase({ url: db.url });
         try {
           database = await databaseVersion(sequelize);
@@ -330,7 +344,7 @@ export async function run(scale: Scale): Promise<void> {
     if (!partial) {
       const db = await createBenchDatabase('sqlite');
       databases.push(db);
-      const handle = await startGatehouse({ name: 'gatehouse-sqlite-prod-hash', databaseUrl: db.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs, hashing: PRODUCTION_HASHING });
+      const handle = await startGatehouse({ name: 'gatehouse-sqlite-prod-hash', databaseUrl: db.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs, hashing: PRODUCTION_HASHING, compiled });
       const target: Target = { key: 'gatehouse-sqlite', label: 'Gatehouse SQLite (log2N 15)', handle, driver: new Driver(handle.issuer, settings.concurrency * 2) };
       try {
         await target.driver.discover();
@@ -368,6 +382,7 @@ export async function run(scale: Scale): Promise<void> {
       concurrency: settings.concurrency,
       loginSeconds: LARGE_STORE_LOGIN_SECONDS,
       logLevel: settings.logLevel,
+      compiled,
       onProgress: progress,
     });
     progress(`large store: RSS ${largeStore.rssAfterStartMiB} MiB after start, ${largeStore.rssEndMiB} MiB at the end, peak ${largeStore.peakRssMiB} MiB`);
@@ -384,7 +399,7 @@ export async function run(scale: Scale): Promise<void> {
   console.log(heading(`Gatehouse vs plain oidc-provider ${oidcProviderVersion} — ${describeMachine(machine)}`));
   console.log(
     `Concurrency ${settings.concurrency} on loopback; per operation and server ${settings.warmupSeconds} s warm-up + ${settings.seconds} s measured ` +
-      `in ${settings.rounds} alternating rounds. Gatehouse: server-side sessions on, logging.level ${settings.logLevel} (request log to /dev/null). ` +
+      `in ${settings.rounds} alternating rounds. Gatehouse: ${compiled ? 'the compiled package (node dist/server/cli.js start)' : 'the TypeScript source through tsx'}, server-side sessions on, logging.level ${settings.logLevel} (request log to /dev/null). ` +
       `Users hashed with scrypt log2N 10. CPU = the server process (utime+stime); for PostgreSQL "DB CPU" adds its backends. ` +
       `The load generator shares the ${machine.cores} cores.`,
   );

@@ -45,6 +45,8 @@ export async function measureLargeStore(options: {
   concurrency: number;
   loginSeconds: number;
   logLevel: string;
+  /** Run the compiled CLI (dist/) rather than the TypeScript source. */
+  compiled?: boolean;
   onProgress(message: string): void;
 }): Promise<LargeStoreResult> {
   const database = await createBenchDatabase('sqlite');
@@ -68,7 +70,7 @@ export async function measureLargeStore(options: {
     const seedSeconds = round((performance.now() - seedStarted) / 1000, 1);
     options.onProgress(`large store: seeded in ${seedSeconds} s; starting Gatehouse on it`);
 
-    const server = await startGatehouse({ name: 'gatehouse-large-store', databaseUrl: database.url, fixtures: options.fixtures, workDir: options.workDir, logLevel: options.logLevel });
+    const server = await startGatehouse({ name: 'gatehouse-large-store', databaseUrl: database.url, fixtures: options.fixtures, workDir: options.workDir, logLevel: options.logLevel, compiled: options.compiled });
     const driver = new Driver(server.issuer, options.concurrency * 2);
     try {
       const rssAfterStartMiB = rssMiB(server.pid);
