@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import test from 'ava';
 import { QueryTypes } from 'sequelize';
+import { pino } from 'pino';
+import { SessionAdapter } from '../server/sessions/session-adapter.js';
 import { ManualClock } from '../stores/clock.js';
+import { MemorySessionStore } from '../stores/memory/session-store.js';
 import { Browser } from './helpers/browser.js';
 import { discover, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -242,4 +245,34 @@ test("session fixation: a session id planted in a browser never carries the vict
   const page = await startAuthorization(attacker, config);
   t.true(page.body.includes('name="password"'), "the attacker's copy is signed in as nobody");
   t.deepEqual((await gatehouse.server.sessionStore!.getSessions({ subjectId: 'bob' })).length, 0);
+});
+
+test('a save that lands after the session expired does not revive it (the sweeper may already be ending it)', async (t) => {
+  const clock = new ManualClock();
+  const logger = pino({ level: 'silent' });
+  const store = new MemorySessionStore({ clock, logger });
+  const expired: string[] = [];
+  const adapter = new SessionAdapter({
+    store,
+    clock,
+    logger,
+    renewalWriteInterval: 60,
+    displayNameFor: () => null,
+    onExpiredSession: (session) => expired.push(session.sessionId),
+  });
+  const payload = {
+    uid: 'uid-1',
+    kind: 'Session',
+    accountId: 'alice',
+    loginTs: Math.floor(clock.now().getTime() / 1000),
+    authorizations: { web: { sid: 'sid-web', grantId: 'grant-web' } },
+  };
+  await adapter.upsert('jti-1', payload, 3600);
+  // A request loaded the session just before it expired and saves (a consent for another client) just after.
+  clock.advance(HOUR + 1);
+  await adapter.upsert('jti-1', { ...payload, authorizations: { ...payload.authorizations, other: { sid: 'sid-other', grantId: 'grant-other' } } }, 3600);
+  const record = await store.getBySessionId('uid-1');
+  t.deepEqual(record?.clients, [{ clientId: 'web', sid: 'sid-web' }], 'the late save was not written');
+  t.true(record!.expires!.getTime() < clock.now().getTime(), 'still expired, so the sweeper ends it as it was');
+  t.deepEqual(expired, ['uid-1'], 'handed to expiry processing instead');
 });

@@ -7,7 +7,8 @@
  *   the new id with the same uid. The destroy of a rotating id is skipped and the upsert moves the record to the new
  *   key in one update, so a live session never has two records or none.
  * - A request that only slides the expiry writes at most once per `renewalWriteInterval` seconds.
- * - An expired or unreadable record is never handed to the provider; a corrupt one is deleted.
+ * - An expired or unreadable record is never handed to the provider, nor written again by a request that loaded it
+ *   before it expired; a corrupt one is deleted.
  */
 import Provider from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
@@ -114,6 +115,13 @@ export class SessionAdapter implements Adapter {
     const { ip, userAgent } = requestDetails();
     const subjectId = data.accountId ?? null;
     const existing = await store.getBySessionId(data.uid);
+    if (existing?.expires && existing.expires.getTime() <= now.getTime()) {
+      // The session expired while this request ran: expiry is final. Saving would revive a record the sweeper may
+      // already have claimed and ended (tokens revoked, logout sent), and then deletes.
+      this.#options.logger.info({ sessionId: data.uid }, 'not saving a session that expired during the request');
+      this.#options.onExpiredSession?.(existing);
+      return;
+    }
     // A plain save that carries an older id than the record (another request of this browser rotated it meanwhile)
     // must not move the record back: only the rotating request moves the key.
     const storedKey = existing && existing.key !== key && !isRotationTo(id) ? existing.key : key;
