@@ -12,10 +12,13 @@
 import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import { removeExpiredOperationalRows } from '../../stores/sequelize/operational-adapter.js';
-import type { Clock, SessionStore } from '../../stores/session-store.js';
+import type { Clock, ServerSideSession, SessionStore } from '../../stores/session-store.js';
 import type { ExpiredSessionRef, SessionService } from './session-service.js';
 
-/** Expired sessions whose records are deleted together (see #sweep). Well inside a claim's lease at any sweep rate. */
+/**
+ * Expired sessions whose records are deleted together (see #sweep): at most this many, and never held for more than
+ * half a claim's lease, so a slow sweep (many notifications, a distant database) deletes before its claims run out.
+ */
 const DELETE_GROUP = 5000;
 
 export interface SweeperOptions {
@@ -84,6 +87,26 @@ export class ExpirySweeper {
     return this.#running;
   }
 
+  /** Ends a claimed batch (its records go to `ended`), or one session at a time when the batch fails. */
+  async #end(batch: ServerSideSession[], ended: ExpiredSessionRef[], onExpiredOneByOne: () => void): Promise<void> {
+    const { service, logger } = this.deps;
+    try {
+      await service.endExpiredSessions(batch);
+      for (const { key, sessionId, subjectId, expires } of batch) ended.push({ key, sessionId, subjectId, expires });
+    } catch {
+      // One by one, so a session that cannot be ended does not hold back the others; its claim runs out and a later
+      // sweep retries it.
+      for (const session of batch) {
+        try {
+          await service.expireSession(session);
+          onExpiredOneByOne();
+        } catch (error) {
+          logger.error({ sessionId: session.sessionId, err: { message: (error as Error).message } }, 'ending an expired session failed');
+        }
+      }
+    }
+  }
+
   async #sweep(): Promise<SweepResult> {
     const started = process.hrtime.bigint();
     const { store, service, options, logger } = this.deps;
@@ -92,6 +115,9 @@ export class ExpirySweeper {
       // Records of ended sessions are deleted in groups of DELETE_GROUP rather than per claimed batch: on SQLite a
       // commit rewrites every index page it touched, and a large group touches each page once for many sessions.
       const ended: ExpiredSessionRef[] = [];
+      let groupStarted = 0;
+      const groupDue = () =>
+        ended.length >= DELETE_GROUP || (ended.length > 0 && performance.now() - groupStarted >= (options.leaseSeconds * 1000) / 2);
       const forget = async () => {
         const group = ended.splice(0);
         if (group.length === 0) return;
@@ -103,28 +129,23 @@ export class ExpirySweeper {
           logger.error({ sessions: group.length, err: { message: (error as Error).message } }, 'deleting expired sessions failed');
         }
       };
-      for (;;) {
-        const batch = await store.claimExpired(options.batchSize, options.leaseSeconds);
-        if (batch.length === 0) break;
-        try {
-          await service.endExpiredSessions(batch);
-          for (const { key, sessionId, subjectId, expires } of batch) ended.push({ key, sessionId, subjectId, expires });
-        } catch {
-          // One by one, so a session that cannot be ended does not hold back the others; its claim runs out and a
-          // later sweep retries it.
-          for (const session of batch) {
-            try {
-              await service.expireSession(session);
-              sessions++;
-            } catch (error) {
-              logger.error({ sessionId: session.sessionId, err: { message: (error as Error).message } }, 'ending an expired session failed');
-            }
+      try {
+        for (;;) {
+          const claimedAt = performance.now();
+          const batch = await store.claimExpired(options.batchSize, options.leaseSeconds);
+          if (batch.length === 0) break;
+          await this.#end(batch, ended, () => sessions++);
+          if (ended.length > 0 && groupStarted === 0) groupStarted = claimedAt;
+          if (groupDue()) {
+            await forget();
+            groupStarted = 0;
           }
+          if (this.#stopping) break;
         }
-        if (ended.length >= DELETE_GROUP) await forget();
-        if (this.#stopping) break;
+      } finally {
+        // Also when a claim failed: the sessions already ended are deleted now rather than after their leases.
+        await forget();
       }
-      await forget();
     }
     let operationalRows = 0;
     for (;;) {
