@@ -136,7 +136,7 @@ async function assemble(
   logger.info({ keys: describeKeys(keys.jwks), source: keys.source }, 'signing keys loaded');
   // Users and clients live in the directory tables, seeded from the configuration (passwords hashed on the way).
   const directory = new SequelizeDirectory(sequelize, clock);
-  const seeded = deps.seed ? await seedDirectory(directory, configured, logger, clock) : { config: configured, disabledUsers: [] };
+  const seeded = deps.seed ? await seedDirectory(directory, configured, logger) : { config: configured, disabledUsers: [] };
   const config = seeded.config;
   const accounts = new AccountDirectory(directory, { hashing: config.passwordHashing, cacheMs: config.directory.cacheMs });
   const staticClients = [consoleClient(config.issuer)];

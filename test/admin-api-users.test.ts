@@ -232,6 +232,21 @@ test('DELETE ends the user\'s sessions: record gone, back-channel logout sent, t
   t.is(receiver.tokens.length, 1, 'only dave was notified');
 });
 
+test('DELETE repeated for a user already gone still ends what is left of their access (after a failed first try), then 404', async (t) => {
+  const { gatehouse, admin, web, receiver } = await accessSetup(t, true);
+  const { tokens } = await signIn(new Browser(), web, { username: 'dave', scope: 'openid profile offline_access' });
+  // The user is gone but the ending of their access did not happen (as when the first DELETE failed half-way).
+  t.true(await gatehouse.server.accounts.remove('dave'));
+  t.is((await gatehouse.server.sessions.sessionsOf('dave')).length, 1);
+
+  const again = await api(gatehouse, 'DELETE', '/admin/api/v1/users/dave', { token: admin });
+  t.is(again.status, 404);
+  t.deepEqual(await gatehouse.server.sessions.sessionsOf('dave'), [], 'the session is ended anyway');
+  await receiver.waitFor(1);
+  const refresh = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!));
+  t.is(refresh?.error, 'invalid_grant');
+});
+
 test('PUT disabled: true ends the user\'s sessions the same way; enabled again, they sign in anew', async (t) => {
   const { gatehouse, admin, web, receiver } = await accessSetup(t, true);
   const browser = new Browser();

@@ -13,22 +13,23 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../../config/load.js';
 import type { AccountConfig, GatehouseConfig } from '../../config/schema.js';
 import { UsernameTakenError, type SequelizeDirectory } from '../../stores/sequelize/directory.js';
-import type { Clock } from '../../stores/session-store.js';
 import { toClientInput } from './clients.js';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
 
 export interface SeedOutcome {
   /** The configuration with every `password` replaced by its `passwordHash`. */
   config: GatehouseConfig;
-  /** Subjects of configured users that this seeding disabled because the configuration no longer lists them. */
+  /**
+   * Subjects of configured users the configuration no longer lists (so disabled), whether this seeding or an earlier one
+   * disabled them: the caller ends their access on every start, a no-op once done, so a start that failed to (or
+   * stopped first) is made good by the next one.
+   */
   disabledUsers: string[];
 }
 
-/** Seeds the directory. `clock` is the directory's (it stamps `updated`). */
-export async function seedDirectory(directory: SequelizeDirectory, config: GatehouseConfig, logger: Logger, clock: Clock): Promise<SeedOutcome> {
+/** Seeds the directory. */
+export async function seedDirectory(directory: SequelizeDirectory, config: GatehouseConfig, logger: Logger): Promise<SeedOutcome> {
   const accounts = await Promise.all(config.accounts.map((account) => withHashedPassword(directory, account, config.passwordHashing)));
-  // Whole seconds: a DATETIME column without fractions (MariaDB) stores `updated` truncated.
-  const started = Math.floor(clock.now().getTime() / 1000) * 1000;
   let disabledUsers: string[] = [];
   try {
     const result = await directory.applySeed({
@@ -43,7 +44,7 @@ export async function seedDirectory(directory: SequelizeDirectory, config: Gateh
     });
     logger.info({ users: result.users, clients: result.clients }, 'directory seeded from the configuration');
     if (result.takenOver.length) logger.warn({ entries: result.takenOver }, 'configured entries replaced ones added with the CLI or the API');
-    if (result.users.disabled > 0) disabledUsers = await retiredSince(directory, config, started);
+    disabledUsers = await retired(directory, config);
   } catch (error) {
     if (error instanceof UsernameTakenError) {
       const index = accounts.findIndex((account) => (account.username ?? account.subject).toLowerCase() === error.username.toLowerCase());
@@ -60,15 +61,11 @@ export async function seedDirectory(directory: SequelizeDirectory, config: Gateh
   return { config: { ...config, accounts }, disabledUsers };
 }
 
-/**
- * Configured users, no longer configured, disabled since `started` (by this seeding, or by another instance's seeding
- * the same configuration at the same moment: ending their access twice is harmless). Read only when the seeding
- * disabled someone, so a start that changes nothing never lists the users.
- */
-async function retiredSince(directory: SequelizeDirectory, config: GatehouseConfig, started: number): Promise<string[]> {
+/** Configured users the configuration no longer lists (the seeding disabled them). */
+async function retired(directory: SequelizeDirectory, config: GatehouseConfig): Promise<string[]> {
   const configured = new Set(config.accounts.map((account) => account.subject));
-  const users = await directory.listUsers();
-  return users.filter((user) => user.source === 'config' && user.disabled && !configured.has(user.subject) && user.updated.getTime() >= started).map((user) => user.subject);
+  const users = await directory.listUsers({ source: 'config', disabledOnly: true });
+  return users.filter((user) => !configured.has(user.subject)).map((user) => user.subject);
 }
 
 async function withHashedPassword(directory: SequelizeDirectory, account: AccountConfig, params: GatehouseConfig['passwordHashing']): Promise<AccountConfig> {

@@ -50,7 +50,8 @@ export class UserOffboarding {
     } else {
       result = { sessions: [], grantsRevoked: await this.#revokeGrantsOf(subject), notificationsQueued: 0, serverSideSessions: false };
     }
-    logger.info(
+    // Logged when something ended (a start re-checks users the configuration dropped earlier: usually nothing left).
+    if (result.sessions.length || result.grantsRevoked || result.notificationsQueued) logger.info(
       { event: 'user.access_ended', subject, actor, sessions: result.sessions.length, grantsRevoked: result.grantsRevoked, notificationsQueued: result.notificationsQueued },
       'access of a removed or disabled user ended',
     );

@@ -107,7 +107,7 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     } catch (error) {
       deps.logger.error(
         { event: 'user.access_not_ended', subject, err: { message: loggableMessage(error) } },
-        `user ${what}, but ending their sessions failed; retry with DELETE ${ADMIN_API_PREFIX}/subjects/${encodeURIComponent(subject)}/sessions`,
+        `user ${what}, but ending their sessions failed; repeat the request (DELETE ${ADMIN_API_PREFIX}/users/${encodeURIComponent(subject)} finishes it for a removed user)`,
       );
       throw error;
     }
@@ -157,7 +157,11 @@ export function adminApiRoutes(deps: RouteDeps): Router {
   router.delete(`${ADMIN_API_PREFIX}/users/:subject`, authenticate, async (ctx) => {
     const subject = ctx.params.subject;
     parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
-    if (!(await accounts.remove(subject))) throw userNotFound(subject);
+    if (!(await accounts.remove(subject))) {
+      // Already gone: a DELETE repeated after one whose ending of access failed finishes it (else a no-op), then 404.
+      await endAccess(ctx, subject, 'removed');
+      throw userNotFound(subject);
+    }
     deps.logger.info({ event: 'user.removed', subject, actor: adminOf(ctx) }, 'user removed');
     const { sessions: ended, grantsRevoked, notificationsQueued } = await endAccess(ctx, subject, 'removed');
     ctx.body = { subject, removed: true, sessions: ended, grantsRevoked, notificationsQueued };

@@ -242,9 +242,13 @@ export class SequelizeDirectory {
   }
 
   /** Every user, by subject; `limit` caps the list. */
-  async listUsers(options: { enabledOnly?: boolean; limit?: number } = {}): Promise<UserRecord[]> {
+  async listUsers(options: { enabledOnly?: boolean; disabledOnly?: boolean; source?: UserRecord['source']; limit?: number } = {}): Promise<UserRecord[]> {
+    const where: Record<string, unknown> = {};
+    if (options.enabledOnly) where.disabled = false;
+    if (options.disabledOnly) where.disabled = true;
+    if (options.source) where.source = options.source;
     const rows = (await this.#users.findAll({
-      where: options.enabledOnly ? { disabled: false } : {},
+      where,
       order: [['subject', 'ASC']],
       limit: options.limit,
       raw: true,
