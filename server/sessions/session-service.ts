@@ -11,6 +11,7 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import type { LogoutReason, OutboxEntry } from '../../stores/sequelize/backchannel-outbox.js';
+import { isDatabaseUnavailable } from '../../stores/sequelize/errors.js';
 import { grantsOfAccount } from '../../stores/sequelize/grants.js';
 import { revokeGrantTokens } from '../../stores/sequelize/operational-adapter.js';
 import {
@@ -264,7 +265,11 @@ export class SessionService {
   }
 }
 
-/** Which clients have a back-channel logout URI, looked up once per client for one batch of sessions. */
+/**
+ * Which clients have a back-channel logout URI, looked up once per client for one batch of sessions. A client that is
+ * gone or whose metadata no longer loads gets no notification; a database that cannot be reached fails the lookup, so
+ * the sessions are not ended without their notifications (the sweeper retries them once their claims run out).
+ */
 class ClientCache {
   readonly #found = new Map<string, Promise<boolean>>();
   constructor(private readonly provider: Provider) {}
@@ -272,7 +277,13 @@ class ClientCache {
   hasBackchannelLogout(clientId: string): Promise<boolean> {
     let found = this.#found.get(clientId);
     if (!found) {
-      found = this.provider.Client.find(clientId).then((client) => Boolean(client?.backchannelLogoutUri), () => false);
+      found = this.provider.Client.find(clientId).then(
+        (client) => Boolean(client?.backchannelLogoutUri),
+        (error: unknown) => {
+          if (isDatabaseUnavailable(error)) throw error;
+          return false;
+        },
+      );
       this.#found.set(clientId, found);
     }
     return found;
