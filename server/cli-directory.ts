@@ -329,8 +329,7 @@ const usersRemove = runner<string>({
       if (!(await server.accounts.remove(subject))) throw new DirectoryCommandError(`no user with subject ${JSON.stringify(subject)}`);
       let ended: AccessEnded;
       try {
-        const { sessions, provider, sequelize, logger } = server;
-        ended = await new UserOffboarding({ sessions, provider, sequelize, logger, clock: systemClock }).endAccess(subject, 'cli');
+        ended = await new UserOffboarding({ sessions: server.sessions, logger: server.logger }).endAccess(subject, 'cli');
       } catch (error) {
         throw new DirectoryCommandError(`removed user ${subject}, but ending their sessions failed (${loggableMessage(error)}); gatehouse sessions revoke --subject ${subject} ends them`);
       }

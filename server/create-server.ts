@@ -248,7 +248,7 @@ async function assemble(
   provider.use(slideOnClientActivity(clients, sessions));
   delivery.start();
   if (config.serverSideSessions.removeExpiredSessions) sweeper.start();
-  const offboarding = new UserOffboarding({ sessions, provider, sequelize, clock, logger: logger.child({ component: 'users' }) });
+  const offboarding = new UserOffboarding({ sessions, logger: logger.child({ component: 'users' }) });
   // Users the configuration no longer lists were disabled by the seeding: end their sessions and tokens now.
   for (const subject of seeded.disabledUsers) {
     await offboarding.endAccess(subject, 'config').catch((error) =>

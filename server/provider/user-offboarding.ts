@@ -11,15 +11,8 @@
  *
  * Call it after the user is removed or disabled, so no new sign-in can start in between.
  */
-import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
-import type { Sequelize } from 'sequelize';
-import { grantsOfAccount } from '../../stores/sequelize/grants.js';
-import { revokeGrantTokens } from '../../stores/sequelize/operational-adapter.js';
-import type { Clock } from '../../stores/session-store.js';
 import type { RemoveSessionsResult, SessionService } from '../sessions/session-service.js';
-
-type GrantAdapter = { adapter: { destroy(id: string): Promise<void> } };
 
 export interface AccessEnded extends RemoveSessionsResult {
   /** False when server-side sessions are off: grants and tokens were revoked, but no sessions or notifications. */
@@ -28,9 +21,6 @@ export interface AccessEnded extends RemoveSessionsResult {
 
 export interface UserOffboardingDeps {
   sessions: SessionService;
-  provider: Provider;
-  sequelize: Sequelize;
-  clock: Clock;
   logger: Logger;
 }
 
@@ -48,7 +38,7 @@ export class UserOffboarding {
     if (sessions.enabled) {
       result = { ...(await sessions.removeSessions({ subjectId: subject, actor })), serverSideSessions: true };
     } else {
-      result = { sessions: [], grantsRevoked: await this.#revokeGrantsOf(subject), notificationsQueued: 0, serverSideSessions: false };
+      result = { sessions: [], grantsRevoked: await sessions.revokeAccountGrants(subject), notificationsQueued: 0, serverSideSessions: false };
     }
     // Logged when something ended (a start re-checks users the configuration dropped earlier: usually nothing left).
     if (result.sessions.length || result.grantsRevoked || result.notificationsQueued) logger.info(
@@ -56,15 +46,5 @@ export class UserOffboarding {
       'access of a removed or disabled user ended',
     );
     return result;
-  }
-
-  /** Without server-side sessions: every live grant of the account, its tokens and codes. */
-  async #revokeGrantsOf(subject: string): Promise<number> {
-    const { sequelize, clock } = this.#deps;
-    const { Grant } = this.#deps.provider as unknown as Record<'Grant', GrantAdapter>;
-    const grants = await grantsOfAccount(sequelize, clock, subject);
-    await revokeGrantTokens(sequelize, grants.map((grant) => grant.grantId));
-    for (const { grantId } of grants) await Grant.adapter.destroy(grantId);
-    return grants.length;
   }
 }

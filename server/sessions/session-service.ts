@@ -163,6 +163,16 @@ export class SessionService {
   }
 
   /**
+   * Revokes every live grant of the account (tokens, codes and consent) without touching sessions: what ending a
+   * user's access comes to when server-side sessions are off. Resolves to how many grants were revoked.
+   */
+  async revokeAccountGrants(subjectId: string): Promise<number> {
+    const grants = await grantsOfAccount(this.#deps.sequelize, this.#deps.clock, subjectId);
+    await this.#revokeGrants(grants.map((grant) => grant.grantId), { tokens: true, consent: true });
+    return grants.length;
+  }
+
+  /**
    * Keeps a user at `limit` sessions: after a sign-in that exceeds it, the oldest sessions (never `keep`, the one just
    * signed in) are ended like an administrator's revocation, with back-channel logout.
    */
