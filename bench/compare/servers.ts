@@ -158,15 +158,7 @@ export async function startGatehouse(options: GatehouseOptions): Promise<ServerH
   const started = performance.now();
   const child = spawn(command, args, { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'ignore', err], detached: options.viaNpx });
   closeSync(err);
-  const issuer = `http://127.0.0.1:${port}`;
-  const stop = stopper(child, Boolean(options.viaNpx));
-  try {
-    await waitForDiscovery(issuer, child, logFile);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { name: options.name, issuer, pid: child.pid!, startupMs: Math.round(performance.now() - started), logFile, stop };
+  return ready(options.name, `http://127.0.0.1:${port}`, child, { logFile, started, group: Boolean(options.viaNpx) });
 }
 
 export async function startBaseline(options: { name: string; fixtures: SharedFixtures; workDir: string; nodeArgs?: string[] }): Promise<ServerHandle> {
@@ -191,12 +183,17 @@ export async function startBaseline(options: { name: string; fixtures: SharedFix
     stdio: ['ignore', 'ignore', err],
   });
   closeSync(err);
-  const stop = stopper(child, false);
+  return ready(options.name, issuer, child, { logFile, started, group: false });
+}
+
+/** Waits for a spawned server's discovery document (stopping it if it never comes) and describes it. */
+async function ready(name: string, issuer: string, child: ChildProcess, options: { logFile: string; started: number; group: boolean }): Promise<ServerHandle> {
+  const stop = stopper(child, options.group);
   try {
-    await waitForDiscovery(issuer, child, logFile);
+    await waitForDiscovery(issuer, child, options.logFile);
   } catch (error) {
     await stop();
     throw error;
   }
-  return { name: options.name, issuer, pid: child.pid!, startupMs: Math.round(performance.now() - started), logFile, stop };
+  return { name, issuer, pid: child.pid!, startupMs: Math.round(performance.now() - options.started), logFile: options.logFile, stop };
 }
