@@ -63,7 +63,7 @@ class WriteLock {
 
 interface BusyServer extends TestServer {
   file: string;
-  /** Every statement Sequelize ran (each retry attempt counts), in order. */
+  /** Every statement run (each retry attempt counts), in order: Sequelize's, and the driver calls made beside it. */
   statements: string[];
 }
 
@@ -82,6 +82,9 @@ async function startSqliteFileServer(t: ExecutionContext, config: GatehouseConfi
   gatehouse.server.sequelize.addHook('afterQuery', (_options, query) => {
     statements.push((query as unknown as { sql?: string }).sql ?? '');
   });
+  // Plus the driver's own trace of the shared connection: the token and interaction statements go to sqlite3 directly (stores/sequelize/direct-sql.ts).
+  const connections = (gatehouse.server.sequelize as unknown as { connectionManager: { getConnection(options: object): Promise<sqlite3.Database> } }).connectionManager;
+  (await connections.getConnection({})).on('trace', (sql) => statements.push(sql));
   return { ...gatehouse, file, statements };
 }
 

@@ -28,7 +28,9 @@ export class HttpClient {
     const url = new URL(origin);
     this.#host = url.hostname;
     this.#port = Number(url.port);
-    this.#agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    // An idle socket is dropped after 2 s, before the servers' 5 s keep-alive timeout: a server idle while the other
+    // servers take their round would otherwise close sockets just as the next round reuses them (socket hang up).
+    this.#agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 2000 });
   }
 
   /** One request (no redirect following); `path` is absolute on this origin or a full URL of it. */

@@ -11,6 +11,7 @@ import { DataTypes, Op, QueryTypes, type Model, type ModelStatic, type Sequelize
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../session-store.js';
 import { dialectOf } from './connection.js';
+import { directSql, type DirectSql } from './direct-sql.js';
 
 const TABLE = 'oidc_payloads';
 const MODEL = 'GatehouseOidcPayload';
@@ -55,14 +56,32 @@ function payloadModel(sequelize: Sequelize): PayloadModel {
 
 const COLUMNS = ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'account_id', 'session_uid', 'client_id', 'expires_at', 'consumed_at'];
 const UPDATED = COLUMNS.filter((column) => column !== 'model' && column !== 'id');
-const INSERT = `INSERT INTO ${TABLE} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((column) => `:${column}`).join(', ')})`;
+const LOOKUP_COLUMNS = ['id', 'uid', 'user_code'] as const;
+type LookupColumn = (typeof LOOKUP_COLUMNS)[number];
 
-/** One atomic statement per dialect: concurrent upserts of one id never fail with a duplicate key. */
-function upsertSql(sequelize: Sequelize): string {
-  if (dialectOf(sequelize) === 'mysql' || dialectOf(sequelize) === 'mariadb') {
-    return `${INSERT} ON DUPLICATE KEY UPDATE ${UPDATED.map((column) => `${column} = VALUES(${column})`).join(', ')}`;
-  }
-  return `${INSERT} ON CONFLICT (model, id) DO UPDATE SET ${UPDATED.map((column) => `${column} = excluded.${column}`).join(', ')}`;
+/** The adapter's statements in one dialect's SQL, with positional parameters in the order the methods bind them. */
+interface Statements {
+  upsert: string;
+  find: Record<LookupColumn, string>;
+  consume: string;
+  destroy: string;
+}
+
+function statements(sequelize: Sequelize, sql: DirectSql): Statements {
+  const $ = (n: number) => sql.param(n);
+  const insert = `INSERT INTO ${TABLE} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_column, index) => $(index + 1)).join(', ')})`;
+  // One atomic statement per dialect: concurrent upserts of one id never fail with a duplicate key.
+  const upsert = dialectOf(sequelize) === 'mysql' || dialectOf(sequelize) === 'mariadb'
+    ? `${insert} ON DUPLICATE KEY UPDATE ${UPDATED.map((column) => `${column} = VALUES(${column})`).join(', ')}`
+    : `${insert} ON CONFLICT (model, id) DO UPDATE SET ${UPDATED.map((column) => `${column} = excluded.${column}`).join(', ')}`;
+  const find = (column: LookupColumn) =>
+    `SELECT payload, consumed_at FROM ${TABLE} WHERE model = ${$(1)} AND ${column} = ${$(2)} AND (expires_at IS NULL OR expires_at > ${$(3)}) LIMIT 1`;
+  return {
+    upsert,
+    find: { id: find('id'), uid: find('uid'), user_code: find('user_code') },
+    consume: `UPDATE ${TABLE} SET consumed_at = ${$(1)} WHERE model = ${$(2)} AND id = ${$(3)}`,
+    destroy: `DELETE FROM ${TABLE} WHERE model = ${$(1)} AND id = ${$(2)}`,
+  };
 }
 
 function asDate(value: Date | string | null): Date | null {
@@ -92,63 +111,62 @@ export class SequelizeOperationalAdapter implements Adapter {
   readonly model: string;
   readonly #sequelize: Sequelize;
   readonly #clock: Clock;
-  readonly #upsertSql: string;
+  readonly #sql: DirectSql;
+  readonly #statements: Statements;
 
-  constructor(model: string, sequelize: Sequelize, clock: Clock) {
+  constructor(model: string, sequelize: Sequelize, clock: Clock, direct: { sql: DirectSql; statements: Statements } = prepare(sequelize)) {
     this.model = model;
     this.#sequelize = sequelize;
     this.#clock = clock;
-    this.#upsertSql = upsertSql(sequelize);
+    this.#sql = direct.sql;
+    this.#statements = direct.statements;
   }
+
+  // The hot paths (every token use) run fixed SQL through the driver (direct-sql.ts): the model API's query building,
+  // and then sequelize.query itself, cost most of the server's CPU on token endpoints (bench/compare.ts profiles).
 
   /** Insert or replace. `expiresIn` in seconds; undefined stores no expiry. */
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const now = this.#clock.now();
-    const replacements: Record<string, unknown> = {
-      model: this.model,
+    const expiresAt = typeof expiresIn === 'number' ? new Date(now.getTime() + expiresIn * 1000) : null;
+    await this.#sql.run(this.#statements.upsert, [
+      this.model,
       id,
-      payload: JSON.stringify(payload),
-      grant_id: stringOrNull(payload.grantId),
-      uid: stringOrNull(payload.uid),
-      user_code: stringOrNull(payload.userCode),
-      account_id: stringOrNull(payload.accountId),
-      session_uid: stringOrNull(payload.sessionUid),
-      client_id: stringOrNull(payload.clientId),
-      expires_at: typeof expiresIn === 'number' ? new Date(now.getTime() + expiresIn * 1000) : null,
-      consumed_at: consumedAt(payload.consumed, now),
-    };
-    await this.#sequelize.query(this.#upsertSql, { replacements, type: QueryTypes.INSERT });
+      JSON.stringify(payload),
+      stringOrNull(payload.grantId),
+      stringOrNull(payload.uid),
+      stringOrNull(payload.userCode),
+      stringOrNull(payload.accountId),
+      stringOrNull(payload.sessionUid),
+      stringOrNull(payload.clientId),
+      this.#sql.date(expiresAt),
+      this.#sql.date(consumedAt(payload.consumed, now)),
+    ]);
   }
 
   /** The live payload with this id (with `consumed` set once consumed), or undefined. */
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.#findOne({ id });
+    return this.#findOne('id', id);
   }
 
   /** The live Session payload with this uid, or undefined. */
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.#findOne({ uid });
+    return this.#findOne('uid', uid);
   }
 
   /** The live DeviceCode payload with this user code, or undefined. */
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return this.#findOne({ user_code: userCode });
+    return this.#findOne('user_code', userCode);
   }
-
-  // The hot paths (every token use) run fixed SQL through sequelize.query: the model API's query building cost a
-  // third of the server's CPU on userinfo and refresh (bench/compare.ts profiles).
 
   /** Marks the row consumed now; `find` then returns a truthy `consumed`. */
   async consume(id: string): Promise<void> {
-    await this.#sequelize.query(`UPDATE ${TABLE} SET consumed_at = :now WHERE model = :model AND id = :id`, {
-      replacements: { now: this.#clock.now(), model: this.model, id },
-      type: QueryTypes.UPDATE,
-    });
+    await this.#sql.run(this.#statements.consume, [this.#sql.date(this.#clock.now()), this.model, id]);
   }
 
   /** Deletes the row. A missing id is not an error. */
   async destroy(id: string): Promise<void> {
-    await this.#sequelize.query(`DELETE FROM ${TABLE} WHERE model = :model AND id = :id`, { replacements: { model: this.model, id } });
+    await this.#sql.run(this.#statements.destroy, [this.model, id]);
   }
 
   /** Deletes this model's rows that belong to the grant. */
@@ -156,14 +174,15 @@ export class SequelizeOperationalAdapter implements Adapter {
     await this.#sequelize.query(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, { replacements: { model: this.model, grantId } });
   }
 
-  async #findOne(where: { id: string } | { uid: string } | { user_code: string }): Promise<AdapterPayload | undefined> {
-    const [column, value] = Object.entries(where)[0] as ['id' | 'uid' | 'user_code', string];
-    const rows = await this.#sequelize.query<Pick<PayloadRow, 'payload' | 'consumed_at'>>(
-      `SELECT payload, consumed_at FROM ${TABLE} WHERE model = :model AND ${column} = :value AND (expires_at IS NULL OR expires_at > :now) LIMIT 1`,
-      { replacements: { model: this.model, value, now: this.#clock.now() }, type: QueryTypes.SELECT },
-    );
-    return rows[0] ? toPayload(rows[0]) : undefined;
+  async #findOne(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
+    const row = await this.#sql.get<Pick<PayloadRow, 'payload' | 'consumed_at'>>(this.#statements.find[column], [this.model, value, this.#sql.date(this.#clock.now())]);
+    return row ? toPayload(row) : undefined;
   }
+}
+
+function prepare(sequelize: Sequelize): { sql: DirectSql; statements: Statements } {
+  const sql = directSql(sequelize);
+  return { sql, statements: statements(sequelize, sql) };
 }
 
 /** What oidc-provider's `adapter` option takes: `new Adapter(modelName)`. */
@@ -171,9 +190,10 @@ export type OperationalAdapterClass = new (model: string) => SequelizeOperationa
 
 /** An adapter class bound to this connection and clock, for the provider's `adapter` option. */
 export function createOperationalAdapter(sequelize: Sequelize, clock: Clock): OperationalAdapterClass {
+  const direct = prepare(sequelize);
   return class OperationalAdapter extends SequelizeOperationalAdapter {
     constructor(model: string) {
-      super(model, sequelize, clock);
+      super(model, sequelize, clock, direct);
     }
   };
 }
