@@ -28,13 +28,22 @@ export class HttpClient {
     const url = new URL(origin);
     this.#host = url.hostname;
     this.#port = Number(url.port);
-    // An idle socket is dropped after 2 s, before the servers' 5 s keep-alive timeout: a server idle while the other
-    // servers take their round would otherwise close sockets just as the next round reuses them (socket hang up).
-    this.#agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 2000 });
+    this.#agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
   }
 
   /** One request (no redirect following); `path` is absolute on this origin or a full URL of it. */
-  send(path: string, options: RequestOptions = {}): Promise<Response> {
+  async send(path: string, options: RequestOptions = {}): Promise<Response> {
+    try {
+      return await this.#send(path, options);
+    } catch (error) {
+      // A server idle while the others take their round closes its keep-alive sockets after 5 s; a request written
+      // to such a socket just as it closes never reached the server. Node's documented remedy: send it again once.
+      if ((error as { reusedSocket?: boolean; code?: string }).reusedSocket && (error as { code?: string }).code === 'ECONNRESET') return this.#send(path, options);
+      throw error;
+    }
+  }
+
+  #send(path: string, options: RequestOptions): Promise<Response> {
     const target = path.startsWith('http') ? new URL(path) : undefined;
     const pathname = target ? `${target.pathname}${target.search}` : path;
     const headers: Record<string, string> = { ...options.headers };
@@ -60,7 +69,7 @@ export class HttpClient {
           res.on('error', reject);
         },
       );
-      req.on('error', reject);
+      req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
       req.setTimeout(30_000, () => req.destroy(new Error(`timeout: ${pathname}`)));
       req.end(body);
     });

@@ -8,6 +8,7 @@
  * endpoint that is most of the difference to an in-memory store).
  *
  * - SQLite: Sequelize's shared (non-transaction) sqlite3 connection, so the WAL mode and busy timeout set on it apply.
+ *   Writes take their turn in the process's write queue, with the session store's transactions (sqlite-writes.ts).
  *   SQLITE_BUSY after the busy timeout is retried as Sequelize's own `retry` option says (attempts and backoff).
  * - PostgreSQL: a client from Sequelize's pool, released after the statement; each statement is prepared once per
  *   connection (a named pg query).
@@ -18,6 +19,7 @@
  */
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { dialectOf } from './connection.js';
+import { queueSqliteWrite } from './sqlite-writes.js';
 
 export interface DirectSql {
   /** The positional placeholder for parameter `n` (1-based). */
@@ -37,6 +39,7 @@ export function directSql(sequelize: Sequelize): DirectSql {
 }
 
 interface SqliteDatabase {
+  serialize(callback: () => void): void;
   get(sql: string, params: unknown[], callback: (error: Error | null, row?: unknown) => void): void;
   run(sql: string, params: unknown[], callback: (error: Error | null) => void): void;
 }
@@ -84,8 +87,11 @@ class SqliteDirect implements DirectSql {
     return this.#retrying((db) => new Promise<T | undefined>((resolve, reject) => db.get(sql, params, (error, row) => (error ? reject(error) : resolve(row as T | undefined)))));
   }
 
+  /** Writes wait in the process's SQLite write queue (sqlite-writes.ts); reads run at once (WAL readers never wait). */
   async run(sql: string, params: unknown[]): Promise<void> {
-    await this.#retrying((db) => new Promise<void>((resolve, reject) => db.run(sql, params, (error) => (error ? reject(error) : resolve()))));
+    await queueSqliteWrite(this.#sequelize, () =>
+      this.#retrying((db) => new Promise<void>((resolve, reject) => db.run(sql, params, (error) => (error ? reject(error) : resolve())))),
+    );
   }
 
   async #retrying<T>(statement: (db: SqliteDatabase) => Promise<T>): Promise<T> {

@@ -11,14 +11,15 @@
  * - A row that cannot be read (its JSON does not parse, a date is unreadable) makes `get`/`getBySessionId` reject with
  *   `corrupt`; listings skip it with a warning; claimExpired deletes it (expired) with a warning. Deletes never read
  *   rows, so they always work on one.
- * - On SQLite this store's writes are queued per connection, because Sequelize runs in-memory transactions on the one
- *   shared connection and SQLite cannot nest them.
+ * - On SQLite this store's writes wait in the process's write queue (sqlite-writes.ts): SQLite has one write lock,
+ *   and Sequelize runs in-memory transactions on the one shared connection, where SQLite cannot nest them.
  * Every database failure rejects with SessionStoreError (`duplicate` for a unique violation, else `storage`), keeping
  * the driver error as `cause`. Values longer than their column are refused up front (`invalid_argument`) so every
  * database behaves alike (SQLite would store them).
  */
 import { QueryTypes, Transaction, UniqueConstraintError, type Sequelize } from 'sequelize';
 import { dialectOf, type Dialect } from './connection.js';
+import { queueSqliteWrite } from './sqlite-writes.js';
 import { decodePagingToken, pageResult, resolvePageSize, type PagingPosition } from '../paging-token.js';
 import {
   SessionStoreError,
@@ -61,9 +62,6 @@ type Row = Record<string, unknown>;
 type Replacements = Record<string, unknown>;
 /** A keyset position as replacements: `created` as the database compares it. */
 type Anchor = { created: unknown; sessionId: string };
-
-/** Writes on one SQLite connection, one at a time (see the file comment). */
-const sqliteQueues = new WeakMap<Sequelize, Promise<unknown>>();
 
 export class SequelizeSessionStore implements SessionStore {
   readonly #sequelize: Sequelize;
@@ -476,13 +474,9 @@ export class SequelizeSessionStore implements SessionStore {
     return this.#busyTimeout;
   }
 
-  /** On SQLite, queue this store's writes on the connection; elsewhere run at once. */
+  /** On SQLite, queue this store's writes behind the process's other writes (sqlite-writes.ts); elsewhere run at once. */
   #write<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#dialect !== 'sqlite') return work();
-    const previous = sqliteQueues.get(this.#sequelize) ?? Promise.resolve();
-    const result = previous.then(work, work);
-    sqliteQueues.set(this.#sequelize, result.catch(() => undefined));
-    return result;
+    return this.#dialect === 'sqlite' ? queueSqliteWrite(this.#sequelize, work) : work();
   }
 
   async #run<T>(operation: string, work: () => Promise<T>): Promise<T> {
