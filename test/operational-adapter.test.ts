@@ -405,3 +405,24 @@ for (const dialect of ALL_DIALECTS) {
     }
   });
 }
+
+for (const dialect of ['sqlite-memory', 'postgres'] as const) {
+  test(`${dialect}: a connection's SQL log sees the adapter's driver statements, as text without their values`, async (t) => {
+    const db = await createTestDatabase(dialect);
+    const lines: string[] = [];
+    const sequelize = await openDatabase({ url: db.url, logSql: (sql) => lines.push(sql) });
+    try {
+      await migrate(sequelize);
+      const adapter = new (createOperationalAdapter(sequelize, new ManualClock(BASE)))('AccessToken');
+      lines.length = 0;
+      await adapter.upsert('token-value-not-logged', { jti: 'token-value-not-logged' }, 60);
+      t.truthy(await adapter.find('token-value-not-logged'));
+      t.true(lines.some((line) => line.includes('INSERT INTO oidc_payloads')), lines.join('\n'));
+      t.true(lines.some((line) => line.includes('SELECT payload, consumed_at FROM oidc_payloads')), lines.join('\n'));
+      t.false(lines.some((line) => line.includes('token-value-not-logged')));
+    } finally {
+      await sequelize.close();
+      await db.drop();
+    }
+  });
+}

@@ -33,9 +33,26 @@ export interface DirectSql {
 
 export function directSql(sequelize: Sequelize): DirectSql {
   const dialect = dialectOf(sequelize);
-  if (dialect === 'sqlite') return new SqliteDirect(sequelize);
-  if (dialect === 'postgres') return new PostgresDirect(sequelize);
-  return new SequelizeFallback(sequelize);
+  if (dialect !== 'sqlite' && dialect !== 'postgres') return new SequelizeFallback(sequelize);
+  const direct = dialect === 'sqlite' ? new SqliteDirect(sequelize) : new PostgresDirect(sequelize);
+  const log = (sequelize as unknown as { options: { logging?: unknown } }).options.logging;
+  return typeof log === 'function' ? logged(direct, log as (sql: string) => void) : direct;
+}
+
+/** The connection's SQL log (database `logSql`) sees these statements too, as their text (values are not logged). */
+function logged(direct: DirectSql, log: (sql: string) => void): DirectSql {
+  return {
+    param: (n) => direct.param(n),
+    date: (value) => direct.date(value),
+    get: (sql, params) => {
+      log(`Executing (direct): ${sql}`);
+      return direct.get(sql, params);
+    },
+    run: (sql, params) => {
+      log(`Executing (direct): ${sql}`);
+      return direct.run(sql, params);
+    },
+  };
 }
 
 interface SqliteDatabase {
