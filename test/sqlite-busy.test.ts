@@ -19,6 +19,8 @@ import test, { type ExecutionContext } from 'ava';
 import { QueryTypes } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { SessionStoreError, type ServerSideSession } from '../stores/session-store.js';
+import { systemClock } from '../stores/clock.js';
+import { createOperationalAdapter } from '../stores/sequelize/operational-adapter.js';
 import { Browser } from './helpers/browser.js';
 import { authorizationPath, discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
@@ -250,4 +252,19 @@ test('a session-store create with the write lock held past the whole retry budge
   // The store works again once the lock is gone.
   await store.create(session);
   t.truthy(await store.getBySessionId(session.sessionId));
+});
+
+test('a token write through the operational adapter waits for another connection\'s write lock and lands after it, never beside it', async (t) => {
+  // Guards the locking between Gatehouse's connections and any other one: the write must not be visible while the
+  // lock is held (a second copy of SQLite in the process, e.g. node:sqlite beside the sqlite3 module, would not see
+  // the other connection's POSIX locks and would write at once).
+  const gatehouse = await startSqliteFileServer(t);
+  const adapter = new (createOperationalAdapter(gatehouse.server.sequelize, systemClock))('AccessToken');
+  const lock = await WriteLock.take(gatehouse.file);
+  const writing = adapter.upsert('after-the-lock', { jti: 'after-the-lock' }, 60);
+  await sleep(BUSY_MS / 2);
+  t.is(await count(gatehouse, `SELECT COUNT(*) AS n FROM oidc_payloads WHERE id = 'after-the-lock'`), 0, 'nothing written while the lock is held');
+  await lock.release();
+  await writing;
+  t.deepEqual(await adapter.find('after-the-lock'), { jti: 'after-the-lock' });
 });

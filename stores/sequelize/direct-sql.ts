@@ -7,8 +7,7 @@
  * layers. A find through the sqlite3 driver itself costs about 45 µs (bench/compare.ts profiles; on a token
  * endpoint that is most of the difference to an in-memory store).
  *
- * - SQLite: finds on a file run in place on a synchronous read-only connection (sqlite-reader.ts); everything else on
- *   Sequelize's shared (non-transaction) sqlite3 connection, so the WAL mode and busy timeout set on it apply.
+ * - SQLite: Sequelize's shared (non-transaction) sqlite3 connection, so the WAL mode and busy timeout set on it apply.
  *   Writes take their turn in the process's write queue, with the session store's transactions (sqlite-writes.ts).
  *   SQLITE_BUSY after the busy timeout is retried as Sequelize's own `retry` option says (attempts and backoff).
  * - PostgreSQL: a client from Sequelize's pool, released after the statement; each statement is prepared once per
@@ -20,7 +19,6 @@
  */
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { dialectOf } from './connection.js';
-import { NOT_READ, sqliteReader } from './sqlite-reader.js';
 import { queueSqliteWrite } from './sqlite-writes.js';
 
 export interface DirectSql {
@@ -102,17 +100,7 @@ class SqliteDirect implements DirectSql {
     return value && sqliteDate(value);
   }
 
-  /** Reads run in place on the file's synchronous reader where there is one (sqlite-reader.ts), else on the shared connection. */
   get<T>(sql: string, params: unknown[]): Promise<T | undefined> {
-    const reader = sqliteReader(this.#sequelize);
-    if (reader) {
-      try {
-        const row = reader.get(sql, params);
-        if (row !== NOT_READ) return Promise.resolve(row as T | undefined);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
     return this.#retrying((db) => new Promise<T | undefined>((resolve, reject) => db.get(sql, params, (error, row) => (error ? reject(error) : resolve(row as T | undefined)))));
   }
 
