@@ -426,3 +426,22 @@ for (const dialect of ['sqlite-memory', 'postgres'] as const) {
     }
   });
 }
+
+for (const dialect of ['sqlite-memory', 'sqlite-file'] as const) {
+  test(`${dialect}: the adapter's prepared statements do not keep the connection from closing`, async (t) => {
+    const db = await createTestDatabase(dialect);
+    const sequelize = await openDatabase({ url: db.url });
+    try {
+      await migrate(sequelize);
+      const adapter = new (createOperationalAdapter(sequelize, new ManualClock(BASE)))('AccessToken');
+      await Promise.all(Array.from({ length: 50 }, (_, index) => adapter.upsert(`close-${index}`, { jti: `close-${index}` }, 60)));
+      await Promise.all(Array.from({ length: 50 }, (_, index) => adapter.find(`close-${index}`)));
+      await adapter.consume('close-0');
+      await adapter.destroy('close-1');
+    } finally {
+      // sqlite3 refuses to close a connection with unfinalized statements (SQLITE_BUSY): this would reject.
+      await t.notThrowsAsync(sequelize.close());
+      await db.drop();
+    }
+  });
+}
