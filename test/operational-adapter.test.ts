@@ -445,3 +445,22 @@ for (const dialect of ['sqlite-memory', 'sqlite-file'] as const) {
     }
   });
 }
+
+for (const dialect of ALL_DIALECTS) {
+  test(`${dialect}: migration 0008 can run again over itself (a start that failed half-way is re-run)`, async (t) => {
+    const own = await openMigrated(dialect);
+    try {
+      const queryInterface = own.sequelize.getQueryInterface();
+      const lean = await import('../stores/sequelize/migrations/0008-lean-payload-indexes.js');
+      await t.notThrowsAsync(lean.up({ context: queryInterface }));
+      const names = ((await queryInterface.showIndex('oidc_payloads')) as { name: string }[]).map((index) => index.name);
+      for (const name of ['oidc_payloads_model_grant_id', 'oidc_payloads_model_uid', 'oidc_payloads_model_user_code', 'oidc_payloads_model_account_client']) {
+        t.true(names.includes(name), name);
+      }
+      t.false(names.some((name) => name.endsWith('_partial')), 'no temporary index left');
+    } finally {
+      await own.sequelize.close();
+      await own.db.drop();
+    }
+  });
+}

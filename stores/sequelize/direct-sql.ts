@@ -7,8 +7,9 @@
  * layers. A find through the sqlite3 driver itself costs about 45 µs (bench/compare.ts profiles; on a token
  * endpoint that is most of the difference to an in-memory store).
  *
- * - SQLite: Sequelize's shared (non-transaction) sqlite3 connection, so the WAL mode and busy timeout set on it apply.
- *   Writes take their turn in the process's write queue, with the session store's transactions (sqlite-writes.ts).
+ * - SQLite: Sequelize's shared (non-transaction) sqlite3 connection, so the WAL mode and busy timeout set on it apply;
+ *   prepared statements, run one at a time (sqlite-statements.ts). Writes also take their turn in the process's write
+ *   queue, with the session store's transactions (sqlite-writes.ts).
  *   SQLITE_BUSY after the busy timeout is retried as Sequelize's own `retry` option says (attempts and backoff).
  * - PostgreSQL: a client from Sequelize's pool, released after the statement; each statement is prepared once per
  *   connection (a named pg query).
@@ -19,6 +20,7 @@
  */
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { dialectOf } from './connection.js';
+import { sqliteStatements, type SqliteDatabase, type SqliteStatements } from './sqlite-statements.js';
 import { queueSqliteWrite } from './sqlite-writes.js';
 
 export interface DirectSql {
@@ -55,66 +57,6 @@ function logged(direct: DirectSql, log: (sql: string) => void): DirectSql {
   };
 }
 
-interface SqliteStatement {
-  all(params: unknown[], callback: (error: Error | null, rows: unknown[]) => void): void;
-  run(params: unknown[], callback: (error: Error | null) => void): void;
-  finalize(callback: () => void): void;
-}
-
-interface SqliteDatabase {
-  prepare(sql: string, callback: (error: Error | null) => void): SqliteStatement;
-}
-
-/**
- * Prepared statements, kept per sqlite3 connection and reused: `db.run(sql)` prepares, runs and finalizes a new
- * statement each time, one more trip through the pool (client_credentials on SQLite: 0.68 → 0.47 ms of server CPU
- * per grant). sqlite3 refuses to close a connection with unfinalized statements, so they are finalized before the
- * Sequelize instance closes its connections (Sequelize has no hook for that on SQLite).
- */
-class PreparedStatements {
-  readonly #byConnection = new Map<SqliteDatabase, Map<string, Promise<SqliteStatement>>>();
-
-  constructor(sequelize: Sequelize) {
-    const close = sequelize.close.bind(sequelize);
-    sequelize.close = async () => {
-      await this.finalize();
-      return close();
-    };
-  }
-
-  /** The statement for this text on this connection, prepared on first use; a failed prepare is not kept. */
-  for(db: SqliteDatabase, sql: string): Promise<SqliteStatement> {
-    let statements = this.#byConnection.get(db);
-    if (!statements) this.#byConnection.set(db, (statements = new Map()));
-    let statement = statements.get(sql);
-    if (!statement) {
-      const preparing = new Promise<SqliteStatement>((resolve, reject) => {
-        const prepared = db.prepare(sql, (error) => (error ? reject(error) : resolve(prepared)));
-      });
-      statements.set(sql, (statement = preparing));
-      preparing.catch(() => {
-        if (statements.get(sql) === preparing) statements.delete(sql);
-      });
-    }
-    return statement;
-  }
-
-  async finalize(): Promise<void> {
-    const pending = [...this.#byConnection.values()].flatMap((byText) => [...byText.values()]);
-    this.#byConnection.clear();
-    const statements = (await Promise.allSettled(pending)).flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
-    await Promise.all(statements.map((statement) => new Promise<void>((resolve) => statement.finalize(() => resolve()))));
-  }
-}
-
-const preparedStatements = new WeakMap<Sequelize, PreparedStatements>();
-
-function preparedFor(sequelize: Sequelize): PreparedStatements {
-  let prepared = preparedStatements.get(sequelize);
-  if (!prepared) preparedStatements.set(sequelize, (prepared = new PreparedStatements(sequelize)));
-  return prepared;
-}
-
 interface ConnectionManager<C> {
   getConnection(options: object): Promise<C>;
   releaseConnection(connection: C): void;
@@ -136,11 +78,11 @@ class SqliteDirect implements DirectSql {
   readonly #attempts: number;
   readonly #backoffBase: number;
   readonly #backoffExponent: number;
-  readonly #prepared: PreparedStatements;
+  readonly #statements: SqliteStatements;
 
   constructor(sequelize: Sequelize) {
     this.#sequelize = sequelize;
-    this.#prepared = preparedFor(sequelize);
+    this.#statements = sqliteStatements(sequelize);
     const retry = ((sequelize as unknown as { options: object }).options as { retry?: { max?: number; backoffBase?: number; backoffExponent?: number } }).retry ?? {};
     // retry-as-promised's defaults, as Sequelize applies them.
     this.#attempts = Math.max(1, retry.max ?? 1);
@@ -158,19 +100,19 @@ class SqliteDirect implements DirectSql {
 
   /** `all` (one row at most, LIMIT 1), not `get`: a reused statement must run to its end to leave no read open. */
   get<T>(sql: string, params: unknown[]): Promise<T | undefined> {
-    return this.#retrying(async (db) => {
-      const statement = await this.#prepared.for(db, sql);
-      return new Promise<T | undefined>((resolve, reject) => statement.all(params, (error, rows) => (error ? reject(error) : resolve(rows[0] as T | undefined))));
-    });
+    return this.#retrying((db) =>
+      this.#statements.run(db, sql, (statement) => new Promise<T | undefined>((resolve, reject) =>
+        statement.all(params, (error, rows) => (error ? reject(error) : resolve(rows[0] as T | undefined))),
+      )),
+    );
   }
 
-  /** Writes wait in the process's SQLite write queue (sqlite-writes.ts); reads run at once (WAL readers never wait). */
+  /** Writes wait in the process's SQLite write queue (sqlite-writes.ts) before their turn on the connection. */
   async run(sql: string, params: unknown[]): Promise<void> {
     await queueSqliteWrite(this.#sequelize, () =>
-      this.#retrying(async (db) => {
-        const statement = await this.#prepared.for(db, sql);
-        return new Promise<void>((resolve, reject) => statement.run(params, (error) => (error ? reject(error) : resolve())));
-      }),
+      this.#retrying((db) =>
+        this.#statements.run(db, sql, (statement) => new Promise<void>((resolve, reject) => statement.run(params, (error) => (error ? reject(error) : resolve())))),
+      ),
     );
   }
 

@@ -31,21 +31,45 @@ function supportsPartialIndexes(queryInterface: QueryInterface): boolean {
   return dialect === 'sqlite' || dialect === 'postgres';
 }
 
-export async function up({ context: queryInterface }: { context: QueryInterface }): Promise<void> {
-  for (const index of UNUSED) await queryInterface.removeIndex(TABLE, index.name);
-  if (!supportsPartialIndexes(queryInterface)) return;
-  for (const index of LOOKUPS) {
-    await queryInterface.removeIndex(TABLE, index.name);
-    await queryInterface.sequelize.query(`CREATE INDEX ${index.name} ON ${TABLE} (${index.columns.join(', ')}) WHERE ${index.column} IS NOT NULL`);
+/** Re-runnable: a run that failed half-way can be run again. */
+async function dropIndexIfExists(queryInterface: QueryInterface, name: string): Promise<void> {
+  const indexes = (await queryInterface.showIndex(TABLE)) as { name: string }[];
+  if (indexes.some((index) => index.name === name)) await queryInterface.removeIndex(TABLE, name);
+}
+
+/**
+ * PostgreSQL: the partial index is built under a temporary name before the old one goes, so look-ups are never left
+ * without an index on a live table (other instances keep serving during a rolling start). SQLite has no index rename,
+ * and its single writer waits for the build either way: drop, then create.
+ */
+async function makePartial(queryInterface: QueryInterface, index: (typeof LOOKUPS)[number]): Promise<void> {
+  const definition = `ON ${TABLE} (${index.columns.join(', ')}) WHERE ${index.column} IS NOT NULL`;
+  const run = (sql: string) => queryInterface.sequelize.query(sql);
+  if (queryInterface.sequelize.getDialect() === 'postgres') {
+    await run(`CREATE INDEX IF NOT EXISTS ${index.name}_partial ${definition}`);
+    await run(`DROP INDEX IF EXISTS ${index.name}`);
+    await run(`ALTER INDEX ${index.name}_partial RENAME TO ${index.name}`);
+  } else {
+    await run(`DROP INDEX IF EXISTS ${index.name}`);
+    await run(`CREATE INDEX ${index.name} ${definition}`);
   }
+}
+
+export async function up({ context: queryInterface }: { context: QueryInterface }): Promise<void> {
+  for (const index of UNUSED) await dropIndexIfExists(queryInterface, index.name);
+  if (!supportsPartialIndexes(queryInterface)) return;
+  for (const index of LOOKUPS) await makePartial(queryInterface, index);
 }
 
 export async function down({ context: queryInterface }: { context: QueryInterface }): Promise<void> {
   if (supportsPartialIndexes(queryInterface)) {
     for (const index of LOOKUPS) {
-      await queryInterface.removeIndex(TABLE, index.name);
+      await dropIndexIfExists(queryInterface, index.name);
       await queryInterface.addIndex(TABLE, index.columns, { name: index.name });
     }
   }
-  for (const index of UNUSED) await queryInterface.addIndex(TABLE, index.columns, { name: index.name });
+  for (const index of UNUSED) {
+    await dropIndexIfExists(queryInterface, index.name);
+    await queryInterface.addIndex(TABLE, index.columns, { name: index.name });
+  }
 }
