@@ -18,13 +18,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import { QueryTypes } from 'sequelize';
 import sqlite3 from 'sqlite3';
-import { SessionStoreError, type ServerSideSession } from '../stores/session-store.js';
+import { SessionStoreError } from '../stores/session-store.js';
 import { systemClock } from '../stores/clock.js';
 import { createOperationalAdapter } from '../stores/sequelize/operational-adapter.js';
 import { Browser } from './helpers/browser.js';
 import { authorizationPath, discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { sessionRecord } from './helpers/session-records.js';
 
 /** The busy timeout configured for the HTTP tests: short, so the whole retry budget is about 2.5 s. */
 const BUSY_MS = 400;
@@ -100,26 +101,6 @@ async function count(gatehouse: TestServer, sql: string, replacements: Record<st
 }
 
 const interactionWrites = (statements: string[]) => statements.filter((sql) => /^INSERT INTO oidc_payloads/.test(sql.trim()) && sql.includes("'Interaction'")).length;
-
-function sessionRecord(sessionId: string): ServerSideSession {
-  const now = new Date();
-  return {
-    key: `key-${sessionId}`,
-    sessionId,
-    subjectId: 'alice',
-    displayName: 'Alice Anderson',
-    clients: [{ clientId: 'web', sid: `sid-${sessionId}` }],
-    created: now,
-    renewed: now,
-    expires: new Date(now.getTime() + 3_600_000),
-    authTime: now,
-    loginIp: '127.0.0.1',
-    loginUserAgent: 'busy-test',
-    lastIp: '127.0.0.1',
-    lastUserAgent: 'busy-test',
-    data: { uid: sessionId, accountId: 'alice' },
-  };
-}
 
 test('an authorization request that meets a held write lock is retried and succeeds once the lock is released', async (t) => {
   const gatehouse = await startSqliteFileServer(t);
@@ -206,7 +187,7 @@ test('a write lock held past the whole retry budget: 503, nothing half-written, 
 test('a session-store create that meets a held write lock retries past its busy timeout and is stored whole', async (t) => {
   const gatehouse = await startSqliteFileServer(t, { serverSideSessions: { enabled: true } });
   const store = gatehouse.server.sessionStore!;
-  const session = sessionRecord('busy-retried');
+  const session = sessionRecord('busy-retried', 'busy-test');
   const holdMs = BUSY_MS + 300; // one busy timeout of the store's transaction, then a retry that gets the lock
   const lock = await WriteLock.take(gatehouse.file);
   const started = Date.now();
@@ -232,7 +213,7 @@ test('a session-store create that meets a held write lock retries past its busy 
 test('a session-store create with the write lock held past the whole retry budget rejects with `storage` and writes nothing', async (t) => {
   const gatehouse = await startSqliteFileServer(t, { serverSideSessions: { enabled: true } });
   const store = gatehouse.server.sessionStore!;
-  const session = sessionRecord('busy-failed');
+  const session = sessionRecord('busy-failed', 'busy-test');
   const lock = await WriteLock.take(gatehouse.file);
   const started = Date.now();
   const error = await t.throwsAsync(store.create(session), { instanceOf: SessionStoreError });

@@ -5,37 +5,26 @@
  * If token writes could take every thread, one of them waiting for a transaction's write lock would leave that
  * transaction no thread to commit on: both stall for the whole busy timeout. Real SQLite file, real server.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { randomUUID, scrypt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import type { ServerSideSession } from '../stores/session-store.js';
-import { createOperationalAdapter } from '../stores/sequelize/operational-adapter.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../stores/clock.js';
-import { startTestServer } from './helpers/server.js';
-import { spawn } from 'node:child_process';
-import { scrypt } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { isDatabaseUnavailable } from '../stores/sequelize/errors.js';
 import { migrate } from '../stores/sequelize/migrate.js';
+import { createOperationalAdapter } from '../stores/sequelize/operational-adapter.js';
 import { queueSqliteWrite } from '../stores/sequelize/sqlite-writes.js';
+import { startTestServer } from './helpers/server.js';
+import { sessionRecord } from './helpers/session-records.js';
 
 const require = createRequire(import.meta.url);
 
 const BUSY_MS = 3000;
-
-function sessionRecord(sessionId: string): ServerSideSession {
-  const now = new Date();
-  return {
-    key: `key-${sessionId}`, sessionId, subjectId: 'alice', displayName: 'Alice Anderson',
-    clients: [{ clientId: 'web', sid: `sid-${sessionId}` }],
-    created: now, renewed: now, expires: new Date(now.getTime() + 3_600_000), authTime: now,
-    loginIp: '127.0.0.1', loginUserAgent: 'threads-test', lastIp: '127.0.0.1', lastUserAgent: 'threads-test',
-    data: { uid: sessionId, accountId: 'alice' },
-  };
-}
 
 test('token writes and session-store transactions at once on a SQLite file: none waits out the busy timeout', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-threads-'));
@@ -58,14 +47,14 @@ test('token writes and session-store transactions at once on a SQLite file: none
       const id = randomUUID();
       return timed(() => tokens.upsert(id, { jti: id, grantId: `g-${id}` }, 60));
     });
-    const transactions = Array.from({ length: 12 }, () => timed(() => store.create(sessionRecord(randomUUID()))));
+    const transactions = Array.from({ length: 12 }, () => timed(() => store.create(sessionRecord(randomUUID(), 'threads-test'))));
     slowest = Math.max(slowest, ...(await Promise.all([...writes, ...transactions])));
   }
   t.log(`slowest statement or transaction: ${Math.round(slowest)} ms (busy timeout ${BUSY_MS} ms)`);
   t.true(slowest < BUSY_MS, `something waited out the busy timeout (${Math.round(slowest)} ms)`);
 });
 
-async function migratedFile(t: import('ava').ExecutionContext, busyMs: number) {
+async function migratedFile(t: ExecutionContext, busyMs: number) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-threads-'));
   const file = join(dir, 'gatehouse.sqlite');
   const sequelize = await openDatabase({ url: `sqlite:${file}`, sqliteBusyTimeoutMs: busyMs });
@@ -77,7 +66,6 @@ async function migratedFile(t: import('ava').ExecutionContext, busyMs: number) {
   return { file, sequelize, tokens: new (createOperationalAdapter(sequelize, systemClock))('AccessToken') };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const since = (started: number) => Math.round(performance.now() - started);
 
 test('look-ups arriving while a shared-connection write waits for a session transaction\'s lock leave the transaction a thread to commit on', async (t) => {

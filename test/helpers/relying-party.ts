@@ -6,9 +6,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import type { GatehouseConfigInput } from '../../config/schema.js';
+import { Browser, formWithAction, type Page } from './browser.js';
 
 type ClientInput = NonNullable<GatehouseConfigInput['clients']>[number];
-import { Browser, formWithAction, type Page } from './browser.js';
 
 export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 export const POST_LOGOUT_URI = 'http://127.0.0.1:9/logged-out';

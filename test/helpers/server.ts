@@ -1,8 +1,8 @@
-import type { Logger } from 'pino';
 /**
  * Starts a real Gatehouse for one test file: a fresh database, port 0, test accounts with a cheap password hash,
  * loopback back-channel allowed. Each call is independent, so test files (and tests) run concurrently.
  */
+import type { Logger } from 'pino';
 import { createServer, type GatehouseServer } from '../../server/create-server.js';
 import type { GatehouseConfigInput } from '../../config/schema.js';
 import { hashPassword } from '../../server/provider/passwords.js';
