@@ -18,6 +18,7 @@
  * Dates are bound as each dialect stores them through Sequelize (SQLite: `YYYY-MM-DD HH:mm:ss.SSS +00:00` text), so
  * rows written here and rows Sequelize writes or compares elsewhere agree.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { dialectOf } from './connection.js';
 import { sqliteStatements, type SqliteDatabase, type SqliteStatements } from './sqlite-statements.js';
@@ -70,8 +71,6 @@ function connectionManager<C>(sequelize: Sequelize): ConnectionManager<C> {
 export function sqliteDate(value: Date): string {
   return `${value.toISOString().slice(0, 23).replace('T', ' ')} +00:00`;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class SqliteDirect implements DirectSql {
   readonly #sequelize: Sequelize;

@@ -13,6 +13,7 @@
  *   statement running, and refuses the ones that would start after it (an unavailable database, a 503).
  */
 import type { Sequelize } from 'sequelize';
+import { SerialQueue } from './sqlite-writes.js';
 
 export interface SqliteStatement {
   all(params: unknown[], callback: (error: Error | null, rows: unknown[]) => void): void;
@@ -34,14 +35,14 @@ export class SqliteClosingError extends Error {
 
 export class SqliteStatements {
   readonly #byConnection = new Map<SqliteDatabase, Map<string, Promise<SqliteStatement>>>();
-  #tail: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
   #closing = false;
 
   constructor(sequelize: Sequelize) {
     const close = sequelize.close.bind(sequelize);
     sequelize.close = async () => {
       this.#closing = true;
-      await this.#tail;
+      await this.#queue.idle();
       await this.#finalize();
       return close();
     };
@@ -49,12 +50,10 @@ export class SqliteStatements {
 
   /** Runs `step` with this connection's statement for `sql`, after every statement queued before it. */
   run<T>(db: SqliteDatabase, sql: string, step: (statement: SqliteStatement) => Promise<T>): Promise<T> {
-    const result = this.#tail.then(async () => {
+    return this.#queue.run(async () => {
       if (this.#closing) throw new SqliteClosingError();
       return step(await this.#statement(db, sql));
     });
-    this.#tail = result.catch(() => undefined);
-    return result;
   }
 
   /** Prepared on first use; a failed prepare (a missing table) is not kept. */

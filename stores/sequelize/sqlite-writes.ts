@@ -9,12 +9,27 @@
  */
 import type { Sequelize } from 'sequelize';
 
-const queues = new WeakMap<Sequelize, Promise<unknown>>();
+/** Runs tasks one at a time, in the order given; a failed task does not stop the ones after it. */
+export class SerialQueue {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(work);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Settles once every task queued so far has finished. */
+  async idle(): Promise<void> {
+    await this.#tail;
+  }
+}
+
+const queues = new WeakMap<Sequelize, SerialQueue>();
 
 /** Runs `work` after every write queued before it on this database has finished (succeeded or failed). */
 export function queueSqliteWrite<T>(sequelize: Sequelize, work: () => Promise<T>): Promise<T> {
-  const previous = queues.get(sequelize) ?? Promise.resolve();
-  const result = previous.then(work, work);
-  queues.set(sequelize, result.catch(() => undefined));
-  return result;
+  let queue = queues.get(sequelize);
+  if (!queue) queues.set(sequelize, (queue = new SerialQueue()));
+  return queue.run(work);
 }
