@@ -1,57 +1,74 @@
 /**
- * The configuration schema: what a config file (or createServer's options) may contain. Every value is validated
- * once, at start-up; an invalid or unknown key is reported with its exact path. Defaults come from ./defaults.ts.
+ * Every Gatehouse option, declared once: type and bounds, default, meaning and environment variable(s). This table is
+ * the validation schema; `defaults` (./defaults.ts), the environment mapping (./environment.ts: every option is
+ * `GATEHOUSE_` + its path in upper snake case, `__` between levels) and docs/configuration.md (`npm run docs:config`)
+ * are derived from it. Every value is validated once, at start-up; an invalid or unknown key is reported with its
+ * exact path. Durations are in seconds unless the name says otherwise.
  */
 import { z } from 'zod';
-import { defaults } from './defaults.js';
+import { group, option } from './option.js';
+
+export const MINUTE = 60;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
 
 const positiveInt = z.number().int().positive();
 const nonEmpty = z.string().min(1);
+const portNumber = z.number().int().min(0).max(65535);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+const seconds = (value: number, description: string) => option(positiveInt.default(value), { description, unit: 'seconds' });
 
-/** One user, as configured (config file `accounts[]`, env GATEHOUSE_USERS). */
+const PASSWORD_HASH = /^\$scrypt\$/;
+
+/** One user, as configured (config file `accounts[]`, env GATEHOUSE_ACCOUNTS / GATEHOUSE_USERS). */
 export const accountSchema = z.strictObject({
-  /** Stable subject identifier (the `sub` claim). */
-  subject: nonEmpty.max(255),
-  /** What the user types on the login form; defaults to the subject. */
-  username: nonEmpty.max(255).optional(),
-  /** PHC string from `gatehouse hash-password` ($scrypt$...). */
-  passwordHash: z.string().regex(/^\$scrypt\$/, 'expected a PHC string starting with $scrypt$ (run: npm run hash-password)').optional(),
-  /**
-   * A clear-text password, hashed at start with `passwordHashing` and never logged or stored as given. Meant for
-   * GATEHOUSE_USERS and throwaway test configs; a config file should carry `passwordHash`. Without either, the user
-   * can only sign in with the one-click buttons or `login.autoLogin` (development and testing modes).
-   */
-  password: z.string().min(1).max(1024).optional(),
-  /** Claims released by scope: name, email, email_verified, given_name, family_name, ... */
-  claims: z.record(z.string(), z.unknown()).default({}),
-  /** Gatehouse roles, e.g. ["admin"]. */
-  roles: z.array(nonEmpty.max(64)).default([]),
-  /** Shown on the home page in the demo config only. */
-  demoPassword: z.string().optional(),
+  subject: option(nonEmpty.max(255), { description: 'Stable subject identifier (the `sub` claim).' }),
+  username: option(nonEmpty.max(255).optional(), {
+    description: 'What the user types on the login form (unique, case-insensitive).',
+    defaultText: 'the subject',
+  }),
+  passwordHash: option(
+    z.string().regex(PASSWORD_HASH, 'expected a PHC string starting with $scrypt$ (run: npm run hash-password)').optional(),
+    { description: 'PHC string from `npm run hash-password -- \'secret\'`.', secret: true },
+  ),
+  password: option(z.string().min(1).max(1024).optional(), {
+    description:
+      'A clear-text password, hashed at start with `passwordHashing` and never logged or stored as given; meant for ' +
+      'GATEHOUSE_USERS and throwaway test configs. Without `password` or `passwordHash` the user can only sign in ' +
+      'with the one-click buttons or `login.autoLogin` (development and testing modes).',
+    secret: true,
+  }),
+  claims: option(z.record(z.string(), z.unknown()).default({}), {
+    description: 'Claims released by scope: name, email, email_verified, given_name, family_name, ...',
+  }),
+  roles: option(z.array(nonEmpty.max(64)).default([]), { description: 'Gatehouse roles, e.g. `[admin]`.' }),
+  demoPassword: option(z.string().optional(), { description: 'Shown on the home page when `pages.showDemoAccounts` is on.' }),
 });
 
 /** One OAuth client, as configured (config file `clients[]`, env GATEHOUSE_CLIENTS, `gatehouse clients add`). */
 export const clientSchema = z.strictObject({
-  client_id: nonEmpty.max(255),
-  client_secret: nonEmpty.optional(),
-  client_name: z.string().optional(),
-  redirect_uris: z.array(httpUrl).default([]),
-  post_logout_redirect_uris: z.array(httpUrl).default([]),
-  grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).default(['authorization_code']),
-  response_types: z.array(z.enum(['code'])).optional(),
-  token_endpoint_auth_method: z
-    .enum(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'])
-    .optional(),
-  scope: z.string().optional(),
-  backchannel_logout_uri: httpUrl.optional(),
-  backchannel_logout_session_required: z.boolean().optional(),
-  id_token_signed_response_alg: z.enum(['RS256', 'ES256']).optional(),
-  application_type: z.enum(['web', 'native']).optional(),
-  /** Skip the consent page for this client (first-party apps). */
-  skipConsent: z.boolean().optional(),
-  /** Override serverSideSessions.coordinateClientLifetimesWithUserSession for this client. */
-  coordinateLifetimeWithUserSession: z.boolean().optional(),
+  client_id: option(nonEmpty.max(255), { description: 'The client identifier.' }),
+  client_secret: option(nonEmpty.optional(), { description: 'Required unless `token_endpoint_auth_method` is `none`.', secret: true }),
+  client_name: option(z.string().optional(), { description: 'Shown on the consent and logout pages.' }),
+  redirect_uris: option(z.array(httpUrl).default([]), { description: 'Allowed redirect URIs (at least one for authorization_code).' }),
+  post_logout_redirect_uris: option(z.array(httpUrl).default([]), { description: 'Allowed `post_logout_redirect_uri` values.' }),
+  grant_types: option(z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).default(['authorization_code']), {
+    description: 'Grants the client may use.',
+  }),
+  response_types: option(z.array(z.enum(['code'])).optional(), { description: 'Response types (only `code`).' }),
+  token_endpoint_auth_method: option(
+    z.enum(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']).optional(),
+    { description: 'How the client authenticates at the token endpoint; `none` makes a public client (PKCE required).' },
+  ),
+  scope: option(z.string().optional(), { description: 'Space-separated scopes the client may ask for.' }),
+  backchannel_logout_uri: option(httpUrl.optional(), { description: 'Where back-channel logout tokens are POSTed.' }),
+  backchannel_logout_session_required: option(z.boolean().optional(), { description: 'Logout tokens carry `sid`.' }),
+  id_token_signed_response_alg: option(z.enum(['RS256', 'ES256']).optional(), { description: 'ID token signing algorithm.' }),
+  application_type: option(z.enum(['web', 'native']).optional(), { description: 'OAuth application type.' }),
+  skipConsent: option(z.boolean().optional(), { description: 'Skip the consent page for this client (first-party apps).' }),
+  coordinateLifetimeWithUserSession: option(z.boolean().optional(), {
+    description: 'Override `serverSideSessions.coordinateClientLifetimesWithUserSession` for this client.',
+  }),
 });
 
 const sessionStoreOption = z.custom<unknown>(
@@ -62,106 +79,159 @@ const sessionStoreOption = z.custom<unknown>(
 const jwk = z.record(z.string(), z.unknown());
 
 export const configSchema = z.strictObject({
-  mode: z.enum(['production', 'development', 'testing']).default(defaults.mode),
-  preset: z.enum(['testing']).optional(),
-  issuer: httpUrl.optional(),
-  port: z.number().int().min(0).max(65535).default(defaults.port),
-  host: z.string().optional(),
-  proxy: z.boolean().default(defaults.proxy),
-  database: z
-    .strictObject({
-      url: nonEmpty.default(defaults.database.url),
-      sqliteBusyTimeoutMs: positiveInt.default(defaults.database.sqliteBusyTimeoutMs),
-      poolMax: positiveInt.default(defaults.database.poolMax),
-    })
-    .prefault({}),
-  logging: z
-    .strictObject({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(defaults.logging.level),
-    })
-    .prefault({}),
-  keys: z
-    .strictObject({
-      jwks: z.strictObject({ keys: z.array(jwk).min(1) }).optional(),
-      cookieKeys: z.array(z.string().min(16, 'expected at least 16 characters')).min(1).optional(),
-    })
-    .prefault({}),
-  ttl: z
-    .strictObject({
-      accessToken: positiveInt.default(defaults.ttl.accessToken),
-      authorizationCode: positiveInt.default(defaults.ttl.authorizationCode),
-      clientCredentials: positiveInt.default(defaults.ttl.clientCredentials),
-      idToken: positiveInt.default(defaults.ttl.idToken),
-      interaction: positiveInt.default(defaults.ttl.interaction),
-      grant: positiveInt.default(defaults.ttl.grant),
-      refreshToken: positiveInt.default(defaults.ttl.refreshToken),
-    })
-    .prefault({}),
-  passwordHashing: z
-    .strictObject({
-      log2N: z.number().int().min(1).max(20).default(defaults.passwordHashing.log2N),
-      r: positiveInt.default(defaults.passwordHashing.r),
-      p: positiveInt.default(defaults.passwordHashing.p),
-    })
-    .prefault({}),
-  backchannelLogout: z
-    .strictObject({
-      allowPrivateNetworks: z.boolean().default(defaults.backchannelLogout.allowPrivateNetworks),
-      maxAttempts: positiveInt.max(100).default(defaults.backchannelLogout.maxAttempts),
-      retryBaseDelay: positiveInt.default(defaults.backchannelLogout.retryBaseDelay),
-      retryMaxDelay: positiveInt.default(defaults.backchannelLogout.retryMaxDelay),
-      pollInterval: positiveInt.default(defaults.backchannelLogout.pollInterval),
-      batchSize: positiveInt.max(1000).default(defaults.backchannelLogout.batchSize),
-    })
-    .prefault({}),
-  metrics: z
-    .strictObject({
-      enabled: z.boolean().default(defaults.metrics.enabled),
-      port: z.number().int().min(0).max(65535).optional(),
-      host: nonEmpty.default(defaults.metrics.host),
-      token: z.string().min(16, 'expected at least 16 characters').optional(),
-    })
-    .prefault({}),
-  login: z
-    .strictObject({
-      autoLogin: nonEmpty.max(255).optional(),
-      maxFailuresPerAccount: positiveInt.default(defaults.login.maxFailuresPerAccount),
-      maxFailuresPerIp: positiveInt.default(defaults.login.maxFailuresPerIp),
-      failureWindow: positiveInt.default(defaults.login.failureWindow),
-      lockout: positiveInt.default(defaults.login.lockout),
-      maxLockout: positiveInt.default(defaults.login.maxLockout),
-    })
-    .prefault({}),
-  directory: z
-    .strictObject({
-      cacheMs: z.number().int().min(0).max(60_000).default(defaults.directory.cacheMs),
-    })
-    .prefault({}),
-  pages: z
-    .strictObject({
-      showDemoAccounts: z.boolean().default(defaults.pages.showDemoAccounts),
-      title: nonEmpty.default(defaults.pages.title),
-    })
-    .prefault({}),
-  serverSideSessions: z
-    .strictObject({
-      enabled: z.boolean().default(defaults.serverSideSessions.enabled),
-      store: sessionStoreOption.optional(),
-      displayNameClaim: nonEmpty.optional(),
-      idleTimeout: positiveInt.default(defaults.serverSideSessions.idleTimeout),
-      absoluteLifetime: positiveInt.default(defaults.serverSideSessions.absoluteLifetime),
-      renewalWriteInterval: z.number().int().min(0).default(defaults.serverSideSessions.renewalWriteInterval),
-      removeExpiredSessions: z.boolean().default(defaults.serverSideSessions.removeExpiredSessions),
-      removeExpiredSessionsFrequency: positiveInt.default(defaults.serverSideSessions.removeExpiredSessionsFrequency),
-      fuzzExpiredSessionRemovalStart: z.boolean().default(defaults.serverSideSessions.fuzzExpiredSessionRemovalStart),
-      removeExpiredSessionsBatchSize: positiveInt.max(10_000).default(defaults.serverSideSessions.removeExpiredSessionsBatchSize),
-      expiredSessionsTriggerBackchannelLogout: z.boolean().default(defaults.serverSideSessions.expiredSessionsTriggerBackchannelLogout),
-      coordinateClientLifetimesWithUserSession: z.boolean().default(defaults.serverSideSessions.coordinateClientLifetimesWithUserSession),
-      maxSessionsPerUser: positiveInt.optional(),
-    })
-    .prefault({}),
-  accounts: z.array(accountSchema).default([]),
-  clients: z.array(clientSchema).default([]),
+  mode: option(z.enum(['production', 'development', 'testing']).default('production'), {
+    description:
+      'What this instance is for: `production` (no conveniences), `development` (the demo config) or `testing`. ' +
+      'Development and testing show one-click sign-in buttons and allow `login.autoLogin`.',
+  }),
+  preset: option(z.enum(['testing']).optional(), {
+    description:
+      'A bundle of defaults applied under the configuration (explicit values still win). `testing`: in-memory SQLite, ' +
+      '`skipConsent` for configured clients, a fast password hash, loopback back-channel logout allowed, ' +
+      'server-side sessions on, mode testing.',
+  }),
+  issuer: option(httpUrl.optional(), {
+    description: 'Public URL of the provider; every token carries it as `iss`.',
+    defaultText: 'http://localhost:<port>',
+  }),
+  port: option(portNumber.default(3000), { description: 'TCP port to listen on (0: any free port).', aliases: ['PORT'] }),
+  host: option(z.string().optional(), { description: 'Interface to bind.', defaultText: 'all interfaces' }),
+  proxy: option(z.boolean().default(false), {
+    description:
+      'Trust `X-Forwarded-*` headers. Set it behind a TLS-terminating proxy, or cookies lose `Secure` (an https issuer ' +
+      'without it logs a warning at start).',
+  }),
+  database: group('The database every instance shares.', {
+    url: option(nonEmpty.default('sqlite:./data/gatehouse.sqlite'), {
+      description:
+        '`sqlite:./file`, `sqlite::memory:`, `postgres://…`, `mysql://…` or `mariadb://…`. PostgreSQL through a pooler: ' +
+        'session mode, or transaction mode only where it keeps prepared statements (PgBouncer ≥ 1.21 with ' +
+        '`max_prepared_statements`).',
+      aliases: ['GATEHOUSE_DATABASE_URL'],
+      secret: true,
+    }),
+    sqliteBusyTimeoutMs: option(positiveInt.default(5000), { description: 'SQLite: how long a writer waits on a locked database.', unit: 'ms' }),
+    poolMax: option(positiveInt.default(10), { description: 'PostgreSQL / MariaDB / MySQL connection pool size.' }),
+  }),
+  logging: group('What the server logs.', {
+    level: option(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
+      description: 'pino level; one JSON line per request (no query strings, tokens or passwords).',
+      aliases: ['GATEHOUSE_LOG_LEVEL'],
+    }),
+  }),
+  keys: group('Signing and cookie keys.', {
+    jwks: option(z.strictObject({ keys: z.array(jwk).min(1) }).optional(), {
+      description: 'Your own private JWKS (`{ keys: [...] }`); otherwise RS256 + ES256 keys are generated once and kept in the database.',
+      defaultText: 'generated',
+      secret: true,
+    }),
+    cookieKeys: option(z.array(z.string().min(16, 'expected at least 16 characters')).min(1).optional(), {
+      description: 'Your own cookie-signing keys (≥ 16 characters each); otherwise generated once and kept in the database.',
+      defaultText: 'generated',
+      secret: true,
+    }),
+  }),
+  ttl: group('Token and artefact lifetimes.', {
+    accessToken: seconds(HOUR, 'Access tokens.'),
+    authorizationCode: seconds(MINUTE, 'Authorization codes.'),
+    clientCredentials: seconds(10 * MINUTE, 'Client-credentials access tokens.'),
+    idToken: seconds(HOUR, 'ID tokens.'),
+    interaction: seconds(HOUR, 'How long a login page stays valid.'),
+    grant: seconds(14 * DAY, 'Remembered consent.'),
+    refreshToken: seconds(14 * DAY, 'Refresh tokens.'),
+  }),
+  passwordHashing: group('The cost of new password hashes (scrypt); existing hashes of another cost are upgraded at the next sign-in.', {
+    log2N: option(z.number().int().min(1).max(20).default(15), { description: 'scrypt cost as log2(N): 15 is 32 MiB of memory per hash with r = 8.' }),
+    r: option(positiveInt.default(8), { description: 'scrypt block size.' }),
+    p: option(positiveInt.default(1), { description: 'scrypt parallelism.' }),
+  }),
+  backchannelLogout: group('Back-channel logout delivery (a durable outbox with retries).', {
+    allowPrivateNetworks: option(z.boolean().default(false), {
+      description:
+        'Let back-channel logout (and other outbound) requests reach loopback and private addresses (relying parties on ' +
+        'localhost). Keep it off for a public IdP: it must not be made to call into its own network (SSRF).',
+    }),
+    maxAttempts: option(positiveInt.max(100).default(8), { description: 'Delivery attempts per notification before it is marked failed.' }),
+    retryBaseDelay: seconds(5, 'Wait before the first retry; doubles with every attempt.'),
+    retryMaxDelay: seconds(HOUR, 'Longest wait between two attempts.'),
+    pollInterval: seconds(10, 'How often the delivery worker looks for due notifications when idle.'),
+    batchSize: option(positiveInt.max(1000).default(50), { description: 'Notifications claimed per delivery round.' }),
+  }),
+  metrics: group('Prometheus metrics at `/metrics`.', {
+    enabled: option(z.boolean().default(false), { description: 'Serve Prometheus metrics.' }),
+    port: option(z.union([z.literal(false), portNumber]).optional(), {
+      description:
+        'Serve them on their own port (no auth; bind it to a private interface). `0` or `false` switches this listener ' +
+        'off (then only `metrics.token` serves them).',
+    }),
+    host: option(nonEmpty.default('127.0.0.1'), { description: 'The interface of the metrics port.' }),
+    token: option(z.string().min(16, 'expected at least 16 characters').optional(), {
+      description: 'Serve them on the main port behind `Authorization: Bearer <token>`. With `enabled`, set a port or a token.',
+      secret: true,
+    }),
+  }),
+  login: group('Sign-in.', {
+    autoLogin: option(nonEmpty.max(255).optional(), {
+      description: 'Sign this subject in without showing the login page (headless tests). Development and testing modes only.',
+      aliases: ['GATEHOUSE_AUTO_LOGIN'],
+    }),
+    maxFailuresPerAccount: option(positiveInt.default(5), { description: 'Failed sign-ins for one account name within `failureWindow` before it is locked.' }),
+    maxFailuresPerIp: option(positiveInt.default(100), { description: 'Failed sign-ins from one IP address within `failureWindow` before it is locked.' }),
+    failureWindow: seconds(15 * MINUTE, 'The window over which failures are counted.'),
+    lockout: seconds(5 * MINUTE, 'First lockout; every further lockout of the same key doubles, up to `maxLockout` (HTTP 429 with Retry-After).'),
+    maxLockout: seconds(DAY, 'The longest lockout.'),
+  }),
+  directory: group('Users and clients in the database.', {
+    cacheMs: option(z.number().int().min(0).max(60_000).default(1000), {
+      description: 'How long a user or client read from the database is reused (changes by other processes show after this).',
+      unit: 'ms',
+    }),
+  }),
+  pages: group('The login, consent, account and admin pages.', {
+    showDemoAccounts: option(z.boolean().default(false), { description: 'List the accounts and their `demoPassword` on the home page (demo only).' }),
+    title: option(nonEmpty.default('Gatehouse'), { description: 'Product name shown on pages.' }),
+  }),
+  serverSideSessions: group('Server-side sessions: login sessions kept in a store that can be listed, revoked and expired on the server.', {
+    enabled: option(z.boolean().default(false), {
+      description: 'Keep login sessions in the server-side session store.',
+      aliases: ['GATEHOUSE_SERVER_SIDE_SESSIONS'],
+    }),
+    store: option(sessionStoreOption.optional(), {
+      description: 'A custom store: a module path (config file, environment) or a class / factory / instance (code).',
+      defaultText: 'the built-in Sequelize store',
+    }),
+    displayNameClaim: option(nonEmpty.optional(), { description: "Claim copied into the session's display name (PII, so unset by default)." }),
+    idleTimeout: seconds(10 * HOUR, 'A session ends after this long without activity (sliding).'),
+    absoluteLifetime: seconds(14 * DAY, 'Hard cap from sign-in, whatever the activity.'),
+    renewalWriteInterval: option(z.number().int().min(0).default(60), {
+      description: 'A request that only slides the expiry writes to the store at most once per interval.',
+      unit: 'seconds',
+    }),
+    removeExpiredSessions: option(z.boolean().default(true), { description: 'Run the expiry sweeper (ends expired sessions on the server, with their notifications).' }),
+    removeExpiredSessionsFrequency: seconds(10 * MINUTE, 'Time between sweeps.'),
+    fuzzExpiredSessionRemovalStart: option(z.boolean().default(true), {
+      description: 'First sweep at a random point of the first interval, so instances started together do not collide.',
+    }),
+    removeExpiredSessionsBatchSize: option(positiveInt.max(10_000).default(100), { description: 'Sessions claimed per batch; a sweep repeats until none is left.' }),
+    expiredSessionsTriggerBackchannelLogout: option(z.boolean().default(false), {
+      description: 'On expiry, notify every client of the session, not only the coordinated ones.',
+    }),
+    coordinateClientLifetimesWithUserSession: option(z.boolean().default(false), {
+      description:
+        "Tie clients' tokens to the user's session: refresh, userinfo and introspection fail once it has ended, and their " +
+        'use keeps it alive. Per client: `clients[].coordinateLifetimeWithUserSession`.',
+    }),
+    maxSessionsPerUser: option(positiveInt.optional(), { description: "End a user's oldest session when a sign-in would exceed this many.", defaultText: 'no limit' }),
+  }),
+  accounts: option(z.array(accountSchema).default([]), {
+    description: 'Users, seeded into the directory at every start (fields below).',
+    aliases: ['GATEHOUSE_USERS'],
+    key: 'subject',
+  }),
+  clients: option(z.array(clientSchema).default([]), {
+    description: 'OAuth clients, seeded into the directory at every start (fields below).',
+    key: 'client_id',
+  }),
 });
 
 /** What a config file or createServer() accepts (every key optional). */

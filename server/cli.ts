@@ -52,8 +52,8 @@ GATEHOUSE_USERS, GATEHOUSE_CLIENTS), then listens until SIGINT or SIGTERM.
   --issuer URL    public issuer URL (env GATEHOUSE_ISSUER)
   --db URL        database URL (env GATEHOUSE_DATABASE_URL)
 
-Other environment: GATEHOUSE_PRESET (testing), GATEHOUSE_MODE, GATEHOUSE_AUTO_LOGIN, GATEHOUSE_SERVER_SIDE_SESSIONS,
-GATEHOUSE_LOG_LEVEL.`,
+Every option can be set from the environment: GATEHOUSE_ + its path in upper snake case, __ between levels
+(GATEHOUSE_METRICS__PORT=9465); <VARIABLE>_FILE reads a value from a file. The reference: docs/configuration.md.`,
   migrate: `Usage: gatehouse migrate [--config FILE] [--db URL]
 
 Applies pending database migrations and exits (start does it too).`,
@@ -90,7 +90,7 @@ function configFrom(values: ReturnType<typeof parse>['values']) {
   if (values.port !== undefined) env.PORT = values.port;
   if (values.issuer !== undefined) env.GATEHOUSE_ISSUER = values.issuer;
   if (values.db !== undefined) env.GATEHOUSE_DATABASE_URL = values.db;
-  return loadConfig({ file: values.config, env });
+  return loadConfig({ file: values.config, env, warn: (message) => console.error(`gatehouse: warning: ${message}`) });
 }
 
 async function start(values: ReturnType<typeof parse>['values']): Promise<void> {

@@ -324,7 +324,9 @@ async function assemble(
     async listen() {
       if (!httpServer.listening) await bind(httpServer, config.port, config.host);
       const { port } = httpServer.address() as AddressInfo;
-      metricsPort ??= config.metrics.enabled && config.metrics.port !== undefined ? await metrics.listenSidecar(config.metrics.port, config.metrics.host) : undefined;
+      // metrics.port 0 or false: no listener of their own (metrics.token may still serve them on the main port).
+      const sidecar = config.metrics.enabled && config.metrics.port ? config.metrics.port : undefined;
+      metricsPort ??= sidecar ? await metrics.listenSidecar(sidecar, config.metrics.host) : undefined;
       return { port, url: config.issuer, metricsPort };
     },
     close() {

@@ -85,7 +85,7 @@ test('bad environment values are named', (t) => {
     problemsOf(() => loadConfig({ env: { GATEHOUSE_SERVER_SIDE_SESSIONS: 'yes' } })),
     ['GATEHOUSE_SERVER_SIDE_SESSIONS: expected true or false, got "yes"'],
   );
-  t.regex(problemsOf(() => loadConfig({ env: { PORT: 'eighty' } }))[0], /^PORT: expected a port number/);
+  t.regex(problemsOf(() => loadConfig({ env: { PORT: 'eighty' } }))[0], /^PORT: expected a number, got "eighty"/);
 });
 
 test('an unparsable or missing file is a clear error', (t) => {

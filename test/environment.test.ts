@@ -128,7 +128,7 @@ test('bad values are named by variable and index, without echoing them', (t) => 
   t.deepEqual(env({ GATEHOUSE_USERS: '- subject: a\n  pasword: x\n' }), ['GATEHOUSE_USERS[0].pasword: unknown key']);
   t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a","password":"p","passwordHash":"$scrypt$x"}]' }), ['GATEHOUSE_USERS[0].password: give either password or passwordHash, not both']);
   t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a"},{"subject":"a"}]' }), ['GATEHOUSE_USERS[1]: subject/username "a" is already used by GATEHOUSE_USERS[0]']);
-  t.deepEqual(env({ GATEHOUSE_USERS: '{"subject":"a"}' }), ['GATEHOUSE_USERS: expected an array (a list of users), got object']);
+  t.deepEqual(env({ GATEHOUSE_USERS: '{"subject":"a"}' }), ['GATEHOUSE_USERS: expected a list (an array) of accounts, got object']);
   t.regex(env({ GATEHOUSE_USERS: '[{"subject": "a", "password": "hunter2-secret"' })[0], /^GATEHOUSE_USERS: cannot parse the inline value: /);
   t.regex(env({ GATEHOUSE_USERS: join(dir, 'missing.yaml') })[0], /^GATEHOUSE_USERS: not inline JSON or YAML, and cannot read it as a file .*missing\.yaml: ENOENT/);
   t.deepEqual(env({ GATEHOUSE_CLIENTS: JSON.stringify([WEB, { client_id: 'b', redirect_uris: ['not a url'] }]) }), ['GATEHOUSE_CLIENTS[1].redirect_uris[0]: expected an http(s) URL']);
@@ -140,7 +140,7 @@ test('bad values are named by variable and index, without echoing them', (t) => 
     `GATEHOUSE_CLIENTS[0].client_id: "gatehouse-console" is reserved for Gatehouse's own pages`,
   ]);
   t.deepEqual(env({ GATEHOUSE_PRESET: 'fast' }), ['GATEHOUSE_PRESET: expected one of testing, got "fast"']);
-  t.deepEqual(env({ GATEHOUSE_MODE: 'prod' }), ['GATEHOUSE_MODE: expected production, development or testing, got "prod"']);
+  t.deepEqual(env({ GATEHOUSE_MODE: 'prod' }), ['GATEHOUSE_MODE: expected one of production, development, testing, got "prod"']);
   const everything = JSON.stringify(problemsOf(() => loadConfig({ env: { GATEHOUSE_USERS: '[{"subject": "a", "password": "hunter2-secret", "x": 1}' } })));
   t.false(everything.includes('hunter2-secret'), 'a parse error does not quote the value');
   const error = t.throws(() => loadConfig({ env: { GATEHOUSE_USERS: '[{"subject": 1}]' } }));

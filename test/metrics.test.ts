@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Browser } from './helpers/browser.js';
 import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
-import { startTestServer } from './helpers/server.js';
+import { freePort, startTestServer } from './helpers/server.js';
 import { ConfigError, validateConfig } from '../config/load.js';
 
 const TOKEN = 'metrics-token-0123456789';
@@ -37,13 +37,23 @@ test('metrics on the main port need the bearer token and count sessions, logins,
 });
 
 test('metrics can be served on their own port instead', async (t) => {
-  const gatehouse = await startTestServer({ config: { metrics: { enabled: true, port: 0 } } });
+  const gatehouse = await startTestServer({ config: { metrics: { enabled: true, port: await freePort() } } });
   t.teardown(() => gatehouse.close());
   const { metricsPort } = await gatehouse.server.listen();
   t.truthy(metricsPort);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   t.regex(text, /gatehouse_logins_total 0/);
   t.is((await fetch(`${gatehouse.issuer}/metrics`)).status, 404, 'not on the main port');
+});
+
+test('metrics.port 0 or false switches their own listener off', async (t) => {
+  for (const port of [0, false] as const) {
+    const gatehouse = await startTestServer({ config: { metrics: { enabled: true, port } } });
+    t.teardown(() => gatehouse.close());
+    const { metricsPort } = await gatehouse.server.listen();
+    t.is(metricsPort, undefined, `port ${port}: no listener`);
+    t.is((await fetch(`${gatehouse.issuer}/metrics`)).status, 404, `port ${port}: not on the main port either`);
+  }
 });
 
 test('enabling metrics without a port or a token is a configuration error', (t) => {

@@ -9,6 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Sequelize, type Options } from 'sequelize';
+import { defaults } from '../../config/defaults.js';
 
 export type Dialect = 'sqlite' | 'postgres' | 'mysql' | 'mariadb';
 
@@ -66,7 +67,7 @@ export function sequelizeOptionsFromUrl(url: string, options: Omit<DatabaseOptio
     password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
     database,
     logging,
-    pool: { max: options.poolMax ?? 10, min: 0, idle: 10_000, acquire: 30_000 },
+    pool: { max: options.poolMax ?? defaults.database.poolMax, min: 0, idle: 10_000, acquire: 30_000 },
     dialectOptions: ssl && ssl !== 'disable' && ssl !== 'false' ? { ssl: { rejectUnauthorized: ssl !== 'no-verify' } } : undefined,
   };
 }
@@ -83,7 +84,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
   try {
     await sequelize.authenticate({ logging: false });
     if (sequelizeOptions.dialect === 'sqlite') {
-      const busy = options.sqliteBusyTimeoutMs ?? 5000;
+      const busy = options.sqliteBusyTimeoutMs ?? defaults.database.sqliteBusyTimeoutMs;
       if (sequelizeOptions.storage !== ':memory:') {
         await sequelize.query('PRAGMA journal_mode = WAL');
         await sequelize.query('PRAGMA synchronous = NORMAL');

@@ -19,6 +19,7 @@
  */
 import { QueryTypes, Transaction, UniqueConstraintError, type Sequelize } from 'sequelize';
 import { dialectOf, type Dialect } from './connection.js';
+import { defaults } from '../../config/defaults.js';
 import { queueSqliteWrite } from './sqlite-writes.js';
 import { decodePagingToken, pageResult, resolvePageSize, type PagingPosition } from '../paging-token.js';
 import {
@@ -52,8 +53,7 @@ const LIMITS = {
   lastUserAgent: 512,
 } as const;
 
-/** Used only if the shared connection's busy timeout cannot be read. */
-const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5000;
+
 const DEADLOCK_RETRIES = 3;
 /** Keys per DELETE in deleteMany (replacements are inlined, so only the statement's length limits it). */
 const DELETE_CHUNK = 5000;
@@ -467,9 +467,9 @@ export class SequelizeSessionStore implements SessionStore {
     this.#busyTimeout ??= this.#select('PRAGMA busy_timeout', {}).then(
       (rows) => {
         const value = Number(Object.values(rows[0] ?? {})[0]);
-        return Number.isInteger(value) && value >= 0 ? value : DEFAULT_SQLITE_BUSY_TIMEOUT_MS;
+        return Number.isInteger(value) && value >= 0 ? value : defaults.database.sqliteBusyTimeoutMs;
       },
-      () => DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+      () => defaults.database.sqliteBusyTimeoutMs,
     );
     return this.#busyTimeout;
   }

@@ -1,0 +1,166 @@
+/**
+ * Every option from the environment, by the one rule derived from the options table (GATEHOUSE_ + the path in upper
+ * snake case, `__` between levels), typed and validated like the file, with `_FILE` variables for secrets; and the
+ * demo config started with overrides only.
+ */
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { stringify } from 'yaml';
+import { environmentOptions, readEnvironment, variableName } from '../config/environment.js';
+import { loadConfig } from '../config/load.js';
+import { problemsOf, tempFiles } from './helpers/config-files.js';
+import { freePort } from './helpers/server.js';
+
+const { dir, file } = tempFiles('gatehouse-config-env-');
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+test('variable names follow the rule', (t) => {
+  t.is(variableName(['metrics', 'port']), 'GATEHOUSE_METRICS__PORT');
+  t.is(variableName(['serverSideSessions', 'idleTimeout']), 'GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT');
+  t.is(variableName(['passwordHashing', 'log2N']), 'GATEHOUSE_PASSWORD_HASHING__LOG2_N');
+  t.is(variableName(['proxy']), 'GATEHOUSE_PROXY');
+});
+
+/** A valid value for an option, different from its default where the type allows, as text for the environment. */
+function sample(path: string[], fallback: unknown): string | undefined {
+  const special: Record<string, string> = {
+    'mode': 'development',
+    'preset': 'testing',
+    'issuer': 'https://id.example.com',
+    'host': '127.0.0.1',
+    'database.url': 'sqlite::memory:',
+    'logging.level': 'warn',
+    'keys.jwks': '{"keys": [{"kty": "oct"}]}',
+    'keys.cookieKeys': '["0123456789abcdef0123"]',
+    'metrics.port': '9465',
+    'metrics.host': '0.0.0.0',
+    'metrics.token': 'a-metrics-token-of-some-length',
+    'login.autoLogin': 'alice',
+    'pages.title': '42',
+    'serverSideSessions.store': './my-store.js',
+    'serverSideSessions.displayNameClaim': 'email',
+    'serverSideSessions.maxSessionsPerUser': '3',
+    'accounts': '[{"subject": "ivy"}]',
+    'clients': '[{"client_id": "svc", "client_secret": "s", "grant_types": ["client_credentials"]}]',
+  };
+  const key = path.join('.');
+  if (special[key] !== undefined) return special[key];
+  if (typeof fallback === 'boolean') return String(!fallback);
+  if (typeof fallback === 'number') return String(fallback + 1);
+  return undefined;
+}
+
+test('every option in the table is set by its variable, typed as the schema wants', (t) => {
+  const unsampled: string[] = [];
+  for (const option of environmentOptions()) {
+    const fallback = option.schema.safeParse(undefined);
+    const text = sample(option.path, fallback.success ? fallback.data : undefined);
+    if (text === undefined) {
+      unsampled.push(option.path.join('.'));
+      continue;
+    }
+    const { config, sources, problems } = readEnvironment({}, { [option.name]: text });
+    t.deepEqual(problems, [], option.name);
+    t.is(sources.get(option.path.join('.')) ?? (option.info.key ? option.name : undefined), option.name);
+    const value = option.path.reduce<unknown>((at, part) => (at as Record<string, unknown>)?.[part], config);
+    t.true(option.schema.safeParse(value).success, `${option.name}=${text} gives a valid ${option.path.join('.')}`);
+    if (option.path.join('.') === 'pages.title') t.is(value, '42', 'a text option keeps digits as text');
+  }
+  t.deepEqual(unsampled, [], 'every option has a sample value in this test');
+});
+
+test('older variable names still work; giving an option twice is refused', (t) => {
+  t.is(loadConfig({ env: { PORT: '4100' } }).port, 4100);
+  t.is(loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'sqlite::memory:' } }).database.url, 'sqlite::memory:');
+  t.true(loadConfig({ env: { GATEHOUSE_SERVER_SIDE_SESSIONS: 'true' } }).serverSideSessions.enabled);
+  t.deepEqual(problemsOf(() => loadConfig({ env: { PORT: '1', GATEHOUSE_PORT: '2' } })), ['GATEHOUSE_PORT and PORT: both set port; give one']);
+});
+
+test('a wrong value names the variable, and secrets are not echoed', (t) => {
+  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__PORT: 'ninety' } })), ['GATEHOUSE_METRICS__PORT: Invalid input']);
+  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '-5' } })), [
+    'GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: Too small: expected number to be >0',
+  ]);
+  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_PROXY: 'maybe' } })), ['GATEHOUSE_PROXY: expected true or false, got "maybe"']);
+  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_LOGGING__LEVEL: 'loud' } })), [
+    'GATEHOUSE_LOGGING__LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+  ]);
+  const secret = problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN: 'short-secret' } }));
+  t.deepEqual(secret, ['GATEHOUSE_METRICS__TOKEN: expected at least 16 characters']);
+  const list = problemsOf(() => loadConfig({ env: { GATEHOUSE_KEYS__COOKIE_KEYS: '["too-short-secret!"' } }));
+  t.regex(list[0], /^GATEHOUSE_KEYS__COOKIE_KEYS: cannot read the value as YAML or JSON$/);
+  t.false(JSON.stringify(list).includes('too-short-secret'));
+  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_KEYS__COOKIE_KEYS: '["0123456789abcdef", "short"]' } })), [
+    'GATEHOUSE_KEYS__COOKIE_KEYS[1]: expected at least 16 characters',
+  ]);
+});
+
+test('the environment wins over the file, option by option', (t) => {
+  const config = loadConfig({ file: 'config/demo.yaml', env: { GATEHOUSE_METRICS__PORT: '9465', GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '900' } });
+  t.is(config.metrics.port, 9465);
+  t.true(config.metrics.enabled, 'the rest of the section stays as the file says');
+  t.is(config.serverSideSessions.idleTimeout, 900);
+  t.true(config.serverSideSessions.enabled);
+  t.is(loadConfig({ file: 'config/demo.yaml', env: { GATEHOUSE_METRICS__PORT: 'false' } }).metrics.port, false);
+});
+
+test('a _FILE variable reads the value from a file; a missing file or both forms are errors', (t) => {
+  const token = file('token', 'token-from-a-mounted-secret\n');
+  const config = loadConfig({ env: { GATEHOUSE_METRICS__ENABLED: 'true', GATEHOUSE_METRICS__TOKEN_FILE: token } });
+  t.is(config.metrics.token, 'token-from-a-mounted-secret', 'the final newline is dropped');
+  t.is(loadConfig({ env: { GATEHOUSE_DATABASE_URL_FILE: file('url', 'sqlite::memory:') } }).database.url, 'sqlite::memory:');
+  t.regex(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN_FILE: join(dir, 'nope') } }))[0], /^GATEHOUSE_METRICS__TOKEN_FILE: cannot read .*nope: ENOENT/);
+  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN: 'x'.repeat(20), GATEHOUSE_METRICS__TOKEN_FILE: token } })), [
+    'GATEHOUSE_METRICS__TOKEN and GATEHOUSE_METRICS__TOKEN_FILE: both set metrics.token; give one',
+  ]);
+});
+
+test('a misspelt variable is warned about with the right name; unrelated GATEHOUSE_ variables are left alone', (t) => {
+  const warnings: string[] = [];
+  loadConfig({ env: { GATEHOUSE_METRICS_PORT: '1', GATEHOUSE_REDIS_URL: 'redis://x' }, warn: (message) => warnings.push(message) });
+  t.deepEqual(warnings, ['GATEHOUSE_METRICS_PORT is not a Gatehouse setting; did you mean GATEHOUSE_METRICS__PORT?']);
+});
+
+test('the demo config starts with its metrics port and idle timeout from the environment, no file edited', async (t) => {
+  const metricsPort = await freePort();
+  const env = {
+    ...process.env,
+    PORT: '0',
+    GATEHOUSE_DATABASE_URL: `sqlite:${join(dir, 'demo.sqlite')}`,
+    GATEHOUSE_METRICS__PORT: String(metricsPort),
+    GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '900',
+    GATEHOUSE_PASSWORD_HASHING__LOG2_N: '10',
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'start', '--config', 'config/demo.yaml'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const deadline = Date.now() + 60_000;
+  let metrics: Response | undefined;
+  while (!metrics && Date.now() < deadline) {
+    metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined);
+    if (!metrics) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  t.is(metrics?.status, 200, output);
+  t.regex(await metrics!.text(), /gatehouse_/);
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+});
+
+test('a wrong value from the environment stops the server with exit code 2, naming the variable', async (t) => {
+  const env = { ...process.env, PORT: '0', GATEHOUSE_METRICS__PORT: 'ninety', GATEHOUSE_DATABASE_URL: 'sqlite::memory:' };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'start', '--config', 'config/demo.yaml'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.is(code, 2);
+  t.regex(stderr, /GATEHOUSE_METRICS__PORT: /);
+});
+
+test('YAML in a list variable', (t) => {
+  const clients = stringify([{ client_id: 'svc', client_secret: 's', grant_types: ['client_credentials'] }]);
+  t.is(loadConfig({ env: { GATEHOUSE_CLIENTS: clients } }).clients[0].client_id, 'svc');
+});
