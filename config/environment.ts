@@ -21,7 +21,6 @@ import { configSchema, type GatehouseConfigInput } from './schema.js';
 /** Variables Gatehouse reads that are not options. */
 export const OTHER_VARIABLES: Record<string, string> = {
   GATEHOUSE_CONFIG: 'the configuration file (like --config)',
-  GATEHOUSE_LOG_FORMAT: '`json` for JSON log lines on a terminal too; `pretty` for readable lines when piped',
 };
 
 const TEXT_KINDS = new Set(['string', 'enum', 'custom', 'template_literal']);

@@ -115,8 +115,14 @@ export const configSchema = z.strictObject({
   }),
   logging: group('What the server logs.', {
     level: option(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
-      description: 'pino level; one JSON line per request (no query strings, tokens or passwords).',
+      description: 'pino level; one line per request (no query strings, tokens or passwords).',
       aliases: ['GATEHOUSE_LOG_LEVEL'],
+    }),
+    format: option(z.enum(['auto', 'json', 'pretty']).default('auto'), {
+      description:
+        '`json`: JSON lines (for log collectors); `pretty`: readable lines and a start-up banner with the URLs, users ' +
+        'and clients; `auto`: pretty when standard output is a terminal, JSON when it is piped or redirected.',
+      aliases: ['GATEHOUSE_LOG_FORMAT'],
     }),
   }),
   keys: group('Signing and cookie keys.', {

@@ -20,6 +20,8 @@ import { migrate } from '../stores/sequelize/migrate.js';
 import { DirectoryUsageError, directoryCommand, type DirectoryCommand } from './cli-directory.js';
 import { SESSIONS_USAGE, SessionsUsageError, sessionsCommand } from './cli-sessions.js';
 import { hashPassword } from './provider/passwords.js';
+import { startBanner } from './banner.js';
+import { isPretty } from './logging.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -98,8 +100,11 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<void> 
   // Loaded here, not at the top: the other commands (and --help) start faster without the provider.
   const { createServer } = await import('./create-server.js');
   const server = await createServer(config as GatehouseConfigInput);
-  const { url } = await server.listen();
+  const { url, metricsPort } = await server.listen();
   server.logger.info({ issuer: config.issuer, url, serverSideSessions: config.serverSideSessions.enabled }, `Gatehouse listening on ${url}`);
+  if (isPretty(config.logging)) {
+    process.stdout.write(`\n${startBanner({ config: server.config, metricsPort, storeName: server.sessionStore?.constructor.name })}\n`);
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -12,7 +12,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import Provider from 'oidc-provider';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import { validateConfig } from '../config/load.js';
 import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
@@ -42,6 +42,7 @@ import { adminPageRoutes } from './routes/admin-pages.js';
 import type { RouteDeps } from './routes/deps.js';
 import { consoleClient } from './provider/console-client.js';
 import { GatehouseMetrics } from './metrics.js';
+import { createLogger } from './logging.js';
 import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
 import { LoginThrottle } from './provider/login-throttle.js';
 import { BackchannelOutbox } from '../stores/sequelize/backchannel-outbox.js';
@@ -56,7 +57,7 @@ import { resolveSessionStore } from './sessions/store-loader.js';
 export interface CreateServerOptions {
   /** The time source for everything that reasons about expiry (tests pass a ManualClock). */
   clock?: Clock;
-  /** A pino logger; default: JSON lines on stdout at `logging.level`. */
+  /** A pino logger; default: stdout at `logging.level`, in `logging.format` (server/logging.ts). */
   logger?: Logger;
   /**
    * Apply the configured users and clients to the directory (default true). Tools that only use a running server's
@@ -95,7 +96,7 @@ export interface GatehouseServer {
 
 export async function createServer(input: GatehouseConfigInput = {}, options: CreateServerOptions = {}): Promise<GatehouseServer> {
   const preliminary = validateConfig(input);
-  const logger = options.logger ?? pino({ level: preliminary.logging.level, base: { service: 'gatehouse' } });
+  const logger = options.logger ?? createLogger(preliminary.logging);
   const clock = options.clock ?? systemClock;
 
   // With port 0 and no issuer, the issuer depends on the port: bind first, then build the provider around it.

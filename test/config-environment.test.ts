@@ -32,6 +32,7 @@ function sample(path: string[], fallback: unknown): string | undefined {
     'host': '127.0.0.1',
     'database.url': 'sqlite::memory:',
     'logging.level': 'warn',
+    'logging.format': 'json',
     'keys.jwks': '{"keys": [{"kty": "oct"}]}',
     'keys.cookieKeys': '["0123456789abcdef0123"]',
     'metrics.port': '9465',
