@@ -24,6 +24,22 @@ The entry lists (\`accounts\`, \`clients\`) take inline JSON, inline YAML or the
 entries replace configured entries with the same \`subject\` / \`client_id\`; users may give a clear-text
 \`password\`, hashed at start. Older names (aliases) keep working.
 
+\`\`\`sh
+GATEHOUSE_PRESET=testing \\
+GATEHOUSE_USERS='[{"subject": "alice", "password": "alice-password", "claims": {"name": "Alice"}}]' \\
+GATEHOUSE_CLIENTS='- {client_id: app, client_secret: app-secret, redirect_uris: ["http://localhost:8080/cb"]}' \\
+GATEHOUSE_METRICS__ENABLED=true GATEHOUSE_METRICS__PORT=9465 \\
+npx gatehouse start --port 4000
+\`\`\`
+
+**Modes.** \`production\` (the default) has no conveniences. \`development\` (the demo config) and \`testing\` add
+one-click sign-in buttons for the directory's enabled users on the login page, and allow \`login.autoLogin\`, which
+signs that subject in without showing a page (headless tests); any other mode refuses to start with it.
+
+**The testing preset** (\`preset: testing\` or \`GATEHOUSE_PRESET=testing\`) sets, under anything given explicitly: an
+in-memory SQLite database, \`skipConsent\` for every configured client, a fast password hash, back-channel logout to
+loopback addresses, server-side sessions on, and \`mode: testing\` (the exact values are under Presets below).
+
 Durations are in seconds unless the unit says otherwise.
 `;
 
