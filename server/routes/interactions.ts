@@ -20,19 +20,11 @@ import type { PageRenderer } from '../http/render.js';
 import type { Clock } from '../../stores/session-store.js';
 import type { LoginThrottle } from '../provider/login-throttle.js';
 import type { UserRecord } from '../provider/accounts.js';
+import { consentView } from './consent-view.js';
 
 export const LOGIN_FAILED_MESSAGE = 'Invalid username or password.';
 /** At most this many one-click buttons on the login page. */
 export const ONE_CLICK_LIMIT = 25;
-
-const SCOPE_DESCRIPTIONS: Record<string, string> = {
-  openid: 'Sign you in',
-  profile: 'Your name and profile',
-  email: 'Your email address',
-  address: 'Your postal address',
-  phone: 'Your phone number',
-  offline_access: 'Stay connected while you are away',
-};
 
 export interface InteractionRouteDeps {
   provider: Provider;
@@ -129,12 +121,19 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
       }
       const missing = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
       const accountId = interaction.session?.accountId ?? '';
+      const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
       render(ctx, 'consent', {
         ...common,
         action: `/interaction/${uid}/confirm`,
         accountName: displayNameOf(await accounts.find(accountId), accountId),
-        scopes: (missing.missingOIDCScope ?? []).map((name) => ({ name, description: SCOPE_DESCRIPTIONS[name] ?? name })),
-        claims: (missing.missingOIDCClaims ?? []).filter((claim) => !['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss'].includes(claim)),
+        ...consentView({
+          scope: interaction.params.scope,
+          claims: interaction.params.claims,
+          missingOIDCScope: missing.missingOIDCScope,
+          missingOIDCClaims: missing.missingOIDCClaims,
+          grantedScopes: new Set(grant?.getOIDCScope().split(' ') ?? []),
+          grantedClaims: new Set(grant?.getOIDCClaims() ?? []),
+        }),
       });
       return;
     }
