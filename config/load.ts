@@ -11,7 +11,7 @@ import { readEnvironment } from './environment.js';
 import { formatIssues } from './issues.js';
 
 export { formatIssues, formatPath } from './issues.js';
-import { configSchema, type AccountConfig, type ClientConfig, type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
+import { configSchema, DEVICE_CODE_GRANT, type AccountConfig, type ApiConfig, type ClientConfig, type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -24,6 +24,9 @@ export class ConfigError extends Error {
 
 /** The reserved client id of Gatehouse's own pages (server/provider/console-client.ts). */
 export const RESERVED_CLIENT_ID = 'gatehouse-console';
+
+/** Gatehouse's own scopes (OpenID Connect's and the admin API's); no API may define one of these. */
+export const GATEHOUSE_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone', 'gatehouse:admin'];
 
 /** Reads a config file. Relative module paths inside it (serverSideSessions.store) resolve against its folder. */
 export function readConfigFile(file: string): GatehouseConfigInput {
@@ -129,6 +132,9 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
   const problems: string[] = [
     ...accountListProblems(config.accounts.map((entry, index) => ({ entry, label: `accounts[${index}]` }))),
     ...clientListProblems(config.clients.map((entry, index) => ({ entry, label: `clients[${index}]` }))),
+    ...apiListProblems(config.apis.map((entry, index) => ({ entry, label: `apis[${index}]` }))),
+    ...config.clients.flatMap((client, index) => clientFeatureProblems(client, config, `clients[${index}]`)),
+    ...apiClientProblems(config.apis, config.clients),
   ];
   if (config.metrics.enabled && config.metrics.port === undefined && !config.metrics.token) {
     problems.push('metrics.enabled: set metrics.port (a separate listener) or metrics.token (bearer auth on the main port)');
@@ -200,5 +206,64 @@ export function clientProblems(client: ClientConfig, label: string): string[] {
   if ((client.grant_types ?? []).includes('authorization_code') && (client.redirect_uris ?? []).length === 0) {
     problems.push(`${path('redirect_uris')}: at least one is required for the authorization_code grant`);
   }
+  return problems;
+}
+
+/**
+ * A client that asks for a feature the configuration leaves off: the provider would drop the setting without a word
+ * (PAR, DPoP) or refuse the whole client (the device grant), so it is refused here, by name.
+ */
+export function clientFeatureProblems(
+  client: ClientConfig,
+  features: Pick<GatehouseConfig, 'deviceFlow' | 'pushedAuthorizationRequests' | 'dpop'>,
+  label: string,
+): string[] {
+  const problems: string[] = [];
+  const path = (field: string) => (label ? `${label}.${field}` : field);
+  if ((client.grant_types ?? []).includes(DEVICE_CODE_GRANT) && !features.deviceFlow.enabled) {
+    problems.push(`${path('grant_types')}: ${DEVICE_CODE_GRANT} needs deviceFlow.enabled: true`);
+  }
+  if (client.require_pushed_authorization_requests && !features.pushedAuthorizationRequests.enabled) {
+    problems.push(`${path('require_pushed_authorization_requests')}: needs pushedAuthorizationRequests.enabled: true`);
+  }
+  if (client.dpop_bound_access_tokens && !features.dpop.enabled) {
+    problems.push(`${path('dpop_bound_access_tokens')}: needs dpop.enabled: true`);
+  }
+  return problems;
+}
+
+/**
+ * Unique identifiers (compared as URLs, as the provider does), and scope names that say which API a request is for:
+ * unique across APIs and none of Gatehouse's own.
+ */
+function apiListProblems(apis: Labelled<ApiConfig>[]): string[] {
+  const problems: string[] = [];
+  const identifiers = new Map<string, string>();
+  const scopes = new Map<string, string>();
+  for (const { entry: api, label } of apis) {
+    const key = URL.canParse(api.identifier) ? new URL(api.identifier).href : api.identifier;
+    if (identifiers.has(key)) problems.push(`${label}.identifier: "${api.identifier}" is already used by ${identifiers.get(key)}`);
+    else identifiers.set(key, label);
+    api.scopes.forEach((scope, index) => {
+      const at = `${label}.scopes[${index}].name`;
+      const owner = scopes.get(scope.name);
+      if (GATEHOUSE_SCOPES.includes(scope.name)) problems.push(`${at}: "${scope.name}" is one of Gatehouse's own scopes`);
+      else if (owner?.startsWith(`${label}.`)) problems.push(`${at}: "${scope.name}" is listed twice`);
+      else if (owner) problems.push(`${at}: "${scope.name}" is already a scope of ${owner.replace(/\.scopes.*$/, '')}`);
+      else scopes.set(scope.name, at);
+    });
+  }
+  return problems;
+}
+
+/** An API's introspection client must be confidential when the configuration defines it. */
+function apiClientProblems(apis: ApiConfig[], clients: ClientConfig[]): string[] {
+  const problems: string[] = [];
+  apis.forEach((api, index) => {
+    const client = api.introspectionClientId ? clients.find((entry) => entry.client_id === api.introspectionClientId) : undefined;
+    if (client?.token_endpoint_auth_method === 'none') {
+      problems.push(`apis[${index}].introspectionClientId: "${client.client_id}" is a public client; an API introspects as a confidential one`);
+    }
+  });
   return problems;
 }

@@ -20,6 +20,9 @@ const seconds = (value: number, description: string) => option(positiveInt.defau
 
 const PASSWORD_HASH = /^\$scrypt\$/;
 
+/** The device authorization grant's grant type (RFC 8628). */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
 /** One user, as configured (config file `accounts[]`, env GATEHOUSE_ACCOUNTS / GATEHOUSE_USERS). */
 export const accountSchema = z.strictObject({
   subject: option(nonEmpty.max(255), { description: 'Stable subject identifier (the `sub` claim).' }),
@@ -52,8 +55,8 @@ export const clientSchema = z.strictObject({
   client_name: option(z.string().optional(), { description: 'Shown on the consent and logout pages.' }),
   redirect_uris: option(z.array(httpUrl).default([]), { description: 'Allowed redirect URIs (at least one for authorization_code).' }),
   post_logout_redirect_uris: option(z.array(httpUrl).default([]), { description: 'Allowed `post_logout_redirect_uri` values.' }),
-  grant_types: option(z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).default(['authorization_code']), {
-    description: 'Grants the client may use.',
+  grant_types: option(z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT])).default(['authorization_code']), {
+    description: `Grants the client may use; \`${DEVICE_CODE_GRANT}\` needs \`deviceFlow.enabled\`.`,
   }),
   response_types: option(z.array(z.enum(['code'])).optional(), { description: 'Response types (only `code`).' }),
   token_endpoint_auth_method: option(
@@ -65,9 +68,66 @@ export const clientSchema = z.strictObject({
   backchannel_logout_session_required: option(z.boolean().optional(), { description: 'Logout tokens carry `sid`.' }),
   id_token_signed_response_alg: option(z.enum(['RS256', 'ES256']).optional(), { description: 'ID token signing algorithm.' }),
   application_type: option(z.enum(['web', 'native']).optional(), { description: 'OAuth application type.' }),
+  require_pushed_authorization_requests: option(z.boolean().optional(), {
+    description: 'Refuse its authorization requests unless pushed first (RFC 9126; needs `pushedAuthorizationRequests.enabled`).',
+  }),
+  dpop_bound_access_tokens: option(z.boolean().optional(), {
+    description: 'Refuse its token requests without a DPoP proof, so all its tokens are DPoP-bound (RFC 9449; needs `dpop.enabled`).',
+  }),
   skipConsent: option(z.boolean().optional(), { description: 'Skip the consent page for this client (first-party apps).' }),
   coordinateLifetimeWithUserSession: option(z.boolean().optional(), {
     description: 'Override `serverSideSessions.coordinateClientLifetimesWithUserSession` for this client.',
+  }),
+});
+
+/** An OAuth scope token (RFC 6749 §3.3): printable ASCII without spaces, double quotes or backslashes. */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, 'expected a scope: 1 to 128 printable ASCII characters without spaces, quotes or backslashes');
+
+/** RFC 8707: an absolute URI without a fragment. */
+const resourceIndicator = z
+  .string()
+  .max(255)
+  .refine((value) => URL.canParse(value) && !value.includes('#'), { error: 'expected an absolute URI without a fragment (e.g. https://api.example.com/orders)' });
+
+/** One API (resource server), as configured (config file `apis[]`, env GATEHOUSE_APIS). See docs/apis-and-devices.md. */
+export const apiSchema = z.strictObject({
+  identifier: option(resourceIndicator, {
+    description: 'The resource indicator clients send (`resource=`) and the `aud` of its tokens: an absolute URI.',
+  }),
+  name: option(z.string().min(1).max(255).optional(), { description: 'Shown on the consent page and in the admin views.', defaultText: 'the identifier' }),
+  scopes: option(
+    z
+      .array(
+        z.strictObject({
+          name: scopeToken,
+          /** What the consent page says the client may do; default: the scope's name. */
+          description: z.string().min(1).max(255).optional(),
+        }),
+      )
+      .min(1),
+    {
+      description:
+        'The scopes this API understands, each `{ name, description }` (the description is shown on the consent page). ' +
+        'Unique across APIs: a request for any of them, with or without `resource=`, is a request for this API.',
+    },
+  ),
+  tokenFormat: option(z.enum(['jwt', 'opaque']).default('jwt'), {
+    description:
+      '`jwt`: an RFC 9068 JWT signed with the published keys, verified by the API from the JWKS; it cannot be revoked, so ' +
+      'its lifetime bounds it. `opaque`: a reference token the API introspects, revoked with its grant. JWT is the ' +
+      'default, as in Duende IdentityServer and Keycloak.',
+  }),
+  accessTokenTtl: option(positiveInt.optional(), {
+    description: 'Lifetime of this API\'s access tokens.',
+    defaultText: '`ttl.accessToken` (`ttl.clientCredentials` for client credentials)',
+    unit: 'seconds',
+  }),
+  signingAlg: option(z.enum(['RS256', 'ES256']).default('RS256'), { description: 'The algorithm that signs its JWT access tokens (one of the published keys\').' }),
+  allowedClients: option(z.array(nonEmpty.max(255)).optional(), { description: 'Only these clients may get tokens for it.', defaultText: 'any client' }),
+  introspectionClientId: option(nonEmpty.max(255).optional(), {
+    description:
+      'The confidential client this API authenticates as at the introspection endpoint: it may introspect tokens whose ' +
+      'audience is this API (and its own), nothing else.',
   }),
 });
 
@@ -145,6 +205,10 @@ export const configSchema = z.strictObject({
     interaction: seconds(HOUR, 'How long a login page stays valid.'),
     grant: seconds(14 * DAY, 'Remembered consent.'),
     refreshToken: seconds(14 * DAY, 'Refresh tokens.'),
+    deviceCode: option(positiveInt.max(HOUR).default(10 * MINUTE), {
+      description: 'How long a device-flow user code (and its device code) can be entered and polled for.',
+      unit: 'seconds',
+    }),
   }),
   passwordHashing: group('The cost of new password hashes (scrypt); existing hashes of another cost are upgraded at the next sign-in.', {
     log2N: option(z.number().int().min(1).max(20).default(15), { description: 'scrypt cost as log2(N): 15 is 32 MiB of memory per hash with r = 8.' }),
@@ -187,6 +251,60 @@ export const configSchema = z.strictObject({
     lockout: seconds(5 * MINUTE, 'First lockout; every further lockout of the same key doubles, up to `maxLockout` (HTTP 429 with Retry-After).'),
     maxLockout: seconds(DAY, 'The longest lockout.'),
   }),
+  deviceFlow: group(
+    'The device authorization grant (RFC 8628) for devices without a browser (CLIs, TVs): the device shows a code, the ' +
+      'user enters it at `<issuer>/device` and signs in there.',
+    {
+      enabled: option(z.boolean().default(false), {
+        description:
+          'Serve the device grant and its pages. Off by default: it lets anyone who starts a flow send a sign-in link to ' +
+          'someone else (device-code phishing), so it is turned on deliberately, for the clients that need it.',
+      }),
+      userCodeCharset: option(z.enum(['base-20', 'digits']).default('base-20'), { description: 'Characters of user codes: `base-20` (consonants, no look-alikes) or `digits`.' }),
+      userCodeMask: option(
+        z
+          .string()
+          .regex(/^[*\- ]{1,64}$/, 'expected only *, - and spaces')
+          .refine((mask) => (mask.match(/\*/g)?.length ?? 0) >= 6, { error: 'expected at least 6 * (random characters)' })
+          .default('****-****'),
+        { description: 'User code pattern: each `*` a random character; `-` and spaces for readability (8 of base-20 ≈ 34 bits).' },
+      ),
+      maxFailuresPerIp: option(positiveInt.default(10), {
+        description:
+          'Wrong user codes from one IP address within `login.failureWindow` before code entry from it is locked (for ' +
+          '`login.lockout`, doubling up to `login.maxLockout`), counted in the database like sign-in failures.',
+      }),
+    },
+  ),
+  pushedAuthorizationRequests: group(
+    'Pushed authorization requests (RFC 9126): the client POSTs its authorization request to `/request` and sends the browser with only a `request_uri`.',
+    {
+      enabled: option(z.boolean().default(true), {
+        description: 'Serve the PAR endpoint. On by default: it adds no capability, only a way to keep the request out of the browser and have it authenticated.',
+      }),
+      required: option(z.boolean().default(false), {
+        description:
+          'Refuse every authorization request that was not pushed. Off by default: it would break every client that does ' +
+          'not push. Per client: `clients[].require_pushed_authorization_requests`.',
+      }),
+    },
+  ),
+  dpop: group(
+    'DPoP (RFC 9449): access and refresh tokens bound to a key the client proves it holds on every use, so a stolen token alone is useless.',
+    {
+      enabled: option(z.boolean().default(true), {
+        description:
+          'Bind the tokens of clients that send a DPoP proof (or that register `dpop_bound_access_tokens`, which then ' +
+          'must). On by default: nothing changes for clients that send none.',
+      }),
+      requireNonce: option(z.boolean().default(true), {
+        description:
+          'Every proof must carry a nonce from Gatehouse (`DPoP-Nonce`), so a proof made in advance by someone with brief ' +
+          'access to the key expires within minutes; clients retry once with the nonce (RFC 9449 §8). The nonces derive ' +
+          'from a secret kept in the database, shared by every instance.',
+      }),
+    },
+  ),
   directory: group('Users and clients in the database.', {
     cacheMs: option(z.number().int().min(0).max(60_000).default(1000), {
       description: 'How long a user or client read from the database is reused (changes by other processes show after this).',
@@ -238,6 +356,12 @@ export const configSchema = z.strictObject({
     description: 'OAuth clients, seeded into the directory at every start (fields below).',
     key: 'client_id',
   }),
+  apis: option(z.array(apiSchema).default([]), {
+    description:
+      'APIs (resource servers) that accept Gatehouse access tokens, asked for by their scopes or `resource=` (fields ' +
+      'below). None by default: every access token is then an opaque one for the userinfo endpoint.',
+    key: 'identifier',
+  }),
 });
 
 /** What a config file or createServer() accepts (every key optional). */
@@ -246,4 +370,5 @@ export type GatehouseConfigInput = z.input<typeof configSchema>;
 export type GatehouseConfig = z.output<typeof configSchema> & { issuer: string };
 export type AccountConfig = z.output<typeof accountSchema>;
 export type ClientConfig = z.output<typeof clientSchema>;
+export type ApiConfig = z.output<typeof apiSchema>;
 export type Mode = GatehouseConfig['mode'];

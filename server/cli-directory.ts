@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { readStdin } from './cli-io.js';
 import type { Sequelize } from 'sequelize';
-import { clientProblems, formatIssues, loadConfig } from '../config/load.js';
+import { clientFeatureProblems, clientProblems, formatIssues, loadConfig } from '../config/load.js';
 import { clientSchema, type ClientConfig, type GatehouseConfig } from '../config/schema.js';
 import { systemClock } from '../stores/clock.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
@@ -50,7 +50,7 @@ export const CLIENTS_USAGE = `Usage:
   gatehouse clients add --client-id ID [--secret S | --public] [--name NAME] [--redirect-uri URL ...]
                         [--post-logout-redirect-uri URL ...] [--grant-type G ...] [--scope "a b"]
                         [--auth-method M] [--backchannel-logout-uri URL] [--skip-consent]
-                        [--coordinate-with-session] [--replace]
+                        [--coordinate-with-session] [--require-par] [--dpop-bound] [--replace]
   gatehouse clients add --json '{"client_id": "...", ...}' [--replace]
   gatehouse clients list
   gatehouse clients remove --client-id ID
@@ -58,8 +58,11 @@ export const CLIENTS_USAGE = `Usage:
 ${COMMON_HELP}
 
   add      a client (source cli), the same fields as clients[] in a config file; --json takes them as one
-           object. Grant types: authorization_code (default), refresh_token, client_credentials. A running
-           server knows it within a second, without a restart. An existing id needs --replace.
+           object. Grant types: authorization_code (default), refresh_token, client_credentials,
+           urn:ietf:params:oauth:grant-type:device_code (with deviceFlow.enabled). --require-par: its
+           authorization requests must be pushed (require_pushed_authorization_requests); --dpop-bound: its
+           tokens must be DPoP-bound (dpop_bound_access_tokens). A running server knows it within a second,
+           without a restart. An existing id needs --replace.
   list     every client, enabled or not (secrets are never shown)
   remove   delete the client (one from the configuration comes back at the next start)`;
 
@@ -113,13 +116,15 @@ const OPTIONS = {
   'backchannel-logout-uri': { type: 'string' },
   'skip-consent': { type: 'boolean' },
   'coordinate-with-session': { type: 'boolean' },
+  'require-par': { type: 'boolean' },
+  'dpop-bound': { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
 type Values = { [K in OptionName]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
 
 const COMMON: OptionName[] = ['config', 'db', 'help'];
-const CLIENT_FIELDS: OptionName[] = ['client-id', 'secret', 'public', 'name', 'redirect-uri', 'post-logout-redirect-uri', 'grant-type', 'scope', 'auth-method', 'backchannel-logout-uri', 'skip-consent', 'coordinate-with-session'];
+const CLIENT_FIELDS: OptionName[] = ['client-id', 'secret', 'public', 'name', 'redirect-uri', 'post-logout-redirect-uri', 'grant-type', 'scope', 'auth-method', 'backchannel-logout-uri', 'skip-consent', 'coordinate-with-session', 'require-par', 'dpop-bound'];
 const SUBCOMMANDS: Record<DirectoryCommand, Record<string, OptionName[]>> = {
   users: {
     add: [...COMMON, 'subject', 'username', 'password', 'password-stdin', 'claim', 'role', 'replace', 'json'],
@@ -367,6 +372,8 @@ const FLAG_OF: Record<string, string> = {
   backchannel_logout_uri: '--backchannel-logout-uri',
   skipConsent: '--skip-consent',
   coordinateLifetimeWithUserSession: '--coordinate-with-session',
+  require_pushed_authorization_requests: '--require-par',
+  dpop_bound_access_tokens: '--dpop-bound',
 };
 
 function clientFromFlags(values: Values, fail: (message: string) => DirectoryUsageError): Record<string, unknown> {
@@ -384,6 +391,8 @@ function clientFromFlags(values: Values, fail: (message: string) => DirectoryUsa
     backchannel_logout_uri: values['backchannel-logout-uri'],
     skipConsent: values['skip-consent'],
     coordinateLifetimeWithUserSession: values['coordinate-with-session'],
+    require_pushed_authorization_requests: values['require-par'],
+    dpop_bound_access_tokens: values['dpop-bound'],
   };
   return Object.fromEntries(Object.entries(client).filter(([, value]) => value !== undefined));
 }
@@ -437,7 +446,10 @@ const clientsAdd = runner<ClientConfig>({
   async prepare(values, fail) {
     return validClient(values, fail);
   },
-  async execute({ directory, values }, client) {
+  async execute({ directory, values, config }, client) {
+    // A setting the configured servers leave off would be dropped (PAR, DPoP) or make the client unusable (device grant).
+    const problems = clientFeatureProblems(client, config, '').map((problem) => problem.replace(/^([a-z_]+)/, (field) => FLAG_OF[field] ?? field));
+    if (problems.length) throw new DirectoryCommandError(`client "${client.client_id}" asks for what the configuration turns off:\n  ${problems.join('\n  ')}`);
     const existing = await directory.getClient(client.client_id);
     if (existing && !values.replace) {
       throw new DirectoryCommandError(`client "${client.client_id}" already exists (source ${existing.source}); give --replace to overwrite it`);
