@@ -45,6 +45,10 @@ import { GatehouseMetrics } from './metrics.js';
 import { createLogger } from './logging.js';
 import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
 import { LoginThrottle } from './provider/login-throttle.js';
+import { ApiRegistry } from './provider/apis.js';
+import { DeviceCodeThrottle } from './provider/device-code-throttle.js';
+import { loadDpopNonceSecret } from './provider/dpop-nonce.js';
+import { deviceCodeEntry, devicePageSources } from './routes/device-pages.js';
 import { BackchannelOutbox } from '../stores/sequelize/backchannel-outbox.js';
 import { latestGrantOf } from '../stores/sequelize/grants.js';
 import { createAdapterFactory } from './sessions/adapter-factory.js';
@@ -185,6 +189,10 @@ async function assemble(
 
   // The Client model reads the directory (clients can change while the provider runs); the rest as configured.
   const adapter = (modelName: string) => (modelName === 'Client' ? clientDirectory.adapter : operationalAdapters(modelName));
+  const apis = new ApiRegistry(config.apis, config.ttl);
+  const loginAttempts = new LoginAttempts(sequelize, clock);
+  const deviceCodes = new DeviceCodeThrottle(loginAttempts, { ...config.login, maxFailuresPerIp: config.deviceFlow.maxFailuresPerIp });
+  const devicePages = { render, throttle: deviceCodes, accounts, clock, charset: config.deviceFlow.userCodeCharset, mask: config.deviceFlow.userCodeMask };
 
   const provider = new Provider(config.issuer, providerConfiguration({
       config: { ...config, clients: staticClients },
@@ -194,6 +202,9 @@ async function assemble(
       render,
       clock,
       clients,
+      apis,
+      dpopNonceSecret: config.dpop.enabled ? await loadDpopNonceSecret(sequelize) : undefined,
+      devicePages: devicePageSources(devicePages),
       findAccountGrant: (accountId, clientId) => latestGrantOf(sequelize, clock, accountId, clientId),
     }));
   provider.proxy = config.proxy;
@@ -230,7 +241,6 @@ async function assemble(
     expiredSessionsTriggerBackchannelLogout: config.serverSideSessions.expiredSessionsTriggerBackchannelLogout,
     lifetime: config.serverSideSessions,
   });
-  const loginAttempts = new LoginAttempts(sequelize, clock);
   const sweeper = new ExpirySweeper({
     store: sessionStore,
     service: sessions,
@@ -247,6 +257,7 @@ async function assemble(
     },
   });
   provider.use(slideOnClientActivity(clients, sessions));
+  if (config.deviceFlow.enabled) provider.use(deviceCodeEntry(devicePages));
   delivery.start();
   if (config.serverSideSessions.removeExpiredSessions) sweeper.start();
   const offboarding = new UserOffboarding({ sessions, logger: logger.child({ component: 'users' }) });
@@ -273,7 +284,7 @@ async function assemble(
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
   app.use(errorHandler(logger, render));
   if (config.metrics.enabled && config.metrics.token) app.use(metrics.protectedEndpoint(config.metrics.token));
-  const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, offboarding, clients, csrf, render, clock, logger, events };
+  const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, offboarding, clients, apis, csrf, render, clock, logger, events };
   for (const router of [
     healthRoutes(sequelize),
     homeRoutes(config, render),
@@ -281,6 +292,7 @@ async function assemble(
       provider,
       accounts,
       clients,
+      apis,
       csrf,
       render,
       clock,

@@ -5,7 +5,7 @@
  *   const { tokens } = await gatehouse.login({ subject: 'alice', clientId: 'app' });
  *   await gatehouse.stop();
  */
-export { startGatehouse, type StartGatehouseOptions, type TestGatehouse, type TestUser, type TestClient } from './start-gatehouse.js';
+export { startGatehouse, type StartGatehouseOptions, type TestGatehouse, type TestUser, type TestClient, type TestApi } from './start-gatehouse.js';
 export type { LoginOptions, LoginResult, LoginTokens, ProviderMetadata } from './login.js';
 export type { IdTokenClaims } from './id-token.js';
 export { ManualClock } from '../stores/clock.js';

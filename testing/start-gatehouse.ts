@@ -24,9 +24,14 @@ export interface TestUser {
 /** An OAuth client, as in the config file's `clients[]` (skipConsent defaults to true here). */
 export type TestClient = NonNullable<GatehouseConfigInput['clients']>[number];
 
+/** An API (resource server), as in the config file's `apis[]`. */
+export type TestApi = NonNullable<GatehouseConfigInput['apis']>[number];
+
 export interface StartGatehouseOptions {
   users?: TestUser[];
   clients?: TestClient[];
+  /** APIs whose access tokens the clients can ask for (resource indicators or the APIs' scopes). */
+  apis?: TestApi[];
   /** Anything else; merged over the testing settings one section deep (e.g. `serverSideSessions: { idleTimeout: 60 }`). */
   config?: GatehouseConfigInput;
   /** The server's time source (a ManualClock lets tests move time instead of sleeping). */
@@ -66,6 +71,7 @@ export async function startGatehouse(options: StartGatehouseOptions = {}): Promi
       serverSideSessions: { removeExpiredSessions: false, ...given.serverSideSessions },
       accounts: [...(given.accounts ?? []), ...users.map((user) => ({ ...user }))],
       clients,
+      apis: [...(given.apis ?? []), ...(options.apis ?? [])],
     },
     { clock: options.clock, logger: options.logger },
   );

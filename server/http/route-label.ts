@@ -8,8 +8,9 @@ const PROVIDER_ROUTES: [RegExp, string][] = [
   [/^\/interaction\/[^/]+(\/[a-z]+)?$/, '/interaction/:uid'],
   [/^\/session\/end\/confirm$/, '/session/end/confirm'],
   [/^\/session\/end\/success$/, '/session/end/success'],
+  [/^\/device\/[^/]+$/, '/device/:uid'],
 ];
-const PROVIDER_EXACT = new Set(['/auth', '/token', '/me', '/jwks', '/token/introspection', '/token/revocation', '/session/end', '/.well-known/openid-configuration', '/reg', '/request']);
+const PROVIDER_EXACT = new Set(['/auth', '/token', '/me', '/jwks', '/token/introspection', '/token/revocation', '/session/end', '/.well-known/openid-configuration', '/reg', '/request', '/device', '/device/auth']);
 
 export function routeLabel(path: string, matched?: string): string {
   if (matched) return matched;

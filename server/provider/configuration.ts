@@ -13,8 +13,11 @@ import { expiresWithSession } from '../sessions/coordination.js';
 import type { KeyMaterial } from './keys.js';
 import type { PageRenderer } from '../http/render.js';
 import { sessionTtl } from '../sessions/lifetime.js';
+import { GATEHOUSE_SCOPES } from '../../config/load.js';
+import type { ApiRegistry } from './apis.js';
+import { DEVICE_PATH, type devicePageSources } from '../routes/device-pages.js';
 
-export const GATEHOUSE_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone', 'gatehouse:admin'];
+export { GATEHOUSE_SCOPES };
 
 export interface ProviderConfigurationInput {
   config: GatehouseConfig;
@@ -24,12 +27,18 @@ export interface ProviderConfigurationInput {
   render: PageRenderer;
   clock: Clock;
   clients: ClientSettings;
+  /** The configured APIs (resource servers). */
+  apis: ApiRegistry;
+  /** The DPoP nonce secret (32 bytes, the same on every instance); needed when dpop.enabled. */
+  dpopNonceSecret?: Buffer;
+  /** The device flow's pages (server/routes/device-pages.ts). */
+  devicePages: ReturnType<typeof devicePageSources>;
   /** A live grant (remembered consent) of this account for this client, from any earlier session. */
   findAccountGrant(accountId: string, clientId: string): Promise<string | undefined>;
 }
 
 export function providerConfiguration(input: ProviderConfigurationInput): Configuration {
-  const { config, keys, accounts, adapter, render, clock, clients, findAccountGrant } = input;
+  const { config, keys, accounts, adapter, render, clock, clients, apis, findAccountGrant } = input;
   const accountName = async (accountId: string | undefined) => displayNameOf(accountId ? await accounts.find(accountId) : undefined, accountId ?? '');
   return {
     adapter,
@@ -75,19 +84,34 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
       return copy;
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountCheck() },
+    routes: { code_verification: DEVICE_PATH, device_authorization: `${DEVICE_PATH}/auth`, pushed_authorization_request: '/request' },
     features: {
       devInteractions: { enabled: false },
-      // Confidential clients (resource servers) may introspect any token; a public client only its own.
+      // A client may introspect its own tokens; an API (its introspectionClientId) the tokens whose audience it is.
       introspection: {
         enabled: true,
-        allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+        allowedPolicy: async (_ctx, client, token) => apis.mayIntrospect(client.clientId, token as Parameters<ApiRegistry['mayIntrospect']>[1]),
       },
       // A client may only revoke its own tokens; the revocation endpoint answers 200 either way (RFC 7009).
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
-      resourceIndicators: { enabled: false },
+      resourceIndicators: apis.resourceIndicators(),
+      deviceFlow: {
+        enabled: config.deviceFlow.enabled,
+        charset: config.deviceFlow.userCodeCharset,
+        mask: config.deviceFlow.userCodeMask,
+        ...input.devicePages,
+      },
+      pushedAuthorizationRequests: {
+        enabled: config.pushedAuthorizationRequests.enabled,
+        requirePushedAuthorizationRequests: config.pushedAuthorizationRequests.required,
+        allowUnregisteredRedirectUris: false,
+      },
+      dPoP: config.dpop.enabled
+        ? { enabled: true, nonceSecret: requireSecret(input.dpopNonceSecret), requireNonce: () => config.dpop.requireNonce, allowReplay: false }
+        : { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx: KoaContextWithOIDC, form: string) {
@@ -104,15 +128,16 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
       },
     },
     ttl: {
-      AccessToken: config.ttl.accessToken,
+      // An API's own lifetime (apis[].accessTokenTtl) wins for its tokens.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       AuthorizationCode: config.ttl.authorizationCode,
-      ClientCredentials: config.ttl.clientCredentials,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
       Grant: config.ttl.grant,
       RefreshToken: config.ttl.refreshToken,
       Session: (_ctx, session) => sessionTtl(session, config.serverSideSessions, clock),
-      DeviceCode: 600,
+      DeviceCode: config.ttl.deviceCode,
       BackchannelAuthenticationRequest: 600,
     },
     async renderError(ctx: KoaContextWithOIDC, out: ErrorOut) {
@@ -132,6 +157,11 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
         }
       : (url, options) => globalThis.fetch(url, options),
   };
+}
+
+function requireSecret(secret: Buffer | undefined): Buffer {
+  if (!secret || secret.length !== 32) throw new Error('dpop.enabled needs a 32-byte nonce secret (loadDpopNonceSecret)');
+  return secret;
 }
 
 /**

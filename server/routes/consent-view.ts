@@ -30,6 +30,27 @@ export interface ConsentView {
    * provider's `claimsParameter` feature is off, as it is today.
    */
   claims: ConsentItem[];
+  /** Each API (resource server) asked for, with its scopes described as the API's configuration describes them. */
+  apis: ConsentApi[];
+}
+
+/** The scopes of one API on the consent page. */
+export interface ConsentApi {
+  /** The API's identifier (the audience of its tokens). */
+  identifier: string;
+  /** Its configured name (the identifier when it has none). */
+  name: string;
+  scopes: ConsentItem[];
+}
+
+/** One API of a consent request: the descriptions of its scopes, what the grant lacks and what it covers already. */
+export interface ConsentApiRequest {
+  identifier: string;
+  name: string;
+  /** Scope name → what it lets the client do there. */
+  descriptions: Readonly<Record<string, string>>;
+  missing: ReadonlySet<string>;
+  granted: ReadonlySet<string>;
 }
 
 /** Descriptions of the OpenID Connect scopes Gatehouse serves; other scopes are shown by name. */
@@ -56,6 +77,8 @@ export interface ConsentRequest {
   /** What the existing grant of this account and client already covers (empty when there is none). */
   grantedScopes: ReadonlySet<string>;
   grantedClaims: ReadonlySet<string>;
+  /** The APIs asked for (server/provider/apis.ts); none when no API is configured. */
+  apis?: readonly ConsentApiRequest[];
 }
 
 export function consentView(request: ConsentRequest): ConsentView {
@@ -67,7 +90,18 @@ export function consentView(request: ConsentRequest): ConsentView {
   const claims = unique([...requestedClaims(request.claims), ...missingClaims])
     .filter((name) => !ALWAYS_ISSUED_CLAIMS.has(name) && (missingClaims.has(name) || request.grantedClaims.has(name)))
     .map((name) => ({ name, description: name, allowedBefore: !missingClaims.has(name) }));
-  return { scopes, claims };
+  // An API's scopes in the order the request names them, then any the prompt adds (a resource= without its scopes).
+  const requested = typeof request.scope === 'string' ? request.scope.split(' ') : [];
+  const apis = (request.apis ?? [])
+    .map((api) => ({
+      identifier: api.identifier,
+      name: api.name,
+      scopes: unique([...requested.filter((name) => name in api.descriptions), ...api.missing])
+        .filter((name) => api.missing.has(name) || api.granted.has(name))
+        .map((name) => ({ name, description: api.descriptions[name] ?? name, allowedBefore: !api.missing.has(name) })),
+    }))
+    .filter((api) => api.scopes.length > 0);
+  return { scopes, claims, apis };
 }
 
 function unique(names: Iterable<string>): string[] {

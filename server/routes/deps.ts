@@ -7,6 +7,7 @@ import type { Clock } from '../../stores/session-store.js';
 import type { CsrfTokens } from '../http/csrf.js';
 import type { PageRenderer } from '../http/render.js';
 import type { AccountDirectory } from '../provider/accounts.js';
+import type { ApiRegistry } from '../provider/apis.js';
 import type { ClientSettings } from '../provider/clients.js';
 import type { UserOffboarding } from '../provider/user-offboarding.js';
 import type { BackchannelDelivery } from '../sessions/backchannel-delivery.js';
@@ -21,6 +22,8 @@ export interface RouteDeps {
   /** Ends a removed or disabled user's sessions, tokens and grants. */
   offboarding: UserOffboarding;
   clients: ClientSettings;
+  /** The configured APIs (resource servers). */
+  apis: ApiRegistry;
   csrf: CsrfTokens;
   render: PageRenderer;
   clock: Clock;

@@ -13,6 +13,7 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { Mode } from '../../config/schema.js';
 import { displayNameOf, type AccountDirectory } from '../provider/accounts.js';
+import type { ApiRegistry } from '../provider/apis.js';
 import type { ClientSettings } from '../provider/clients.js';
 import type { CsrfTokens } from '../http/csrf.js';
 import { HttpError } from '../http/errors.js';
@@ -20,7 +21,7 @@ import type { PageRenderer } from '../http/render.js';
 import type { Clock } from '../../stores/session-store.js';
 import type { LoginThrottle } from '../provider/login-throttle.js';
 import type { UserRecord } from '../provider/accounts.js';
-import { consentView } from './consent-view.js';
+import { consentView, type ConsentApiRequest } from './consent-view.js';
 
 export const LOGIN_FAILED_MESSAGE = 'Invalid username or password.';
 /** At most this many one-click buttons on the login page. */
@@ -30,6 +31,8 @@ export interface InteractionRouteDeps {
   provider: Provider;
   accounts: AccountDirectory;
   clients: ClientSettings;
+  /** The configured APIs: their names and scope descriptions on the consent page. */
+  apis: ApiRegistry;
   csrf: CsrfTokens;
   render: PageRenderer;
   clock: Clock;
@@ -41,7 +44,7 @@ export interface InteractionRouteDeps {
   upgradePasswordHash(user: UserRecord, password: string): Promise<void>;
 }
 
-export function interactionRoutes({ provider, accounts, clients, csrf, render, clock, mode, autoLogin, throttle, upgradePasswordHash }: InteractionRouteDeps): Router {
+export function interactionRoutes({ provider, accounts, clients, apis, csrf, render, clock, mode, autoLogin, throttle, upgradePasswordHash }: InteractionRouteDeps): Router {
   const conveniences = mode !== 'production';
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formParser();
@@ -119,7 +122,7 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
         ctx.respond = false;
         return;
       }
-      const missing = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
+      const missing = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
       const accountId = interaction.session?.accountId ?? '';
       const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
       render(ctx, 'consent', {
@@ -133,6 +136,7 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
           missingOIDCClaims: missing.missingOIDCClaims,
           grantedScopes: new Set(grant?.getOIDCScope().split(' ') ?? []),
           grantedClaims: new Set(grant?.getOIDCClaims() ?? []),
+          apis: apiConsent(apis, interaction.params.scope, missing.missingResourceScopes ?? {}, grant),
         }),
       });
       return;
@@ -203,4 +207,38 @@ export function interactionRoutes({ provider, accounts, clients, csrf, render, c
   });
 
   return router;
+}
+
+/**
+ * The APIs a consent is asked for: those whose scopes the request names and those the prompt says are missing, each
+ * with the scopes missing from the grant and those it covers already (resource indicators compared as the registry
+ * does, so `https://api` and `https://api/` are one API).
+ */
+function apiConsent(
+  apis: ApiRegistry,
+  scope: unknown,
+  missingResourceScopes: Record<string, string[]>,
+  grant: { resources?: Record<string, unknown>; getResourceScope(resource: string): string } | undefined,
+): ConsentApiRequest[] {
+  const byIdentifier = new Map<string, ConsentApiRequest & { missing: Set<string>; granted: Set<string> }>();
+  const entry = (resource: string) => {
+    const api = apis.find(resource);
+    const identifier = api?.identifier ?? resource;
+    let found = byIdentifier.get(identifier);
+    if (!found) {
+      const descriptions = Object.fromEntries((api?.scopes ?? []).map((item) => [item.name, item.description ?? item.name]));
+      found = { identifier, name: api?.name ?? identifier, descriptions, missing: new Set(), granted: new Set() };
+      byIdentifier.set(identifier, found);
+    }
+    return found;
+  };
+  for (const identifier of apis.namedBy(scope)) entry(identifier);
+  for (const [resource, scopes] of Object.entries(missingResourceScopes)) for (const name of scopes) entry(resource).missing.add(name);
+  // What the grant covers already, for the APIs asked for only.
+  for (const resource of Object.keys(grant?.resources ?? {})) {
+    const identifier = apis.find(resource)?.identifier;
+    if (!identifier || !byIdentifier.has(identifier)) continue;
+    for (const name of grant!.getResourceScope(resource).split(' ').filter(Boolean)) entry(resource).granted.add(name);
+  }
+  return [...byIdentifier.values()];
 }
