@@ -508,7 +508,7 @@ const keysRotate = runner<void>({
   async prepare() {},
   async execute({ sequelize, config, json }) {
     refuseConfiguredKeys(config);
-    const result = await rotateSigningKeys(sequelize, { retireAfterSeconds: longestTokenLifetime(config.ttl), clock: systemClock });
+    const result = await rotateSigningKeys(sequelize, { retireAfterSeconds: longestTokenLifetime(config.ttl, config.apis), clock: systemClock });
     if (json) return console.log(JSON.stringify(result, null, 2));
     console.log(`New signing keys: ${result.added.map((key) => `${key.kid} (${key.alg})`).join(', ')}.`);
     for (const key of result.retiring) console.log(`Still published until ${key.retireAfter!.toISOString()}: ${key.kid} (${key.alg})`);

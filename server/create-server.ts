@@ -238,6 +238,7 @@ async function assemble(
     events,
     delivery,
     clients,
+    apis,
     expiredSessionsTriggerBackchannelLogout: config.serverSideSessions.expiredSessionsTriggerBackchannelLogout,
     lifetime: config.serverSideSessions,
   });

@@ -135,9 +135,4 @@ export class ApiRegistry {
     const lifetime: TokenLifetime = api.tokenFormat === 'jwt' ? 'until-expiry' : options.coordinated ? 'revoked-with-session' : 'revoked-on-revocation';
     return { identifier: api.identifier, name: api.name ?? api.identifier, tokenFormat: api.tokenFormat, ttl, lifetime };
   }
-
-  /** The longest access-token lifetime of any API (signing keys stay published at least this long after rotation). */
-  longestTtl(): number {
-    return Math.max(0, ...[...this.#byKey.values()].map((api) => api.accessTokenTtl ?? 0));
-  }
 }

@@ -101,9 +101,12 @@ export async function listSigningKeys(sequelize: Sequelize): Promise<StoredKeyIn
   });
 }
 
-/** The longest lifetime of anything the provider issues (the retire-after delay of a rotated key), in seconds. */
-export function longestTokenLifetime(ttl: GatehouseConfig['ttl']): number {
-  return Math.max(ttl.accessToken, ttl.authorizationCode, ttl.clientCredentials, ttl.idToken, ttl.refreshToken);
+/**
+ * The longest lifetime of anything the provider issues (the retire-after delay of a rotated key), in seconds: the
+ * ttl section and any API's own access-token lifetime (its JWT access tokens are signed with these keys).
+ */
+export function longestTokenLifetime(ttl: GatehouseConfig['ttl'], apis: Pick<GatehouseConfig['apis'][number], 'accessTokenTtl'>[] = []): number {
+  return Math.max(ttl.accessToken, ttl.authorizationCode, ttl.clientCredentials, ttl.idToken, ttl.refreshToken, ...apis.map((api) => api.accessTokenTtl ?? 0));
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ParsedUrlQuery } from 'node:querystring';
 import type { OutboxRow } from '../../stores/sequelize/backchannel-outbox.js';
 import { MAX_PAGE_SIZE, type ServerSideSession, type SessionQueryResult } from '../../stores/session-store.js';
 import { HttpError } from '../http/errors.js';
+import type { SessionApi } from '../sessions/session-service.js';
 
 /** Column lengths of migrations 0002/0003: longer values cannot match anything, so they are refused. */
 export const MAX_SESSION_ID = 128;
@@ -164,10 +165,23 @@ export interface SessionJson {
   authTime: string | null;
   login: { ip: string | null; userAgent: string | null };
   last: { ip: string | null; userAgent: string | null };
+  /** The APIs its clients hold tokens for, and how those tokens end (admin API, when APIs are configured). */
+  apis?: SessionApiJson[];
+}
+
+export interface SessionApiJson {
+  clientId: string;
+  api: string;
+  name: string;
+  tokenFormat: 'jwt' | 'opaque';
+  /** Access-token lifetime in seconds. */
+  accessTokenTtl: number;
+  /** `revoked-with-session`, `revoked-on-revocation` (not on expiry: the client is not coordinated) or `until-expiry` (JWT). */
+  tokensEnd: string;
 }
 
 /** A session as the API shows it: never the store key, never the provider payload. */
-export function sessionJson(session: ServerSideSession): SessionJson {
+export function sessionJson(session: ServerSideSession, apis?: SessionApi[]): SessionJson {
   return {
     sessionId: session.sessionId,
     subject: session.subjectId,
@@ -179,6 +193,9 @@ export function sessionJson(session: ServerSideSession): SessionJson {
     authTime: session.authTime?.toISOString() ?? null,
     login: { ip: session.loginIp, userAgent: session.loginUserAgent },
     last: { ip: session.lastIp, userAgent: session.lastUserAgent },
+    ...(apis
+      ? { apis: apis.map((api) => ({ clientId: api.clientId, api: api.identifier, name: api.name, tokenFormat: api.tokenFormat, accessTokenTtl: api.ttl, tokensEnd: api.lifetime })) }
+      : {}),
   };
 }
 
@@ -188,9 +205,9 @@ export interface SessionListJson {
   totalCount?: number;
 }
 
-export function sessionListJson(result: SessionQueryResult): SessionListJson {
+export function sessionListJson(result: SessionQueryResult, apis?: Map<string, SessionApi[]>): SessionListJson {
   return {
-    sessions: result.results.map(sessionJson),
+    sessions: result.results.map((session) => sessionJson(session, apis?.get(session.sessionId))),
     paging: {
       hasNext: result.hasNext,
       hasPrevious: result.hasPrevious,

@@ -61,7 +61,7 @@ export function adminApiRoutes(deps: RouteDeps): Router {
       token: query.page,
       countTotal: query.count ?? true,
     });
-    ctx.body = sessionListJson(result);
+    ctx.body = sessionListJson(result, await sessions.apisOf(result.results));
   });
 
   router.get(`${ADMIN_API_PREFIX}/sessions/:sessionId`, authenticate, async (ctx) => {
@@ -69,7 +69,7 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     parseQuery(ctx.query, [], checkPathParam(SESSION_ID_PATH, sessionId));
     const session = await sessions.getSession(sessionId);
     if (!session?.subjectId) throw notFound(sessionId);
-    ctx.body = sessionJson(session);
+    ctx.body = sessionJson(session, (await sessions.apisOf([session])).get(session.sessionId));
   });
 
   router.delete(`${ADMIN_API_PREFIX}/sessions/:sessionId`, authenticate, async (ctx) => {

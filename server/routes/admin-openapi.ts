@@ -79,6 +79,28 @@ const schemas = {
       authTime: nullable('string', { format: 'date-time' }),
       login: ref('Device'),
       last: ref('Device'),
+      apis: {
+        type: 'array',
+        description: 'Present when APIs are configured (apis[]): the APIs its clients were granted, and so hold or can refresh access tokens for.',
+        items: ref('SessionApi'),
+      },
+    },
+  },
+  SessionApi: {
+    type: 'object',
+    required: ['clientId', 'api', 'name', 'tokenFormat', 'accessTokenTtl', 'tokensEnd'],
+    properties: {
+      clientId: { type: 'string', maxLength: MAX_CLIENT_ID },
+      api: { type: 'string', description: 'The API identifier (the tokens\' audience).' },
+      name: { type: 'string' },
+      tokenFormat: { type: 'string', enum: ['jwt', 'opaque'] },
+      accessTokenTtl: { type: 'integer', description: 'Access-token lifetime in seconds.' },
+      tokensEnd: {
+        type: 'string',
+        enum: ['revoked-with-session', 'revoked-on-revocation', 'until-expiry'],
+        description:
+          '`revoked-with-session`: reference tokens of a coordinated client, revoked when the session ends in any way. `revoked-on-revocation`: reference tokens revoked when an administrator ends the session or the user logs out, not on expiry. `until-expiry`: JWTs, which cannot be revoked and live out their lifetime.',
+      },
     },
   },
   Device: {

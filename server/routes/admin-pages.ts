@@ -9,6 +9,7 @@ import { formParser } from '../http/input-hygiene.js';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ServerSideSession } from '../../stores/session-store.js';
+import type { SessionApi } from '../sessions/session-service.js';
 import { HttpError } from '../http/errors.js';
 import { describeUserAgent } from '../http/user-agent.js';
 import { ConsoleAuth, localPath, type ConsoleUser } from './console-auth.js';
@@ -53,10 +54,12 @@ export function adminPageRoutes(deps: RouteDeps): Router {
     });
     const listUrl = listHref(filters);
     const revoked = Number.parseInt(String(ctx.query.revoked ?? ''), 10);
+    const apis = await deps.sessions.apisOf(result.results);
     page(ctx, 'admin-sessions', user, {
       enabled: true,
       filters,
-      rows: result.results.map((session) => row(session, user, listUrl)),
+      showApis: deps.apis.enabled,
+      rows: result.results.map((session) => row(session, user, listUrl, apis.get(session.sessionId))),
       total: result.totalCount ?? result.results.length,
       previousHref: result.previousToken ? listHref(filters, result.previousToken) : undefined,
       nextHref: result.nextToken ? listHref(filters, result.nextToken) : undefined,
@@ -129,13 +132,31 @@ function when(date: Date | null): string {
   return date ? `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'never';
 }
 
-function row(session: ServerSideSession, user: ConsoleUser, back: string) {
+/** How a session's API tokens end, in the admin page's words. */
+const TOKENS_END: Record<SessionApi['lifetime'], string> = {
+  'revoked-with-session': 'reference tokens, revoked with the session',
+  'revoked-on-revocation': 'reference tokens, revoked on revocation or logout (not on expiry)',
+  'until-expiry': 'JWT, valid until it expires',
+};
+
+function duration(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+function row(session: ServerSideSession, user: ConsoleUser, back: string, apis: SessionApi[] = []) {
   const revoke = (params: Record<string, string>) => `${REVOKE_PATH}?${new URLSearchParams({ ...params, back })}`;
   return {
     subject: session.subjectId ?? '',
     displayName: session.displayName ?? '',
     sessionId: session.sessionId,
     clients: session.clients.map((client) => client.clientId).join(', '),
+    apis: apis.map((api) => ({
+      name: api.name,
+      clientId: api.clientId,
+      tokensEnd: api.lifetime === 'until-expiry' ? `${TOKENS_END[api.lifetime]} (up to ${duration(api.ttl)})` : TOKENS_END[api.lifetime],
+    })),
     created: when(session.created),
     renewed: when(session.renewed),
     expires: when(session.expires),

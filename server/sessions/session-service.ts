@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import type { LogoutReason, OutboxEntry } from '../../stores/sequelize/backchannel-outbox.js';
 import { isDatabaseUnavailable } from '../../stores/sequelize/errors.js';
-import { grantsOfAccount } from '../../stores/sequelize/grants.js';
+import { grantResources, grantsOfAccount } from '../../stores/sequelize/grants.js';
 import { revokeGrantTokens } from '../../stores/sequelize/operational-adapter.js';
 import {
   assertFilter,
@@ -23,6 +23,7 @@ import {
   type SessionQueryResult,
   type SessionStore,
 } from '../../stores/session-store.js';
+import type { ApiRegistry, ApiTokenDescription } from '../provider/apis.js';
 import type { ClientSettings } from '../provider/clients.js';
 import type { BackchannelDelivery } from './backchannel-delivery.js';
 
@@ -37,6 +38,11 @@ export interface RemoveSessionsOptions {
   removeSession?: boolean;
   /** Who asked, for the audit trail (an admin's subject or client id, "cli", "self"). */
   actor?: string;
+}
+
+/** An API a client of a session was granted, and how the tokens it holds for it end. */
+export interface SessionApi extends ApiTokenDescription {
+  clientId: string;
 }
 
 /** What forgetExpiredSessions needs of an expired session (the sweeper keeps only this between the two steps). */
@@ -69,6 +75,8 @@ interface SessionServiceDeps {
   events: EventEmitter;
   delivery: BackchannelDelivery;
   clients: ClientSettings;
+  /** The configured APIs, to describe which ones a session's clients hold tokens for. */
+  apis?: ApiRegistry;
   expiredSessionsTriggerBackchannelLogout: boolean;
   lifetime: { idleTimeout: number; absoluteLifetime: number; renewalWriteInterval: number };
 }
@@ -102,6 +110,26 @@ export class SessionService {
   async sessionsOf(subjectId: string): Promise<ServerSideSession[]> {
     const sessions = await this.#store().getSessions({ subjectId });
     return sessions.filter((s) => s.subjectId !== null).sort((a, b) => b.created.getTime() - a.created.getTime());
+  }
+
+  /**
+   * Which APIs each session's clients were granted (and so hold, or can refresh, access tokens for), by session id,
+   * with how those tokens end: reference tokens with the session (coordinated clients) or on revocation, JWTs only
+   * when they expire. APIs no longer configured are left out; with no APIs configured the map is empty.
+   */
+  async apisOf(sessions: readonly ServerSideSession[]): Promise<Map<string, SessionApi[]>> {
+    const apis = this.#deps.apis;
+    if (!apis?.enabled) return new Map();
+    const out = new Map<string, SessionApi[]>(sessions.map((session) => [session.sessionId, []]));
+    const pairs = sessions.flatMap((session) => sessionGrants(session).map(([clientId, grantId]) => ({ session, clientId, grantId })));
+    const resources = await grantResources(this.#deps.sequelize, this.#deps.clock, pairs.map((pair) => pair.grantId));
+    for (const { session, clientId, grantId } of pairs) {
+      for (const identifier of resources.get(grantId) ?? []) {
+        const described = apis.describe(identifier, { coordinated: this.#deps.clients.coordinated(clientId) });
+        if (described) out.get(session.sessionId)!.push({ clientId, ...described });
+      }
+    }
+    return out;
   }
 
   /** Ends the sessions matching the filter. Every flag defaults to true. An empty filter is rejected. */

@@ -20,3 +20,19 @@ export async function latestGrantOf(sequelize: Sequelize, clock: Clock, accountI
   );
   return row?.id;
 }
+
+/** The APIs (resource indicators) each of these grants covers, by grant id; grants that are gone are left out. */
+export async function grantResources(sequelize: Sequelize, clock: Clock, grantIds: readonly string[]): Promise<Map<string, string[]>> {
+  const resources = new Map<string, string[]>();
+  for (let start = 0; start < grantIds.length; start += 500) {
+    const rows = await sequelize.query<{ id: string; payload: string }>(
+      `SELECT id, payload FROM oidc_payloads WHERE model = 'Grant' AND id IN (:ids) AND (expires_at IS NULL OR expires_at > :now)`,
+      { replacements: { ids: grantIds.slice(start, start + 500), now: clock.now() }, type: QueryTypes.SELECT },
+    );
+    for (const row of rows) {
+      const granted = (JSON.parse(row.payload) as { resources?: Record<string, unknown> }).resources ?? {};
+      resources.set(row.id, Object.keys(granted));
+    }
+  }
+  return resources;
+}
