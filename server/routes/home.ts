@@ -16,9 +16,12 @@ export function homeRoutes(config: GatehouseConfig, render: PageRenderer): Route
   const demoClients = demo
     ? config.clients.map((client) => ({
         clientId: client.client_id,
-        type: client.token_endpoint_auth_method === 'none' ? 'public (PKCE)' : client.grant_types.join(', '),
+        type: `${client.token_endpoint_auth_method === 'none' ? 'public: ' : ''}${shortGrants(client.grant_types) || 'introspection only (an API)'}`,
         redirectUris: client.redirect_uris,
       }))
+    : [];
+  const demoApis = demo
+    ? config.apis.map((api) => ({ identifier: api.identifier, name: api.name ?? '', tokenFormat: api.tokenFormat, scopes: api.scopes.map((scope) => scope.name).join(' ') }))
     : [];
   router.get('/', (ctx) => {
     render(ctx, 'home', {
@@ -27,7 +30,12 @@ export function homeRoutes(config: GatehouseConfig, render: PageRenderer): Route
       serverSideSessions: config.serverSideSessions.enabled,
       demoAccounts,
       demoClients,
+      demoApis,
     });
   });
   return router;
+}
+
+function shortGrants(grants: readonly string[]): string {
+  return grants.map((grant) => (grant === 'urn:ietf:params:oauth:grant-type:device_code' ? 'device_code' : grant)).join(', ');
 }
