@@ -17,7 +17,8 @@
  * serving logins and admin queries with 1M server-side sessions in its database (seeding takes about two minutes, so it
  * runs by default); start-up time of `npx tsx server/cli.ts start` (and of dist/server/cli.js when built).
  *
- * Targets (Gatehouse ops/s ÷ baseline ops/s, same run): token-endpoint operations (client_credentials, refresh) and
+ * Targets (Gatehouse ops/s ÷ baseline ops/s, same run): token-endpoint operations (client_credentials with an opaque
+ * token and with a JWT for an API, refresh) and
  * userinfo/introspection ≥ 0.8 on SQLite, ≥ 0.7 on PostgreSQL; login flows ≥ 0.6; RSS with 1M sessions ≤ 250 MB;
  * start-up ≤ 2 s. A miss is reported (PASS/MISS), never fatal.
  *
@@ -56,7 +57,7 @@ import { barChartSvg, type ChartPanel } from './compare/svg.js';
 export const AREA = 'compare';
 
 type ServerKey = 'gatehouse-sqlite' | 'gatehouse-postgres' | 'baseline';
-type OperationKey = 'login' | 'client_credentials' | 'refresh' | 'userinfo' | 'introspection';
+type OperationKey = 'login' | 'client_credentials' | 'client_credentials_jwt' | 'refresh' | 'userinfo' | 'introspection';
 
 const SERVERS: { key: ServerKey; label: string }[] = [
   { key: 'gatehouse-sqlite', label: 'Gatehouse SQLite' },
@@ -68,6 +69,7 @@ const SERVERS: { key: ServerKey; label: string }[] = [
 const OPERATIONS: { key: OperationKey; label: string; target: { sqlite: number; postgres: number } }[] = [
   { key: 'login', label: 'login flow', target: { sqlite: 0.6, postgres: 0.6 } },
   { key: 'client_credentials', label: 'client_credentials', target: { sqlite: 0.8, postgres: 0.7 } },
+  { key: 'client_credentials_jwt', label: 'client_credentials, JWT for an API', target: { sqlite: 0.8, postgres: 0.7 } },
   { key: 'refresh', label: 'refresh', target: { sqlite: 0.8, postgres: 0.7 } },
   { key: 'userinfo', label: 'userinfo', target: { sqlite: 0.8, postgres: 0.7 } },
   { key: 'introspection', label: 'introspection', target: { sqlite: 0.8, postgres: 0.7 } },
@@ -232,6 +234,8 @@ function operationFor(key: OperationKey, target: Target, fixtures: SharedFixture
       return () => target.driver.loginFlow(bench, { scope: LOGIN_SCOPE });
     case 'client_credentials':
       return () => target.driver.clientCredentials();
+    case 'client_credentials_jwt':
+      return () => target.driver.clientCredentialsJwt();
     case 'refresh':
       return (worker) => target.driver.refresh(worker);
     case 'userinfo':
@@ -311,7 +315,7 @@ export async function run(scale: Scale): Promise<void> {
     const warmupMs = settings.warmupSeconds * 1000;
     const roundMs = (settings.seconds * 1000) / settings.rounds;
     for (const operation of operations) {
-      if (operation.key !== 'login' && operation.key !== 'client_credentials' && targets.some((target) => target.driver.chains.length === 0)) {
+      if (!['login', 'client_credentials', 'client_credentials_jwt'].includes(operation.key) && targets.some((target) => target.driver.chains.length === 0)) {
         for (const target of targets) await startChains(target, fixtures, settings.concurrency);
         progress(`refresh-token chains started (${settings.concurrency} per server, one user each)`);
       }

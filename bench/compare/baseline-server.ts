@@ -11,8 +11,8 @@
 import { scrypt, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import Provider, { type Configuration, type InteractionResults, type KoaContextWithOIDC } from 'oidc-provider';
-import type { BaselineSettings } from './fixtures.js';
+import Provider, { errors, type Configuration, type InteractionResults, type KoaContextWithOIDC } from 'oidc-provider';
+import { BENCH_API, type BaselineSettings } from './fixtures.js';
 
 const settings = JSON.parse(readFileSync(process.env.BENCH_BASELINE_SETTINGS!, 'utf8')) as BaselineSettings;
 const users = new Map(settings.users.map((user) => [user.username, user]));
@@ -73,6 +73,14 @@ const configuration: Configuration = {
     userinfo: { enabled: true },
     clientCredentials: { enabled: true },
     rpInitiatedLogout: { enabled: true },
+    // The bench API: client-credentials tokens for it are RS256 JWTs, as Gatehouse's apis[] entry makes them.
+    resourceIndicators: {
+      enabled: true,
+      async getResourceServerInfo(_ctx, resource) {
+        if (resource !== BENCH_API.identifier) throw new errors.InvalidTarget();
+        return { scope: BENCH_API.scope, audience: BENCH_API.identifier, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+      },
+    },
   },
   ttl: {
     AccessToken: 3600,

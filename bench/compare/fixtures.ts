@@ -11,6 +11,8 @@ export const WEB_CLIENT = { id: 'bench-web', secret: 'bench-web-secret-012345678
 export const SERVICE_CLIENT = { id: 'bench-service', secret: 'bench-service-secret-0123456789' };
 export const ADMIN_CLIENT = { id: 'gatehouse-admin', secret: 'bench-admin-secret-0123456789', scope: 'gatehouse:admin' };
 export const LOGIN_SCOPE = 'openid profile email';
+/** An API whose client-credentials tokens are JWTs (RFC 9068): the same request to Gatehouse (apis[]) and the baseline. */
+export const BENCH_API = { identifier: 'https://bench-api.example/', scope: 'bench:read' };
 export const OFFLINE_SCOPE = 'openid profile email offline_access';
 
 /** scrypt costs: cheap (the login-flow ratio measures the server, not the KDF) and the production default. */

@@ -4,13 +4,14 @@
  * - `loginFlow`: authorization request with PKCE (S256) → the real login form, POSTed (its hidden fields, e.g.
  *   Gatehouse's CSRF token, as the page gave them) → consent, when the server asks → the code → `/token`. A fresh cookie
  *   jar each time, as a new browser would have.
- * - client credentials, refresh (each worker its own rotating chain), userinfo and introspection.
+ * - client credentials (an opaque token, and a JWT for an API), refresh (each worker its own rotating chain), userinfo
+ *   and introspection.
  *
  * Every response is checked (status and the field that matters), so an error never counts as a fast operation.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { formWithAction } from '../../test/helpers/browser.js';
-import { ADMIN_CLIENT, REDIRECT_URI, SERVICE_CLIENT, WEB_CLIENT, type BenchUser } from './fixtures.js';
+import { ADMIN_CLIENT, BENCH_API, REDIRECT_URI, SERVICE_CLIENT, WEB_CLIENT, type BenchUser } from './fixtures.js';
 import { basicAuth, CookieJar, HttpClient, type Response } from './http.js';
 
 export interface TokenSet {
@@ -120,6 +121,12 @@ export class Driver {
 
   async clientCredentials(): Promise<void> {
     await this.#token(SERVICE_AUTH, { grant_type: 'client_credentials' });
+  }
+
+  /** Client credentials for the bench API: an RS256-signed JWT access token (nothing stored). */
+  async clientCredentialsJwt(): Promise<void> {
+    const tokens = await this.#token(SERVICE_AUTH, { grant_type: 'client_credentials', resource: BENCH_API.identifier, scope: BENCH_API.scope });
+    if (tokens.access_token.split('.').length !== 3) throw new Error('client_credentials for the bench API returned no JWT access token');
   }
 
   /** An admin API token (Gatehouse only). */

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVER_NODE_FLAGS } from '../../server/node-flags.js';
 import { freePort } from '../../test/helpers/server.js';
-import { ADMIN_CLIENT, CHEAP_HASHING, clientMetadata, type BaselineSettings, type SharedFixtures } from './fixtures.js';
+import { ADMIN_CLIENT, BENCH_API, CHEAP_HASHING, clientMetadata, type BaselineSettings, type SharedFixtures } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(HERE, '..', '..');
@@ -138,6 +138,7 @@ export function gatehouseConfig(options: GatehouseOptions, port: number): Record
       { client_id: ADMIN_CLIENT.id, client_secret: ADMIN_CLIENT.secret, grant_types: ['client_credentials'], scope: ADMIN_CLIENT.scope },
     ],
     serverSideSessions: { enabled: true },
+    apis: [{ identifier: BENCH_API.identifier, scopes: [{ name: BENCH_API.scope }], tokenFormat: 'jwt' }],
   };
 }
 
