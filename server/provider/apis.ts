@@ -124,9 +124,9 @@ export class ApiRegistry {
   }
 
   /**
-   * How the tokens a client holds for an API end. Reference tokens go with their grant: at once when the session is
-   * revoked or logged out, and on expiry too for a coordinated client (its tokens are bound to the session). A JWT
-   * cannot be revoked: its lifetime is what bounds it.
+   * How the tokens a client holds for an API end. Reference tokens go with their grant when the session is revoked;
+   * a coordinated client's also at logout and expiry (they are bound to the session), while another client's
+   * offline_access ones outlive those. A JWT cannot be revoked: its lifetime is what bounds it.
    */
   describe(identifier: string, options: { coordinated: boolean; clientCredentials?: boolean }): ApiTokenDescription | undefined {
     const api = this.find(identifier);

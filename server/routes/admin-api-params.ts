@@ -176,7 +176,7 @@ export interface SessionApiJson {
   tokenFormat: 'jwt' | 'opaque';
   /** Access-token lifetime in seconds. */
   accessTokenTtl: number;
-  /** `revoked-with-session`, `revoked-on-revocation` (not on expiry: the client is not coordinated) or `until-expiry` (JWT). */
+  /** `revoked-with-session`, `revoked-on-revocation` (offline_access ones outlive logout and expiry: not coordinated) or `until-expiry` (JWT). */
   tokensEnd: string;
 }
 

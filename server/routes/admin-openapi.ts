@@ -99,7 +99,7 @@ const schemas = {
         type: 'string',
         enum: ['revoked-with-session', 'revoked-on-revocation', 'until-expiry'],
         description:
-          '`revoked-with-session`: reference tokens of a coordinated client, revoked when the session ends in any way. `revoked-on-revocation`: reference tokens revoked when an administrator ends the session or the user logs out, not on expiry. `until-expiry`: JWTs, which cannot be revoked and live out their lifetime.',
+          '`revoked-with-session`: reference tokens of a coordinated client, revoked when the session ends in any way. `revoked-on-revocation`: reference tokens revoked when an administrator ends the session; those of an offline_access grant outlive logout and expiry. `until-expiry`: JWTs, which cannot be revoked and live out their lifetime.',
       },
     },
   },

@@ -135,7 +135,7 @@ function when(date: Date | null): string {
 /** How a session's API tokens end, in the admin page's words. */
 const TOKENS_END: Record<SessionApi['lifetime'], string> = {
   'revoked-with-session': 'reference tokens, revoked with the session',
-  'revoked-on-revocation': 'reference tokens, revoked on revocation or logout (not on expiry)',
+  'revoked-on-revocation': 'reference tokens, revoked on revocation (offline_access ones outlive logout and expiry)',
   'until-expiry': 'JWT, valid until it expires',
 };
 
