@@ -4,6 +4,7 @@
  * server-side session like any sign-in's, cancelled and wrong codes, and throttled code entry.
  */
 import test from 'ava';
+import fc from 'fast-check';
 import * as oidc from 'openid-client';
 import { Browser, formWithAction, parseForm, type Page } from './helpers/browser.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -175,4 +176,29 @@ test('discovery advertises the device endpoint and grant when the device flow is
   } finally {
     await off.close();
   }
+});
+
+test('hostile codes and parameters get a page or a 4xx, never a 5xx, and never an unescaped echo', async (t) => {
+  const hostile = fc.oneof(
+    fc.string({ maxLength: 200 }),
+    fc.constantFrom('<script>alert(1)</script>', '\u0000', '%', 'a'.repeat(5000), '"><img src=x>', 'BCDF-GHJK\r\nSet-Cookie: x=1'),
+  );
+  const browser = new Browser();
+  let run = 0;
+  await fc.assert(
+    fc.asyncProperty(hostile, hostile, async (code, scope) => {
+      // Each run from its own address, so the lockout never hides a page that would echo the code.
+      const from = { 'x-forwarded-for': `198.51.${Math.floor(run / 250)}.${run++ % 250}` };
+      const entry = await browser.request(`${gatehouse.issuer}/device?user_code=${encodeURIComponent(code)}`, { headers: from });
+      const posted = await browser.request(`${gatehouse.issuer}/device`, { form: { xsrf: parseForm(entry.body.includes('<form') ? entry.body : '<form></form>', 0).fields.xsrf ?? '', user_code: code }, headers: from });
+      const started = await fetch(`${gatehouse.issuer}/device/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: 'tv', scope }) });
+      for (const response of [entry, posted, { status: started.status, body: await started.text() }]) {
+        if (response.status >= 500) throw new Error(`${response.status}: ${response.body.slice(0, 300)}`);
+        if (response.body.includes('<script>alert(1)</script>') || response.body.includes('"><img src=x>')) throw new Error('an unescaped echo');
+      }
+      return true;
+    }),
+    { numRuns: 40 },
+  );
+  t.pass();
 });
