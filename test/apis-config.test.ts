@@ -131,7 +131,7 @@ test('GATEHOUSE_APIS replaces file entries with the same identifier, keeps the o
     'GATEHOUSE_APIS[1].identifier: expected an absolute URI without a fragment (e.g. https://api.example.com/orders)',
     'GATEHOUSE_APIS[1].scopes: Invalid input: expected array, received undefined',
   ]);
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_APIS: '{"identifier": "urn:x"}' } })), ['GATEHOUSE_APIS: expected an array (a list of APIs), got object']);
+  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_APIS: '{"identifier": "urn:x"}' } })), ['GATEHOUSE_APIS: expected a list (an array) of apis, got object']);
 });
 
 test('the demo configuration turns every feature on and gives each a client', (t) => {

@@ -243,5 +243,5 @@ test('the admin sessions page shows which APIs a session’s clients hold tokens
   page = await browser.navigate(new URL(login.action, page.url), { form: { ...login.fields, username: 'alice', password: 'alice-password' } });
   t.is(page.status, 200);
   t.regex(page.body, /<th>APIs<\/th>/);
-  t.regex(page.body, /Orders <span class="muted">\(web: JWT, valid until it expires \(up to 1 h\)\)<\/span>/);
+  t.regex(page.body, /Orders <span class="muted">\(web: JWT, valid until expiry \(≤ 1 h\)\)<\/span>/);
 });

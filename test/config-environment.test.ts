@@ -45,6 +45,9 @@ function sample(path: string[], fallback: unknown): string | undefined {
     'serverSideSessions.maxSessionsPerUser': '3',
     'accounts': '[{"subject": "ivy"}]',
     'clients': '[{"client_id": "svc", "client_secret": "s", "grant_types": ["client_credentials"]}]',
+    'apis': '[{"identifier": "https://api.example.com/", "scopes": [{"name": "api:read"}]}]',
+    'deviceFlow.userCodeCharset': 'digits',
+    'deviceFlow.userCodeMask': '*** *** ***',
   };
   const key = path.join('.');
   if (special[key] !== undefined) return special[key];

@@ -105,7 +105,7 @@ test('the server refuses to start on an invalid config file, naming the path, wi
 test('the shipped demo config is valid and has exactly the documented users and clients', (t) => {
   const config = loadConfig({ file: 'config/demo.yaml', env: {} });
   t.deepEqual(config.accounts.map((a) => a.username), ['alice', 'bob']);
-  t.deepEqual(config.clients.map((c) => c.client_id), ['demo-web', 'demo-spa', 'demo-service', 'gatehouse-admin']);
+  t.deepEqual(config.clients.map((c) => c.client_id), ['demo-web', 'demo-spa', 'demo-service', 'demo-tv', 'demo-ledger-api', 'gatehouse-admin']);
   t.true(config.serverSideSessions.enabled);
   t.true(config.backchannelLogout.allowPrivateNetworks);
   t.true(config.pages.showDemoAccounts);

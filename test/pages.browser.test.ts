@@ -1,7 +1,8 @@
 /**
  * Every page a person meets, rendered in headless Chromium at 390 px (a phone) and 1280 px (a desktop): login, login
  * error, consent, repeated consent, logout, logged out, error, home, account sessions, admin sessions and the admin
- * revoke confirmations. Each is checked for overflow, button rows, link colours and axe-core's serious and critical
+ * revoke confirmations, and the device flow's code entry, confirmation, consent with an API's scopes, success and
+ * cancelled pages. Each is checked for overflow, button rows, link colours and axe-core's serious and critical
  * findings (test/helpers/page-checks.ts); the consent page must list every scope the client will receive.
  */
 import { once } from 'node:events';
@@ -208,7 +209,7 @@ test('error page', async (t) => {
 
 test('home page, with the accounts and clients of the demo configuration', async (t) => {
   const demo = readConfigFile(fileURLToPath(new URL('../config/demo.yaml', import.meta.url)));
-  const gatehouse = await startTestServer({ config: { pages: demo.pages, accounts: demo.accounts, clients: demo.clients } });
+  const gatehouse = await startTestServer({ config: { pages: demo.pages, accounts: demo.accounts, clients: demo.clients, deviceFlow: demo.deviceFlow, apis: demo.apis } });
   t.teardown(() => gatehouse.close());
   const page = await newPage(t);
   await page.goto(`${gatehouse.issuer}/`);
@@ -259,4 +260,67 @@ test('account sessions, admin sessions and the admin revoke confirmations', asyn
   await page.goto(`${gatehouse.issuer}/admin/sessions/revoke?subject=alice&back=%2Fadmin%2Fsessions`);
   t.is(await page.locator('h1').textContent(), 'Revoke all sessions of alice?');
   await checkPage(t, page, 'admin revoke all');
+});
+
+test('device flow pages: code entry, confirmation, consent with an API’s scopes, success, wrong code, cancelled; admin sessions with APIs', async (t) => {
+  const gatehouse = await startTestServer({
+    config: {
+      mode: 'development',
+      serverSideSessions: { enabled: true, displayNameClaim: 'name' },
+      deviceFlow: { enabled: true },
+      clients: [
+        {
+          client_id: 'tv',
+          client_name: 'Living-room TV',
+          token_endpoint_auth_method: 'none',
+          grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+          scope: 'openid profile offline_access',
+        },
+      ],
+      apis: [{ identifier: 'https://api.example.com/orders', name: 'Orders', scopes: [{ name: 'orders:read', description: 'See your orders' }] }],
+    },
+  });
+  t.teardown(() => gatehouse.close());
+  const startDevice = async () => {
+    const response = await fetch(`${gatehouse.issuer}/device/auth`, { method: 'POST', body: new URLSearchParams({ client_id: 'tv', scope: 'openid profile orders:read' }) });
+    return (await response.json()) as { user_code: string; verification_uri_complete: string };
+  };
+
+  const device = await startDevice();
+  const page = await newPage(t);
+  await page.goto(device.verification_uri_complete);
+  t.is(await page.locator('#user_code').inputValue(), device.user_code);
+  await checkPage(t, page, 'device code entry');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.locator('#user-code').waitFor();
+  t.is(await page.locator('#user-code').textContent(), device.user_code);
+  await checkPage(t, page, 'device confirmation');
+  await Promise.all([page.waitForURL(/\/interaction\//), page.getByRole('button', { name: 'Continue' }).click()]);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'alice-password');
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.locator('[data-api] [data-scope]').first().waitFor();
+  t.deepEqual(await page.locator('[data-api] [data-scope]').allTextContents(), ['See your orders (orders:read)']);
+  await checkPage(t, page, 'consent with an API');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.getByRole('heading', { name: 'Device connected' }).waitFor();
+  await checkPage(t, page, 'device success');
+
+  await page.goto(`${gatehouse.issuer}/admin/sessions`);
+  t.is(await page.locator('th', { hasText: 'APIs' }).count(), 1);
+  await checkPage(t, page, 'admin sessions with APIs');
+
+  await page.goto(`${gatehouse.issuer}/device`);
+  await page.fill('#user_code', 'BCDF-GHJK');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('alert').waitFor();
+  t.regex((await page.getByRole('alert').textContent()) ?? '', /not valid/);
+  await checkPage(t, page, 'device wrong code');
+
+  const other = await startDevice();
+  await page.goto(other.verification_uri_complete);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('heading', { name: 'Sign-in cancelled' }).waitFor();
+  await checkPage(t, page, 'device cancelled');
 });

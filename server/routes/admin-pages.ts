@@ -134,9 +134,9 @@ function when(date: Date | null): string {
 
 /** How a session's API tokens end, in the admin page's words. */
 const TOKENS_END: Record<SessionApi['lifetime'], string> = {
-  'revoked-with-session': 'reference tokens, revoked with the session',
-  'revoked-on-revocation': 'reference tokens, revoked on revocation (offline_access ones outlive logout and expiry)',
-  'until-expiry': 'JWT, valid until it expires',
+  'revoked-with-session': 'reference, ends with the session',
+  'revoked-on-revocation': 'reference, ends with the session unless offline_access',
+  'until-expiry': 'JWT, valid until expiry',
 };
 
 function duration(seconds: number): string {
@@ -155,7 +155,7 @@ function row(session: ServerSideSession, user: ConsoleUser, back: string, apis: 
     apis: apis.map((api) => ({
       name: api.name,
       clientId: api.clientId,
-      tokensEnd: api.lifetime === 'until-expiry' ? `${TOKENS_END[api.lifetime]} (up to ${duration(api.ttl)})` : TOKENS_END[api.lifetime],
+      tokensEnd: api.lifetime === 'until-expiry' ? `${TOKENS_END[api.lifetime]} (≤ ${duration(api.ttl)})` : TOKENS_END[api.lifetime],
     })),
     created: when(session.created),
     renewed: when(session.renewed),
