@@ -2,14 +2,14 @@
  * SQLITE_BUSY on a SQLite file database: another process (here a second sqlite3 handle) holds the write lock with
  * `BEGIN IMMEDIATE` and writes, while a Gatehouse write is in flight.
  *
- * What the connection does (stores/sequelize/connection.ts): a writer waits `database.sqliteBusyTimeoutMs` for the lock
- * (PRAGMA busy_timeout on the shared connection), then fails with SQLITE_BUSY, which Sequelize retries: `max: 5` is five
- * attempts in all, 100/110/121/133 ms apart. So a lock held a little longer than the busy timeout costs a retry and
- * nothing else; a lock held past 5 x busy timeout (+ ~0.5 s) fails the write: a 503 over HTTP, SessionStoreError
- * `storage` from the session store, and nothing is written.
+ * What the database gateway does (stores/sequelize/database.ts): a writer waits `database.sqliteBusyTimeoutMs` for the
+ * lock (the busy timeout every connection gets as it opens, stores/sequelize/sqlite-driver.ts), then fails with
+ * SQLITE_BUSY, which the gateway retries: five attempts in all, 100/110/121/133 ms apart. So a lock held a little longer
+ * than the busy timeout costs a retry and nothing else; a lock held past 5 x busy timeout (+ ~0.5 s) fails the write:
+ * a 503 over HTTP, SessionStoreError `storage` from the session store, and nothing is written.
  *
- * The server-side session store runs its writes in transactions, which Sequelize runs on a connection of their own: the
- * store gives that connection the shared connection's (configured) busy timeout, so the same budget applies.
+ * The server-side session store runs its writes in transactions, which Sequelize runs on a connection of their own,
+ * with the same busy timeout; the gateway runs a transaction that met SQLITE_BUSY again as a whole, on the same budget.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import { QueryTypes } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { SessionStoreError } from '../stores/session-store.js';
 import { systemClock } from '../stores/clock.js';
+import { Database, type StatementEvent } from '../stores/sequelize/database.js';
 import { createOperationalAdapter } from '../stores/sequelize/operational-adapter.js';
 import { Browser } from './helpers/browser.js';
 import { authorizationPath, discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
@@ -66,8 +67,8 @@ class WriteLock {
 
 interface BusyServer extends TestServer {
   file: string;
-  /** Every statement run (each retry attempt counts), in order: Sequelize's, and the driver calls made beside it. */
-  statements: string[];
+  /** Every statement sent (each retry attempt counts), in order, as the gateway saw it. */
+  statements: StatementEvent[];
 }
 
 async function startSqliteFileServer(t: ExecutionContext, config: GatehouseConfigInput = {}): Promise<BusyServer> {
@@ -81,13 +82,8 @@ async function startSqliteFileServer(t: ExecutionContext, config: GatehouseConfi
     await gatehouse.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const statements: string[] = [];
-  gatehouse.server.sequelize.addHook('afterQuery', (_options, query) => {
-    statements.push((query as unknown as { sql?: string }).sql ?? '');
-  });
-  // Plus the driver's own trace of the shared connection: the token and interaction statements go to sqlite3 directly (stores/sequelize/direct-sql.ts).
-  const connections = (gatehouse.server.sequelize as unknown as { connectionManager: { getConnection(options: object): Promise<sqlite3.Database> } }).connectionManager;
-  (await connections.getConnection({})).on('trace', (sql) => statements.push(sql));
+  const statements: StatementEvent[] = [];
+  Database.of(gatehouse.server.sequelize).observe((event) => statements.push(event));
   return { ...gatehouse, file, statements };
 }
 
@@ -100,7 +96,8 @@ async function count(gatehouse: TestServer, sql: string, replacements: Record<st
   return Number(row.n);
 }
 
-const interactionWrites = (statements: string[]) => statements.filter((sql) => /^INSERT INTO oidc_payloads/.test(sql.trim()) && sql.includes("'Interaction'")).length;
+const interactionWrites = (statements: StatementEvent[]) =>
+  statements.filter(({ sql, params }) => /^INSERT INTO oidc_payloads/.test(sql.trim()) && params?.[0] === 'Interaction').length;
 
 test('an authorization request that meets a held write lock is retried and succeeds once the lock is released', async (t) => {
   const gatehouse = await startSqliteFileServer(t);
@@ -200,7 +197,7 @@ test('a session-store create that meets a held write lock retries past its busy 
   const outcome = await creating;
   const elapsed = Date.now() - started;
   t.is(outcome, 'stored', String((outcome as Error)?.message ?? outcome));
-  const attempts = gatehouse.statements.filter((sql) => /^INSERT INTO server_side_sessions /.test(sql.trim())).length;
+  const attempts = gatehouse.statements.filter(({ sql }) => /^INSERT INTO server_side_sessions /.test(sql.trim())).length;
   t.log(`lock held ${holdMs} ms; the session INSERT took ${attempts} attempts, the create ${elapsed} ms`);
   t.true(attempts >= 2, `SQLITE_BUSY was retried (${attempts} attempts)`);
 
@@ -221,7 +218,7 @@ test('a session-store create with the write lock held past the whole retry budge
   await lock.release();
   t.is((error as SessionStoreError).code, 'storage');
   t.regex(error!.message, /^create: database error: SQLITE_BUSY/);
-  const attempts = gatehouse.statements.filter((sql) => /^INSERT INTO server_side_sessions /.test(sql.trim())).length;
+  const attempts = gatehouse.statements.filter(({ sql }) => /^INSERT INTO server_side_sessions /.test(sql.trim())).length;
   t.log(`rejected after ${elapsed} ms and ${attempts} attempts`);
   t.is(attempts, ATTEMPTS);
   t.true(elapsed >= ATTEMPTS * BUSY_MS, `the configured busy timeout was waited on each attempt (${elapsed} ms)`);

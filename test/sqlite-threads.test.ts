@@ -1,9 +1,10 @@
 /**
  * The shared SQLite connection and libuv's thread pool. Token statements go to sqlite3 directly on Sequelize's shared
- * connection (stores/sequelize/direct-sql.ts), and each statement holds a pool thread while it runs or waits for the
- * connection. Session-store transactions run on their own connections, holding the write lock between statements.
- * If token writes could take every thread, one of them waiting for a transaction's write lock would leave that
- * transaction no thread to commit on: both stall for the whole busy timeout. Real SQLite file, real server.
+ * connection (the gateway's fast path, stores/sequelize/prepared-path.ts), and each statement holds a pool thread while
+ * it runs or waits for the connection. Transactions run on their own connections, holding the write lock between
+ * statements. If token writes could take every thread, one of them waiting for a transaction's write lock would leave
+ * that transaction no thread to commit on: both stall for the whole busy timeout. The gateway's write queue
+ * (stores/sequelize/database.ts) is what prevents it. Real SQLite file, real server.
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
@@ -18,7 +19,7 @@ import { openDatabase } from '../stores/sequelize/connection.js';
 import { isDatabaseUnavailable } from '../stores/sequelize/errors.js';
 import { migrate } from '../stores/sequelize/migrate.js';
 import { createOperationalAdapter } from '../stores/sequelize/operational-adapter.js';
-import { queueSqliteWrite } from '../stores/sequelize/sqlite-writes.js';
+import { Database } from '../stores/sequelize/database.js';
 import { startTestServer } from './helpers/server.js';
 import { sessionRecord } from './helpers/session-records.js';
 
@@ -73,14 +74,14 @@ test('look-ups arriving while a shared-connection write waits for a session tran
   const { sequelize, tokens } = await migratedFile(t, busyMs);
   await tokens.upsert('t1', { jti: 't1' }, 60);
   const started = performance.now();
-  // A queued session-store-like transaction on its own connection, holding the write lock across an await.
-  const transaction = queueSqliteWrite(sequelize, () => sequelize.transaction(async (tx) => {
-    await sequelize.query(`INSERT INTO gatehouse_secrets (name, value, created_at, updated_at) VALUES ('held', 'x', '2030-01-01', '2030-01-01')`, { transaction: tx });
+  // A gateway transaction on its own connection, holding the write lock across an await.
+  const transaction = Database.of(sequelize).transaction(async (tx) => {
+    await tx.write(`INSERT INTO gatehouse_secrets (name, value, created_at, updated_at) VALUES ('held', 'x', '2030-01-01', '2030-01-01')`);
     await sleep(100);
-    await sequelize.query('SELECT 1', { transaction: tx });
-  })).then(() => since(started));
+    await tx.select('SELECT 1');
+  }).then(() => since(started));
   await sleep(20);
-  // A write on the shared connection outside the queue (as revokeByGrantId is) waits for that lock in a pool thread...
+  // A write on the shared connection (through Sequelize, as revokeByGrantId is) waits for that transaction...
   const revoke = tokens.revokeByGrantId('g').then(() => since(started));
   await sleep(10);
   // ...while look-ups of every kind arrive on the same connection.

@@ -6,8 +6,9 @@
  * never block each other: a worker picks due rows, then takes each with a conditional UPDATE that only one worker can
  * win. A worker that dies leaves its lease to run out, and the row is claimed again.
  */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import type { Clock } from '../session-store.js';
+import { Database } from './database.js';
 
 const OUTBOX = 'backchannel_outbox';
 
@@ -32,11 +33,6 @@ export interface OutboxRow extends OutboxEntry {
   deliveredAt: Date | null;
 }
 
-function isMysql(sequelize: Sequelize): boolean {
-  const dialect = sequelize.getDialect();
-  return dialect === 'mysql' || dialect === 'mariadb';
-}
-
 function toDate(value: unknown): Date {
   return value instanceof Date ? value : new Date(value as string);
 }
@@ -59,24 +55,25 @@ function fromRow(row: Record<string, unknown>): OutboxRow {
 }
 
 export class BackchannelOutbox {
+  readonly #db: Database;
+
   constructor(
-    private readonly sequelize: Sequelize,
+    sequelize: Sequelize,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.#db = Database.of(sequelize);
+  }
 
   /** Records notifications owed; one already owed for the same client and sid is left as it is. Returns how many are new. */
   async enqueue(entries: OutboxEntry[]): Promise<number> {
     let added = 0;
     const now = this.clock.now();
+    const insert = `INSERT INTO ${OUTBOX} (client_id, sid, subject_id, session_id, reason, status, attempts, next_attempt_at, created_at, updated_at)
+      VALUES (:clientId, :sid, :subjectId, :sessionId, :reason, 'pending', 0, :now, :now, :now)`;
+    const sql = this.#db.insertOrIgnore(insert, ['client_id', 'sid']);
     for (const entry of entries) {
-      const insert = `INSERT INTO ${OUTBOX} (client_id, sid, subject_id, session_id, reason, status, attempts, next_attempt_at, created_at, updated_at)
-        VALUES (:clientId, :sid, :subjectId, :sessionId, :reason, 'pending', 0, :now, :now, :now)`;
-      const sql = isMysql(this.sequelize) ? `${insert} ON DUPLICATE KEY UPDATE id = id` : `${insert} ON CONFLICT (client_id, sid) DO NOTHING`;
-      const [, affected] = await this.sequelize.query(sql, {
-        replacements: { ...entry, sessionId: entry.sessionId ?? null, now },
-        type: QueryTypes.INSERT,
-      });
-      if (Number(affected) > 0) added++;
+      const { clientId, sid, subjectId, reason } = entry;
+      if ((await this.#db.write(sql, { clientId, sid, subjectId, reason, sessionId: entry.sessionId ?? null, now })) > 0) added++;
     }
     return added;
   }
@@ -84,41 +81,38 @@ export class BackchannelOutbox {
   /** Takes up to `limit` due rows for this worker until `leaseUntil`; rows another worker holds are skipped. */
   async claimDue(limit: number, leaseUntil: Date): Promise<OutboxRow[]> {
     const now = this.clock.now();
-    const candidates = await this.sequelize.query<Record<string, unknown>>(
+    const candidates = await this.#db.select(
       `SELECT * FROM ${OUTBOX} WHERE status = 'pending' AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until < :now)
        ORDER BY next_attempt_at, id LIMIT ${Math.max(1, Math.trunc(limit))}`,
-      { replacements: { now }, type: QueryTypes.SELECT },
+      { now },
     );
     const claimed: OutboxRow[] = [];
     for (const row of candidates) {
-      const [, affected] = await this.sequelize.query(
+      const affected = await this.#db.write(
         `UPDATE ${OUTBOX} SET lease_until = :leaseUntil, updated_at = :now
          WHERE id = :id AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)`,
-        { replacements: { id: row.id, leaseUntil, now }, type: QueryTypes.UPDATE },
+        { id: row.id, leaseUntil, now },
       );
-      if (Number(affected) === 1) claimed.push(fromRow(row));
+      if (affected === 1) claimed.push(fromRow(row));
     }
     return claimed;
   }
 
   async markDelivered(id: string): Promise<void> {
     const now = this.clock.now();
-    await this.sequelize.query(
+    await this.#db.write(
       `UPDATE ${OUTBOX} SET status = 'delivered', attempts = attempts + 1, delivered_at = :now, lease_until = NULL, last_error = NULL, updated_at = :now WHERE id = :id`,
-      { replacements: { id, now }, type: QueryTypes.UPDATE },
+      { id, now },
     );
   }
 
   /** Records a failed attempt: retried at `retryAt`, or given up (status failed) when `retryAt` is null. */
   async markAttemptFailed(id: string, error: string, retryAt: Date | null): Promise<void> {
     const now = this.clock.now();
-    await this.sequelize.query(
+    await this.#db.write(
       `UPDATE ${OUTBOX} SET attempts = attempts + 1, last_error = :error, lease_until = NULL, updated_at = :now,
          status = :status, next_attempt_at = :next WHERE id = :id`,
-      {
-        replacements: { id, now, error: error.slice(0, 500), status: retryAt ? 'pending' : 'failed', next: retryAt ?? now },
-        type: QueryTypes.UPDATE,
-      },
+      { id, now, error: error.slice(0, 500), status: retryAt ? 'pending' : 'failed', next: retryAt ?? now },
     );
   }
 
@@ -128,18 +122,15 @@ export class BackchannelOutbox {
     if (filter.status) where.push('status = :status');
     if (filter.sessionId) where.push('session_id = :sessionId');
     if (filter.clientId) where.push('client_id = :clientId');
-    const rows = await this.sequelize.query<Record<string, unknown>>(
+    const rows = await this.#db.select(
       `SELECT * FROM ${OUTBOX} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${Math.min(Math.max(1, Math.trunc(filter.limit ?? 100)), 1000)}`,
-      { replacements: filter, type: QueryTypes.SELECT },
+      filter,
     );
     return rows.map(fromRow);
   }
 
   async countByStatus(): Promise<Record<OutboxStatus, number>> {
-    const rows = await this.sequelize.query<{ status: OutboxStatus; count: number | string }>(
-      `SELECT status, COUNT(*) AS count FROM ${OUTBOX} GROUP BY status`,
-      { type: QueryTypes.SELECT },
-    );
+    const rows = await this.#db.select<{ status: OutboxStatus; count: number | string }>(`SELECT status, COUNT(*) AS count FROM ${OUTBOX} GROUP BY status`);
     const counts: Record<OutboxStatus, number> = { pending: 0, delivered: 0, failed: 0 };
     for (const row of rows) counts[row.status] = Number(row.count);
     return counts;
@@ -147,9 +138,7 @@ export class BackchannelOutbox {
 
   /** The earliest moment a pending row becomes due (null when none is pending). */
   async nextDue(): Promise<Date | null> {
-    const [row] = await this.sequelize.query<{ next: unknown }>(`SELECT MIN(next_attempt_at) AS next FROM ${OUTBOX} WHERE status = 'pending'`, {
-      type: QueryTypes.SELECT,
-    });
+    const [row] = await this.#db.select<{ next: unknown }>(`SELECT MIN(next_attempt_at) AS next FROM ${OUTBOX} WHERE status = 'pending'`);
     return row?.next ? toDate(row.next) : null;
   }
 }

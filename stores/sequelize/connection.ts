@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Sequelize, type Options } from 'sequelize';
 import { defaults } from '../../config/defaults.js';
+import { SQLITE_BUSY_RETRY, sqliteDriver } from './sqlite-driver.js';
 
 export type Dialect = 'sqlite' | 'postgres' | 'mysql' | 'mariadb';
 
@@ -36,8 +37,12 @@ export function sequelizeOptionsFromUrl(url: string, options: Omit<DatabaseOptio
   if (url.startsWith('sqlite:')) {
     const rest = url.slice('sqlite:'.length);
     const storage = rest === ':memory:' || rest === '' ? ':memory:' : rest.replace(/^\/\/(?=\/)/, '');
-    // SQLITE_BUSY after the busy timeout (another process holds the write lock) is retried a few times.
-    return { dialect: 'sqlite', storage, logging, pool: { max: 1, min: 0, idle: 60_000 }, retry: { match: [/SQLITE_BUSY/], max: 5 } };
+    // Every connection (the shared one and each transaction's) waits this long for a lock (sqlite-driver.ts).
+    const dialectModule = sqliteDriver(Math.trunc(options.sqliteBusyTimeoutMs ?? defaults.database.sqliteBusyTimeoutMs));
+    // SQLITE_BUSY after the busy timeout (another process holds the write lock) is retried a few times: by the gateway
+    // for its statements (database.ts), by Sequelize with the same budget for the rest (the migrations).
+    const { attempts, backoffBase, backoffExponent } = SQLITE_BUSY_RETRY;
+    return { dialect: 'sqlite', dialectModule, storage, logging, pool: { max: 1, min: 0, idle: 60_000 }, retry: { match: [/SQLITE_BUSY/], max: attempts, backoffBase, backoffExponent } };
   }
   let parsed: URL;
   try {
@@ -83,23 +88,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
   const sequelize = new Sequelize(sequelizeOptions);
   try {
     await sequelize.authenticate({ logging: false });
-    if (sequelizeOptions.dialect === 'sqlite') {
-      const busy = options.sqliteBusyTimeoutMs ?? defaults.database.sqliteBusyTimeoutMs;
-      if (sequelizeOptions.storage !== ':memory:') {
-        await sequelize.query('PRAGMA journal_mode = WAL');
-        await sequelize.query('PRAGMA synchronous = NORMAL');
-      }
-      await sequelize.query(`PRAGMA busy_timeout = ${Math.trunc(busy)}`);
+    if (sequelizeOptions.dialect === 'sqlite' && sequelizeOptions.storage !== ':memory:') {
+      await sequelize.query('PRAGMA journal_mode = WAL');
+      await sequelize.query('PRAGMA synchronous = NORMAL');
     }
   } catch (error) {
     await sequelize.close().catch(() => undefined);
     throw new DatabaseUrlError(`database: cannot connect to the ${sequelizeOptions.dialect} database: ${describe(error)}`);
   }
   return sequelize;
-}
-
-export function dialectOf(sequelize: Sequelize): Dialect {
-  return sequelize.getDialect() as Dialect;
 }
 
 function describe(error: unknown): string {

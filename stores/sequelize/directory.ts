@@ -9,9 +9,9 @@
  *  - a row the configuration created (`source = 'config'`) that is no longer configured is disabled, never deleted;
  *  - rows added with the CLI or the API are left alone.
  */
-import { DataTypes, Op, QueryTypes, Transaction, UniqueConstraintError, type Model, type ModelStatic, type Sequelize } from 'sequelize';
+import { UniqueConstraintError, type Sequelize } from 'sequelize';
 import type { Clock } from '../session-store.js';
-import { dialectOf } from './connection.js';
+import { Database, type DatabaseTransaction } from './database.js';
 
 export type DirectorySource = 'config' | 'cli' | 'api';
 
@@ -100,49 +100,21 @@ interface ClientRow {
   updated_at: Date;
 }
 
-type UserModel = ModelStatic<Model<UserRow, UserRow>>;
-type ClientModel = ModelStatic<Model<ClientRow, ClientRow>>;
+const USERS = 'gatehouse_users';
+const CLIENTS = 'gatehouse_clients';
+const USER_COLUMNS = ['subject', 'username', 'username_key', 'password_hash', 'claims', 'roles', 'disabled', 'source', 'created_at', 'updated_at'] as const;
+const CLIENT_COLUMNS = ['client_id', 'metadata', 'settings', 'disabled', 'source', 'created_at', 'updated_at'] as const;
+/** Seeding instances queue behind this lock (PostgreSQL advisory lock key next to the migrations' one). */
+const SEED_LOCK = { name: 'gatehouse_directory', key: 7_402_110_332 };
 
-const USER_MODEL = 'GatehouseDirectoryUser';
-const CLIENT_MODEL = 'GatehouseDirectoryClient';
-const LOCK_NAME = 'gatehouse_directory';
-const LOCK_KEY = 7_402_110_332; // pg_advisory_xact_lock key, next to the migrations' one
+/** `INSERT` of every column, each from the replacement of its name. */
+function insertSql(table: string, columns: readonly string[]): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((column) => `:${column}`).join(', ')})`;
+}
 
-/** The tables' models, defined once per connection (never synced: the migration owns the schema). */
-function models(sequelize: Sequelize): { users: UserModel; clients: ClientModel } {
-  if (!sequelize.isDefined(USER_MODEL)) {
-    const date = DataTypes.DATE(3);
-    sequelize.define<Model<UserRow, UserRow>>(
-      USER_MODEL,
-      {
-        subject: { type: DataTypes.STRING(255), allowNull: false, primaryKey: true },
-        username: { type: DataTypes.STRING(255), allowNull: false },
-        username_key: { type: DataTypes.STRING(255), allowNull: true },
-        password_hash: { type: DataTypes.STRING(255), allowNull: true },
-        claims: { type: DataTypes.TEXT, allowNull: false },
-        roles: { type: DataTypes.TEXT, allowNull: false },
-        disabled: { type: DataTypes.BOOLEAN, allowNull: false },
-        source: { type: DataTypes.STRING(16), allowNull: false },
-        created_at: { type: date, allowNull: false },
-        updated_at: { type: date, allowNull: false },
-      },
-      { tableName: 'gatehouse_users', timestamps: false },
-    );
-    sequelize.define<Model<ClientRow, ClientRow>>(
-      CLIENT_MODEL,
-      {
-        client_id: { type: DataTypes.STRING(255), allowNull: false, primaryKey: true },
-        metadata: { type: DataTypes.TEXT, allowNull: false },
-        settings: { type: DataTypes.TEXT, allowNull: false },
-        disabled: { type: DataTypes.BOOLEAN, allowNull: false },
-        source: { type: DataTypes.STRING(16), allowNull: false },
-        created_at: { type: date, allowNull: false },
-        updated_at: { type: date, allowNull: false },
-      },
-      { tableName: 'gatehouse_clients', timestamps: false },
-    );
-  }
-  return { users: sequelize.model(USER_MODEL) as UserModel, clients: sequelize.model(CLIENT_MODEL) as ClientModel };
+/** `UPDATE` of these columns (each from the replacement of its name) of the row whose `key` column matches `:key`. */
+function updateSql(table: string, columns: readonly string[], key: string): string {
+  return `UPDATE ${table} SET ${columns.map((column) => `${column} = :${column}`).join(', ')} WHERE ${key} = :${key}`;
 }
 
 /** JSON with object keys sorted, so equal values always give equal text (and "changed?" is a string compare). */
@@ -216,43 +188,46 @@ function sameColumns<T extends object>(row: T, columns: Partial<T>): boolean {
 }
 
 export class SequelizeDirectory {
-  readonly #sequelize: Sequelize;
+  readonly #db: Database;
   readonly #clock: Clock;
-  readonly #users: UserModel;
-  readonly #clients: ClientModel;
 
   constructor(sequelize: Sequelize, clock: Clock) {
-    this.#sequelize = sequelize;
+    this.#db = Database.of(sequelize);
     this.#clock = clock;
-    ({ users: this.#users, clients: this.#clients } = models(sequelize));
   }
 
   // ---- users ----
 
   /** The user with this subject (enabled or not), or null. */
   async getUser(subject: string): Promise<UserRecord | null> {
-    const row = (await this.#users.findByPk(subject, { raw: true })) as unknown as UserRow | null;
+    const [row] = await this.#db.select<UserRow>(`SELECT * FROM ${USERS} WHERE subject = :subject`, { subject });
     return row ? toUser(row) : null;
   }
 
   /** The enabled user with this username (case-insensitive), or null. */
   async findEnabledUserByUsername(username: string): Promise<UserRecord | null> {
-    const row = (await this.#users.findOne({ where: { username_key: username.toLowerCase(), disabled: false }, raw: true })) as unknown as UserRow | null;
+    const [row] = await this.#db.select<UserRow>(`SELECT * FROM ${USERS} WHERE username_key = :key AND disabled = :disabled`, {
+      key: username.toLowerCase(),
+      disabled: false,
+    });
     return row ? toUser(row) : null;
   }
 
   /** Every user, by subject; `limit` caps the list. */
   async listUsers(options: { enabledOnly?: boolean; disabledOnly?: boolean; source?: UserRecord['source']; limit?: number } = {}): Promise<UserRecord[]> {
-    const where: Record<string, unknown> = {};
-    if (options.enabledOnly) where.disabled = false;
-    if (options.disabledOnly) where.disabled = true;
-    if (options.source) where.source = options.source;
-    const rows = (await this.#users.findAll({
-      where,
-      order: [['subject', 'ASC']],
-      limit: options.limit,
-      raw: true,
-    })) as unknown as UserRow[];
+    const conditions: string[] = [];
+    const replacements: Record<string, unknown> = {};
+    if (options.enabledOnly || options.disabledOnly) {
+      conditions.push('disabled = :disabled');
+      replacements.disabled = Boolean(options.disabledOnly); // disabledOnly wins when both are given
+    }
+    if (options.source) {
+      conditions.push('source = :source');
+      replacements.source = options.source;
+    }
+    const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+    const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.trunc(options.limit))}`;
+    const rows = await this.#db.select<UserRow>(`SELECT * FROM ${USERS}${where} ORDER BY subject${limit}`, replacements);
     return rows.map(toUser);
   }
 
@@ -262,25 +237,24 @@ export class SequelizeDirectory {
    */
   async saveUser(user: UserInput): Promise<SaveOutcome> {
     const columns = userColumns(user);
-    return this.#sequelize.transaction(this.#transactionOptions(), async (transaction) => {
+    return this.#db.transaction(async (transaction) => {
       if (columns.username_key) {
-        const holder = (await this.#users.findOne({
-          where: { username_key: columns.username_key, subject: { [Op.ne]: user.subject } },
-          raw: true,
-          transaction,
-        })) as unknown as UserRow | null;
+        const [holder] = await transaction.select<Pick<UserRow, 'subject' | 'source'>>(
+          `SELECT subject, source FROM ${USERS} WHERE username_key = :key AND subject <> :subject LIMIT 1`,
+          { key: columns.username_key, subject: user.subject },
+        );
         if (holder) throw new UsernameTakenError(user.username, holder.subject, holder.source as DirectorySource);
       }
-      const existing = (await this.#users.findByPk(user.subject, { raw: true, transaction })) as unknown as UserRow | null;
+      const [existing] = await transaction.select<UserRow>(`SELECT * FROM ${USERS} WHERE subject = :subject`, { subject: user.subject });
       const now = this.#clock.now();
       try {
         if (!existing) {
-          await this.#users.create({ ...columns, created_at: now, updated_at: now }, { transaction });
+          await transaction.write(insertSql(USERS, USER_COLUMNS), { ...columns, created_at: now, updated_at: now });
           return 'created';
         }
         const { source: _source, ...changes } = columns;
         if (sameColumns(existing, changes)) return 'unchanged';
-        await this.#users.update({ ...changes, updated_at: now }, { where: { subject: user.subject }, transaction });
+        await transaction.write(updateSql(USERS, [...Object.keys(changes).filter((column) => column !== 'subject'), 'updated_at'], 'subject'), { ...changes, updated_at: now });
         return 'updated';
       } catch (error) {
         if (error instanceof UniqueConstraintError) throw new UsernameTakenError(user.username, '(another user)');
@@ -291,41 +265,43 @@ export class SequelizeDirectory {
 
   /** Deletes the user; false when there was none. */
   async deleteUser(subject: string): Promise<boolean> {
-    return (await this.#users.destroy({ where: { subject } })) > 0;
+    return (await this.#db.write(`DELETE FROM ${USERS} WHERE subject = :subject`, { subject })) > 0;
   }
 
   // ---- clients ----
 
   /** The client with this id (enabled or not), or null. */
   async getClient(clientId: string): Promise<ClientRecord | null> {
-    const row = (await this.#clients.findByPk(clientId, { raw: true })) as unknown as ClientRow | null;
+    const [row] = await this.#db.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE client_id = :clientId`, { clientId });
     return row ? toClient(row) : null;
   }
 
   async listClients(options: { enabledOnly?: boolean } = {}): Promise<ClientRecord[]> {
-    const rows = (await this.#clients.findAll({ where: options.enabledOnly ? { disabled: false } : {}, order: [['client_id', 'ASC']], raw: true })) as unknown as ClientRow[];
+    const rows = options.enabledOnly
+      ? await this.#db.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE disabled = :disabled ORDER BY client_id`, { disabled: false })
+      : await this.#db.select<ClientRow>(`SELECT * FROM ${CLIENTS} ORDER BY client_id`);
     return rows.map(toClient);
   }
 
   /** Inserts the client (with `client.source`) or replaces the existing one's metadata, settings and flag. */
   async saveClient(client: ClientInput): Promise<SaveOutcome> {
     const columns = clientColumns(client);
-    return this.#sequelize.transaction(this.#transactionOptions(), async (transaction) => {
-      const existing = (await this.#clients.findByPk(client.clientId, { raw: true, transaction })) as unknown as ClientRow | null;
+    return this.#db.transaction(async (transaction) => {
+      const [existing] = await transaction.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE client_id = :client_id`, { client_id: client.clientId });
       const now = this.#clock.now();
       if (!existing) {
-        await this.#clients.create({ ...columns, created_at: now, updated_at: now }, { transaction });
+        await transaction.write(insertSql(CLIENTS, CLIENT_COLUMNS), { ...columns, created_at: now, updated_at: now });
         return 'created';
       }
       const { source: _source, ...changes } = columns;
       if (sameColumns(existing, changes)) return 'unchanged';
-      await this.#clients.update({ ...changes, updated_at: now }, { where: { client_id: client.clientId }, transaction });
+      await transaction.write(updateSql(CLIENTS, ['metadata', 'settings', 'disabled', 'updated_at'], 'client_id'), { ...changes, updated_at: now });
       return 'updated';
     });
   }
 
   async deleteClient(clientId: string): Promise<boolean> {
-    return (await this.#clients.destroy({ where: { client_id: clientId } })) > 0;
+    return (await this.#db.write(`DELETE FROM ${CLIENTS} WHERE client_id = :clientId`, { clientId })) > 0;
   }
 
   // ---- seeding ----
@@ -335,8 +311,9 @@ export class SequelizeDirectory {
    * anything, when a configured username belongs to a user the configuration does not own.
    */
   async applySeed(seed: { users: Omit<UserInput, 'source' | 'disabled'>[]; clients: Omit<ClientInput, 'source' | 'disabled'>[] }): Promise<SeedResult> {
-    return this.#withSeedLock(() =>
-      this.#sequelize.transaction(this.#transactionOptions(), async (transaction) => {
+    // Seeding instances queue behind one lock (SQLite: its single writer), held until the seed has committed.
+    return this.#db.withLock(SEED_LOCK, () =>
+      this.#db.transaction(async (transaction) => {
         const result: SeedResult = { users: emptyCounts(), clients: emptyCounts(), takenOver: [] };
         await this.#seedUsers(seed.users, transaction, result);
         await this.#seedClients(seed.clients, transaction, result);
@@ -345,21 +322,16 @@ export class SequelizeDirectory {
     );
   }
 
-  async #seedUsers(seedUsers: Omit<UserInput, 'source' | 'disabled'>[], transaction: Transaction, result: SeedResult): Promise<void> {
+  async #seedUsers(seedUsers: Omit<UserInput, 'source' | 'disabled'>[], transaction: DatabaseTransaction, result: SeedResult): Promise<void> {
     const now = this.#clock.now();
     const desired = seedUsers.map((user) => userColumns({ ...user, disabled: false, source: 'config' }));
     const subjects = new Set(desired.map((row) => row.subject));
-    const rows = (await this.#users.findAll({
-      where: {
-        [Op.or]: [
-          { source: 'config', disabled: false },
-          { subject: { [Op.in]: [...subjects] } },
-          { username_key: { [Op.in]: desired.map((row) => row.username_key!) } },
-        ],
-      },
-      raw: true,
-      transaction,
-    })) as unknown as UserRow[];
+    const usernameKeys = desired.map((row) => row.username_key!);
+    const rows = await transaction.select<UserRow>(
+      `SELECT * FROM ${USERS} WHERE (source = 'config' AND disabled = :disabled)` +
+        (subjects.size ? ' OR subject IN (:subjects) OR username_key IN (:usernameKeys)' : ''),
+      { disabled: false, subjects: [...subjects], usernameKeys },
+    );
     const bySubject = new Map(rows.map((row) => [row.subject, row]));
     const retiring = rows.filter((row) => row.source === 'config' && !row.disabled && !subjects.has(row.subject));
     const retiringSubjects = new Set(retiring.map((row) => row.subject));
@@ -375,81 +347,60 @@ export class SequelizeDirectory {
       ...retiring.map((row) => row.subject),
       ...desired.filter((row) => bySubject.has(row.subject) && bySubject.get(row.subject)!.username_key !== row.username_key).map((row) => row.subject),
     ];
-    if (moving.length) await this.#users.update({ username_key: null }, { where: { subject: { [Op.in]: moving } }, transaction });
+    if (moving.length) await transaction.write(`UPDATE ${USERS} SET username_key = NULL WHERE subject IN (:moving)`, { moving });
 
     if (retiring.length) {
-      await this.#users.update({ disabled: true, updated_at: now }, { where: { subject: { [Op.in]: [...retiringSubjects] } }, transaction });
+      await transaction.write(`UPDATE ${USERS} SET disabled = :disabled, updated_at = :now WHERE subject IN (:subjects)`, {
+        disabled: true,
+        now,
+        subjects: [...retiringSubjects],
+      });
       result.users.disabled = retiring.length;
     }
+    const updated = USER_COLUMNS.filter((column) => column !== 'subject' && column !== 'created_at');
     for (const row of desired) {
       const existing = bySubject.get(row.subject);
       if (!existing) {
-        await this.#users.create({ ...row, created_at: now, updated_at: now }, { transaction });
+        await transaction.write(insertSql(USERS, USER_COLUMNS), { ...row, created_at: now, updated_at: now });
         result.users.created++;
       } else if (sameColumns(existing, row)) {
         result.users.unchanged++;
       } else {
         if (existing.source !== 'config') result.takenOver.push(`user ${row.subject}`);
-        await this.#users.update({ ...row, updated_at: now }, { where: { subject: row.subject }, transaction });
+        await transaction.write(updateSql(USERS, updated, 'subject'), { ...row, updated_at: now });
         result.users.updated++;
       }
     }
   }
 
-  async #seedClients(seedClients: Omit<ClientInput, 'source' | 'disabled'>[], transaction: Transaction, result: SeedResult): Promise<void> {
+  async #seedClients(seedClients: Omit<ClientInput, 'source' | 'disabled'>[], transaction: DatabaseTransaction, result: SeedResult): Promise<void> {
     const now = this.#clock.now();
     const desired = seedClients.map((client) => clientColumns({ ...client, disabled: false, source: 'config' }));
     const ids = new Set(desired.map((row) => row.client_id));
-    const rows = (await this.#clients.findAll({
-      where: { [Op.or]: [{ source: 'config', disabled: false }, { client_id: { [Op.in]: [...ids] } }] },
-      raw: true,
-      transaction,
-    })) as unknown as ClientRow[];
+    const rows = await transaction.select<ClientRow>(
+      `SELECT * FROM ${CLIENTS} WHERE (source = 'config' AND disabled = :disabled)${ids.size ? ' OR client_id IN (:ids)' : ''}`,
+      { disabled: false, ids: [...ids] },
+    );
     const byId = new Map(rows.map((row) => [row.client_id, row]));
     const retiring = rows.filter((row) => row.source === 'config' && !row.disabled && !ids.has(row.client_id)).map((row) => row.client_id);
     if (retiring.length) {
-      await this.#clients.update({ disabled: true, updated_at: now }, { where: { client_id: { [Op.in]: retiring } }, transaction });
+      await transaction.write(`UPDATE ${CLIENTS} SET disabled = :disabled, updated_at = :now WHERE client_id IN (:retiring)`, { disabled: true, now, retiring });
       result.clients.disabled = retiring.length;
     }
+    const updated = CLIENT_COLUMNS.filter((column) => column !== 'client_id' && column !== 'created_at');
     for (const row of desired) {
       const existing = byId.get(row.client_id);
       if (!existing) {
-        await this.#clients.create({ ...row, created_at: now, updated_at: now }, { transaction });
+        await transaction.write(insertSql(CLIENTS, CLIENT_COLUMNS), { ...row, created_at: now, updated_at: now });
         result.clients.created++;
       } else if (sameColumns(existing, row)) {
         result.clients.unchanged++;
       } else {
         if (existing.source !== 'config') result.takenOver.push(`client ${row.client_id}`);
-        await this.#clients.update({ ...row, updated_at: now }, { where: { client_id: row.client_id }, transaction });
+        await transaction.write(updateSql(CLIENTS, updated, 'client_id'), { ...row, updated_at: now });
         result.clients.updated++;
       }
     }
-  }
-
-  /** SQLite: take the write lock up front (a deferred transaction that upgrades later can fail at once with BUSY). */
-  #transactionOptions(): { type?: Transaction.TYPES } {
-    return dialectOf(this.#sequelize) === 'sqlite' ? { type: Transaction.TYPES.IMMEDIATE } : {};
-  }
-
-  /**
-   * Seeding instances queue behind one lock, held on a connection of its own until the seed has committed (PostgreSQL:
-   * a transaction-scoped advisory lock; MariaDB/MySQL: a named lock). SQLite serializes writers by itself.
-   */
-  async #withSeedLock<T>(work: () => Promise<T>): Promise<T> {
-    const dialect = dialectOf(this.#sequelize);
-    if (dialect === 'sqlite') return work();
-    return this.#sequelize.transaction(async (transaction) => {
-      if (dialect === 'postgres') {
-        await this.#sequelize.query(`SELECT pg_advisory_xact_lock(${LOCK_KEY})`, { transaction, type: QueryTypes.SELECT });
-        return work();
-      }
-      await this.#sequelize.query(`SELECT GET_LOCK('${LOCK_NAME}', 120) AS locked`, { transaction, type: QueryTypes.SELECT });
-      try {
-        return await work();
-      } finally {
-        await this.#sequelize.query(`SELECT RELEASE_LOCK('${LOCK_NAME}')`, { transaction, type: QueryTypes.SELECT });
-      }
-    });
   }
 }
 

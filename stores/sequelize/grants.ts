@@ -1,33 +1,35 @@
 /** Look-ups over the provider's Grant rows (consents) in the operational store, for revocation by subject. */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import type { Clock } from '../session-store.js';
+import { Database } from './database.js';
 
 /** Every live grant of an account, with its client. */
 export async function grantsOfAccount(sequelize: Sequelize, clock: Clock, accountId: string): Promise<{ grantId: string; clientId: string }[]> {
-  const rows = await sequelize.query<{ id: string; payload: string }>(
+  const rows = await Database.of(sequelize).select<{ id: string; payload: string }>(
     `SELECT id, payload FROM oidc_payloads WHERE model = 'Grant' AND account_id = :accountId AND (expires_at IS NULL OR expires_at > :now)`,
-    { replacements: { accountId, now: clock.now() }, type: QueryTypes.SELECT },
+    { accountId, now: clock.now() },
   );
   return rows.map((row) => ({ grantId: row.id, clientId: String((JSON.parse(row.payload) as { clientId?: string }).clientId ?? '') }));
 }
 
 /** The account's most recently written live grant for this client (its remembered consent), or undefined. */
 export async function latestGrantOf(sequelize: Sequelize, clock: Clock, accountId: string, clientId: string): Promise<string | undefined> {
-  const [row] = await sequelize.query<{ id: string }>(
+  const [row] = await Database.of(sequelize).select<{ id: string }>(
     `SELECT id FROM oidc_payloads WHERE model = 'Grant' AND account_id = :accountId AND client_id = :clientId AND (expires_at IS NULL OR expires_at > :now)
      ORDER BY expires_at DESC LIMIT 1`,
-    { replacements: { accountId, clientId, now: clock.now() }, type: QueryTypes.SELECT },
+    { accountId, clientId, now: clock.now() },
   );
   return row?.id;
 }
 
 /** The APIs (resource indicators) each of these grants covers, by grant id; grants that are gone are left out. */
 export async function grantResources(sequelize: Sequelize, clock: Clock, grantIds: readonly string[]): Promise<Map<string, string[]>> {
+  const db = Database.of(sequelize);
   const resources = new Map<string, string[]>();
   for (let start = 0; start < grantIds.length; start += 500) {
-    const rows = await sequelize.query<{ id: string; payload: string }>(
+    const rows = await db.select<{ id: string; payload: string }>(
       `SELECT id, payload FROM oidc_payloads WHERE model = 'Grant' AND id IN (:ids) AND (expires_at IS NULL OR expires_at > :now)`,
-      { replacements: { ids: grantIds.slice(start, start + 500), now: clock.now() }, type: QueryTypes.SELECT },
+      { ids: grantIds.slice(start, start + 500), now: clock.now() },
     );
     for (const row of rows) {
       const granted = (JSON.parse(row.payload) as { resources?: Record<string, unknown> }).resources ?? {};

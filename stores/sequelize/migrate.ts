@@ -8,15 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import type { QueryInterface, Sequelize } from 'sequelize';
-import { QueryTypes } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
-import { dialectOf } from './connection.js';
+import { Database } from './database.js';
 
 export type Migration = (params: { context: QueryInterface }) => Promise<void>;
 
 const MIGRATIONS_TABLE = 'gatehouse_migrations';
-const LOCK_NAME = 'gatehouse_migrations';
-const LOCK_KEY = 7_402_110_331; // pg_advisory_lock key (any constant bigint unique to Gatehouse)
+/** Held across instances while migrating (PostgreSQL advisory lock key: any constant bigint unique to Gatehouse). */
+const MIGRATIONS_LOCK = { name: 'gatehouse_migrations', key: 7_402_110_331 };
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -41,30 +40,14 @@ export function createMigrator(sequelize: Sequelize) {
   });
 }
 
-/** Applies every pending migration under a cross-instance lock; resolves to the names applied. */
+/**
+ * Applies every pending migration under a cross-instance lock (Database.withLock: PostgreSQL, MariaDB/MySQL; on SQLite
+ * none beyond SQLite's own); resolves to the names applied. The migrations themselves run through Sequelize's
+ * QueryInterface, before anything else of this process uses the database.
+ */
 export async function migrate(sequelize: Sequelize): Promise<string[]> {
-  return withMigrationLock(sequelize, async () => {
+  return Database.of(sequelize).withLock(MIGRATIONS_LOCK, async () => {
     const applied = await createMigrator(sequelize).up();
     return applied.map((migration) => migration.name);
-  });
-}
-
-async function withMigrationLock<T>(sequelize: Sequelize, work: () => Promise<T>): Promise<T> {
-  const dialect = dialectOf(sequelize);
-  if (dialect === 'sqlite') return work();
-  // A session-level lock must be taken and released on the same connection: hold one for the whole run.
-  return sequelize.transaction(async (transaction) => {
-    if (dialect === 'postgres') {
-      await sequelize.query(`SELECT pg_advisory_xact_lock(${LOCK_KEY})`, { transaction, type: QueryTypes.SELECT });
-    } else {
-      await sequelize.query(`SELECT GET_LOCK('${LOCK_NAME}', 120) AS locked`, { transaction, type: QueryTypes.SELECT });
-    }
-    try {
-      return await work();
-    } finally {
-      if (dialect !== 'postgres') {
-        await sequelize.query(`SELECT RELEASE_LOCK('${LOCK_NAME}')`, { transaction, type: QueryTypes.SELECT });
-      }
-    }
   });
 }

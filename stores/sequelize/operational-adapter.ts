@@ -7,51 +7,16 @@
  *
  * Time comes from the clock passed in. Database errors propagate to the provider unchanged.
  */
-import { DataTypes, Op, QueryTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../session-store.js';
-import { dialectOf } from './connection.js';
-import { directSql, type DirectSql } from './direct-sql.js';
+import { Database } from './database.js';
 
 const TABLE = 'oidc_payloads';
-const MODEL = 'GatehouseOidcPayload';
 
 interface PayloadRow {
-  model: string;
-  id: string;
   payload: string;
-  grant_id: string | null;
-  uid: string | null;
-  user_code: string | null;
-  account_id: string | null;
-  session_uid: string | null;
-  client_id: string | null;
-  expires_at: Date | null;
-  consumed_at: Date | null;
-}
-
-type PayloadModel = ModelStatic<Model<PayloadRow, PayloadRow>>;
-
-/** The table's Sequelize model, defined once per connection (never synced: the migration owns the schema). */
-function payloadModel(sequelize: Sequelize): PayloadModel {
-  if (sequelize.isDefined(MODEL)) return sequelize.model(MODEL) as PayloadModel;
-  return sequelize.define<Model<PayloadRow, PayloadRow>>(
-    MODEL,
-    {
-      model: { type: DataTypes.STRING(64), allowNull: false, primaryKey: true },
-      id: { type: DataTypes.STRING(255), allowNull: false, primaryKey: true },
-      payload: { type: DataTypes.TEXT, allowNull: false },
-      grant_id: { type: DataTypes.STRING(255), allowNull: true },
-      uid: { type: DataTypes.STRING(255), allowNull: true },
-      user_code: { type: DataTypes.STRING(255), allowNull: true },
-      account_id: { type: DataTypes.STRING(255), allowNull: true },
-      session_uid: { type: DataTypes.STRING(255), allowNull: true },
-      client_id: { type: DataTypes.STRING(255), allowNull: true },
-      expires_at: { type: DataTypes.DATE(3), allowNull: true },
-      consumed_at: { type: DataTypes.DATE(3), allowNull: true },
-    },
-    { tableName: TABLE, timestamps: false },
-  );
+  consumed_at: Date | string | null;
 }
 
 const COLUMNS = ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'account_id', 'session_uid', 'client_id', 'expires_at', 'consumed_at'];
@@ -67,17 +32,14 @@ interface Statements {
   destroy: string;
 }
 
-function statements(sequelize: Sequelize, sql: DirectSql): Statements {
-  const $ = (n: number) => sql.param(n);
+function statements(db: Database): Statements {
+  const $ = (n: number) => db.prepared.param(n);
   const insert = `INSERT INTO ${TABLE} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_column, index) => $(index + 1)).join(', ')})`;
-  // One atomic statement per dialect: concurrent upserts of one id never fail with a duplicate key.
-  const upsert = dialectOf(sequelize) === 'mysql' || dialectOf(sequelize) === 'mariadb'
-    ? `${insert} ON DUPLICATE KEY UPDATE ${UPDATED.map((column) => `${column} = VALUES(${column})`).join(', ')}`
-    : `${insert} ON CONFLICT (model, id) DO UPDATE SET ${UPDATED.map((column) => `${column} = excluded.${column}`).join(', ')}`;
   const find = (column: LookupColumn) =>
     `SELECT payload, consumed_at FROM ${TABLE} WHERE model = ${$(1)} AND ${column} = ${$(2)} AND (expires_at IS NULL OR expires_at > ${$(3)}) LIMIT 1`;
   return {
-    upsert,
+    // One atomic statement per dialect: concurrent upserts of one id never fail with a duplicate key.
+    upsert: db.insertOrUpdate(insert, ['model', 'id'], UPDATED),
     find: { id: find('id'), uid: find('uid'), user_code: find('user_code') },
     consume: `UPDATE ${TABLE} SET consumed_at = ${$(1)} WHERE model = ${$(2)} AND id = ${$(3)}`,
     destroy: `DELETE FROM ${TABLE} WHERE model = ${$(1)} AND id = ${$(2)}`,
@@ -99,7 +61,7 @@ function consumedAt(consumed: unknown, now: Date): Date | null {
   return typeof consumed === 'number' && Number.isFinite(consumed) ? new Date(consumed * 1000) : now;
 }
 
-function toPayload(row: Pick<PayloadRow, 'payload' | 'consumed_at'>): AdapterPayload {
+function toPayload(row: PayloadRow): AdapterPayload {
   const payload = JSON.parse(row.payload) as AdapterPayload;
   const consumed = asDate(row.consumed_at);
   if (consumed) payload.consumed = Math.floor(consumed.getTime() / 1000);
@@ -109,27 +71,25 @@ function toPayload(row: Pick<PayloadRow, 'payload' | 'consumed_at'>): AdapterPay
 /** One adapter per oidc-provider model name; every method touches only that model's rows. */
 export class SequelizeOperationalAdapter implements Adapter {
   readonly model: string;
-  readonly #sequelize: Sequelize;
+  readonly #db: Database;
   readonly #clock: Clock;
-  readonly #sql: DirectSql;
   readonly #statements: Statements;
 
-  constructor(model: string, sequelize: Sequelize, clock: Clock, direct: { sql: DirectSql; statements: Statements } = prepare(sequelize)) {
+  constructor(model: string, sequelize: Sequelize, clock: Clock, prepared: Statements = statements(Database.of(sequelize))) {
     this.model = model;
-    this.#sequelize = sequelize;
+    this.#db = Database.of(sequelize);
     this.#clock = clock;
-    this.#sql = direct.sql;
-    this.#statements = direct.statements;
+    this.#statements = prepared;
   }
 
-  // The hot paths (every token use) run fixed SQL through the driver (direct-sql.ts): the model API's query building,
+  // The hot paths (every token use) run fixed SQL on the gateway's prepared fast path: the model API's query building,
   // and then sequelize.query itself, cost most of the server's CPU on token endpoints (bench/compare.ts profiles).
 
   /** Insert or replace. `expiresIn` in seconds; undefined stores no expiry. */
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const now = this.#clock.now();
     const expiresAt = typeof expiresIn === 'number' ? new Date(now.getTime() + expiresIn * 1000) : null;
-    await this.#sql.run(this.#statements.upsert, [
+    await this.#db.prepared.run(this.#statements.upsert, [
       this.model,
       id,
       JSON.stringify(payload),
@@ -139,8 +99,8 @@ export class SequelizeOperationalAdapter implements Adapter {
       stringOrNull(payload.accountId),
       stringOrNull(payload.sessionUid),
       stringOrNull(payload.clientId),
-      this.#sql.date(expiresAt),
-      this.#sql.date(consumedAt(payload.consumed, now)),
+      expiresAt,
+      consumedAt(payload.consumed, now),
     ]);
   }
 
@@ -161,28 +121,23 @@ export class SequelizeOperationalAdapter implements Adapter {
 
   /** Marks the row consumed now; `find` then returns a truthy `consumed`. */
   async consume(id: string): Promise<void> {
-    await this.#sql.run(this.#statements.consume, [this.#sql.date(this.#clock.now()), this.model, id]);
+    await this.#db.prepared.run(this.#statements.consume, [this.#clock.now(), this.model, id]);
   }
 
   /** Deletes the row. A missing id is not an error. */
   async destroy(id: string): Promise<void> {
-    await this.#sql.run(this.#statements.destroy, [this.model, id]);
+    await this.#db.prepared.run(this.#statements.destroy, [this.model, id]);
   }
 
   /** Deletes this model's rows that belong to the grant. */
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.#sequelize.query(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, { replacements: { model: this.model, grantId } });
+    await this.#db.write(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, { model: this.model, grantId });
   }
 
   async #findOne(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
-    const row = await this.#sql.get<Pick<PayloadRow, 'payload' | 'consumed_at'>>(this.#statements.find[column], [this.model, value, this.#sql.date(this.#clock.now())]);
+    const row = await this.#db.prepared.get<PayloadRow>(this.#statements.find[column], [this.model, value, this.#clock.now()]);
     return row ? toPayload(row) : undefined;
   }
-}
-
-function prepare(sequelize: Sequelize): { sql: DirectSql; statements: Statements } {
-  const sql = directSql(sequelize);
-  return { sql, statements: statements(sequelize, sql) };
 }
 
 /** What oidc-provider's `adapter` option takes: `new Adapter(modelName)`. */
@@ -190,10 +145,10 @@ export type OperationalAdapterClass = new (model: string) => SequelizeOperationa
 
 /** An adapter class bound to this connection and clock, for the provider's `adapter` option. */
 export function createOperationalAdapter(sequelize: Sequelize, clock: Clock): OperationalAdapterClass {
-  const direct = prepare(sequelize);
+  const prepared = statements(Database.of(sequelize));
   return class OperationalAdapter extends SequelizeOperationalAdapter {
     constructor(model: string) {
-      super(model, sequelize, clock, direct);
+      super(model, sequelize, clock, prepared);
     }
   };
 }
@@ -203,10 +158,11 @@ export const GRANT_BOUND_MODELS = ['AccessToken', 'RefreshToken', 'Authorization
 
 /** Deletes every token and code of these grants in one statement per chunk (the grants themselves stay). */
 export async function revokeGrantTokens(sequelize: Sequelize, grantIds: readonly string[]): Promise<void> {
+  const db = Database.of(sequelize);
   for (let start = 0; start < grantIds.length; start += 500) {
-    await sequelize.query(`DELETE FROM ${TABLE} WHERE model IN (:models) AND grant_id IN (:grantIds)`, {
-      replacements: { models: GRANT_BOUND_MODELS, grantIds: grantIds.slice(start, start + 500) },
-      type: QueryTypes.BULKDELETE,
+    await db.write(`DELETE FROM ${TABLE} WHERE model IN (:models) AND grant_id IN (:grantIds)`, {
+      models: GRANT_BOUND_MODELS,
+      grantIds: grantIds.slice(start, start + 500),
     });
   }
 }
@@ -214,5 +170,14 @@ export async function revokeGrantTokens(sequelize: Sequelize, grantIds: readonly
 /** Deletes up to `limit` rows (any model) whose expiry is at or before `clock.now()`; resolves to how many. */
 export async function removeExpiredOperationalRows(sequelize: Sequelize, clock: Clock, limit: number): Promise<number> {
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit: expected a positive integer, got ${limit}`);
-  return payloadModel(sequelize).destroy({ where: { expires_at: { [Op.lte]: clock.now() } }, limit });
+  const db = Database.of(sequelize);
+  const expired = `expires_at <= :now`;
+  // MariaDB/MySQL take a LIMIT on DELETE; SQLite (without that compile option) and PostgreSQL pick the rows by their
+  // physical row id.
+  const sql = db.mysqlFamily
+    ? `DELETE FROM ${TABLE} WHERE ${expired} LIMIT ${limit}`
+    : db.dialect === 'postgres'
+      ? `DELETE FROM ${TABLE} WHERE ctid IN (SELECT ctid FROM ${TABLE} WHERE ${expired} LIMIT ${limit})`
+      : `DELETE FROM ${TABLE} WHERE rowid IN (SELECT rowid FROM ${TABLE} WHERE ${expired} LIMIT ${limit})`;
+  return db.write(sql, { now: clock.now() });
 }

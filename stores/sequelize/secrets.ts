@@ -4,9 +4,9 @@
  * Several instances may start at once against one database: `getOrCreateSecret` lets each propose a value, keeps
  * the first one stored and returns that one everywhere. Values are never logged.
  */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import { systemClock } from '../clock.js';
-import { dialectOf } from './connection.js';
+import { Database } from './database.js';
 
 const MAX_NAME_LENGTH = 64;
 
@@ -16,20 +16,12 @@ function checkName(name: string): void {
   }
 }
 
-function isMysql(sequelize: Sequelize): boolean {
-  const dialect = dialectOf(sequelize);
-  return dialect === 'mysql' || dialect === 'mariadb';
-}
-
 const INSERT = 'INSERT INTO gatehouse_secrets (name, value, created_at, updated_at) VALUES (:name, :value, :now, :now)';
 
 /** The stored value, or null when there is none. */
 export async function getSecret(sequelize: Sequelize, name: string): Promise<string | null> {
   checkName(name);
-  const rows = await sequelize.query<{ value: string }>('SELECT value FROM gatehouse_secrets WHERE name = :name', {
-    replacements: { name },
-    type: QueryTypes.SELECT,
-  });
+  const rows = await Database.of(sequelize).select<{ value: string }>('SELECT value FROM gatehouse_secrets WHERE name = :name', { name });
   return rows.length > 0 ? rows[0].value : null;
 }
 
@@ -43,9 +35,8 @@ export async function getOrCreateSecret(sequelize: Sequelize, name: string, gene
 
   const value = await generate();
   if (typeof value !== 'string' || value.length === 0) throw new TypeError(`secret ${name}: the generator returned no string`);
-  // MySQL/MariaDB: a no-op update on a duplicate key (INSERT IGNORE would also hide truncation and other errors).
-  const sql = isMysql(sequelize) ? `${INSERT} ON DUPLICATE KEY UPDATE name = name` : `${INSERT} ON CONFLICT (name) DO NOTHING`;
-  await sequelize.query(sql, { replacements: { name, value, now: systemClock.now() }, type: QueryTypes.INSERT });
+  const db = Database.of(sequelize);
+  await db.write(db.insertOrIgnore(INSERT, ['name']), { name, value, now: systemClock.now() });
 
   const stored = await getSecret(sequelize, name);
   if (stored === null) throw new Error(`secret ${name}: not found right after it was stored`);
@@ -56,8 +47,6 @@ export async function getOrCreateSecret(sequelize: Sequelize, name: string, gene
 export async function setSecret(sequelize: Sequelize, name: string, value: string): Promise<void> {
   checkName(name);
   if (typeof value !== 'string' || value.length === 0) throw new TypeError(`secret ${name}: expected a non-empty string`);
-  const sql = isMysql(sequelize)
-    ? `${INSERT} ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)`
-    : `${INSERT} ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
-  await sequelize.query(sql, { replacements: { name, value, now: systemClock.now() }, type: QueryTypes.INSERT });
+  const db = Database.of(sequelize);
+  await db.write(db.insertOrUpdate(INSERT, ['name'], ['value', 'updated_at']), { name, value, now: systemClock.now() });
 }

@@ -11,16 +11,14 @@
  * - A row that cannot be read (its JSON does not parse, a date is unreadable) makes `get`/`getBySessionId` reject with
  *   `corrupt`; listings skip it with a warning; claimExpired deletes it (expired) with a warning. Deletes never read
  *   rows, so they always work on one.
- * - On SQLite this store's writes wait in the process's write queue (sqlite-writes.ts): SQLite has one write lock,
- *   and Sequelize runs in-memory transactions on the one shared connection, where SQLite cannot nest them.
+ * - Every statement goes through the database gateway (database.ts), which queues SQLite writes one at a time in the
+ *   process, retries SQLITE_BUSY, binds dates as each dialect stores them and counts what it sends.
  * Every database failure rejects with SessionStoreError (`duplicate` for a unique violation, else `storage`), keeping
  * the driver error as `cause`. Values longer than their column are refused up front (`invalid_argument`) so every
  * database behaves alike (SQLite would store them).
  */
-import { QueryTypes, Transaction, UniqueConstraintError, type Sequelize } from 'sequelize';
-import { dialectOf, type Dialect } from './connection.js';
-import { defaults } from '../../config/defaults.js';
-import { queueSqliteWrite } from './sqlite-writes.js';
+import { UniqueConstraintError } from 'sequelize';
+import { Database, type DatabaseTransaction, type Row } from './database.js';
 import { decodePagingToken, pageResult, resolvePageSize, type PagingPosition } from '../paging-token.js';
 import {
   SessionStoreError,
@@ -53,38 +51,29 @@ const LIMITS = {
   lastUserAgent: 512,
 } as const;
 
-
-const DEADLOCK_RETRIES = 3;
+/** MariaDB/MySQL claims: attempts in all when the claim's transaction deadlocks. */
+const DEADLOCK_ATTEMPTS = 3;
 /** Keys per DELETE in deleteMany (replacements are inlined, so only the statement's length limits it). */
 const DELETE_CHUNK = 5000;
 
-type Row = Record<string, unknown>;
-type Replacements = Record<string, unknown>;
-/** A keyset position as replacements: `created` as the database compares it. */
+/** A keyset position as replacements: `created` as the database returned or compares it. */
 type Anchor = { created: unknown; sessionId: string };
 
 export class SequelizeSessionStore implements SessionStore {
-  readonly #sequelize: Sequelize;
+  readonly #db: Database;
   readonly #clock: Clock;
   readonly #logger: StoreLogger;
-  readonly #dialect: Dialect;
   /** `key` is a reserved word on MySQL/MariaDB: always quoted. */
   readonly #keyColumn: string;
-  #busyTimeout: Promise<number> | undefined;
 
   constructor(context: SessionStoreContext) {
     if (!context?.sequelize) {
       throw new TypeError('SequelizeSessionStore needs context.sequelize: the Gatehouse database connection, already migrated');
     }
-    this.#sequelize = context.sequelize;
+    this.#db = Database.of(context.sequelize);
     this.#clock = context.clock;
     this.#logger = context.logger;
-    this.#dialect = dialectOf(context.sequelize);
-    this.#keyColumn = this.#mysqlFamily ? '`key`' : '"key"';
-  }
-
-  get #mysqlFamily(): boolean {
-    return this.#dialect === 'mysql' || this.#dialect === 'mariadb';
+    this.#keyColumn = this.#db.quote('key');
   }
 
   #columns(alias = ''): string {
@@ -97,14 +86,14 @@ export class SequelizeSessionStore implements SessionStore {
 
   async get(key: string): Promise<ServerSideSession | null> {
     return this.#run('get', async () => {
-      const rows = await this.#select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${this.#keyColumn} = :key`, { key });
+      const rows = await this.#db.select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${this.#keyColumn} = :key`, { key });
       return rows.length ? decodeRow(rows[0], 'get') : null;
     });
   }
 
   async getBySessionId(sessionId: string): Promise<ServerSideSession | null> {
     return this.#run('getBySessionId', async () => {
-      const rows = await this.#select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE session_id = :sessionId`, { sessionId });
+      const rows = await this.#db.select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE session_id = :sessionId`, { sessionId });
       return rows.length ? decodeRow(rows[0], 'getBySessionId') : null;
     });
   }
@@ -112,18 +101,16 @@ export class SequelizeSessionStore implements SessionStore {
   async create(session: ServerSideSession): Promise<void> {
     const params = this.#toParams(session);
     await this.#run('create', () =>
-      this.#write(() =>
-        this.#transaction(async (transaction) => {
-          await this.#sequelize.query(
-            `INSERT INTO ${SESSIONS} (session_id, ${this.#keyColumn}, subject_id, display_name, display_name_lower, clients,
-               created, renewed, expires, auth_time, login_ip, login_user_agent, last_ip, last_user_agent, data)
-             VALUES (:sessionId, :key, :subjectId, :displayName, :displayNameLower, :clients,
-               :created, :renewed, :expires, :authTime, :loginIp, :loginUserAgent, :lastIp, :lastUserAgent, :data)`,
-            { type: QueryTypes.INSERT, replacements: params, transaction },
-          );
-          await this.#insertClients(session.sessionId, session.clients, transaction);
-        }),
-      ),
+      this.#db.transaction(async (transaction) => {
+        await transaction.write(
+          `INSERT INTO ${SESSIONS} (session_id, ${this.#keyColumn}, subject_id, display_name, display_name_lower, clients,
+             created, renewed, expires, auth_time, login_ip, login_user_agent, last_ip, last_user_agent, data)
+           VALUES (:sessionId, :key, :subjectId, :displayName, :displayNameLower, :clients,
+             :created, :renewed, :expires, :authTime, :loginIp, :loginUserAgent, :lastIp, :lastUserAgent, :data)`,
+          params,
+        );
+        await this.#insertClients(session.sessionId, session.clients, transaction);
+      }),
     );
   }
 
@@ -134,47 +121,24 @@ export class SequelizeSessionStore implements SessionStore {
       expires = :expires, auth_time = :authTime, login_ip = :loginIp, login_user_agent = :loginUserAgent,
       last_ip = :lastIp, last_user_agent = :lastUserAgent, data = :data, claimed_until = NULL`;
     await this.#run('update', () =>
-      this.#write(() =>
-        this.#transaction(async (transaction) => {
-          let found: Row[];
-          if (this.#mysqlFamily) {
-            // No UPDATE ... RETURNING, and affectedRows is 0 for an unchanged row: lock the row to know it exists.
-            found = await this.#select(`SELECT session_id FROM ${SESSIONS} WHERE session_id = :sessionId FOR UPDATE`, params, transaction);
-            if (found.length) {
-              await this.#sequelize.query(`UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = :sessionId`, {
-                type: QueryTypes.UPDATE,
-                replacements: params,
-                transaction,
-              });
-            }
-          } else {
-            found = await this.#select(
-              `UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = :sessionId RETURNING session_id`,
-              params,
-              transaction,
-            );
-          }
-          if (!found.length) throw new SessionStoreError('not_found', 'update: no session with this session id');
-          await this.#sequelize.query(`DELETE FROM ${CLIENTS} WHERE session_id = :sessionId`, {
-            type: QueryTypes.BULKDELETE,
-            replacements: params,
-            transaction,
-          });
-          await this.#insertClients(session.sessionId, session.clients, transaction);
-        }),
-      ),
+      this.#db.transaction(async (transaction) => {
+        let found: Row[];
+        if (this.#db.mysqlFamily) {
+          // No UPDATE ... RETURNING, and affectedRows is 0 for an unchanged row: lock the row to know it exists.
+          found = await transaction.select(`SELECT session_id FROM ${SESSIONS} WHERE session_id = :sessionId FOR UPDATE`, params);
+          if (found.length) await transaction.write(`UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = :sessionId`, params);
+        } else {
+          found = await transaction.writeReturning(`UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = :sessionId RETURNING session_id`, params);
+        }
+        if (!found.length) throw new SessionStoreError('not_found', 'update: no session with this session id');
+        await transaction.write(`DELETE FROM ${CLIENTS} WHERE session_id = :sessionId`, params);
+        await this.#insertClients(session.sessionId, session.clients, transaction);
+      }),
     );
   }
 
   async delete(key: string): Promise<void> {
-    await this.#run('delete', () =>
-      this.#write(() =>
-        this.#sequelize.query(`DELETE FROM ${SESSIONS} WHERE ${this.#keyColumn} = :key`, {
-          type: QueryTypes.BULKDELETE,
-          replacements: { key },
-        }),
-      ),
-    );
+    await this.#run('delete', () => this.#db.write(`DELETE FROM ${SESSIONS} WHERE ${this.#keyColumn} = :key`, { key }));
   }
 
   /** One DELETE per chunk of keys (client rows go with them: ON DELETE CASCADE). */
@@ -183,16 +147,7 @@ export class SequelizeSessionStore implements SessionStore {
     let deleted = 0;
     for (let start = 0; start < keys.length; start += DELETE_CHUNK) {
       const chunk = keys.slice(start, start + DELETE_CHUNK);
-      deleted += await this.#run('deleteMany', () =>
-        this.#write(async () =>
-          Number(
-            await this.#sequelize.query(`DELETE FROM ${SESSIONS} WHERE ${this.#keyColumn} IN (:keys)`, {
-              type: QueryTypes.BULKDELETE,
-              replacements: { keys: chunk },
-            }),
-          ),
-        ),
-      );
+      deleted += await this.#run('deleteMany', () => this.#db.write(`DELETE FROM ${SESSIONS} WHERE ${this.#keyColumn} IN (:keys)`, { keys: chunk }));
     }
     return deleted;
   }
@@ -201,10 +156,7 @@ export class SequelizeSessionStore implements SessionStore {
     assertFilter(filter);
     const { where, replacements } = filterClause(filter);
     return this.#run('getSessions', async () => {
-      const rows = await this.#select(
-        `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${where} ORDER BY created DESC, session_id DESC`,
-        replacements,
-      );
+      const rows = await this.#db.select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${where} ORDER BY created DESC, session_id DESC`, replacements);
       return this.#readRows(rows, 'getSessions');
     });
   }
@@ -212,15 +164,7 @@ export class SequelizeSessionStore implements SessionStore {
   async deleteSessions(filter: SessionFilter): Promise<number> {
     assertFilter(filter);
     const { where, replacements } = filterClause(filter);
-    return this.#run('deleteSessions', () =>
-      this.#write(async () => {
-        const deleted = await this.#sequelize.query(`DELETE FROM ${SESSIONS} WHERE ${where}`, {
-          type: QueryTypes.BULKDELETE,
-          replacements,
-        });
-        return Number(deleted);
-      }),
-    );
+    return this.#run('deleteSessions', () => this.#db.write(`DELETE FROM ${SESSIONS} WHERE ${where}`, replacements));
   }
 
   async claimExpired(count: number, leaseSeconds: number): Promise<ServerSideSession[]> {
@@ -229,7 +173,7 @@ export class SequelizeSessionStore implements SessionStore {
     const now = this.#clock.now();
     const until = new Date(now.getTime() + leaseSeconds * 1000);
     if (Number.isNaN(until.getTime())) throw new SessionStoreError('invalid_argument', 'leaseSeconds is too large');
-    const replacements = { now: this.#date(now), until: this.#date(until) };
+    const replacements = { now, until };
     return this.#run('claimExpired', async () => {
       const claimed: ServerSideSession[] = [];
       // Unreadable rows are deleted and do not count: claim again until `count` readable rows or nothing more is due,
@@ -245,12 +189,7 @@ export class SequelizeSessionStore implements SessionStore {
         }
         if (unreadable.length) {
           // Only while still under this claim: an update meanwhile (which releases it) may have repaired the row.
-          await this.#write(() =>
-            this.#sequelize.query(`DELETE FROM ${SESSIONS} WHERE session_id IN (:ids) AND claimed_until = :until`, {
-              type: QueryTypes.BULKDELETE,
-              replacements: { ids: unreadable, until: replacements.until },
-            }),
-          );
+          await this.#db.write(`DELETE FROM ${SESSIONS} WHERE session_id IN (:ids) AND claimed_until = :until`, { ids: unreadable, until });
         }
         if (rows.length < wanted) break;
       }
@@ -259,51 +198,41 @@ export class SequelizeSessionStore implements SessionStore {
   }
 
   /** Leases up to `count` due rows not under a live claim until `until`; resolves to the claimed rows. */
-  async #claim(replacements: Replacements): Promise<Row[]> {
+  async #claim(replacements: Record<string, unknown>): Promise<Row[]> {
     const due = `expires < :now AND (claimed_until IS NULL OR claimed_until <= :now)`;
-    if (this.#dialect === 'postgres') {
-      return this.#select(
-        `UPDATE ${SESSIONS} SET claimed_until = :until WHERE session_id IN (
-           SELECT session_id FROM ${SESSIONS} WHERE ${due} ORDER BY expires LIMIT :count FOR UPDATE SKIP LOCKED
-         ) RETURNING ${this.#columns()}`,
-        replacements,
-      );
-    }
-    if (this.#mysqlFamily) return this.#claimWithSkipLocked(due, replacements);
-    return this.#write(() =>
-      this.#select(
-        `UPDATE ${SESSIONS} SET claimed_until = :until WHERE session_id IN (
-           SELECT session_id FROM ${SESSIONS} WHERE ${due} ORDER BY expires LIMIT :count
-         ) RETURNING ${this.#columns()}`,
-        replacements,
-      ),
+    if (this.#db.mysqlFamily) return this.#claimWithSkipLocked(due, replacements);
+    // PostgreSQL skips rows another instance is claiming; SQLite has a single writer.
+    const skipLocked = this.#db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    return this.#db.writeReturning(
+      `UPDATE ${SESSIONS} SET claimed_until = :until WHERE session_id IN (
+         SELECT session_id FROM ${SESSIONS} WHERE ${due} ORDER BY expires LIMIT :count${skipLocked}
+       ) RETURNING ${this.#columns()}`,
+      replacements,
     );
   }
 
   /** MariaDB/MySQL: lock up to `count` due rows others have not locked, lease them, commit. Retries a deadlock. */
-  async #claimWithSkipLocked(due: string, replacements: Replacements): Promise<Row[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#transaction(async (transaction) => {
-          const rows = await this.#select(
-            `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${due} ORDER BY expires LIMIT :count FOR UPDATE SKIP LOCKED`,
-            replacements,
-            transaction,
-          );
-          if (rows.length) {
-            await this.#sequelize.query(`UPDATE ${SESSIONS} SET claimed_until = :until WHERE session_id IN (:ids)`, {
-              type: QueryTypes.UPDATE,
-              replacements: { until: replacements.until, ids: rows.map((row) => row.session_id) },
-              transaction,
-            });
-          }
-          return rows;
-        }, Transaction.ISOLATION_LEVELS.READ_COMMITTED);
-      } catch (error) {
-        if (attempt >= DEADLOCK_RETRIES || !isDeadlock(error)) throw error;
-        this.#logger.warn({ attempt, err: error }, 'expired session claim deadlocked; retrying');
-      }
-    }
+  async #claimWithSkipLocked(due: string, replacements: Record<string, unknown>): Promise<Row[]> {
+    return this.#db.transaction(
+      async (transaction) => {
+        const rows = await transaction.select(
+          `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${due} ORDER BY expires LIMIT :count FOR UPDATE SKIP LOCKED`,
+          replacements,
+        );
+        if (rows.length) {
+          await transaction.write(`UPDATE ${SESSIONS} SET claimed_until = :until WHERE session_id IN (:ids)`, {
+            until: replacements.until,
+            ids: rows.map((row) => row.session_id),
+          });
+        }
+        return rows;
+      },
+      {
+        isolation: 'read committed',
+        deadlockAttempts: DEADLOCK_ATTEMPTS,
+        onDeadlock: (attempt, error) => this.#logger.warn({ attempt, err: error }, 'expired session claim deadlocked; retrying'),
+      },
+    );
   }
 
   async querySessions(query: SessionQuery): Promise<SessionQueryResult> {
@@ -315,12 +244,12 @@ export class SequelizeSessionStore implements SessionStore {
       // A token whose page is now empty (its rows were deleted meanwhile) falls back to the first page.
       if (position && page.results.length === 0) page = await this.#page(where, replacements, null, pageSize);
       if (!query.countTotal) return page;
-      const [{ total }] = await this.#select(`SELECT COUNT(*) AS total FROM ${SESSIONS} WHERE ${where}`, replacements);
+      const [{ total }] = await this.#db.select(`SELECT COUNT(*) AS total FROM ${SESSIONS} WHERE ${where}`, replacements);
       return { ...page, totalCount: Number(total) };
     });
   }
 
-  async #page(where: string, replacements: Replacements, position: PagingPosition | null, size: number) {
+  async #page(where: string, replacements: Record<string, unknown>, position: PagingPosition | null, size: number) {
     const forward = 'ORDER BY created DESC, session_id DESC';
     const backward = 'ORDER BY created ASC, session_id ASC';
     // Keyset conditions with a plain range on `created` first, so every database can seek the (created, session_id) index.
@@ -330,7 +259,7 @@ export class SequelizeSessionStore implements SessionStore {
       const rows = await this.#readable(where, replacements, after, null, forward, size + 1);
       return pageResult(rows.slice(0, size), false, rows.length > size);
     }
-    const anchor: Anchor = { created: this.#date(new Date(position.created)), sessionId: position.sessionId };
+    const anchor: Anchor = { created: new Date(position.created), sessionId: position.sessionId };
     if (position.direction === 'next') {
       const rows = await this.#readable(where, replacements, after, anchor, forward, size + 1);
       const results = rows.slice(0, size);
@@ -352,7 +281,7 @@ export class SequelizeSessionStore implements SessionStore {
    */
   async #readable(
     where: string,
-    replacements: Replacements,
+    replacements: Record<string, unknown>,
     side: string,
     anchor: Anchor | null,
     order: string,
@@ -362,7 +291,7 @@ export class SequelizeSessionStore implements SessionStore {
     let cursor = anchor;
     for (;;) {
       const limit = want - records.length;
-      const rows = await this.#select(
+      const rows = await this.#db.select(
         `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${where}${cursor ? ` AND ${side}` : ''} ${order} LIMIT :limit`,
         { ...replacements, limit, ...(cursor ? { anchorCreated: cursor.created, anchorId: cursor.sessionId } : {}) },
       );
@@ -370,12 +299,12 @@ export class SequelizeSessionStore implements SessionStore {
       if (rows.length < limit || records.length >= want) return records;
       // Some rows were unreadable: go on after the last row read, by its stored position.
       const last = rows[rows.length - 1];
-      cursor = { created: last.created instanceof Date ? this.#date(last.created) : last.created, sessionId: String(last.session_id) };
+      cursor = { created: last.created, sessionId: String(last.session_id) };
     }
   }
 
   #anchor(record: ServerSideSession): Anchor {
-    return { created: this.#date(record.created), sessionId: record.sessionId };
+    return { created: record.created, sessionId: record.sessionId };
   }
 
   /** The readable records among `rows`; each unreadable one is logged and left out. */
@@ -398,9 +327,9 @@ export class SequelizeSessionStore implements SessionStore {
   }
 
   /** WHERE clause of an admin query. Anonymous sessions (no subject) are never listed. */
-  #queryClause(query: SessionQuery): { where: string; replacements: Replacements } {
+  #queryClause(query: SessionQuery): { where: string; replacements: Record<string, unknown> } {
     const conditions = ['subject_id IS NOT NULL'];
-    const replacements: Replacements = {};
+    const replacements: Record<string, unknown> = {};
     if (query.subjectId) {
       conditions.push('subject_id = :subjectId');
       replacements.subjectId = query.subjectId;
@@ -432,51 +361,15 @@ export class SequelizeSessionStore implements SessionStore {
     return { where: conditions.join(' AND '), replacements };
   }
 
-  async #insertClients(sessionId: string, clients: SessionClient[], transaction: Transaction): Promise<void> {
+  async #insertClients(sessionId: string, clients: SessionClient[], transaction: DatabaseTransaction): Promise<void> {
     const clientIds = [...new Set(clients.map((client) => client.clientId))];
     if (clientIds.length === 0) return;
-    const replacements: Replacements = { sessionId };
+    const replacements: Record<string, unknown> = { sessionId };
     const values = clientIds.map((clientId, index) => {
       replacements[`client${index}`] = clientId;
       return `(:sessionId, :client${index})`;
     });
-    await this.#sequelize.query(`INSERT INTO ${CLIENTS} (session_id, client_id) VALUES ${values.join(', ')}`, {
-      type: QueryTypes.INSERT,
-      replacements,
-      transaction,
-    });
-  }
-
-  async #select(sql: string, replacements: Replacements, transaction?: Transaction): Promise<Row[]> {
-    return this.#sequelize.query<Row>(sql, { type: QueryTypes.SELECT, replacements, transaction });
-  }
-
-  #transaction<T>(work: (transaction: Transaction) => Promise<T>, isolationLevel?: Transaction.ISOLATION_LEVELS): Promise<T> {
-    return this.#sequelize.transaction({ isolationLevel }, async (transaction) => {
-      if (this.#dialect === 'sqlite') {
-        // A SQLite file transaction gets its own connection: give it the busy timeout of the shared one (configured
-        // with database.sqliteBusyTimeoutMs).
-        await this.#select(`PRAGMA busy_timeout = ${await this.#sqliteBusyTimeout()}`, {}, transaction);
-      }
-      return work(transaction);
-    });
-  }
-
-  /** The shared SQLite connection's busy timeout (ms), read once. */
-  #sqliteBusyTimeout(): Promise<number> {
-    this.#busyTimeout ??= this.#select('PRAGMA busy_timeout', {}).then(
-      (rows) => {
-        const value = Number(Object.values(rows[0] ?? {})[0]);
-        return Number.isInteger(value) && value >= 0 ? value : defaults.database.sqliteBusyTimeoutMs;
-      },
-      () => defaults.database.sqliteBusyTimeoutMs,
-    );
-    return this.#busyTimeout;
-  }
-
-  /** On SQLite, queue this store's writes behind the process's other writes (sqlite-writes.ts); elsewhere run at once. */
-  #write<T>(work: () => Promise<T>): Promise<T> {
-    return this.#dialect === 'sqlite' ? queueSqliteWrite(this.#sequelize, work) : work();
+    await transaction.write(`INSERT INTO ${CLIENTS} (session_id, client_id) VALUES ${values.join(', ')}`, replacements);
   }
 
   async #run<T>(operation: string, work: () => Promise<T>): Promise<T> {
@@ -494,16 +387,7 @@ export class SequelizeSessionStore implements SessionStore {
     }
   }
 
-  /** A Date as a replacement: MySQL/MariaDB get a UTC DATETIME literal with milliseconds (Sequelize's MySQL one drops them). */
-  #date(date: Date): Date | string {
-    return this.#mysqlFamily ? date.toISOString().replace('T', ' ').replace('Z', '') : date;
-  }
-
-  #optionalDate(date: Date | null | undefined): Date | string | null {
-    return date === null || date === undefined ? null : this.#date(checkDate(date, 'a date'));
-  }
-
-  #toParams(session: ServerSideSession): Replacements {
+  #toParams(session: ServerSideSession): Record<string, unknown> {
     if (!session || typeof session !== 'object') throw new SessionStoreError('invalid_argument', 'a session record is required');
     checkString(session.key, 'key', LIMITS.key, false);
     checkString(session.sessionId, 'sessionId', LIMITS.sessionId, false);
@@ -520,10 +404,10 @@ export class SequelizeSessionStore implements SessionStore {
       displayName,
       displayNameLower: displayName === null ? null : [...displayName.toLowerCase()].slice(0, LIMITS.displayName).join(''),
       clients: JSON.stringify(session.clients.map(({ clientId, sid }) => ({ clientId, sid }))),
-      created: this.#date(checkDate(session.created, 'created')),
-      renewed: this.#date(checkDate(session.renewed, 'renewed')),
-      expires: this.#optionalDate(session.expires),
-      authTime: this.#optionalDate(session.authTime),
+      created: checkDate(session.created, 'created'),
+      renewed: checkDate(session.renewed, 'renewed'),
+      expires: optionalDate(session.expires),
+      authTime: optionalDate(session.authTime),
       loginIp: session.loginIp ?? null,
       loginUserAgent: session.loginUserAgent ?? null,
       lastIp: session.lastIp ?? null,
@@ -533,9 +417,9 @@ export class SequelizeSessionStore implements SessionStore {
   }
 }
 
-function filterClause(filter: SessionFilter): { where: string; replacements: Replacements } {
+function filterClause(filter: SessionFilter): { where: string; replacements: Record<string, unknown> } {
   const conditions: string[] = [];
-  const replacements: Replacements = {};
+  const replacements: Record<string, unknown> = {};
   if (filter.subjectId) {
     conditions.push('subject_id = :subjectId');
     replacements.subjectId = filter.subjectId;
@@ -580,15 +464,14 @@ function checkDate(value: unknown, field: string): Date {
   return value;
 }
 
+function optionalDate(date: Date | null | undefined): Date | null {
+  return date === null || date === undefined ? null : checkDate(date, 'a date');
+}
+
 function checkPositiveInteger(value: unknown, name: string): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     throw new SessionStoreError('invalid_argument', `${name} must be a positive integer, got ${String(value)}`);
   }
-}
-
-function isDeadlock(error: unknown): boolean {
-  const parent = (error as { parent?: { errno?: number } } | null)?.parent;
-  return parent?.errno === 1213 || parent?.errno === 1205;
 }
 
 function readDate(value: unknown, column: string): Date {
