@@ -18,6 +18,7 @@ import { validateConfig } from '../config/load.js';
 import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
 import { systemClock } from '../stores/clock.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
+import { Database } from '../stores/sequelize/database.js';
 import { migrate } from '../stores/sequelize/migrate.js';
 import type { Clock, SessionStore } from '../stores/session-store.js';
 import { CsrfTokens } from './http/csrf.js';
@@ -278,7 +279,7 @@ async function assemble(
   }
   app.keys = keys.cookieKeys;
   const csrf = new CsrfTokens(keys.cookieKeys[0]);
-  const metrics = new GatehouseMetrics(events, sessions);
+  const metrics = new GatehouseMetrics(events, sessions, Database.of(sequelize));
   app.use(metrics.middleware());
   app.use(requestLog(logger));
   app.use(rejectControlCharacters());

@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics (prom-client), one registry per server so several servers in one process never collide.
- * Counters follow the audit events; the active-session gauge is counted from the store when scraped.
+ * Counters follow the audit events; the active-session gauge is counted from the store when scraped; the database
+ * counters are the gateway's own totals (stores/sequelize/database.ts), read when scraped.
  *
  * Exposed at `/metrics` either on a separate port (`metrics.port`, bound to `metrics.host`) or on the main port
  * behind `Authorization: Bearer <metrics.token>`.
@@ -11,6 +12,7 @@ import type { Middleware } from 'koa';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { timingSafeEqual } from 'node:crypto';
 import type { SessionService } from './sessions/session-service.js';
+import type { DatabaseActivity } from '../stores/sequelize/database.js';
 import { routeLabel } from './http/route-label.js';
 
 export class GatehouseMetrics {
@@ -18,7 +20,7 @@ export class GatehouseMetrics {
   readonly #requestDuration: Histogram<'method' | 'route' | 'status'>;
   #sidecar: Server | undefined;
 
-  constructor(events: EventEmitter, sessions: SessionService) {
+  constructor(events: EventEmitter, sessions: SessionService, database: { activity(): DatabaseActivity }) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
     const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
@@ -51,6 +53,24 @@ export class GatehouseMetrics {
         this.set(totalCount ?? 0);
       },
     });
+    // What the database gateway sent (statements, commits, round trips: docs/database-gateway.md), as totals.
+    const totals = (name: string, help: string, labelNames: string[], read: (activity: DatabaseActivity) => [Record<string, string>, number][]) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [labels, value] of read(database.activity())) this.inc(labels, value);
+        },
+      });
+    totals('gatehouse_database_statements_total', 'SQL statements sent to the database, by kind (read or write)', ['kind'], (a) => [
+      [{ kind: 'read' }, a.reads],
+      [{ kind: 'write' }, a.writes],
+    ]);
+    totals('gatehouse_database_commits_total', 'Commits: COMMITs and writes outside a transaction', [], (a) => [[{}, a.commits]]);
+    totals('gatehouse_database_round_trips_total', 'Round trips to the database: statements plus transaction control (BEGIN, COMMIT, SET, PRAGMA)', [], (a) => [[{}, a.roundTrips]]);
     events.on('session.created', () => logins.inc());
     events.on('session.logged_out', () => logouts.inc());
     events.on('session.revoked', () => revocations.inc());

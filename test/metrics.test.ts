@@ -34,6 +34,16 @@ test('metrics on the main port need the bearer token and count sessions, logins,
   t.regex(text, /gatehouse_http_request_duration_seconds_count\{method="POST",route="\/token",status="200"\} 2/);
   t.regex(text, /route="\/auth\/:uid"/);
   t.notRegex(text, /route="\/interaction\/[A-Za-z0-9_-]{10,}/, 'no raw ids in labels');
+
+  // The database gateway's totals, read as scraped: a sign-in reads and writes, and commits what it writes.
+  const reads = value(text, 'gatehouse_database_statements_total{kind="read"}')!;
+  const writes = value(text, 'gatehouse_database_statements_total{kind="write"}')!;
+  const commits = value(text, 'gatehouse_database_commits_total')!;
+  const roundTrips = value(text, 'gatehouse_database_round_trips_total')!;
+  t.true(reads > 0 && writes > 0 && commits > 0, `reads ${reads}, writes ${writes}, commits ${commits}`);
+  t.true(roundTrips >= reads + writes, 'every statement is a round trip');
+  const again = await (await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+  t.true(value(again, 'gatehouse_database_round_trips_total')! > roundTrips, 'the active-session count of the scrape itself went to the database');
 });
 
 test('metrics can be served on their own port instead', async (t) => {
