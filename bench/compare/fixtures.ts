@@ -1,7 +1,7 @@
 /**
  * What the servers under comparison share: the bench users, the equivalent clients, one RS256 signing key and the
- * cookie keys. Gatehouse gets them as a config file; the baseline (plain oidc-provider) as a JSON file of the same
- * values (BaselineSettings).
+ * cookie keys. Gatehouse gets them as a config file; the oidc-provider peers as a JSON file of the same values
+ * (PeerSettings).
  */
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { hashPassword } from '../../server/provider/passwords.js';
@@ -80,8 +80,12 @@ export function clientMetadata() {
   ];
 }
 
-/** What baseline-server.ts reads (BENCH_BASELINE_SETTINGS, a JSON file). */
-export interface BaselineSettings {
+/** The storage of an oidc-provider peer: its in-memory adapter, or the bench's Redis or Sequelize adapter (bench/compare/peers/). */
+export type PeerStorage = { adapter: 'memory' } | { adapter: 'redis'; url: string } | { adapter: 'sequelize'; url: string };
+
+/** What peer-server.ts reads (BENCH_PEER_SETTINGS, a JSON file). */
+export interface PeerSettings {
+  storage: PeerStorage;
   issuer: string;
   port: number;
   jwk: Record<string, unknown>;

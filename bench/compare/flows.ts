@@ -6,6 +6,8 @@
  *   jar each time, as a new browser would have.
  * - client credentials (an opaque token, and a JWT for an API), refresh (each worker its own rotating chain), userinfo
  *   and introspection.
+ * - `logout`: RP-initiated logout of a browser a login flow left signed in (`id_token_hint`) → the confirmation page
+ *   → its form POSTed with "yes" → the signed-out page.
  *
  * Every response is checked (status and the field that matters), so an error never counts as a fast operation.
  */
@@ -25,6 +27,13 @@ interface Endpoints {
   token: string;
   userinfo: string;
   introspection: string;
+  endSession: string;
+}
+
+/** A browser left signed in by a login flow, and its ID token (for a logout). */
+export interface SignedIn {
+  jar: CookieJar;
+  idToken: string;
 }
 
 const WEB_AUTH = basicAuth(WEB_CLIENT.id, WEB_CLIENT.secret);
@@ -54,6 +63,7 @@ export class Driver {
       token: path(metadata.token_endpoint),
       userinfo: path(metadata.userinfo_endpoint),
       introspection: path(metadata.introspection_endpoint),
+      endSession: path(metadata.end_session_endpoint),
     };
   }
 
@@ -63,8 +73,7 @@ export class Driver {
   }
 
   /** One complete interactive login; resolves to the tokens and whether the consent page was shown. */
-  async loginFlow(user: BenchUser, options: { scope: string; prompt?: string }): Promise<TokenSet & { sawConsent: boolean }> {
-    const jar = new CookieJar();
+  async loginFlow(user: BenchUser, options: { scope: string; prompt?: string }, jar = new CookieJar()): Promise<TokenSet & { sawConsent: boolean }> {
     const verifier = randomBytes(32).toString('base64url');
     const params = new URLSearchParams({
       client_id: WEB_CLIENT.id,
@@ -117,6 +126,26 @@ export class Driver {
     const tokens = await this.#token(WEB_AUTH, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier });
     if (!tokens.id_token) throw new Error('the code exchange returned no id_token');
     return { ...tokens, sawConsent };
+  }
+
+  /** A login flow whose browser stays signed in, for `logout`. */
+  async signIn(user: BenchUser, scope: string): Promise<SignedIn> {
+    const jar = new CookieJar();
+    const tokens = await this.loginFlow(user, { scope }, jar);
+    return { jar, idToken: tokens.id_token! };
+  }
+
+  /** RP-initiated logout of a signed-in browser, confirmed on the logout page. */
+  async logout(session: SignedIn): Promise<void> {
+    const query = new URLSearchParams({ id_token_hint: session.idToken, client_id: WEB_CLIENT.id });
+    const page = await this.http.send(`${this.endpoints.endSession}?${query}`, { cookies: session.jar });
+    if (page.status !== 200 || !page.body.includes('name="logout"')) fail('logout page', page);
+    const form = formWithAction(page.body, '/session/end/confirm');
+    const confirmed = await this.http.send(new URL(form.action, this.issuer).pathname, { cookies: session.jar, form: { ...form.fields, logout: 'yes' } });
+    const location = confirmed.headers.location;
+    if (confirmed.status < 300 || confirmed.status >= 400 || typeof location !== 'string') fail('logout confirmation', confirmed);
+    const done = await this.http.send(new URL(location, this.issuer).href, { cookies: session.jar });
+    if (done.status !== 200) fail('signed-out page', done);
   }
 
   async clientCredentials(): Promise<void> {

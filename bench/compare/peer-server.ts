@@ -1,20 +1,54 @@
 /**
- * The baseline: plain oidc-provider 9 (the installed package) with its default in-memory adapter, configured like
- * Gatehouse (same clients, one RS256 key, cookie keys, introspection/revocation/userinfo/client credentials on,
- * refresh tokens rotated on every use, the same lifetimes) and a minimal interaction handler of its own: a login form
- * that checks the bench users' scrypt hashes, and a consent form whose Grant is remembered per account and client (the
- * same rule as Gatehouse's `loadExistingGrant`, kept in a Map because the memory adapter cannot be queried).
+ * An oidc-provider peer: plain oidc-provider 9 (the installed package), configured like Gatehouse (same clients, one
+ * RS256 key, cookie keys, introspection/revocation/userinfo/client credentials on, refresh tokens rotated on every use,
+ * the same lifetimes) and a minimal interaction handler of its own: a login form that checks the bench users' scrypt
+ * hashes, and a consent form whose Grant is remembered per account and client (the same rule as Gatehouse's
+ * `loadExistingGrant`, kept in a Map in every peer: the in-memory adapter cannot be queried, and the examples' adapters
+ * offer no such look-up either). Its storage (settings.storage):
+ *   - `memory`: oidc-provider's own in-memory adapter (the reference: nothing durable, nothing shared);
+ *   - `redis`: the bench's Redis adapter (peers/redis-adapter.ts) on the Redis server the bench started;
+ *   - `sequelize`: the bench's Sequelize adapter (peers/sequelize-adapter.ts) on SQLite (a file: WAL, synchronous
+ *     NORMAL and the busy timeout, as Gatehouse opens it) or PostgreSQL (a pool of 10, Gatehouse's default).
  *
- * Run as a child process: BENCH_BASELINE_SETTINGS=<json file> (bench/compare/fixtures.ts BaselineSettings). Prints
+ * Run as a child process: BENCH_PEER_SETTINGS=<json file> (bench/compare/fixtures.ts PeerSettings). Prints
  * `{"ready":true,"port":N}` once it listens; stops on SIGTERM/SIGINT.
  */
 import { scrypt, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import Provider, { errors, type Configuration, type InteractionResults, type KoaContextWithOIDC } from 'oidc-provider';
-import { BENCH_API, type BaselineSettings } from './fixtures.js';
+import Provider, { errors, type Adapter, type Configuration, type InteractionResults, type KoaContextWithOIDC } from 'oidc-provider';
+import { BENCH_API, type PeerSettings } from './fixtures.js';
 
-const settings = JSON.parse(readFileSync(process.env.BENCH_BASELINE_SETTINGS!, 'utf8')) as BaselineSettings;
+const settings = JSON.parse(readFileSync(process.env.BENCH_PEER_SETTINGS!, 'utf8')) as PeerSettings;
+const closers: (() => Promise<unknown>)[] = [];
+
+/** The adapter class of the configured storage (undefined: oidc-provider's in-memory one). */
+async function storageAdapter(): Promise<(new (name: string) => Adapter) | undefined> {
+  const storage = settings.storage;
+  if (storage.adapter === 'redis') {
+    const { Redis } = await import('ioredis');
+    const { redisAdapter } = await import('./peers/redis-adapter.js');
+    const client = new Redis(storage.url, { lazyConnect: false });
+    closers.push(() => client.quit());
+    return redisAdapter(client);
+  }
+  if (storage.adapter === 'sequelize') {
+    const { Sequelize } = await import('sequelize');
+    const { sequelizeAdapter } = await import('./peers/sequelize-adapter.js');
+    const url = storage.url;
+    const sequelize = url.startsWith('sqlite:')
+      ? new Sequelize({ dialect: 'sqlite', storage: url.slice('sqlite:'.length), logging: false })
+      : new Sequelize(url, { logging: false, pool: { max: 10 } });
+    if (url.startsWith('sqlite:')) {
+      await sequelize.query('PRAGMA journal_mode = WAL');
+      await sequelize.query('PRAGMA synchronous = NORMAL');
+      await sequelize.query('PRAGMA busy_timeout = 5000');
+    }
+    closers.push(() => sequelize.close());
+    return sequelizeAdapter(sequelize);
+  }
+  return undefined;
+}
 const users = new Map(settings.users.map((user) => [user.username, user]));
 const bySubject = new Map(settings.users.map((user) => [user.subject, user]));
 /** Remembered consent: `${accountId} ${clientId}` → grant id. */
@@ -35,7 +69,10 @@ function verifyPassword(password: string, phc: string): Promise<boolean> {
   );
 }
 
+const adapter = await storageAdapter();
+
 const configuration: Configuration = {
+  ...(adapter ? { adapter } : {}),
   clients: settings.clients as Configuration['clients'],
   jwks: { keys: [settings.jwk] } as Configuration['jwks'],
   cookies: {
@@ -170,7 +207,7 @@ server.listen(settings.port, '127.0.0.1', () => {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    server.close(() => process.exit(0));
+    server.close(() => void Promise.allSettled(closers.map((close) => close())).then(() => process.exit(0)));
     server.closeIdleConnections();
     setTimeout(() => process.exit(0), 2000).unref();
   });

@@ -1,8 +1,8 @@
 /**
  * The servers under comparison, each in its own child process on loopback (so /proc/<pid> figures are the server's
- * own): Gatehouse through its real CLI (`server/cli.ts start --config <file>`) and the plain oidc-provider baseline
- * (baseline-server.ts). A server is ready when its discovery document answers; the time from spawn to that answer is
- * its start-up time.
+ * own): Gatehouse through its real CLI (`server/cli.ts start --config <file>`, metrics on a loopback port of their own
+ * so the bench can read the database gateway's counters) and the oidc-provider peers (peer-server.ts, one storage
+ * each). A server is ready when its discovery document answers; the time from spawn to that answer is its start-up time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,12 +10,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVER_NODE_FLAGS } from '../../server/node-flags.js';
 import { freePort } from '../../test/helpers/server.js';
-import { ADMIN_CLIENT, BENCH_API, CHEAP_HASHING, clientMetadata, type BaselineSettings, type SharedFixtures } from './fixtures.js';
+import { ADMIN_CLIENT, BENCH_API, CHEAP_HASHING, clientMetadata, type PeerSettings, type PeerStorage, type SharedFixtures } from './fixtures.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(HERE, '..', '..');
 const CLI = join(REPO_ROOT, 'server', 'cli.ts');
-const BASELINE = join(HERE, 'baseline-server.ts');
+const PEER = join(HERE, 'peer-server.ts');
 
 /** Node flags of this process that load TypeScript (tsx's loader), for children running .ts files. */
 export function loaderArgs(): string[] {
@@ -38,6 +38,8 @@ export interface ServerHandle {
   /** From spawn to the first 200 of the discovery document. */
   startupMs: number;
   logFile: string;
+  /** Gatehouse: its Prometheus metrics (loopback). */
+  metricsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -116,13 +118,15 @@ export interface GatehouseOptions {
   compiled?: boolean;
   /** passwordHashing (default: the cheap bench cost). Gatehouse re-hashes a password at this cost on sign-in. */
   hashing?: typeof CHEAP_HASHING;
+  /** Serve metrics on a loopback port of their own (the database gateway's counters: `metricsUrl`). */
+  metrics?: boolean;
 }
 
 /** The compiled CLI, when the package has been built. */
 export const COMPILED_CLI = join(REPO_ROOT, 'dist', 'server', 'cli.js');
 
 /** The Gatehouse config file for a bench server. */
-export function gatehouseConfig(options: GatehouseOptions, port: number): Record<string, unknown> {
+export function gatehouseConfig(options: GatehouseOptions, port: number, metricsPort?: number): Record<string, unknown> {
   const { fixtures } = options;
   return {
     issuer: `http://127.0.0.1:${port}`,
@@ -139,18 +143,20 @@ export function gatehouseConfig(options: GatehouseOptions, port: number): Record
     ],
     serverSideSessions: { enabled: true },
     apis: [{ identifier: BENCH_API.identifier, scopes: [{ name: BENCH_API.scope }], tokenFormat: 'jwt' }],
+    ...(metricsPort ? { metrics: { enabled: true, port: metricsPort, host: '127.0.0.1' } } : {}),
   };
 }
 
 export async function startGatehouse(options: GatehouseOptions): Promise<ServerHandle> {
   const port = await freePort();
+  const metricsPort = options.metrics ? await freePort() : undefined;
   const configFile = join(options.workDir, `${options.name}.json`);
-  writeFileSync(configFile, JSON.stringify(gatehouseConfig(options, port), null, 2));
+  writeFileSync(configFile, JSON.stringify(gatehouseConfig(options, port, metricsPort), null, 2));
   const logFile = join(options.workDir, `${options.name}.log`);
   // stdout (pino's request log at the configured level) goes to /dev/null; stderr (start-up failures) to a file.
   const err = openSync(logFile, 'a');
   const command = options.viaNpx ? 'npx' : process.execPath;
-  // Gatehouse runs with its Node flags however it is started (server/node-flags.ts); the baseline with Node's defaults.
+  // Gatehouse runs with its Node flags however it is started (server/node-flags.ts); the oidc-provider peers with Node's defaults.
   const args = options.viaNpx
     ? ['tsx', ...SERVER_NODE_FLAGS, CLI, 'start', '--config', configFile]
     : options.compiled
@@ -159,13 +165,16 @@ export async function startGatehouse(options: GatehouseOptions): Promise<ServerH
   const started = performance.now();
   const child = spawn(command, args, { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'ignore', err], detached: options.viaNpx });
   closeSync(err);
-  return ready(options.name, `http://127.0.0.1:${port}`, child, { logFile, started, group: Boolean(options.viaNpx) });
+  const handle = await ready(options.name, `http://127.0.0.1:${port}`, child, { logFile, started, group: Boolean(options.viaNpx) });
+  return metricsPort ? { ...handle, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` } : handle;
 }
 
-export async function startBaseline(options: { name: string; fixtures: SharedFixtures; workDir: string; nodeArgs?: string[] }): Promise<ServerHandle> {
+/** An oidc-provider peer with the given storage (peer-server.ts). */
+export async function startPeer(options: { name: string; fixtures: SharedFixtures; workDir: string; storage: PeerStorage; nodeArgs?: string[] }): Promise<ServerHandle> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
-  const settings: BaselineSettings = {
+  const settings: PeerSettings = {
+    storage: options.storage,
     issuer,
     port,
     jwk: options.fixtures.jwk,
@@ -178,9 +187,9 @@ export async function startBaseline(options: { name: string; fixtures: SharedFix
   const logFile = join(options.workDir, `${options.name}.log`);
   const err = openSync(logFile, 'a');
   const started = performance.now();
-  const child = spawn(process.execPath, [...loaderArgs(), ...(options.nodeArgs ?? []), BASELINE], {
+  const child = spawn(process.execPath, [...loaderArgs(), ...(options.nodeArgs ?? []), PEER], {
     cwd: REPO_ROOT,
-    env: cleanEnv({ BENCH_BASELINE_SETTINGS: settingsFile }),
+    env: cleanEnv({ BENCH_PEER_SETTINGS: settingsFile }),
     stdio: ['ignore', 'ignore', err],
   });
   closeSync(err);

@@ -4,10 +4,10 @@
  */
 export interface ChartPanel {
   title: string;
-  bars: { series: string; value: number | null; /** A short label under the bar (e.g. the ratio to the baseline). */ note?: string }[];
+  bars: { series: string; value: number | null; /** A short label under the bar (e.g. a ratio to a peer). */ note?: string }[];
 }
 
-const COLORS = ['#2b6cb0', '#38a169', '#a0aec0', '#dd6b20', '#805ad5'];
+const COLORS = ['#2b6cb0', '#38a169', '#dd6b20', '#805ad5', '#d53f8c', '#a0aec0'];
 
 function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -31,9 +31,21 @@ export function barChartSvg(options: { title: string; subtitle: string; series: 
   const plotHeight = 150;
   const marginLeft = 20;
   const headerHeight = 70;
-  const legendHeight = 30;
+  const legendRowHeight = 18;
+  const legendWidth = (series: string) => 30 + series.length * 7;
   const width = marginLeft * 2 + panelWidth * options.panels.length;
-  const height = headerHeight + panelHeight + legendHeight + 10;
+  // The legend wraps onto as many rows as the chart's width needs.
+  const legendRows: string[][] = [[]];
+  let rowWidth = 0;
+  for (const series of options.series) {
+    if (rowWidth + legendWidth(series) > width - 2 * marginLeft && legendRows[legendRows.length - 1].length) {
+      legendRows.push([]);
+      rowWidth = 0;
+    }
+    legendRows[legendRows.length - 1].push(series);
+    rowWidth += legendWidth(series);
+  }
+  const height = headerHeight + panelHeight + legendRows.length * legendRowHeight + 22;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">`);
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
@@ -71,12 +83,15 @@ export function barChartSvg(options: { title: string; subtitle: string; series: 
     });
     out.push('</g>');
   });
-  const legendY = headerHeight + panelHeight + 14;
-  let legendX = marginLeft;
-  options.series.forEach((series, index) => {
-    out.push(`<rect x="${legendX}" y="${legendY - 10}" width="12" height="12" fill="${COLORS[index % COLORS.length]}"/>`);
-    out.push(`<text x="${legendX + 17}" y="${legendY}" font-size="12" fill="#2d3748">${escape(series)}</text>`);
-    legendX += 30 + series.length * 7;
+  legendRows.forEach((row, rowIndex) => {
+    const legendY = headerHeight + panelHeight + 14 + rowIndex * legendRowHeight;
+    let legendX = marginLeft;
+    for (const series of row) {
+      const index = options.series.indexOf(series);
+      out.push(`<rect x="${legendX}" y="${legendY - 10}" width="12" height="12" fill="${COLORS[index % COLORS.length]}"/>`);
+      out.push(`<text x="${legendX + 17}" y="${legendY}" font-size="12" fill="#2d3748">${escape(series)}</text>`);
+      legendX += legendWidth(series);
+    }
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
