@@ -24,7 +24,7 @@
 import { QueryTypes, Transaction, type QueryOptions, type Sequelize, type TransactionOptions as SequelizeTransactionOptions } from 'sequelize';
 import type { Dialect } from './connection.js';
 import { ActivityCounter, type DatabaseActivity, type StatementListener } from './database-activity.js';
-import { fallbackPrepared, postgresPrepared, sqlitePrepared, type PreparedStatements } from './prepared-path.js';
+import { postgresPrepared, sqlitePrepared, type PreparedStatements } from './prepared-path.js';
 import { beforeClose, querySql } from './sequelize-internals.js';
 import { retryBusy, SerialQueue, SqliteStatements } from './sqlite-driver.js';
 
@@ -105,7 +105,12 @@ export class Database {
       return sqlitePrepared(this.#sequelize, this.#activity, { statements, queueWrite: (work) => this.#asWriter(work) });
     }
     if (this.dialect === 'postgres') return postgresPrepared(this.#sequelize, this.#activity);
-    return fallbackPrepared(this.#sequelize);
+    // MariaDB/MySQL: through Sequelize, with positional replacements.
+    return {
+      param: () => '?',
+      get: async <T>(sql: string, params: readonly unknown[]) => (await this.select<T>(sql, params))[0],
+      run: (sql, params) => this.write(sql, params),
+    };
   }
 
   // ---- dialect differences ----

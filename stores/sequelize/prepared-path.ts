@@ -13,9 +13,9 @@
  *   first. SQLITE_BUSY after the busy timeout is retried as everywhere in the gateway (retryBusy).
  * - PostgreSQL: a client from Sequelize's pool, released after the statement; each statement is prepared once per
  *   connection (a named pg query).
- * - MariaDB / MySQL: `sequelize.query` with positional replacements (not on the benchmarked paths).
+ * - MariaDB / MySQL: the gateway's own `select` / `write` with positional replacements (not on the benchmarked paths).
  */
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import type { ActivityCounter } from './database-activity.js';
 import { acquireConnection, releaseConnection, sqlLog } from './sequelize-internals.js';
 import { retryBusy, type SqliteConnection, type SqliteStatement, type SqliteStatements } from './sqlite-driver.js';
@@ -42,20 +42,6 @@ export function sqlitePrepared(sequelize: Sequelize, activity: ActivityCounter, 
 
 export function postgresPrepared(sequelize: Sequelize, activity: ActivityCounter): PreparedStatements {
   return logged(sequelize, new PostgresPrepared(sequelize, activity));
-}
-
-/** MariaDB / MySQL: through Sequelize, whose `afterQuery` hook counts the statements. */
-export function fallbackPrepared(sequelize: Sequelize): PreparedStatements {
-  return {
-    param: () => '?',
-    async get<T>(sql: string, params: readonly unknown[]) {
-      const rows = await sequelize.query(sql, { replacements: [...params], type: QueryTypes.SELECT });
-      return rows[0] as T | undefined;
-    },
-    async run(sql: string, params: readonly unknown[]) {
-      return Number(await sequelize.query(sql, { replacements: [...params], type: QueryTypes.BULKDELETE }));
-    },
-  };
 }
 
 /** The connection's SQL log (database `logSql`) sees these statements too, as their text (values are not logged). */
