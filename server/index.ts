@@ -1,4 +1,4 @@
-/** The package root (`import { createServer } from 'gatehouse'`): the programmatic API. */
+/** The package root (`import { createServer } from 'gatehouse-idp'`): the programmatic API. */
 export { createServer, type CreateServerOptions, type GatehouseServer } from './create-server.js';
 export { loadConfig, validateConfig, ConfigError } from '../config/load.js';
 export type { GatehouseConfig, GatehouseConfigInput, AccountConfig, ClientConfig } from '../config/schema.js';

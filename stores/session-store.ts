@@ -5,7 +5,7 @@
  * interface when `serverSideSessions.enabled` is true. Built-in implementations: `SequelizeSessionStore`
  * (stores/sequelize/session-store.ts) and `MemorySessionStore` (stores/memory/session-store.ts). A custom class is
  * checked at start-up against `SESSION_STORE_METHODS` and should pass the exported conformance suite
- * (`gatehouse/conformance`).
+ * (`gatehouse-idp/conformance`).
  *
  * Rules every implementation keeps:
  * - Expected misses return `null` (or an empty list); they never throw.

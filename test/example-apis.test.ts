@@ -1,5 +1,5 @@
 /**
- * The example APIs (examples/apis) against a Gatehouse from `gatehouse/testing`, with openid-client as their callers:
+ * The example APIs (examples/apis) against a Gatehouse from `gatehouse-idp/testing`, with openid-client as their callers:
  * the JWT API verifies tokens itself with jose and the JWKS; the introspecting API asks Gatehouse, so a revoked
  * session's reference token is refused on the next request. Both check DPoP proofs of bound tokens.
  */

@@ -1,5 +1,5 @@
 /**
- * The example relying party (examples/relying-party) against a Gatehouse from `gatehouse/testing`, in headless
+ * The example relying party (examples/relying-party) against a Gatehouse from `gatehouse-idp/testing`, in headless
  * Chromium: sign in on Gatehouse's login page, see the user, sign out through Gatehouse (RP-initiated logout), sign in
  * again, and have an administrator's revocation reach the app by back-channel logout.
  */

@@ -1,6 +1,6 @@
 /**
  * The published package: build into a staging folder, `npm pack` it, install the tarball into an empty project, and
- * use it there as a user would: `npx gatehouse start` answers discovery, and `gatehouse/testing` signs a user in with
+ * use it there as a user would: `npx gatehouse start` answers discovery, and `gatehouse-idp/testing` signs a user in with
  * nothing but the package's runtime dependencies. Serial, and slower than the rest (about 40 s: a build, a pack, an
  * install from the npm cache or the registry).
  *
@@ -199,11 +199,11 @@ test.serial('the packed tarball installs into an empty project and runs: gatehou
   t.regex(output, /"msg":"shutting down"/);
   t.notRegex(output, /"level":50/, `no errors logged:\n${output}`);
 
-  // 5. `gatehouse/testing` from the installed package: start, a real login, stop (fetch and node:crypto only).
+  // 5. `gatehouse-idp/testing` from the installed package: start, a real login, stop (fetch and node:crypto only).
   writeFileSync(
     join(project, 'harness.js'),
-    `import { startGatehouse } from 'gatehouse/testing';
-     import { createServer } from 'gatehouse';
+    `import { startGatehouse } from 'gatehouse-idp/testing';
+     import { createServer } from 'gatehouse-idp';
      const gatehouse = await startGatehouse({
        users: [{ subject: 'alice', password: 'alice-pw' }],
        clients: [{ client_id: 'app', client_secret: 'app-secret', redirect_uris: ['http://127.0.0.1:9/cb'] }],
@@ -213,14 +213,14 @@ test.serial('the packed tarball installs into an empty project and runs: gatehou
      await gatehouse.stop();
      console.log(JSON.stringify({ sub: tokens.claims.sub, session: sessions[0]?.sessionId === sessionId, createServer: typeof createServer }));`,
   );
-  const harness = JSON.parse(await ok('gatehouse/testing', process.execPath, ['harness.js'], project, 60_000)) as Record<string, unknown>;
+  const harness = JSON.parse(await ok('gatehouse-idp/testing', process.execPath, ['harness.js'], project, 60_000)) as Record<string, unknown>;
   t.deepEqual(harness, { sub: 'alice', session: true, createServer: 'function' });
 
   // 6. The declarations type-check in a strict TypeScript consumer, without skipLibCheck.
   writeFileSync(
     join(project, 'consumer.ts'),
-    `import { startGatehouse, type LoginResult } from 'gatehouse/testing';
-     import { createServer, type GatehouseServer } from 'gatehouse';
+    `import { startGatehouse, type LoginResult } from 'gatehouse-idp/testing';
+     import { createServer, type GatehouseServer } from 'gatehouse-idp';
      const gatehouse = await startGatehouse({ users: [{ subject: 'a', password: 'p' }], clients: [{ client_id: 'c', client_secret: 's', redirect_uris: ['http://127.0.0.1/cb'] }] });
      const result: LoginResult = await gatehouse.login({ subject: 'a', clientId: 'c', scope: 'openid' });
      const sub: string = result.tokens.claims.sub;

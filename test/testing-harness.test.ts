@@ -1,5 +1,5 @@
 /**
- * `gatehouse/testing`: startGatehouse() gives another project's tests a real Gatehouse on port 0 with testing settings,
+ * `gatehouse-idp/testing`: startGatehouse() gives another project's tests a real Gatehouse on port 0 with testing settings,
  * and login() signs a user in through the real endpoints without a browser.
  */
 import test from 'ava';

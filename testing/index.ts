@@ -1,5 +1,5 @@
 /**
- * `gatehouse/testing`: Gatehouse as the identity provider of another project's tests, in-process.
+ * `gatehouse-idp/testing`: Gatehouse as the identity provider of another project's tests, in-process.
  *
  *   const gatehouse = await startGatehouse({ users: [{ subject: 'alice', password: 'pw' }], clients: [...] });
  *   const { tokens } = await gatehouse.login({ subject: 'alice', clientId: 'app' });

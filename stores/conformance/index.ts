@@ -1,5 +1,5 @@
 /**
- * The session store conformance suite (`gatehouse/conformance`): every promise of the SessionStore contract, as ava
+ * The session store conformance suite (`gatehouse-idp/conformance`): every promise of the SessionStore contract, as ava
  * tests. Gatehouse runs it against each built-in store and the Redis example; run it against your own store class.
  *
  * Rules of the suite:
@@ -54,7 +54,7 @@ export interface ConformanceOptions {
 /** How to run the suite from your own test file (shown in the README). */
 export const conformanceUsage = `// test/my-session-store.test.ts
 import test from 'ava';
-import { runSessionStoreConformance } from 'gatehouse/conformance';
+import { runSessionStoreConformance } from 'gatehouse-idp/conformance';
 import { MySessionStore } from '../my-session-store.js';
 
 runSessionStoreConformance(test, {
