@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { Sequelize, type Options } from 'sequelize';
 import { defaults } from '../../config/defaults.js';
 import { SQLITE_BUSY_RETRY, sqliteDriver } from './sqlite-driver.js';
+import { loadDriver } from './drivers.js';
 
 export type Dialect = 'sqlite' | 'postgres' | 'mysql' | 'mariadb';
 
@@ -85,7 +86,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
     mkdirSync(dirname(file), { recursive: true });
     sequelizeOptions.storage = file;
   }
-  const sequelize = new Sequelize(sequelizeOptions);
+  // The server databases' drivers come from Gatehouse's package (a missing optional one is refused by name, see
+  // drivers.ts); SQLite's is sqlite-driver.ts's already.
+  const sequelize = new Sequelize({ ...sequelizeOptions, dialectModule: sequelizeOptions.dialectModule ?? loadDriver(sequelizeOptions.dialect as Dialect) });
   try {
     await sequelize.authenticate({ logging: false });
     if (sequelizeOptions.dialect === 'sqlite' && sequelizeOptions.storage !== ':memory:') {
