@@ -1,8 +1,13 @@
 /**
- * `gatehouse sessions list|revoke`: the session management service from the command line, on the configured database,
+ * `gatehouse sessions list|revoke`: the session management service from the command line, on the given database,
  * while servers may be running on it. It builds a Gatehouse without listening (no expiry sweeper), uses
- * `server.sessions`, delivers the back-channel notifications a revocation owes right away (they are durable in the
- * outbox anyway, so a running server would deliver them too), and closes.
+ * `server.sessions`, and closes. `--db URL` alone is enough: the session tables exist whatever the servers'
+ * `serverSideSessions.enabled` says, so the command always looks in the session store (the built-in one, unless a
+ * configuration names another).
+ *
+ * A revocation queues its back-channel notifications in the durable outbox. When the issuer is known (a config file,
+ * --issuer or GATEHOUSE_ISSUER) the command delivers them right away; otherwise a logout token signed here would carry
+ * a wrong `iss`, so it leaves them to the servers running on the database, which deliver the outbox anyway.
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -25,9 +30,11 @@ export const SESSIONS_USAGE = `Usage:
   gatehouse sessions list [--subject S] [--session-id ID] [--display-name PREFIX] [--client-id C]
                           [--page-size N] [--page TOKEN] [--json]
   gatehouse sessions revoke (--session-id ID | --subject S) [--client-ids a,b]
-                          [--no-backchannel] [--keep-consents] [--keep-tokens] [--json]
+                          [--no-backchannel] [--keep-consents] [--keep-tokens] [--issuer URL] [--json]
 
-Both take --config FILE and --db URL (env GATEHOUSE_CONFIG, GATEHOUSE_DATABASE_URL), like start.
+Both take --db URL (env GATEHOUSE_DATABASE_URL), which is enough, or --config FILE (env GATEHOUSE_CONFIG) for a custom
+session store; --issuer URL (env GATEHOUSE_ISSUER, or the config file's) lets revoke deliver back-channel logout at
+once, otherwise the servers on the database deliver it.
 
   list     sessions, newest first (--page-size 1..${MAX_PAGE_SIZE}, default 25; --page continues a listing)
   revoke   end the session (or every session of the subject): revoke tokens and consents, send back-channel
@@ -43,6 +50,7 @@ export class SessionsCommandError extends Error {}
 const OPTIONS = {
   config: { type: 'string' },
   db: { type: 'string' },
+  issuer: { type: 'string' },
   subject: { type: 'string' },
   'session-id': { type: 'string' },
   'display-name': { type: 'string' },
@@ -61,9 +69,10 @@ type Values = ReturnType<typeof parse>['values'];
 type OptionName = keyof typeof OPTIONS;
 
 const COMMON: OptionName[] = ['config', 'db', 'json', 'help'];
+const REVOKE_ONLY: OptionName[] = ['issuer', 'client-ids', 'no-backchannel', 'keep-consents', 'keep-tokens'];
 const ALLOWED: Record<'list' | 'revoke', OptionName[]> = {
   list: [...COMMON, 'subject', 'session-id', 'display-name', 'client-id', 'page-size', 'page'],
-  revoke: [...COMMON, 'subject', 'session-id', 'client-ids', 'no-backchannel', 'keep-consents', 'keep-tokens'],
+  revoke: [...COMMON, 'subject', 'session-id', ...REVOKE_ONLY],
 };
 
 /** The argument checks of the admin API, by option name. */
@@ -101,14 +110,13 @@ export async function sessionsCommand(argv: string[]): Promise<void> {
 
   const env = { ...process.env };
   if (values.db !== undefined) env.GATEHOUSE_DATABASE_URL = values.db;
+  if (values.issuer !== undefined) env.GATEHOUSE_ISSUER = values.issuer;
   const config = loadConfig({ file: values.config, env });
-  if (!config.serverSideSessions.enabled) {
-    throw new SessionsCommandError('server-side sessions are disabled in this configuration (serverSideSessions.enabled: false): there are no sessions to list or revoke');
-  }
+  const issuerKnown = Boolean(values.config ?? env.GATEHOUSE_CONFIG) || Boolean(env.GATEHOUSE_ISSUER);
   const server = await commandServer(config);
   try {
     if (subcommand === 'list') await list(server, values);
-    else await revoke(server, values);
+    else await revoke(server, values, issuerKnown);
   } finally {
     await server.close();
   }
@@ -116,13 +124,14 @@ export async function sessionsCommand(argv: string[]): Promise<void> {
 
 /**
  * A Gatehouse for one command on the configured database, beside the servers that may be running on it: it does not
- * listen, runs no expiry sweeper and never seeds the directory (the configuration only locates the database). Logs
- * go to stderr, warnings only: stdout is the command's output. Close it when done.
+ * listen, runs no expiry sweeper and never seeds the directory (the configuration only locates the database). It
+ * always has its session store (the tables exist whether or not the servers keep server-side sessions). Logs go to
+ * stderr, warnings only: stdout is the command's output. Close it when done.
  */
 export async function commandServer(config: GatehouseConfig): Promise<GatehouseServer> {
   const level = config.logging.level === 'silent' || config.logging.level === 'error' || config.logging.level === 'fatal' ? config.logging.level : 'warn';
   const logger = pino({ level, base: { service: 'gatehouse-cli' } }, pino.destination({ fd: 2, sync: true }));
-  const input = { ...config, serverSideSessions: { ...config.serverSideSessions, removeExpiredSessions: false } };
+  const input = { ...config, serverSideSessions: { ...config.serverSideSessions, enabled: true, removeExpiredSessions: false } };
   const { createServer } = await import('./create-server.js');
   return createServer(input as GatehouseConfigInput, { logger, seedDirectory: false });
 }
@@ -164,7 +173,7 @@ async function list(server: GatehouseServer, values: Values): Promise<void> {
   if (body.paging.previous) console.log(`Previous page: --page ${body.paging.previous}`);
 }
 
-async function revoke(server: GatehouseServer, values: Values): Promise<void> {
+async function revoke(server: GatehouseServer, values: Values, issuerKnown: boolean): Promise<void> {
   const sessionId = values['session-id'];
   const result = await server.sessions.removeSessions({
     sessionId,
@@ -176,7 +185,7 @@ async function revoke(server: GatehouseServer, values: Values): Promise<void> {
     actor: 'cli',
   });
   if (sessionId && result.sessions.length === 0) throw new SessionsCommandError(`no session with id ${JSON.stringify(sessionId)}`);
-  if (result.notificationsQueued > 0) await server.backchannel.runOnce();
+  if (result.notificationsQueued > 0 && issuerKnown) await server.backchannel.runOnce();
   const delivery = await deliveryOf(server, result.sessions);
   if (values.json) {
     console.log(JSON.stringify({ ...result, delivery }, null, 2));
@@ -187,7 +196,7 @@ async function revoke(server: GatehouseServer, values: Values): Promise<void> {
   console.log(`Grants revoked: ${result.grantsRevoked}`);
   console.log(
     `Back-channel logout: ${result.notificationsQueued} queued, ${delivery.delivered} delivered` +
-      (delivery.pending ? `, ${delivery.pending} to be retried by the server` : '') +
+      (delivery.pending ? `, ${delivery.pending} ${issuerKnown ? 'to be retried' : 'to be delivered'} by the server` : '') +
       (delivery.failed ? `, ${delivery.failed} failed` : ''),
   );
 }

@@ -123,9 +123,33 @@ test('bad arguments exit 2 with a message naming the argument', async (t) => {
   }
 });
 
-test('sessions commands say so and exit 1 when server-side sessions are off', async (t) => {
-  const config = configFile(t, { database: { url: 'sqlite::memory:' }, serverSideSessions: { enabled: false } });
-  const run = await cli(['sessions', 'list', '--config', config]);
-  t.is(run.code, 1);
-  t.regex(run.stderr, /server-side sessions are disabled/);
+test('sessions list and revoke work with --db alone, whatever a configuration says about server-side sessions', async (t) => {
+  const database = await createTestDatabase('sqlite-file');
+  const receiver = await new LogoutReceiver().start();
+  const web = { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], backchannel_logout_uri: receiver.url, skipConsent: true };
+  const gatehouse = await startTestServer({ databaseUrl: database.url, config: { serverSideSessions: { enabled: true }, clients: [web] } });
+  t.teardown(async () => {
+    await gatehouse.close();
+    await receiver.close();
+    await database.drop();
+  });
+  const { claims } = await signIn(new Browser(), await discover(gatehouse.issuer, 'web', 'web-secret'), { username: 'carol' });
+
+  const listed = await cli(['sessions', 'list', '--db', database.url, '--subject', 'carol', '--json']);
+  t.is(listed.code, 0, listed.stderr);
+  t.like(JSON.parse(listed.stdout), { totalCount: 1, sessions: [{ subject: 'carol', clients: [{ clientId: 'web', sid: claims.sid }] }] });
+  const sessionsOff = configFile(t, { database: { url: database.url }, serverSideSessions: { enabled: false } });
+  const again = await cli(['sessions', 'list', '--config', sessionsOff, '--subject', 'carol', '--json']);
+  t.is(again.code, 0, again.stderr);
+  t.is(JSON.parse(again.stdout).totalCount, 1, 'the session tables are read whatever the flag says');
+
+  // Without a configuration the command does not know the issuer: it queues the logout token for the servers.
+  const revoked = await cli(['sessions', 'revoke', '--db', database.url, '--subject', 'carol']);
+  t.is(revoked.code, 0, revoked.stderr);
+  t.regex(revoked.stdout, /Back-channel logout: 1 queued, 0 delivered, 1 to be delivered by the server/);
+  t.deepEqual(await gatehouse.server.sessions.sessionsOf('carol'), []);
+  await gatehouse.server.backchannel.runOnce(); // what the running server's delivery worker does on its next poll
+  const [logoutToken] = await receiver.waitFor(1);
+  const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`)), { issuer: gatehouse.issuer, audience: 'web' });
+  t.is(payload.sid, claims.sid);
 });
