@@ -324,6 +324,12 @@ export const configSchema = z.strictObject({
       description: 'A custom store: a module path (config file, environment) or a class / factory / instance (code).',
       defaultText: 'the built-in Sequelize store',
     }),
+    storeOptions: option(z.record(z.string(), z.unknown()).optional(), {
+      description:
+        "Settings for that store (e.g. its connection URL), handed to it as `context.options` (`{}` when unset); never logged. " +
+        'How a store configured by module path gets settings of its own (docs/custom-stores.md).',
+      secret: true,
+    }),
     displayNameClaim: option(nonEmpty.optional(), { description: "Claim copied into the session's display name (PII, so unset by default)." }),
     idleTimeout: seconds(10 * HOUR, 'A session ends after this long without activity (sliding).'),
     absoluteLifetime: seconds(14 * DAY, 'Hard cap from sign-in, whatever the activity.'),

@@ -16,12 +16,14 @@ import { readStdin } from './cli-io.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
+import { DatabaseDriverMissingError } from '../stores/sequelize/drivers.js';
 import { migrate } from '../stores/sequelize/migrate.js';
 import { DirectoryUsageError, directoryCommand, type DirectoryCommand } from './cli-directory.js';
 import { SESSIONS_USAGE, SessionsUsageError, sessionsCommand } from './cli-sessions.js';
 import { hashPassword } from './provider/passwords.js';
 import { startBanner } from './banner.js';
 import { isPretty } from './logging.js';
+import { SessionStoreConfigError } from './sessions/store-config-error.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -197,7 +199,8 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`gatehouse: ${error.message}\n\n${SESSIONS_USAGE}`);
       return 2;
     }
-    if (error instanceof ConfigError) {
+    // Configuration, or an install step it needs (a database driver, a session store module that loads): exit code 2.
+    if (error instanceof ConfigError || error instanceof DatabaseDriverMissingError || error instanceof SessionStoreConfigError) {
       console.error(`gatehouse: ${error.message}`);
       return 2;
     }

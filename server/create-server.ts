@@ -154,7 +154,14 @@ async function assemble(
 
   let sessionStore: SessionStore | undefined;
   if (config.serverSideSessions.enabled) {
-    sessionStore = await resolveSessionStore(config.serverSideSessions.store, { clock, logger: storeLogger, sequelize });
+    const { store, name, module } = await resolveSessionStore(config.serverSideSessions.store, {
+      clock,
+      logger: storeLogger,
+      sequelize,
+      options: config.serverSideSessions.storeOptions ?? {},
+    });
+    sessionStore = store;
+    logger.info({ sessionStore: name, ...(module ? { module } : {}) }, `server-side sessions in ${name}`);
   }
   const displayNameClaim = config.serverSideSessions.displayNameClaim;
   // Late-bound: the adapter needs the service, which needs the provider, which needs the adapter.

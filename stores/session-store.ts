@@ -9,7 +9,10 @@
  *
  * Rules every implementation keeps:
  * - Expected misses return `null` (or an empty list); they never throw.
- * - Write failures are never swallowed: they reject with `SessionStoreError` (keeping the cause).
+ * - Failures are never swallowed: they reject with a store error (keeping the cause): an Error whose `name` is
+ *   `'SessionStoreError'` and whose `code` is a `SessionStoreErrorCode`. `SessionStoreError` below is one; Gatehouse
+ *   recognises any such error by name and code (`isSessionStoreError`), so a store that imports the class from another
+ *   copy of this package, or throws an error class of its own, is understood the same way.
  * - `key` is already a hash of the cookie value (see `hashSessionKey`); stores never see the raw cookie.
  * - `sessionId` is unique: two records never share one.
  * - Time comes from `context.clock`, never from `Date.now()` directly.
@@ -72,7 +75,10 @@ export interface SessionQuery {
 }
 
 export interface SessionQueryResult {
-  /** Always in forward order (newest created first, then by sessionId), whichever direction was paged. */
+  /**
+   * Always in forward order, whichever direction was paged: `created` descending (newest first), and sessions created
+   * at the same instant by `sessionId` descending (plain code-unit comparison, as JavaScript's `<` compares strings).
+   */
   results: ServerSideSession[];
   hasPrevious: boolean;
   hasNext: boolean;
@@ -94,6 +100,11 @@ export interface SessionStoreContext {
   logger: StoreLogger;
   /** The Gatehouse database connection, for stores that want it (already migrated). */
   sequelize?: Sequelize;
+  /**
+   * `serverSideSessions.storeOptions` from the configuration (e.g. a connection URL), as given; `{}` when there are none.
+   * May hold secrets: never log it.
+   */
+  options?: Record<string, unknown>;
 }
 
 export interface Clock {
@@ -179,14 +190,27 @@ export function assertKeyList(keys: unknown): asserts keys is string[] {
  * - `invalid_filter`: a filter with neither subjectId nor sessionId.
  * - `invalid_argument`: a value the store refuses (too long, not a Date, a count below 1...).
  * - `storage`: the backing storage failed (the driver error is the `cause`).
+ * - `unavailable`: the backing storage cannot be reached right now (connection refused or lost, timed out, pool
+ *   exhausted): a passing condition. Gatehouse answers 503 with Retry-After, as for its own database.
  * - `corrupt`: `get` / `getBySessionId` found a stored record that cannot be read (its `data` or `clients` JSON does
  *   not parse, a date is unreadable...). The caller should delete it by key (`delete`) or session id
  *   (`deleteSessions({ sessionId })`), which always work on such a record. Listings (`getSessions`, `querySessions`)
  *   never reject because of one: they skip it and log a warning; `claimExpired` deletes an expired one and logs it.
  */
-export type SessionStoreErrorCode = 'duplicate' | 'not_found' | 'invalid_filter' | 'invalid_argument' | 'storage' | 'corrupt';
+export type SessionStoreErrorCode = 'duplicate' | 'not_found' | 'invalid_filter' | 'invalid_argument' | 'storage' | 'unavailable' | 'corrupt';
 
-/** The one error type stores reject with. `cause` keeps the underlying driver error. */
+/** Every code of the contract (what `isSessionStoreError` accepts). */
+export const SESSION_STORE_ERROR_CODES = [
+  'duplicate',
+  'not_found',
+  'invalid_filter',
+  'invalid_argument',
+  'storage',
+  'unavailable',
+  'corrupt',
+] as const satisfies readonly SessionStoreErrorCode[];
+
+/** The error type stores reject with. `cause` keeps the underlying driver error. */
 export class SessionStoreError extends Error {
   readonly code: SessionStoreErrorCode;
   constructor(code: SessionStoreErrorCode, message: string, options?: { cause?: unknown }) {
@@ -194,6 +218,17 @@ export class SessionStoreError extends Error {
     this.name = 'SessionStoreError';
     this.code = code;
   }
+}
+
+/**
+ * Whether `error` is a store error (of this code, when one is given): an Error named `SessionStoreError` with a code of
+ * the contract. Checked by name and code rather than `instanceof`, so that it holds for the class of any copy of this
+ * package and for a store's own error class.
+ */
+export function isSessionStoreError(error: unknown, code?: SessionStoreErrorCode): error is Error & { code: SessionStoreErrorCode } {
+  if (typeof error !== 'object' || error === null || (error as { name?: unknown }).name !== 'SessionStoreError') return false;
+  const actual = (error as { code?: unknown }).code;
+  return (SESSION_STORE_ERROR_CODES as readonly unknown[]).includes(actual) && (code === undefined || actual === code);
 }
 
 /** A store can be given as a class (`new Store(context)`), a factory (`(context) => store`) or an instance. */

@@ -16,7 +16,8 @@
  * Redis node, not Redis Cluster.
  *
  * A hash that cannot be read (its `data` or `clients` JSON does not parse, a date is not a number, a field is missing)
- * makes get/getBySessionId reject with `corrupt`; listings skip it with a warning; claimExpired deletes it.
+ * makes get/getBySessionId reject with `corrupt`; listings skip it with a warning; claimExpired deletes it. A Redis that
+ * cannot be reached (refused, connection lost, retries used up) rejects with `unavailable`: Gatehouse answers 503.
  *
  * querySessions loads the candidate set (one subject's sessions, or every session) and filters and pages it in memory.
  * Fine for thousands of sessions, not built for millions: use the SQL store for that.
@@ -37,12 +38,16 @@ import {
   type StoreLogger,
 } from '../../stores/session-store.js';
 
+/** Given in the context itself (code), or in `serverSideSessions.storeOptions` (a config file: `context.options`). */
 export interface RedisSessionStoreOptions {
   /** Default: env GATEHOUSE_REDIS_URL, else redis://127.0.0.1:6379. */
   redisUrl?: string;
   /** Prepended to every key. Default `gatehouse:`. */
   keyPrefix?: string;
 }
+
+/** ioredis failures that mean "Redis cannot be reached right now" rather than a refused command. */
+const UNREACHABLE = /Connection is closed|Reached the max retries per request limit|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND/;
 
 /** Removes one session and its index entries. Shared by the scripts below. */
 const REMOVE = `
@@ -168,8 +173,12 @@ export class RedisSessionStore implements SessionStore {
   constructor(context: SessionStoreContext & RedisSessionStoreOptions) {
     this.#clock = context.clock;
     this.#logger = context.logger;
-    this.#prefix = context.keyPrefix ?? 'gatehouse:';
-    const url = context.redisUrl ?? process.env.GATEHOUSE_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const option = (name: keyof RedisSessionStoreOptions): string | undefined => {
+      const configured = context.options?.[name];
+      return context[name] ?? (typeof configured === 'string' ? configured : undefined);
+    };
+    this.#prefix = option('keyPrefix') ?? 'gatehouse:';
+    const url = option('redisUrl') ?? process.env.GATEHOUSE_REDIS_URL ?? 'redis://127.0.0.1:6379';
     this.#redis = new Redis(url, { maxRetriesPerRequest: 2 }) as Redis & ScriptCommands;
     this.#redis.on('error', (error: Error) => context.logger.warn({ err: error }, 'redis session store connection error'));
     for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: 0 });
@@ -337,7 +346,8 @@ export class RedisSessionStore implements SessionStore {
     } catch (error) {
       if (error instanceof SessionStoreError) throw error;
       const message = error instanceof Error ? error.message : String(error);
-      throw new SessionStoreError('storage', `${operation}: redis error: ${message}`, { cause: error });
+      const code = UNREACHABLE.test(`${(error as { name?: string })?.name} ${message} ${(error as { code?: string })?.code}`) ? 'unavailable' : 'storage';
+      throw new SessionStoreError(code, `${operation}: redis error: ${message}`, { cause: error });
     }
   }
 }

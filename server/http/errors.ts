@@ -5,7 +5,7 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { PageRenderer } from './render.js';
-import { SessionStoreError } from '../../stores/session-store.js';
+import { isSessionStoreError } from '../../stores/session-store.js';
 import { isDatabaseUnavailable } from '../../stores/sequelize/errors.js';
 
 const STORE_ERROR_STATUS: Record<string, number> = { invalid_filter: 400, invalid_argument: 400, not_found: 404, duplicate: 409 };
@@ -15,9 +15,12 @@ export function describeError(caught: unknown): { status: number; code: string; 
   if (isDatabaseUnavailable(caught)) {
     return { status: 503, code: 'temporarily_unavailable', message: 'the service is temporarily unavailable (database unreachable); try again shortly' };
   }
+  if (isSessionStoreError(caught, 'unavailable')) {
+    return { status: 503, code: 'temporarily_unavailable', message: 'the service is temporarily unavailable (session store unreachable); try again shortly' };
+  }
   const error = caught as Partial<HttpError> & Error & { error?: string; error_description?: string; statusCode?: number };
   let status = typeof error.status === 'number' ? error.status : typeof error.statusCode === 'number' ? error.statusCode : 500;
-  if (caught instanceof SessionStoreError) status = STORE_ERROR_STATUS[caught.code] ?? 500;
+  if (isSessionStoreError(caught)) status = STORE_ERROR_STATUS[caught.code] ?? 500;
   if (!(status >= 400 && status < 600)) status = 500;
   const code = typeof error.error === 'string' ? error.error : typeof error.code === 'string' ? error.code : status < 500 ? 'bad_request' : 'server_error';
   const message = status < 500 ? (error.error_description ?? error.message) : status === 503 ? 'the service is temporarily unavailable; try again shortly' : 'internal server error';

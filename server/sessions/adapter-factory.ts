@@ -4,10 +4,10 @@
  */
 import type { Adapter } from 'oidc-provider';
 import type { Sequelize } from 'sequelize';
-import { classifyDatabaseError } from '../../stores/sequelize/errors.js';
 import { createOperationalAdapter } from '../../stores/sequelize/operational-adapter.js';
 import type { Clock } from '../../stores/session-store.js';
 import { SessionAdapter, type SessionAdapterOptions } from './session-adapter.js';
+import { classifyAdapterError } from './store-unavailable.js';
 
 const ADAPTER_METHODS = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
 
@@ -16,8 +16,8 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
  * Guards every adapter call: a look-up by an identifier with control characters is a miss (a NUL must never reach
- * SQLite, where it would cut the statement short), and a call that fails because the database is unreachable fails
- * as a 503 (DatabaseUnavailableError).
+ * SQLite, where it would cut the statement short), and a call that fails because the database (or the session store's
+ * storage: store error `unavailable`) is unreachable fails as a 503.
  */
 function guarded(adapter: Adapter): Adapter {
   const wrapped = Object.create(adapter) as Record<string, unknown>;
@@ -26,7 +26,7 @@ function guarded(adapter: Adapter): Adapter {
     if (typeof original !== 'function') continue;
     wrapped[method] = (...args: unknown[]) => {
       if (method !== 'upsert' && typeof args[0] === 'string' && CONTROL.test(args[0])) return Promise.resolve(undefined);
-      return original.apply(adapter, args).catch(classifyDatabaseError);
+      return original.apply(adapter, args).catch(classifyAdapterError);
     };
   }
   return wrapped as unknown as Adapter;

@@ -14,7 +14,7 @@ import Provider from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import {
   hashSessionKey,
-  SessionStoreError,
+  isSessionStoreError,
   type Clock,
   type ServerSideSession,
   type SessionStore,
@@ -158,7 +158,7 @@ export class SessionAdapter implements Adapter {
         await store.create(record);
       } catch (error) {
         // Two requests of one browser raced to create the same session: the loser updates instead.
-        if (!(error instanceof SessionStoreError && error.code === 'duplicate')) throw error;
+        if (!isSessionStoreError(error, 'duplicate')) throw error;
         const winner = await store.getBySessionId(data.uid);
         if (!winner) throw error;
         await store.update({ ...record, created: winner.created });
@@ -196,7 +196,7 @@ export class SessionAdapter implements Adapter {
     try {
       return await read();
     } catch (error) {
-      if (!(error instanceof SessionStoreError && error.code === ('corrupt' as SessionStoreError['code']))) throw error;
+      if (!isSessionStoreError(error, 'corrupt')) throw error;
       this.#options.logger.warn({ err: { message: error.message } }, 'removing an unreadable server-side session record');
       await drop();
       return null;
