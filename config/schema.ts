@@ -210,6 +210,15 @@ export const configSchema = z.strictObject({
       unit: 'seconds',
     }),
   }),
+  idToken: group('What ID tokens carry (docs/claims.md).', {
+    scopeClaims: option(z.boolean().default(false), {
+      description:
+        "Also put the granted scopes' claims (profile: name, ...; email: email, email_verified; ...) into ID tokens, as " +
+        'Keycloak does. Off: an ID token issued with an access token carries `sub`, `sid` and the protocol claims, and ' +
+        "the scope claims come from userinfo (OpenID Connect Core 5.4; oidc-provider's `conformIdTokenClaims`). For " +
+        'every client: the provider has no per-client switch.',
+    }),
+  }),
   passwordHashing: group('The cost of new password hashes (scrypt); existing hashes of another cost are upgraded at the next sign-in.', {
     log2N: option(z.number().int().min(1).max(20).default(15), { description: 'scrypt cost as log2(N): 15 is 32 MiB of memory per hash with r = 8.' }),
     r: option(positiveInt.default(8), { description: 'scrypt block size.' }),

@@ -1,8 +1,10 @@
 /**
  * `gatehouse-idp/testing`: startGatehouse() gives another project's tests a real Gatehouse on port 0 with testing settings,
- * and login() signs a user in through the real endpoints without a browser.
+ * login() signs a user in through the real endpoints without a browser, and authorize() does the front channel only,
+ * for the test's own client library (openid-client here) to exchange the code.
  */
 import test from 'ava';
+import * as oidc from 'openid-client';
 import { ManualClock, startGatehouse, type TestGatehouse } from '../testing/index.js';
 import { LogoutReceiver } from './helpers/relying-party.js';
 
@@ -163,4 +165,91 @@ test('each harness has its own database; stop() closes the port and may be calle
   await one.stop();
   await one.stop();
   await t.throwsAsync(fetch(`${one.issuer}/.well-known/openid-configuration`));
+});
+
+/** openid-client for a client of this Gatehouse (http on loopback allowed). */
+function relyingParty(gatehouse: TestGatehouse, clientId: string, secret?: string): Promise<oidc.Configuration> {
+  return oidc.discovery(new URL(gatehouse.issuer), clientId, secret, secret === undefined ? oidc.None() : undefined, { execute: [oidc.allowInsecureRequests] });
+}
+
+test('authorize follows the authorization URL openid-client built; openid-client exchanges the code', async (t) => {
+  const gatehouse = await start(t);
+  const client = await relyingParty(gatehouse, 'web', 'web-secret');
+  const verifier = oidc.randomPKCECodeVerifier();
+  const [state, nonce] = [oidc.randomState(), oidc.randomNonce()];
+  const request = oidc.buildAuthorizationUrl(client, {
+    redirect_uri: REDIRECT,
+    scope: 'openid profile email',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  const response = await gatehouse.authorize({ subject: 'alice', url: request });
+  t.true(response.url.href.startsWith(`${REDIRECT}?`));
+  t.is(response.url.searchParams.get('state'), state);
+  t.is(response.code, response.url.searchParams.get('code')!);
+  t.is(response.error, undefined);
+
+  const tokens = await oidc.authorizationCodeGrant(client, response.url, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+  const claims = tokens.claims()!;
+  t.is(claims.sub, 'alice');
+  t.is(claims.sid, (await gatehouse.sessions.getSession(response.sessionId!))!.clients[0]!.sid);
+  const userinfo = await oidc.fetchUserInfo(client, tokens.access_token, 'alice');
+  t.like(userinfo, { name: 'Alice Anderson', email: 'alice@example.com' });
+  t.is(response.sessionId, (await gatehouse.sessions.sessionsOf('alice'))[0]!.sessionId);
+});
+
+test('authorize builds the request from options (a public client with PKCE) and resolves before any code exchange', async (t) => {
+  const gatehouse = await start(t, { clients: [{ client_id: 'spa', token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT] }] });
+  const verifier = oidc.randomPKCECodeVerifier();
+  const response = await gatehouse.authorize({
+    subject: 'bob',
+    clientId: 'spa',
+    scope: 'openid email',
+    state: 'my-state',
+    nonce: 'my-nonce',
+    codeChallenge: await oidc.calculatePKCECodeChallenge(verifier),
+  });
+  t.is(response.url.searchParams.get('state'), 'my-state');
+  t.is(response.url.searchParams.get('iss'), gatehouse.issuer);
+  const client = await relyingParty(gatehouse, 'spa');
+  const tokens = await oidc.authorizationCodeGrant(client, response.url, { pkceCodeVerifier: verifier, expectedState: 'my-state', expectedNonce: 'my-nonce' });
+  t.is(tokens.claims()!.sub, 'bob');
+  t.is(tokens.claims()!.aud, 'spa');
+  await t.throwsAsync(oidc.authorizationCodeGrant(client, response.url, { pkceCodeVerifier: verifier, expectedState: 'my-state' }), undefined, 'a code works once');
+});
+
+test('authorize resolves to error responses too, and acts as an earlier browser with its session cookie', async (t) => {
+  const gatehouse = await start(t);
+  const silent = await gatehouse.authorize({ subject: 'alice', clientId: 'web', prompt: 'none', state: 's1' });
+  t.is(silent.error, 'login_required');
+  t.is(silent.code, undefined);
+  t.is(silent.url.searchParams.get('state'), 's1');
+
+  const { sessionCookie } = await gatehouse.login({ subject: 'alice', clientId: 'web' });
+  const again = await gatehouse.authorize({ subject: 'alice', clientId: 'web', prompt: 'none', sessionCookie });
+  t.is(typeof again.code, 'string', 'the session signs the browser in without a login page');
+  await t.throwsAsync(gatehouse.authorize({ subject: 'alice', clientId: 'web', password: 'wrong' }), { message: /^authorize: alice was not signed in: Invalid username or password/ });
+  await t.throwsAsync(gatehouse.authorize({ subject: 'alice', url: 'http://127.0.0.1:1/auth?redirect_uri=x' }), { message: /is not this Gatehouse/ });
+});
+
+test('ID tokens carry the scope claims only with idToken.scopeClaims; auth_time only when max_age asks for it', async (t) => {
+  const scope = 'openid profile email';
+  const idTokenClaims = async (gatehouse: TestGatehouse, maxAge?: number) => {
+    const client = await relyingParty(gatehouse, 'web', 'web-secret');
+    const response = await gatehouse.authorize({ subject: 'alice', clientId: 'web', scope, nonce: 'n', maxAge });
+    return (await oidc.authorizationCodeGrant(client, response.url, { expectedNonce: 'n', idTokenExpected: true })).claims()!;
+  };
+  const conformant = await start(t);
+  const plain = await idTokenClaims(conformant);
+  t.is(plain.sub, 'alice');
+  t.is(typeof plain.sid, 'string');
+  for (const claim of ['name', 'email', 'email_verified', 'auth_time']) t.false(claim in plain, `no ${claim} by default`);
+  t.is(typeof (await idTokenClaims(conformant, 300)).auth_time, 'number', 'max_age brings auth_time');
+
+  const keycloakLike = await start(t, { config: { idToken: { scopeClaims: true } } });
+  const full = await idTokenClaims(keycloakLike);
+  t.like(full, { sub: 'alice', name: 'Alice Anderson', email: 'alice@example.com' });
+  t.false('auth_time' in full);
 });

@@ -29,6 +29,14 @@ export class CookieJar {
     }
   }
 
+  /** Adds the cookies of a Cookie header (`a=1; b=2`), on path `/`. */
+  add(header: string): void {
+    for (const pair of header.split(';').map((part) => part.trim())) {
+      const eq = pair.indexOf('=');
+      if (eq >= 1) this.#cookies.set(`${pair.slice(0, eq)};/`, { name: pair.slice(0, eq), value: pair.slice(eq + 1), path: '/' });
+    }
+  }
+
   /** The Cookie header for a request to `url` (most specific path first), or undefined. */
   header(url: URL): string | undefined {
     const now = Date.now();

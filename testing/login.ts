@@ -1,12 +1,10 @@
 /**
- * A real sign-in through Gatehouse's endpoints, without a browser: the authorization request (code + PKCE S256, state,
- * nonce), the login form (or a one-click button for a user without a password), the consent page if one is shown, the
- * redirect to the client's redirect_uri (captured, not followed) and the code exchange at the token endpoint. Plain
- * fetch and node:crypto: no relying-party library needed at run time.
+ * A real sign-in through Gatehouse's endpoints, without a browser: the front channel of authorize.ts with a request
+ * of its own (code + PKCE S256, state, nonce), its checks of the response, and the code exchange at the token endpoint.
+ * Plain fetch and node:crypto: no relying-party library needed at run time.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { CookieJar } from './cookie-jar.js';
-import { alertText, formEndingWith, type HtmlForm } from './html-forms.js';
+import { authorizationUrl, followAuthorization, type AuthorizeTarget, type ClientDescription } from './authorize.js';
 import { verifyIdToken, type IdTokenClaims } from './id-token.js';
 
 export interface LoginOptions {
@@ -47,13 +45,10 @@ export interface LoginResult {
 }
 
 /** What a login needs to know about the server, the client and the user. */
-export interface LoginTarget {
-  issuer: string;
+export interface LoginTarget extends AuthorizeTarget {
   metadata(): Promise<ProviderMetadata>;
   jwks(): Promise<{ keys: Record<string, unknown>[] }>;
-  client: { client_id: string; client_secret?: string; redirect_uris?: string[]; token_endpoint_auth_method?: string };
-  username: string;
-  password?: string;
+  client: ClientDescription;
 }
 
 export interface ProviderMetadata {
@@ -64,75 +59,23 @@ export interface ProviderMetadata {
   end_session_endpoint?: string;
 }
 
-const MAX_STEPS = 20;
-
 /** The login, plus the raw `_session` value (the server-side session's key is its hash). */
 export async function login(target: LoginTarget, options: LoginOptions): Promise<Omit<LoginResult, 'sessionId'> & { sessionKey: string }> {
   const { client } = target;
   const metadata = await target.metadata();
-  const redirectUri = options.redirectUri ?? client.redirect_uris?.[0];
-  if (!redirectUri) throw new Error(`login: client ${client.client_id} has no redirect_uris; pass redirectUri`);
-  const scope = options.scope ?? 'openid';
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
   const nonce = randomBytes(16).toString('base64url');
-  const authorization = new URL(metadata.authorization_endpoint);
-  authorization.search = new URLSearchParams({
-    client_id: client.client_id,
-    response_type: 'code',
-    redirect_uri: redirectUri,
-    scope,
-    state,
-    nonce,
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-    ...(scope.split(' ').includes('offline_access') ? { prompt: 'consent' } : {}),
-  }).toString();
+  const request = authorizationUrl(
+    metadata.authorization_endpoint,
+    client,
+    { ...options, state, nonce, codeChallenge: createHash('sha256').update(verifier).digest('base64url') },
+    'login',
+  );
+  const redirectUri = request.searchParams.get('redirect_uri')!;
+  const { response, sessionCookie, sessionKey } = await followAuthorization(target, request, { subject: options.subject, label: 'login' });
 
-  const jar = new CookieJar();
-  const origin = new URL(target.issuer).origin;
-  const send = async (url: URL, form?: Record<string, string>) => {
-    const headers: Record<string, string> = { accept: 'text/html' };
-    const cookie = jar.header(url);
-    if (cookie) headers.cookie = cookie;
-    if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const response = await fetch(url, { method: form ? 'POST' : 'GET', headers, body: form && new URLSearchParams(form), redirect: 'manual' });
-    jar.store(response);
-    return response;
-  };
-
-  let url = authorization;
-  let response = await send(url);
-  let submittedLogin = false;
-  let captured: URL | undefined;
-  for (let step = 0; step < MAX_STEPS && !captured; step++) {
-    const location = response.headers.get('location');
-    if (response.status >= 300 && response.status < 400 && location) {
-      await response.body?.cancel();
-      const next = new URL(location, url);
-      if (sameEndpoint(next, redirectUri)) captured = next;
-      else if (next.origin !== origin) throw new Error(`login: redirected away from Gatehouse to ${next.origin}${next.pathname}`);
-      else response = await send((url = next));
-      continue;
-    }
-    const html = await response.text();
-    if (response.status !== 200) throw new Error(`login: ${response.status} at ${url.pathname}: ${alertText(html) ?? html.slice(0, 300)}`);
-    const loginForm = formEndingWith(html, '/login');
-    const consentForm = formEndingWith(html, '/confirm');
-    if (loginForm) {
-      if (submittedLogin) throw new Error(`login: ${options.subject} was not signed in: ${alertText(html) ?? 'the login page came back'}`);
-      submittedLogin = true;
-      const [action, form] = loginSubmission(html, loginForm, target, options.subject);
-      response = await send((url = new URL(action, url)), form);
-    } else if (consentForm) {
-      response = await send((url = new URL(consentForm.action, url)), consentForm.fields);
-    } else {
-      throw new Error(`login: unexpected page at ${url.pathname}: ${alertText(html) ?? html.slice(0, 300)}`);
-    }
-  }
-  if (!captured) throw new Error(`login: never redirected to ${redirectUri}`);
-
-  const params = captured.searchParams;
+  const params = response.searchParams;
   if (params.get('error')) throw new Error(`login: authorization failed: ${params.get('error')}: ${params.get('error_description') ?? ''}`);
   if (params.get('state') !== state) throw new Error('login: state mismatch in the authorization response');
   if (params.has('iss') && params.get('iss') !== metadata.issuer) throw new Error(`login: iss ${params.get('iss')} in the authorization response`);
@@ -141,23 +84,8 @@ export async function login(target: LoginTarget, options: LoginOptions): Promise
 
   const tokens = await exchangeCode(target, metadata, { code, redirectUri, verifier });
   const claims = verifyIdToken(tokens.id_token, (await target.jwks()) as never, { issuer: metadata.issuer, clientId: client.client_id, nonce });
-  const session = jar.value('_session');
-  if (!session) throw new Error('login: Gatehouse set no _session cookie');
-  const signature = jar.value('_session.sig');
-  const sessionCookie = `_session=${session}${signature ? `; _session.sig=${signature}` : ''}`;
-  return { authorizationResponse: captured, code, tokens: { ...tokens, claims }, sessionCookie, sessionKey: session };
-}
-
-/** The password form for a user with a password, else the one-click button (testing and development modes). */
-function loginSubmission(html: string, loginForm: HtmlForm, target: LoginTarget, subject: string): [string, Record<string, string>] {
-  const password = target.password;
-  if (password !== undefined) return [loginForm.action, { ...loginForm.fields, username: target.username, password }];
-  const oneClick = formEndingWith(html, '/one-click');
-  const button = oneClick?.buttons.find((b) => b.name === 'subject' && b.value === subject);
-  if (!oneClick || !button) {
-    throw new Error(`login: no password for ${subject}, and no one-click button for it (give the user a password, or use mode testing)`);
-  }
-  return [oneClick.action, { ...oneClick.fields, subject }];
+  if (!sessionKey) throw new Error('login: Gatehouse set no _session cookie');
+  return { authorizationResponse: response, code, tokens: { ...tokens, claims }, sessionCookie, sessionKey };
 }
 
 async function exchangeCode(
@@ -186,10 +114,4 @@ async function exchangeCode(
   if (!response.ok) throw new Error(`login: token request failed (${response.status}): ${String(json.error)}: ${String(json.error_description ?? '')}`);
   if (typeof json.access_token !== 'string' || typeof json.id_token !== 'string') throw new Error('login: the token response has no access_token or id_token');
   return json as unknown as Omit<LoginTokens, 'claims'>;
-}
-
-/** Same origin and path (the query of a redirect_uri is the response's). */
-function sameEndpoint(url: URL, redirectUri: string): boolean {
-  const expected = new URL(redirectUri);
-  return url.origin === expected.origin && url.pathname === expected.pathname;
 }

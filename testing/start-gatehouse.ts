@@ -8,6 +8,7 @@ import type { GatehouseConfigInput } from '../config/schema.js';
 import { createServer, type GatehouseServer } from '../server/create-server.js';
 import type { SessionService } from '../server/sessions/session-service.js';
 import { hashSessionKey, type Clock } from '../stores/session-store.js';
+import { authorizationUrl, followAuthorization, type AuthorizeOptions, type AuthorizeResult } from './authorize.js';
 import { login, type LoginOptions, type LoginResult, type ProviderMetadata } from './login.js';
 
 /** A user; `password` is hashed at start (scrypt log2N 10 under the testing preset). */
@@ -27,6 +28,7 @@ export type TestClient = NonNullable<GatehouseConfigInput['clients']>[number];
 /** An API (resource server), as in the config file's `apis[]`. */
 export type TestApi = NonNullable<GatehouseConfigInput['apis']>[number];
 
+/** What startGatehouse takes; every option is optional, and later versions may add more. */
 export interface StartGatehouseOptions {
   users?: TestUser[];
   clients?: TestClient[];
@@ -51,6 +53,12 @@ export interface TestGatehouse {
   sessions: SessionService;
   /** Signs a configured user in to a configured client through the real endpoints, without a browser. */
   login(options: LoginOptions): Promise<LoginResult>;
+  /**
+   * The front channel only: an authorization request (built from the options, or the URL your client library built),
+   * the login as `subject`, and the redirect to the redirect_uri, captured. Resolves to that authorization response
+   * (with the code) for your own client library to exchange; an error response (`error=login_required`, ...) too.
+   */
+  authorize(options: AuthorizeOptions): Promise<AuthorizeResult>;
   /** Closes the server and its in-memory database. Idempotent. */
   stop(): Promise<void>;
 }
@@ -93,29 +101,55 @@ export async function startGatehouse(options: StartGatehouseOptions = {}): Promi
   };
   const discovery = () => (metadata ??= getJson<ProviderMetadata>(`${issuer}/.well-known/openid-configuration`));
 
+  const sessionIdOf = async (sessionKey: string | undefined) =>
+    sessionKey ? (await server.sessionStore?.get(hashSessionKey(sessionKey)))?.sessionId : undefined;
+  const userOf = (subject: string) => {
+    const user = users.find((entry) => entry.subject === subject);
+    return { username: user?.username ?? subject, password: user?.password };
+  };
+
   return {
     issuer,
     url,
     server,
     sessions: server.sessions,
+    async authorize(options) {
+      let request: URL;
+      if (options.url !== undefined) {
+        request = new URL(options.url);
+        if (request.origin !== new URL(issuer).origin) throw new Error(`authorize: ${request.origin} is not this Gatehouse (${issuer})`);
+      } else {
+        const client = clients.find((entry) => entry.client_id === options.clientId);
+        if (!client) throw new Error(options.clientId === undefined ? 'authorize: give clientId, or the url of an authorization request' : `authorize: no client ${options.clientId} was given to startGatehouse`);
+        request = authorizationUrl((await discovery()).authorization_endpoint, client, options);
+      }
+      const { username, password } = userOf(options.subject);
+      const { response, sessionCookie, sessionKey } = await followAuthorization(
+        { issuer, username, password: options.password ?? password },
+        request,
+        { subject: options.subject, sessionCookie: options.sessionCookie },
+      );
+      const code = response.searchParams.get('code') ?? undefined;
+      const error = response.searchParams.get('error') ?? undefined;
+      return { url: response, ...(code ? { code } : {}), ...(error ? { error } : {}), sessionCookie, sessionId: await sessionIdOf(sessionKey) };
+    },
     async login(loginOptions) {
       const client = clients.find((entry) => entry.client_id === loginOptions.clientId);
       if (!client) throw new Error(`login: no client ${loginOptions.clientId} was given to startGatehouse`);
-      const user = users.find((entry) => entry.subject === loginOptions.subject);
+      const { username, password } = userOf(loginOptions.subject);
       const result = await login(
         {
           issuer,
           metadata: discovery,
           jwks: async () => (jwks ??= getJson((await discovery()).jwks_uri)),
           client,
-          username: user?.username ?? loginOptions.subject,
-          password: loginOptions.password ?? user?.password,
+          username,
+          password: loginOptions.password ?? password,
         },
         loginOptions,
       );
       const { sessionKey, ...rest } = result;
-      const record = await server.sessionStore?.get(hashSessionKey(sessionKey));
-      return { ...rest, sessionId: record?.sessionId };
+      return { ...rest, sessionId: await sessionIdOf(sessionKey) };
     },
     stop: () => server.close(),
   };

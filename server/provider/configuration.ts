@@ -53,7 +53,8 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
     findAccount: accounts.findAccount,
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, scope === 'openid' ? ['sub'] : claims])),
     scopes: GATEHOUSE_SCOPES,
-    conformIdTokenClaims: true,
+    // Scope claims in ID tokens too (idToken.scopeClaims), or only in userinfo (the provider's conformant default).
+    conformIdTokenClaims: !config.idToken.scopeClaims,
     responseTypes: ['code', 'none'],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     rotateRefreshToken: true,
