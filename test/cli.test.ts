@@ -123,6 +123,17 @@ test('bad arguments exit 2 with a message naming the argument', async (t) => {
   }
 });
 
+test('a session store that cannot be built stops start with exit code 2, naming serverSideSessions.store', async (t) => {
+  const config = configFile(t, { database: { url: 'sqlite::memory:' }, serverSideSessions: { enabled: true, store: './needs-url.mjs' } });
+  writeFileSync(
+    join(dirname(config), 'needs-url.mjs'),
+    `export default class NeedsUrl {\n  constructor(context) { if (!context.options.url) throw new Error('storeOptions.url is required'); }\n}\n`,
+  );
+  const run = await cli(['start', '--config', config, '--port', '0']);
+  t.is(run.code, 2, run.stderr);
+  t.regex(run.stderr, /^gatehouse: serverSideSessions\.store: building "NeedsUrl" from module ".*needs-url\.mjs" failed: storeOptions\.url is required/m);
+});
+
 test('sessions list and revoke work with --db alone, whatever a configuration says about server-side sessions', async (t) => {
   const database = await createTestDatabase('sqlite-file');
   const receiver = await new LogoutReceiver().start();
