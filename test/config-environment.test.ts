@@ -41,6 +41,7 @@ function sample(path: string[], fallback: unknown): string | undefined {
     'login.autoLogin': 'alice',
     'pages.title': '42',
     'serverSideSessions.store': './my-store.js',
+    'serverSideSessions.storeOptions': '{"url": "redis://127.0.0.1:6379"}',
     'serverSideSessions.displayNameClaim': 'email',
     'serverSideSessions.maxSessionsPerUser': '3',
     'accounts': '[{"subject": "ivy"}]',
