@@ -133,7 +133,11 @@ export async function commandServer(config: GatehouseConfig): Promise<GatehouseS
   const logger = pino({ level, base: { service: 'gatehouse-cli' } }, pino.destination({ fd: 2, sync: true }));
   const input = { ...config, serverSideSessions: { ...config.serverSideSessions, enabled: true, removeExpiredSessions: false } };
   const { createServer } = await import('./create-server.js');
-  return createServer(input as GatehouseConfigInput, { logger, seedDirectory: false });
+  const server = await createServer(input as GatehouseConfigInput, { logger, seedDirectory: false });
+  // No background delivery worker: it would deliver what a command queues at once, signed with this process's issuer
+  // (wrong without a configuration). The commands deliver explicitly (backchannel.runOnce) when they know the issuer.
+  await server.backchannel.stop();
+  return server;
 }
 
 function checkArguments(subcommand: 'list' | 'revoke', values: Values): void {
