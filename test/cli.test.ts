@@ -87,7 +87,7 @@ for (const dialect of ['sqlite-file', 'postgres'] as TestDialect[]) {
     t.regex(table.stdout, new RegExp(`alice +${sessionId} +Alice Anderson +web`));
     t.regex(table.stdout, /2 shown, 2 in total/);
 
-    const revoked = await cli(['sessions', 'revoke', '--session-id', sessionId, '--config', config]);
+    const revoked = await cli(['sessions', 'revoke', `--session-id=${sessionId}`, '--config', config]);
     t.is(revoked.code, 0, revoked.stderr);
     t.regex(revoked.stdout, new RegExp(`Revoked session ${sessionId}`));
     t.regex(revoked.stdout, /Back-channel logout: 1 queued, 1 delivered/);
@@ -100,7 +100,7 @@ for (const dialect of ['sqlite-file', 'postgres'] as TestDialect[]) {
     t.true((await startAuthorization(browser, rp)).body.includes('name="password"'));
     t.is((await gatehouse.server.sessions.sessionsOf('bob')).length, 1);
 
-    const again = await cli(['sessions', 'revoke', '--session-id', sessionId, '--config', config]);
+    const again = await cli(['sessions', 'revoke', `--session-id=${sessionId}`, '--config', config]);
     t.is(again.code, 1);
     t.regex(again.stderr, /no session with id/);
   });

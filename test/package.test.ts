@@ -374,6 +374,8 @@ test.serial('the installed bin stops on one SIGTERM to the process that was star
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
+    // The pipes close once every process that writes to them has exited: npm, its shell and the server alike.
+    const closed = Promise.all([child.stdout, child.stderr].map((stream) => new Promise<void>((resolve) => stream.on('close', () => resolve()))));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
 
     let started = Date.now();
@@ -397,6 +399,8 @@ test.serial('the installed bin stops on one SIGTERM to the process that was star
       );
     }
     t.false(listening, `${name}: the server stopped (not left running, orphaned); output:\n${output}`);
+    const allExited = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 20_000))]);
+    t.true(allExited, `${name}: no process is left holding its output`);
     t.regex(output, /"signal":"SIGTERM","msg":"shutting down"/, `${name}: the server itself shut down on the SIGTERM`);
     t.notRegex(output, /"level":50/, `${name}: no errors logged:\n${output}`);
     t.log(`${name}: exited with ${code ?? signal}, stopped ${Date.now() - started} ms after`);
