@@ -19,7 +19,10 @@ export const presets = {
   testing: {
     mode: 'testing',
     database: { url: 'sqlite::memory:' },
-    passwordHashing: { log2N: 10 },
+    // Cheap for whichever algorithm is chosen: a test suite signs in hundreds of times.
+    passwordHashing: { memory: 1024, passes: 1, log2N: 10 },
+    // Protection stays on (a suite can test its own negative cases against it), but a lockout lasts seconds.
+    login: { lockout: 1, maxLockout: 5 },
     backchannelLogout: { allowPrivateNetworks: true },
     serverSideSessions: { enabled: true },
     clientDefaults: { skipConsent: true },

@@ -18,7 +18,8 @@ const portNumber = z.number().int().min(0).max(65535);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 const seconds = (value: number, description: string) => option(positiveInt.default(value), { description, unit: 'seconds' });
 
-const PASSWORD_HASH = /^\$scrypt\$/;
+/** The password hashes Gatehouse can verify (server/provider/passwords.ts). */
+const PASSWORD_HASH = /^\$(argon2id\$v=19\$m=\d+,t=\d+,p=\d+|scrypt\$ln=\d+,r=\d+,p=\d+)\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
 
 /** The device authorization grant's grant type (RFC 8628). */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -31,8 +32,8 @@ export const accountSchema = z.strictObject({
     defaultText: 'the subject',
   }),
   passwordHash: option(
-    z.string().regex(PASSWORD_HASH, 'expected a PHC string starting with $scrypt$ (run: npm run hash-password)').optional(),
-    { description: 'PHC string from `npm run hash-password -- \'secret\'`.', secret: true },
+    z.string().regex(PASSWORD_HASH, 'expected a PHC string $argon2id$v=19$m=…,t=…,p=…$salt$hash or $scrypt$ln=…,r=…,p=…$salt$hash (run: npm run hash-password)').optional(),
+    { description: 'PHC string from `npm run hash-password -- \'secret\'` (`$argon2id$…`; `$scrypt$…` hashes of earlier versions work too).', secret: true },
   ),
   password: option(z.string().min(1).max(1024).optional(), {
     description:
@@ -147,8 +148,9 @@ export const configSchema = z.strictObject({
   preset: option(z.enum(['testing']).optional(), {
     description:
       'A bundle of defaults applied under the configuration (explicit values still win). `testing`: in-memory SQLite, ' +
-      '`skipConsent` for configured clients, a fast password hash, loopback back-channel logout allowed, ' +
-      'server-side sessions on, mode testing.',
+      '`skipConsent` for configured clients, a fast password hash (argon2id m=1024,t=1, or scrypt log2N 10), sign-in ' +
+      'lockouts of seconds (`login.lockout` 1, `maxLockout` 5), loopback back-channel logout allowed, server-side ' +
+      'sessions on, mode testing.',
   }),
   issuer: option(httpUrl.optional(), {
     description: 'Public URL of the provider; every token carries it as `iss`.',
@@ -219,11 +221,26 @@ export const configSchema = z.strictObject({
         'every client: the provider has no per-client switch.',
     }),
   }),
-  passwordHashing: group('The cost of new password hashes (scrypt); existing hashes of another cost are upgraded at the next sign-in.', {
-    log2N: option(z.number().int().min(1).max(20).default(15), { description: 'scrypt cost as log2(N): 15 is 32 MiB of memory per hash with r = 8.' }),
-    r: option(positiveInt.default(8), { description: 'scrypt block size.' }),
-    p: option(positiveInt.default(1), { description: 'scrypt parallelism.' }),
-  }),
+  passwordHashing: group(
+    'How new password hashes are made (`hash-password`, the CLI, the admin API, clear-text passwords in the configuration, ' +
+      're-hashing at sign-in, the unknown-user check). A stored hash of another algorithm or cost is replaced at the ' +
+      "user's next successful sign-in (docs/sign-in-protection.md).",
+    {
+      algorithm: option(z.enum(['argon2id', 'scrypt']).default('argon2id'), {
+        description: "`argon2id` (OWASP's first choice; node:crypto, Node.js ≥ 24.16) or `scrypt` (OWASP's alternative).",
+      }),
+      memory: option(z.number().int().min(8).max(4 * 1024 * 1024).default(19456), {
+        description: "argon2id memory in KiB: 19456 is OWASP's m = 19 MiB (about 25–35 ms of CPU per hash).",
+      }),
+      passes: option(z.number().int().min(1).max(100).default(2), { description: 'argon2id passes over that memory (t).' }),
+      parallelism: option(z.number().int().min(1).max(64).default(1), { description: 'argon2id lanes (p); `memory` must be at least 8 KiB per lane.' }),
+      log2N: option(z.number().int().min(1).max(20).default(17), {
+        description: "scrypt cost as log2(N): 17 is OWASP's minimum, 128 MiB of memory per hash with r = 8.",
+      }),
+      r: option(positiveInt.default(8), { description: 'scrypt block size.' }),
+      p: option(positiveInt.default(1), { description: 'scrypt parallelism.' }),
+    },
+  ),
   backchannelLogout: group('Back-channel logout delivery (a durable outbox with retries).', {
     allowPrivateNetworks: option(z.boolean().default(false), {
       description:

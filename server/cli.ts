@@ -63,8 +63,9 @@ Every option can be set from the environment: GATEHOUSE_ + its path in upper sna
 Applies pending database migrations and exits (start does it too).`,
   'hash-password': `Usage: gatehouse hash-password [PASSWORD] [--config FILE]
 
-Prints a scrypt PHC string for accounts[].passwordHash, at the configured passwordHashing cost. Without an argument
-the password is read from standard input (safer: an argument shows in the process list).`,
+Prints a PHC string for accounts[].passwordHash with the configured passwordHashing (argon2id m=19456,t=2,p=1 by
+default: $argon2id$v=19$m=19456,t=2,p=1$...). Without an argument the password is read from standard input (safer: an
+argument shows in the process list).`,
 };
 
 const DIRECTORY_COMMANDS = new Set<string>(['users', 'clients', 'keys']);

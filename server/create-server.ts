@@ -142,9 +142,10 @@ async function assemble(
   logger.info({ keys: describeKeys(keys.jwks), source: keys.source }, 'signing keys loaded');
   // Users and clients live in the directory tables, seeded from the configuration (passwords hashed on the way).
   const directory = new SequelizeDirectory(sequelize, clock);
+  const accounts = new AccountDirectory(directory, { hashing: configured.passwordHashing, cacheMs: configured.directory.cacheMs });
+  await accounts.ready(); // the configured hashing works here (argon2id needs Node.js >= 24.16), before any is seeded
   const seeded = deps.seed ? await seedDirectory(directory, configured, logger) : { config: configured, disabledUsers: [] };
   const config = seeded.config;
-  const accounts = new AccountDirectory(directory, { hashing: config.passwordHashing, cacheMs: config.directory.cacheMs });
   const staticClients = [consoleClient(config.issuer)];
   const clients = new ClientSettings(staticClients, config.serverSideSessions);
   const clientDirectory = new ClientDirectory(directory, clients, { cacheMs: config.directory.cacheMs });

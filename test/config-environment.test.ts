@@ -39,6 +39,7 @@ function sample(path: string[], fallback: unknown): string | undefined {
     'metrics.host': '0.0.0.0',
     'metrics.token': 'a-metrics-token-of-some-length',
     'login.autoLogin': 'alice',
+    'passwordHashing.algorithm': 'scrypt',
     'pages.title': '42',
     'serverSideSessions.store': './my-store.js',
     'serverSideSessions.storeOptions': '{"url": "redis://127.0.0.1:6379"}',

@@ -79,7 +79,7 @@ test('a user from the environment signs in with the plain password, which is has
   const { claims } = await signIn(new Browser(), await discover(first.config.issuer, 'web', 'web-secret'), { username: 'ivy' });
   t.is(claims.sub, 'ivy');
   const hash = (await first.accounts.get('ivy'))!.passwordHash!;
-  t.regex(hash, /^\$scrypt\$ln=10,r=8,p=1\$/, 'hashed with the preset cost');
+  t.regex(hash, /^\$argon2id\$v=19\$m=1024,t=1,p=1\$/, 'hashed with the preset cost');
   t.false(JSON.stringify(first.config).includes('ivy-password'), 'the server keeps no clear-text password');
   await first.close();
 
@@ -94,7 +94,8 @@ test('the testing preset: in-memory database, fast hashing, loopback back-channe
   const config = loadConfig({ env: { GATEHOUSE_PRESET: 'testing', GATEHOUSE_CLIENTS: CLIENTS_JSON.replace('"skipConsent":true', '"skipConsent":false').replace(',"skipConsent":false', '') } });
   t.is(config.mode, 'testing');
   t.is(config.database.url, 'sqlite::memory:');
-  t.deepEqual(config.passwordHashing, { log2N: 10, r: 8, p: 1 });
+  t.deepEqual(config.passwordHashing, { algorithm: 'argon2id', memory: 1024, passes: 1, parallelism: 1, log2N: 10, r: 8, p: 1 });
+  t.deepEqual([config.login.lockout, config.login.maxLockout], [1, 5], 'sign-in protection stays on, with lockouts of seconds');
   t.true(config.backchannelLogout.allowPrivateNetworks);
   t.true(config.serverSideSessions.enabled);
   t.true(config.clients[0].skipConsent, 'configured clients skip consent');
@@ -126,7 +127,7 @@ test('bad values are named by variable and index, without echoing them', (t) => 
   const env = (vars: Record<string, string>) => problemsOf(() => loadConfig({ env: vars }));
   t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a","password":"hunter2-secret"},{"subject":"","password":"p"}]' }), ['GATEHOUSE_USERS[1].subject: Too small: expected string to have >=1 characters']);
   t.deepEqual(env({ GATEHOUSE_USERS: '- subject: a\n  pasword: x\n' }), ['GATEHOUSE_USERS[0].pasword: unknown key']);
-  t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a","password":"p","passwordHash":"$scrypt$x"}]' }), ['GATEHOUSE_USERS[0].password: give either password or passwordHash, not both']);
+  t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a","password":"p","passwordHash":"$scrypt$ln=10,r=8,p=1$c2FsdA$aGFzaA"}]' }), ['GATEHOUSE_USERS[0].password: give either password or passwordHash, not both']);
   t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a"},{"subject":"a"}]' }), ['GATEHOUSE_USERS[1]: subject/username "a" is already used by GATEHOUSE_USERS[0]']);
   t.deepEqual(env({ GATEHOUSE_USERS: '{"subject":"a"}' }), ['GATEHOUSE_USERS: expected a list (an array) of accounts, got object']);
   t.regex(env({ GATEHOUSE_USERS: '[{"subject": "a", "password": "hunter2-secret"' })[0], /^GATEHOUSE_USERS: cannot parse the inline value: /);

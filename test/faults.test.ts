@@ -94,7 +94,7 @@ test('SIGTERM under load finishes in-flight requests and leaves no half-written 
       database: { url: `sqlite:${join(dir, 'db.sqlite')}` },
       logging: { level: 'info' },
       serverSideSessions: { enabled: true },
-      passwordHashing: { log2N: 14 },
+      passwordHashing: { algorithm: 'scrypt', log2N: 14 },
       accounts: [{ subject: 'alice', passwordHash: await hashPassword('alice-password', { log2N: 14, r: 8, p: 1 }) }],
       clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true }],
     }),

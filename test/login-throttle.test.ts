@@ -1,6 +1,4 @@
 import test from 'ava';
-import { QueryTypes } from 'sequelize';
-import { hashPassword, parsePasswordHash } from '../server/provider/passwords.js';
 import { ManualClock } from '../stores/clock.js';
 import { Browser, type Page } from './helpers/browser.js';
 import { createTestDatabase } from './helpers/databases.js';
@@ -65,21 +63,4 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) test(`the
   await attempt(b, 'carol', 'wrong');
   t.is((await attempt(a, 'carol', 'carol-password')).status, 429);
   t.is((await attempt(b, 'carol', 'carol-password')).status, 429);
-});
-
-test('a password hash made at another cost is upgraded on a successful sign-in', async (t) => {
-  const gatehouse = await startTestServer({
-    config: {
-      clients,
-      passwordHashing: { log2N: 11, r: 8, p: 1 },
-      accounts: [{ subject: 'erin', passwordHash: await hashPassword('erin-password', { log2N: 10, r: 8, p: 1 }) }],
-    },
-  });
-  t.teardown(() => gatehouse.close());
-  const read = async () =>
-    (await gatehouse.server.sequelize.query<{ password_hash: string }>('SELECT password_hash FROM gatehouse_users WHERE subject = :s', { replacements: { s: 'erin' }, type: QueryTypes.SELECT }))[0].password_hash;
-  t.is(parsePasswordHash(await read())!.log2N, 10);
-  t.true(signedIn(await attempt(gatehouse, 'erin', 'erin-password')));
-  t.is(parsePasswordHash(await read())!.log2N, 11, 'stored again at the configured cost');
-  t.true(signedIn(await attempt(gatehouse, 'erin', 'erin-password')), 'the new hash works');
 });

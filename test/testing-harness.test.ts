@@ -43,7 +43,7 @@ test('startGatehouse serves discovery on a loopback port with the testing settin
   t.is(config.mode, 'testing');
   t.is(config.host, '127.0.0.1');
   t.is(config.database.url, 'sqlite::memory:');
-  t.is(config.passwordHashing.log2N, 10);
+  t.like(config.passwordHashing, { algorithm: 'argon2id', memory: 1024, passes: 1 });
   t.true(config.serverSideSessions.enabled);
   t.false(config.serverSideSessions.removeExpiredSessions, 'the sweeper is off unless asked');
   t.true(config.backchannelLogout.allowPrivateNetworks);
@@ -51,10 +51,10 @@ test('startGatehouse serves discovery on a loopback port with the testing settin
   t.is(gatehouse.sessions, gatehouse.server.sessions);
 });
 
-test('passwords are hashed at start with the fast scrypt cost, never kept in clear', async (t) => {
+test('passwords are hashed at start with the fast argon2id cost, never kept in clear', async (t) => {
   const gatehouse = await start(t);
   const alice = await gatehouse.server.accounts.find('alice');
-  t.regex(alice!.passwordHash!, /^\$scrypt\$ln=10,/);
+  t.regex(alice!.passwordHash!, /^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);
   t.false(JSON.stringify(gatehouse.server.config.accounts).includes('alice-pw'));
 });
 

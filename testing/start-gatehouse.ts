@@ -11,7 +11,7 @@ import { hashSessionKey, type Clock } from '../stores/session-store.js';
 import { authorizationUrl, followAuthorization, type AuthorizeOptions, type AuthorizeResult } from './authorize.js';
 import { login, type LoginOptions, type LoginResult, type ProviderMetadata } from './login.js';
 
-/** A user; `password` is hashed at start (scrypt log2N 10 under the testing preset). */
+/** A user; `password` is hashed at start (argon2id m=1024,t=1 under the testing preset: about a millisecond). */
 export interface TestUser {
   subject: string;
   /** Without one, the user signs in with the login page's one-click button (and `login()` uses it). */

@@ -8,7 +8,7 @@
  */
 import type { Account, AccountClaims, KoaContextWithOIDC } from 'oidc-provider';
 import type { SaveOutcome, SequelizeDirectory, UserInput, UserRecord } from '../../stores/sequelize/directory.js';
-import { createDummyHash, hashPassword, needsRehash, verifyPassword, type ScryptParams } from './passwords.js';
+import { createDummyHash, describeHashing, hashPassword, needsRehash, verifyPassword, type PasswordHashing } from './passwords.js';
 
 export type { UserRecord } from '../../stores/sequelize/directory.js';
 
@@ -34,16 +34,30 @@ interface CacheEntry {
 
 export class AccountDirectory {
   readonly #directory: SequelizeDirectory;
-  readonly #hashing: ScryptParams;
+  readonly #hashing: PasswordHashing;
   readonly #cacheMs: number;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #dummyHash: Promise<string>;
 
-  constructor(directory: SequelizeDirectory, options: { hashing: ScryptParams; cacheMs: number }) {
+  constructor(directory: SequelizeDirectory, options: { hashing: PasswordHashing; cacheMs: number }) {
     this.#directory = directory;
     this.#hashing = options.hashing;
     this.#cacheMs = options.cacheMs;
     this.#dummyHash = createDummyHash(options.hashing);
+    this.#dummyHash.catch(() => undefined); // reported by ready()
+  }
+
+  /**
+   * Resolves once the dummy hash for unknown users exists, i.e. the configured algorithm works on this runtime;
+   * rejects with a message naming `passwordHashing` otherwise (checked at start, before anything is served).
+   */
+  async ready(): Promise<void> {
+    try {
+      await this.#dummyHash;
+    } catch (error) {
+      throw new Error(`passwordHashing: ${describeHashing(this.#hashing)} does not work on this runtime (Node.js ${process.version}): ${(error as Error).message}` +
+        (this.#hashing.algorithm === 'argon2id' ? '; argon2id needs node:crypto argon2 (Node.js >= 24.16), or set passwordHashing.algorithm: scrypt' : ''));
+    }
   }
 
   /** The enabled user with this subject, or undefined (cached briefly). */
@@ -74,15 +88,26 @@ export class AccountDirectory {
 
   /** The enabled user whose username and password match, or undefined. Unknown users cost one hash all the same. */
   async authenticate(username: string, password: string): Promise<UserRecord | undefined> {
-    const user = (await this.#directory.findEnabledUserByUsername(username.trim())) ?? undefined;
-    const ok = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
-    if (user) this.#remember(user.subject, user);
-    return user?.passwordHash && ok ? user : undefined;
+    const { user, ok } = await this.checkPassword(username, password);
+    return ok ? user : undefined;
   }
 
   /**
-   * After a good sign-in: when the stored hash was made with other scrypt parameters than the configured ones, store
-   * a new hash of the same password at the configured cost. Resolves to whether it did.
+   * The enabled user with this username (if any) and whether the password is theirs. Unknown users, disabled ones and
+   * users without a password are checked against the dummy hash, so every answer costs one hash at the configured
+   * cost. `user` is for the caller's audit trail only: it must never change what the browser is told.
+   */
+  async checkPassword(username: string, password: string): Promise<{ user: UserRecord | undefined; ok: boolean }> {
+    const user = (await this.#directory.findEnabledUserByUsername(username.trim())) ?? undefined;
+    const ok = await verifyPassword(password, user?.passwordHash ?? (await this.#dummyHash));
+    if (user) this.#remember(user.subject, user);
+    return { user, ok: Boolean(user?.passwordHash) && ok };
+  }
+
+  /**
+   * After a good sign-in: when the stored hash was made with another algorithm or cost than the configured ones
+   * (an scrypt hash of an earlier version, say), store a new hash of the same password at the configured cost.
+   * Resolves to whether it did.
    */
   async upgradeHash(user: UserRecord, password: string): Promise<boolean> {
     if (!user.passwordHash || !needsRehash(user.passwordHash, this.#hashing)) return false;
