@@ -144,6 +144,12 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
       `serverSideSessions.absoluteLifetime: must be at least idleTimeout (${config.serverSideSessions.idleTimeout}), got ${config.serverSideSessions.absoluteLifetime}`,
     );
   }
+  if (config.passwordHashing.memory < 8 * config.passwordHashing.parallelism) {
+    problems.push(`passwordHashing.memory: expected at least 8 KiB per lane (8 × parallelism = ${8 * config.passwordHashing.parallelism}), got ${config.passwordHashing.memory}`);
+  }
+  if (config.login.maxLockout < config.login.lockout) {
+    problems.push(`login.maxLockout: must be at least login.lockout (${config.login.lockout}), got ${config.login.maxLockout}`);
+  }
   if (config.login.autoLogin !== undefined && config.mode === 'production') {
     problems.push('login.autoLogin: only allowed in development or testing mode (mode is production); set mode: development or testing');
   }

@@ -271,11 +271,34 @@ export const configSchema = z.strictObject({
       description: 'Sign this subject in without showing the login page (headless tests). Development and testing modes only.',
       aliases: ['GATEHOUSE_AUTO_LOGIN'],
     }),
-    maxFailuresPerAccount: option(positiveInt.default(5), { description: 'Failed sign-ins for one account name within `failureWindow` before it is locked.' }),
-    maxFailuresPerIp: option(positiveInt.default(100), { description: 'Failed sign-ins from one IP address within `failureWindow` before it is locked.' }),
-    failureWindow: seconds(15 * MINUTE, 'The window over which failures are counted.'),
-    lockout: seconds(5 * MINUTE, 'First lockout; every further lockout of the same key doubles, up to `maxLockout` (HTTP 429 with Retry-After).'),
+    maxFailuresPerDevice: option(positiveInt.max(100).default(10), {
+      description:
+        'Sign-in protection (docs/sign-in-protection.md). A browser that signed in with a name gets a device cookie for it; ' +
+        'its later attempts for that name are trusted and count only here: consecutive failures (since its last sign-in) ' +
+        'before the device is invalidated and becomes an untrusted client.',
+    }),
+    maxFailuresPerAccount: option(positiveInt.max(100).default(10), {
+      description:
+        'Untrusted failures for one name, from any address, within `maxLockout` before untrusted clients are locked out ' +
+        'of it (trusted devices never are): the bound on guessing one password through many addresses.',
+    }),
+    maxFailuresPerAccountAndIp: option(positiveInt.max(100).default(5), {
+      description: 'Untrusted failures for one name from one address within `failureWindow` before that address is locked out of it.',
+    }),
+    maxFailuresPerIp: option(positiveInt.default(100), {
+      description: 'Untrusted failures from one address (IPv6: one /64) across all names within `failureWindow` before it is locked.',
+    }),
+    failureWindow: seconds(15 * MINUTE, 'The window over which failures per address and per name at an address are counted.'),
+    lockout: seconds(
+      5 * MINUTE,
+      'First lockout (HTTP 429 with Retry-After); a further lockout of the same key doubles it, up to `maxLockout`. The ' +
+        'doubling is forgotten after `maxLockout` without a lock; every lock ends by itself.',
+    ),
     maxLockout: seconds(DAY, 'The longest lockout.'),
+    deviceCookieLifetime: option(positiveInt.max(400 * DAY).default(365 * DAY), {
+      description: 'How long a device cookie (and with it the trust of that browser) lasts after its last sign-in (at most 400 days, as browsers cap it).',
+      unit: 'seconds',
+    }),
   }),
   deviceFlow: group(
     'The device authorization grant (RFC 8628) for devices without a browser (CLIs, TVs): the device shows a code, the ' +

@@ -45,7 +45,7 @@ import { consoleClient } from './provider/console-client.js';
 import { GatehouseMetrics } from './metrics.js';
 import { createLogger } from './logging.js';
 import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
-import { LoginThrottle } from './provider/login-throttle.js';
+import { LoginThrottle, loginNameKey } from './provider/login-throttle.js';
 import { ApiRegistry } from './provider/apis.js';
 import { DeviceCodeThrottle } from './provider/device-code-throttle.js';
 import { loadDpopNonceSecret } from './provider/dpop-nonce.js';
@@ -78,7 +78,7 @@ export interface GatehouseServer {
   sequelize: Sequelize;
   /** The server-side session store, when the feature is on. */
   sessionStore?: SessionStore;
-  /** Audit events: session.created, session.logged_out, session.revoked, session.expired, backchannel.*. */
+  /** Audit events: session.created, session.logged_out, session.revoked, session.expired, backchannel.*, login.failed, login.locked, login.unlocked. */
   events: EventEmitter;
   /** The session management service (query, revoke, expire). */
   sessions: SessionService;
@@ -90,6 +90,8 @@ export interface GatehouseServer {
   metrics: GatehouseMetrics;
   /** Users in the directory (find, authenticate, save, remove). */
   accounts: AccountDirectory;
+  /** Sign-in protection: lockout status and unlock by username (the admin API and the CLI use it). */
+  throttle: LoginThrottle;
   /** OAuth clients in the directory (find, list, save, remove). */
   clients: ClientDirectory;
   logger: Logger;
@@ -251,6 +253,14 @@ async function assemble(
     expiredSessionsTriggerBackchannelLogout: config.serverSideSessions.expiredSessionsTriggerBackchannelLogout,
     lifetime: config.serverSideSessions,
   });
+  const throttle = new LoginThrottle(loginAttempts, config.login, {
+    nameKey: await loginNameKey(sequelize),
+    clock,
+    audit: (event, detail) => {
+      logger.info({ event, ...detail }, event === 'login.locked' ? `sign-in locked (${String(detail.scope)})` : 'sign-in failed');
+      events.emit(event, detail);
+    },
+  });
   const sweeper = new ExpirySweeper({
     store: sessionStore,
     service: sessions,
@@ -258,7 +268,7 @@ async function assemble(
     clock,
     logger: logger.child({ component: 'sweeper' }),
     onSweep: (result) => events.emit('sweep', result),
-    housekeeping: () => loginAttempts.prune(Math.max(config.login.failureWindow, config.login.maxLockout)),
+    housekeeping: () => throttle.prune(),
     options: {
       frequency: config.serverSideSessions.removeExpiredSessionsFrequency,
       fuzzStart: config.serverSideSessions.fuzzExpiredSessionRemovalStart,
@@ -294,7 +304,7 @@ async function assemble(
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
   app.use(errorHandler(logger, render));
   if (config.metrics.enabled && config.metrics.token) app.use(metrics.protectedEndpoint(config.metrics.token));
-  const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, offboarding, clients, apis, csrf, render, clock, logger, events };
+  const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, offboarding, clients, apis, csrf, render, clock, logger, events, throttle };
   for (const router of [
     healthRoutes(sequelize),
     homeRoutes(config, render),
@@ -308,7 +318,7 @@ async function assemble(
       clock,
       mode: config.mode,
       autoLogin: config.login.autoLogin,
-      throttle: new LoginThrottle(loginAttempts, config.login),
+      throttle,
       upgradePasswordHash: async (user, password) => {
         if (await accounts.upgradeHash(user, password)) logger.info({ event: 'password.rehashed', subject: user.subject }, 'password hash upgraded to the configured cost');
       },
@@ -343,6 +353,7 @@ async function assemble(
     sweeper,
     metrics,
     accounts,
+    throttle,
     clients: clientDirectory,
     async listen() {
       if (!httpServer.listening) await bind(httpServer, config.port, config.host);

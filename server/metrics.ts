@@ -30,6 +30,8 @@ export class GatehouseMetrics {
     const expiries = counter('gatehouse_session_expiries_total', 'Sessions ended on expiry');
     const deliveries = counter('gatehouse_backchannel_deliveries_total', 'Back-channel logout delivery attempts by outcome', ['outcome']);
     const sweeps = counter('gatehouse_sweeper_runs_total', 'Expiry sweeps');
+    const loginFailures = counter('gatehouse_login_failures_total', 'Failed password sign-ins, by client (trusted: a device cookie for the name)', ['client']);
+    const lockouts = counter('gatehouse_login_lockouts_total', 'Sign-in locks started, by scope (device, username-untrusted, username-ip, ip)', ['scope']);
     const sweepDuration = new Histogram({
       name: 'gatehouse_sweeper_duration_seconds',
       help: 'Duration of expiry sweeps',
@@ -78,6 +80,8 @@ export class GatehouseMetrics {
     events.on('backchannel.delivered', () => deliveries.inc({ outcome: 'delivered' }));
     events.on('backchannel.retrying', () => deliveries.inc({ outcome: 'retrying' }));
     events.on('backchannel.failed', () => deliveries.inc({ outcome: 'failed' }));
+    events.on('login.failed', (detail: { client: string }) => loginFailures.inc({ client: detail.client }));
+    events.on('login.locked', (detail: { scope: string }) => lockouts.inc({ scope: detail.scope }));
     events.on('sweep', (result: { ms: number }) => {
       sweeps.inc();
       sweepDuration.observe(result.ms / 1000);

@@ -221,8 +221,8 @@ test('two processes started together on one fresh PostgreSQL database share one 
   t.true(expected.length >= 4);
   t.deepEqual(names, expected, 'every migration listed exactly once');
   const secrets = await sequelize.query<{ name: string }>('SELECT name FROM gatehouse_secrets ORDER BY name', { type: QueryTypes.SELECT });
-  // One of each, whichever instance generated it: the DPoP nonce secret too (dpop is on by default).
-  t.deepEqual(secrets.map((row) => row.name), ['cookie-keys', 'dpop-nonce-secret', 'jwks']);
+  // One of each, whichever instance generated it: the DPoP nonce secret and the sign-in name key too.
+  t.deepEqual(secrets.map((row) => row.name), ['cookie-keys', 'dpop-nonce-secret', 'jwks', 'login-name-key']);
 });
 
 test('one relying party and one browser alternating between two instances: login, tokens, revocation and expiry', async (t) => {

@@ -207,6 +207,10 @@ test('behind a TLS-terminating proxy (proxy: true): HSTS on the pages, Secure Ht
   t.is(session.attributes.get('path'), '/');
   t.true(Date.parse(session.attributes.get('expires') ?? '') > Date.now(), '_session is persistent');
   t.is(named(cookies, '_session.sig').length, named(cookies, '_session').length, '_session is signed');
+  const [device] = named(cookies, 'gatehouse.device');
+  t.truthy(device, 'the sign-in left a device cookie (sign-in protection), Secure like the rest');
+  t.is(device.attributes.get('path'), '/interaction');
+  t.is(named(cookies, 'gatehouse.device.sig').length, 1, 'the device cookie is signed');
 
   // X-Forwarded-For is trusted: the server-side session records the browser's address, not the proxy's.
   const [stored] = await proxied.server.sessionStore!.getSessions({ subjectId: 'alice' });

@@ -9,6 +9,7 @@ import type { PageRenderer } from '../http/render.js';
 import type { AccountDirectory } from '../provider/accounts.js';
 import type { ApiRegistry } from '../provider/apis.js';
 import type { ClientSettings } from '../provider/clients.js';
+import type { LoginThrottle } from '../provider/login-throttle.js';
 import type { UserOffboarding } from '../provider/user-offboarding.js';
 import type { BackchannelDelivery } from '../sessions/backchannel-delivery.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -29,4 +30,6 @@ export interface RouteDeps {
   clock: Clock;
   logger: Logger;
   events: EventEmitter;
+  /** Sign-in protection: lockout status and unlock. */
+  throttle: LoginThrottle;
 }

@@ -22,6 +22,7 @@ import type { Clock } from '../../stores/session-store.js';
 import type { LoginThrottle } from '../provider/login-throttle.js';
 import type { UserRecord } from '../provider/accounts.js';
 import { consentView, type ConsentApiRequest } from './consent-view.js';
+import { readDevices, withDevice, withoutDevice, writeDevices } from './device-cookie.js';
 
 export const LOGIN_FAILED_MESSAGE = 'Invalid username or password.';
 /** At most this many one-click buttons on the login page. */
@@ -152,22 +153,38 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
     // Control characters can never be part of a username (and a NUL would cut an SQLite statement short).
     const username = typeof body.username === 'string' ? body.username.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 255) : '';
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
-    const blocked = await throttle.blockedUntil(username, ctx.ip);
-    if (blocked) {
-      const seconds = Math.max(1, Math.ceil((blocked.getTime() - clock.now().getTime()) / 1000));
-      ctx.status = 429;
-      ctx.set('Retry-After', String(seconds));
-      return renderLogin(ctx, interaction, { username, error: `Too many failed sign-ins. Try again in ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}.` });
-    }
-    const account = username && password ? await accounts.authenticate(username, password) : undefined;
-    if (!account) {
-      if (username) await throttle.failed(username, ctx.ip);
+    if (!username.trim()) {
       ctx.status = 200;
       return renderLogin(ctx, interaction, { username, error: LOGIN_FAILED_MESSAGE });
     }
-    await throttle.succeeded(username);
-    await upgradePasswordHash(account, password);
-    await finishLogin(ctx, account.subject, ['pwd']);
+    // Trusted when this browser signed in with this name before (device cookie), else untrusted. Every answer below
+    // is the same for names that exist and names that do not.
+    const devices = readDevices(ctx);
+    const attempt = await throttle.begin(username, ctx.ip, devices);
+    const forgetRevoked = () => attempt.revokedDevice && writeDevices(ctx, withoutDevice(devices, attempt.revokedDevice), throttle.deviceLifetime);
+    if (attempt.blockedUntil) {
+      forgetRevoked();
+      const seconds = Math.max(1, Math.ceil((attempt.blockedUntil.getTime() - clock.now().getTime()) / 1000));
+      const wait = seconds < 60 ? `${seconds} second${seconds > 1 ? 's' : ''}` : `${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}`;
+      ctx.status = 429;
+      ctx.set('Retry-After', String(seconds));
+      return renderLogin(ctx, interaction, { username, error: `Too many failed sign-ins. Try again in ${wait}, or sign in from a browser you have used before.` });
+    }
+    const checking = password ? accounts.checkPassword(username, password) : Promise.resolve({ user: undefined, ok: false });
+    const { user, ok } = await checking.catch((error: unknown) => {
+      throttle.release(attempt); // the check failed (the database, say): free the attempt's place at the gate
+      throw error;
+    });
+    if (!ok || !user) {
+      await throttle.failed(attempt, user?.subject);
+      forgetRevoked();
+      ctx.status = 200;
+      return renderLogin(ctx, interaction, { username, error: LOGIN_FAILED_MESSAGE });
+    }
+    await throttle.succeeded(attempt);
+    writeDevices(ctx, withDevice(devices, throttle.issueDevice(username)), throttle.deviceLifetime);
+    await upgradePasswordHash(user, password);
+    await finishLogin(ctx, user.subject, ['pwd']);
   });
 
   // One-click sign-in as an enabled user: development and testing modes only (no such route in production).
