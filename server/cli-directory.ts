@@ -1,7 +1,7 @@
 /**
- * `gatehouse users|clients|keys ...`: the directory and the signing keys, changed in the configured database. They
- * need no running server and are safe while servers run on it: a running server sees a user or client change within
- * `directory.cacheMs` (1 s); new signing keys are used once the servers restart. `users remove` also ends the user's
+ * `gatehouse users|clients|keys ...`: the directory, sign-in lockouts and the signing keys, changed in the configured
+ * database. They need no running server and are safe while servers run on it: a running server sees a user or client
+ * change within `directory.cacheMs` (1 s) and an unlock at once; new signing keys are used once the servers restart. `users remove` also ends the user's
  * sessions, tokens and grants, through a Gatehouse built on the same database (see cli-sessions.ts).
  *
  * Users and clients added here have source `cli`: the configuration's seeding never touches them. Changing or removing
@@ -20,7 +20,9 @@ import { publicUser } from './provider/accounts.js';
 import { toClientConfig, toClientInput } from './provider/clients.js';
 import { listSigningKeys, longestTokenLifetime, rotateSigningKeys } from './provider/keys.js';
 import { hashPassword } from './provider/passwords.js';
-import { MAX_CLIENT_ID, MAX_SUBJECT, problemWith } from './routes/admin-api-params.js';
+import { lockoutJson, MAX_CLIENT_ID, MAX_SUBJECT, problemWith } from './routes/admin-api-params.js';
+import { LoginThrottle, loginNameKey } from './provider/login-throttle.js';
+import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
 import { commandServer, deliveryOf } from './cli-sessions.js';
 import { loggableMessage } from './http/errors.js';
 import { UserOffboarding, type AccessEnded } from './provider/user-offboarding.js';
@@ -33,6 +35,7 @@ export const USERS_USAGE = `Usage:
                       [--claim name=value ...] [--claim name:=<JSON> ...] [--role R ...] [--replace]
   gatehouse users list
   gatehouse users remove --subject S
+  gatehouse users unlock --subject S
 
 ${COMMON_HELP}
 
@@ -44,7 +47,10 @@ ${COMMON_HELP}
   list     every user, enabled or not, with where it came from (config, cli, api)
   remove   delete the user and end their sessions, tokens and grants, with back-channel logout to their
            relying parties (give the servers' --config, so the logout tokens carry their issuer); a user from
-           the configuration comes back at the next start`;
+           the configuration comes back at the next start
+  unlock   lift every sign-in lock on the user's name and forget its failure counts: untrusted clients, the
+           name at every address, the user's devices (docs/sign-in-protection.md); running servers on the
+           database see it at once`;
 
 export const CLIENTS_USAGE = `Usage:
   gatehouse clients add --client-id ID [--secret S | --public] [--name NAME] [--redirect-uri URL ...]
@@ -130,6 +136,7 @@ const SUBCOMMANDS: Record<DirectoryCommand, Record<string, OptionName[]>> = {
     add: [...COMMON, 'subject', 'username', 'password', 'password-stdin', 'claim', 'role', 'replace', 'json'],
     list: [...COMMON, 'json'],
     remove: [...COMMON, 'subject', 'json'],
+    unlock: [...COMMON, 'subject', 'json'],
   },
   clients: {
     add: [...COMMON, ...CLIENT_FIELDS, 'replace', 'json'],
@@ -139,7 +146,7 @@ const SUBCOMMANDS: Record<DirectoryCommand, Record<string, OptionName[]>> = {
   keys: { rotate: [...COMMON, 'json'], list: [...COMMON, 'json'] },
 };
 /** Subcommands whose --json is a flag (machine-readable output) rather than a value. */
-const JSON_FLAG = new Set(['users add', 'users list', 'users remove', 'clients list', 'clients remove', 'keys rotate', 'keys list']);
+const JSON_FLAG = new Set(['users add', 'users list', 'users remove', 'users unlock', 'clients list', 'clients remove', 'keys rotate', 'keys list']);
 
 /** Runs `gatehouse users|clients|keys ...` (argv includes the command word); prints to stdout. */
 export async function directoryCommand(command: DirectoryCommand, argv: string[]): Promise<void> {
@@ -357,6 +364,27 @@ const usersRemove = runner<string>({
   },
 });
 
+const usersUnlock = runner<string>({
+  async prepare(values, fail) {
+    return checked(values, 'subject', fail, true)!;
+  },
+  async execute({ sequelize, directory, config, json }, subject) {
+    const user = await directory.getUser(subject);
+    if (!user) throw new DirectoryCommandError(`no user with subject ${JSON.stringify(subject)}`);
+    const throttle = new LoginThrottle(new LoginAttempts(sequelize, systemClock), config.login, { nameKey: await loginNameKey(sequelize), clock: systemClock });
+    const before = lockoutJson(user, await throttle.status(user.username));
+    const cleared = await throttle.unlock(user.username);
+    if (json) return console.log(JSON.stringify({ subject, username: user.username, cleared, before }, null, 2));
+    const lifted = [
+      ...(before.untrustedClients.lockedUntil ? [`untrusted clients (locked until ${before.untrustedClients.lockedUntil})`] : []),
+      ...before.addresses.filter((entry) => entry.lockedUntil).map((entry) => `${entry.address} (locked until ${entry.lockedUntil})`),
+      ...(before.devices.invalidated ? [`${before.devices.invalidated} invalidated device${before.devices.invalidated > 1 ? 's' : ''}`] : []),
+    ];
+    console.log(`Unlocked user ${subject} (username ${user.username}): ${cleared} counter${cleared === 1 ? '' : 's'} cleared.`);
+    console.log(lifted.length ? `Lifted: ${lifted.join('; ')}.` : 'Nothing was locked.');
+  },
+});
+
 // ---- clients ----
 
 /** Which option sets each client field, for error messages. */
@@ -529,7 +557,7 @@ const keysList = runner<void>({
 });
 
 const RUNNERS: Record<DirectoryCommand, Record<string, Runner<unknown>>> = {
-  users: { add: usersAdd, list: usersList, remove: usersRemove },
+  users: { add: usersAdd, list: usersList, remove: usersRemove, unlock: usersUnlock },
   clients: { add: clientsAdd, list: clientsList, remove: clientsRemove },
   keys: { rotate: keysRotate, list: keysList },
 };

@@ -3,7 +3,7 @@
  *
  *   gatehouse start [--config FILE] [--port N] [--issuer URL] [--db URL]
  *   gatehouse migrate [--config FILE] [--db URL]
- *   gatehouse users add|list|remove ...    (the user directory; see cli-directory.ts)
+ *   gatehouse users add|list|remove|unlock ...  (the user directory and sign-in lockouts; see cli-directory.ts)
  *   gatehouse clients add|list|remove ...  (the OAuth clients)
  *   gatehouse keys rotate|list             (the signing keys)
  *   gatehouse sessions list|revoke ...     (server-side sessions; see cli-sessions.ts)
@@ -30,7 +30,7 @@ const USAGE = `Usage: gatehouse <command> [options]
 Commands:
   start           run the identity server
   migrate         apply database migrations and exit
-  users           add, list or remove users (gatehouse users --help)
+  users           add, list, remove or unlock users (gatehouse users --help)
   clients         add, list or remove OAuth clients (gatehouse clients --help)
   keys            rotate or list the signing keys (gatehouse keys --help)
   sessions        list or revoke server-side sessions (gatehouse sessions --help)

@@ -356,6 +356,7 @@ test('the OpenAPI document parses, needs no token and lists every endpoint with 
     '/admin/api/v1/sessions/{sessionId}',
     '/admin/api/v1/subjects/{subject}/sessions',
     '/admin/api/v1/users/{subject}',
+    '/admin/api/v1/users/{subject}/lockout',
   ]);
   const names = (operation: { parameters?: { name: string }[] }) => (operation.parameters ?? []).map((p) => p.name).sort();
   t.deepEqual(names(doc.paths['/admin/api/v1/sessions'].get), ['clientId', 'count', 'displayName', 'page', 'pageSize', 'sessionId', 'subject']);

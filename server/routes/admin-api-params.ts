@@ -10,6 +10,7 @@ import type { OutboxRow } from '../../stores/sequelize/backchannel-outbox.js';
 import { MAX_PAGE_SIZE, type ServerSideSession, type SessionQueryResult } from '../../stores/session-store.js';
 import { HttpError } from '../http/errors.js';
 import type { SessionApi } from '../sessions/session-service.js';
+import type { LockoutStatus } from '../provider/login-throttle.js';
 
 /** Column lengths of migrations 0002/0003: longer values cannot match anything, so they are refused. */
 export const MAX_SESSION_ID = 128;
@@ -292,3 +293,16 @@ export function parseUserBody(body: unknown): UserBody {
 }
 
 export { publicUser as userJson, type PublicUser as UserJson } from '../provider/accounts.js';
+
+/** A user's sign-in lockout state as the admin API and `gatehouse users unlock --json` show it. */
+export function lockoutJson(user: { subject: string; username: string }, status: LockoutStatus) {
+  const iso = (date: Date | null) => (date ? date.toISOString() : null);
+  return {
+    subject: user.subject,
+    username: user.username,
+    locked: status.untrustedLockedUntil !== null || status.addresses.some((entry) => entry.lockedUntil !== null),
+    untrustedClients: { lockedUntil: iso(status.untrustedLockedUntil), failures: status.untrustedFailures, level: status.level },
+    addresses: status.addresses.map((entry) => ({ address: entry.address, failures: entry.failures, lockedUntil: iso(entry.lockedUntil) })),
+    devices: status.devices,
+  };
+}

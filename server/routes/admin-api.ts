@@ -1,7 +1,7 @@
 /**
  * The admin API (`/admin/api/v1/`): search sessions, end them (one, or all of a subject), see back-channel logout
- * delivery outcomes, and create, change, disable or delete users of the directory (disabling or deleting a user ends
- * their sessions, tokens and grants, see UserOffboarding). JSON in every answer, errors included; described by the
+ * delivery outcomes, create, change, disable or delete users of the directory (disabling or deleting a user ends
+ * their sessions, tokens and grants, see UserOffboarding), and see or lift a user's sign-in lockout. JSON in every answer, errors included; described by the
  * OpenAPI document at `/admin/api/openapi.json` (admin-openapi.ts), which needs no token.
  *
  * Callers authenticate with `Authorization: Bearer <token>`, where the token is an access token Gatehouse itself
@@ -17,6 +17,7 @@ import { buildOpenApiDocument } from './admin-openapi.js';
 import {
   BACKCHANNEL_PARAMS,
   checkPathParam,
+  lockoutJson,
   notificationJson,
   parseQuery,
   parseUserBody,
@@ -165,6 +166,27 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     deps.logger.info({ event: 'user.removed', subject, actor: adminOf(ctx) }, 'user removed');
     const { sessions: ended, grantsRevoked, notificationsQueued } = await endAccess(ctx, subject, 'removed');
     ctx.body = { subject, removed: true, sessions: ended, grantsRevoked, notificationsQueued };
+  });
+
+  // Sign-in protection: what is counted and locked for the user's name, and lifting it (docs/sign-in-protection.md).
+  router.get(`${ADMIN_API_PREFIX}/users/:subject/lockout`, authenticate, async (ctx) => {
+    const subject = ctx.params.subject;
+    parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
+    const user = await accounts.get(subject);
+    if (!user) throw userNotFound(subject);
+    ctx.body = lockoutJson(user, await deps.throttle.status(user.username));
+  });
+
+  router.delete(`${ADMIN_API_PREFIX}/users/:subject/lockout`, authenticate, async (ctx) => {
+    const subject = ctx.params.subject;
+    parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
+    const user = await accounts.get(subject);
+    if (!user) throw userNotFound(subject);
+    const cleared = await deps.throttle.unlock(user.username);
+    const detail = { subject, actor: adminOf(ctx), cleared };
+    deps.logger.info({ event: 'login.unlocked', ...detail }, 'sign-in unlocked');
+    deps.events.emit('login.unlocked', detail);
+    ctx.body = { ...lockoutJson(user, await deps.throttle.status(user.username)), cleared };
   });
 
   router.get(`${ADMIN_API_PREFIX}/backchannel`, authenticate, async (ctx) => {

@@ -195,6 +195,46 @@ const schemas = {
       notificationsQueued: { type: 'integer', minimum: 0, description: 'Back-channel logout notifications added to the outbox.' },
     },
   },
+  Lockout: {
+    type: 'object',
+    required: ['subject', 'username', 'locked', 'untrustedClients', 'addresses', 'devices'],
+    description:
+      "Sign-in protection for the user's name. Browsers that signed in with it before (device cookie) are never locked " +
+      'by failures made elsewhere; everyone else (untrusted clients) is counted per name, per name and address, and per ' +
+      'address. Per-address locks across all names are not shown (they are not the user’s).',
+    properties: {
+      subject: { type: 'string' },
+      username: { type: 'string', description: 'The name the counters belong to (case and surrounding spaces ignored).' },
+      locked: { type: 'boolean', description: 'Some untrusted client is locked out of this name now (everywhere, or at an address).' },
+      untrustedClients: {
+        type: 'object',
+        required: ['lockedUntil', 'failures', 'level'],
+        properties: {
+          lockedUntil: nullable('string', { format: 'date-time', description: 'Untrusted clients are refused until then, from any address.' }),
+          failures: { type: 'integer', minimum: 0, description: 'Untrusted failures in the current window (`login.failureWindow`).' },
+          level: { type: 'integer', minimum: 0, description: 'Locks in a row: the next lasts `login.lockout` × 2^level, at most `login.maxLockout`.' },
+        },
+      },
+      addresses: {
+        type: 'array',
+        description: 'Client addresses (IPv6: /64) with failures for this name in the current window, or locked out of it.',
+        items: {
+          type: 'object',
+          required: ['address', 'failures', 'lockedUntil'],
+          properties: { address: { type: 'string' }, failures: { type: 'integer', minimum: 0 }, lockedUntil: nullable('string', { format: 'date-time' }) },
+        },
+      },
+      devices: {
+        type: 'object',
+        required: ['failing', 'invalidated'],
+        properties: {
+          failing: { type: 'integer', minimum: 0, description: 'Trusted devices with failures since their last sign-in.' },
+          invalidated: { type: 'integer', minimum: 0, description: 'Devices that used up their budget (`login.maxFailuresPerDevice`) and are untrusted now.' },
+        },
+      },
+      cleared: { type: 'integer', minimum: 0, description: 'DELETE only: how many counters were removed.' },
+    },
+  },
   NotificationList: {
     type: 'object',
     required: ['counts', 'notifications'],
@@ -237,8 +277,8 @@ export function buildOpenApiDocument(issuer: string) {
       title: 'Gatehouse admin API',
       version: '1.0.0',
       description:
-        'Search and end server-side login sessions, follow back-channel logout delivery, and manage the users of the ' +
-        'directory. Authenticate with an access token ' +
+        'Search and end server-side login sessions, follow back-channel logout delivery, manage the users of the ' +
+        'directory and their sign-in lockouts. Authenticate with an access token ' +
         `from Gatehouse's own token endpoint (client_credentials grant) whose scope includes \`${SCOPE}\`.`,
     },
     servers: [{ url: issuer }],
@@ -309,6 +349,24 @@ export function buildOpenApiDocument(issuer: string) {
           responses: { 200: { description: 'The user is gone.', content: json(ref('UserRemoved')) }, ...errors, ...notFound },
         },
       },
+      '/admin/api/v1/users/{subject}/lockout': {
+        parameters: [parameter(USER_PATH, 'path')],
+        get: {
+          operationId: 'getUserLockout',
+          summary: "The user's sign-in lockout: untrusted clients, addresses and devices",
+          responses: { 200: { description: 'What is counted and locked now.', content: json(ref('Lockout')) }, ...errors, ...notFound },
+        },
+        delete: {
+          operationId: 'unlockUser',
+          summary: "Lift every sign-in lock on the user's name and forget its counts",
+          description:
+            'Clears the untrusted-client lock and its escalation, the locks of the name at every address, and the failure ' +
+            'counts of its devices (so a device invalidated by its own failures is trusted again if the browser still holds ' +
+            'its cookie). Per-address locks across all names stay. Works on every instance at once (the counters are in the ' +
+            'database); audited as `login.unlocked`.',
+          responses: { 200: { description: 'The lockout after the unlock, and how many counters were removed.', content: json(ref('Lockout')) }, ...errors, ...notFound },
+        },
+      },
       '/admin/api/v1/backchannel': {
         get: {
           operationId: 'listNotifications',
@@ -329,7 +387,7 @@ export function buildOpenApiDocument(issuer: string) {
         },
         clientCredentials: {
           type: 'oauth2',
-          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [SCOPE]: 'Search and end sessions; read the back-channel outbox; manage users.' } } },
+          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [SCOPE]: 'Search and end sessions; read the back-channel outbox; manage users and unlock their sign-in.' } } },
         },
       },
     },
