@@ -21,7 +21,7 @@
  * Ratios: each Gatehouse server's ops/s and system CPU per operation against each peer.
  * Work per operation: SQL statements, commits and round trips of each Gatehouse flow (login flow, client credentials
  * opaque and JWT, refresh, userinfo, introspection, logout), counted at the database gateway (bench/compare/work-count.ts).
- * Then: logins/s at the production hash cost on a Gatehouse SQLite configured with passwordHashing.log2N 15 (Gatehouse
+ * Then: logins/s at the production hash cost on a Gatehouse SQLite configured with the default passwordHashing (Gatehouse
  * re-hashes at the configured cost on sign-in; the stored cost is checked after the run); the RSS of a Gatehouse (SQLite)
  * serving logins and admin queries with 1M server-side sessions in its database (seeding takes about two minutes, so it
  * runs by default); start-up time of `npx tsx server/cli.ts start` (and of dist/server/cli.js when built).
@@ -119,7 +119,7 @@ const COUNTED: { key: CountedKey; label: string; perBatch: number }[] = [
   { key: 'logout', label: 'logout (RP-initiated, confirmed)', perBatch: 8 },
 ];
 
-const PROD_LOGIN_LABEL = 'login flow, scrypt log2N 15';
+const PROD_LOGIN_LABEL = 'login flow, argon2id m=19456,t=2,p=1';
 /** The issue's 250 MB (decimal megabytes), in MiB as /proc reports RSS. */
 const RSS_TARGET_MB = 250;
 const RSS_TARGET_MIB = (RSS_TARGET_MB * 1e6) / 1048576;
@@ -490,7 +490,7 @@ export async function run(scale: Scale): Promise<void> {
       const db = await createBenchDatabase('sqlite');
       databases.push(db);
       const handle = await startGatehouse({ name: 'gatehouse-sqlite-prod-hash', databaseUrl: db.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs, hashing: PRODUCTION_HASHING, compiled });
-      const target: Target = { key: 'gatehouse-sqlite', label: 'Gatehouse SQLite (log2N 15)', handle, driver: new Driver(handle.issuer, settings.concurrency * 2) };
+      const target: Target = { key: 'gatehouse-sqlite', label: 'Gatehouse SQLite (argon2id)', handle, driver: new Driver(handle.issuer, settings.concurrency * 2) };
       try {
         await target.driver.discover();
         const prod = fixtures.users.find((user) => user.subject === 'bench-prod')!;
@@ -606,10 +606,10 @@ export async function run(scale: Scale): Promise<void> {
   }
 
   if (prodLogin) {
-    const ok = prodLogin.passwordHashCost === 'ln=15' && benchHashCost === 'ln=10';
+    const ok = prodLogin.passwordHashCost === 'argon2id m=19456,t=2,p=1' && benchHashCost === 'scrypt ln=10,r=8,p=1';
     console.log(
       `\nStored password hashes after the run: bench ${benchHashCost ?? '?'} (Gatehouse SQLite), bench-prod ${prodLogin.passwordHashCost ?? '?'} ` +
-        `(a Gatehouse SQLite configured with passwordHashing.log2N 15)${ok ? '' : ' — WARNING: not the intended cost, the login figures do not measure it'}.`,
+        `(a Gatehouse SQLite configured with the default passwordHashing)${ok ? '' : ' — WARNING: not the intended cost, the login figures do not measure it'}.`,
     );
   }
   if (keycloak.some((row) => row.sqlite !== null || row.postgres !== null)) {
@@ -646,7 +646,7 @@ export async function run(scale: Scale): Promise<void> {
     area: AREA,
     machine,
     scale,
-    settings: { ...settings, oidcProviderVersion, passwordHashing: 'scrypt log2N 10 (bench users), 15 (bench-prod, on a server configured with 15)', benchHashCostAfterRun: benchHashCost, partial },
+    settings: { ...settings, oidcProviderVersion, passwordHashing: 'scrypt log2N 10 (bench users), argon2id m=19456,t=2,p=1 (bench-prod, on a server configured with it)', benchHashCostAfterRun: benchHashCost, partial },
     servers: targets.map((t) => ({ key: t.key, label: t.label, database: t.database, startupMs: t.handle.startupMs, idleRssMiB: rssBefore[t.key], peakRssMiB: peakRss[t.key] })),
     measurements,
     prodHashLogin: prodLogin,
@@ -666,7 +666,7 @@ export async function run(scale: Scale): Promise<void> {
   }
 }
 
-/** The scrypt cost of a user's stored password hash (`ln=10`), read from the directory table after the run. */
+/** The algorithm and cost of a user's stored password hash (`scrypt ln=10,r=8,p=1`), read from the directory table after the run. */
 async function storedHashCost(url: string, subject: string): Promise<string | undefined> {
   const sequelize = await openDatabase({ url });
   try {
@@ -674,7 +674,8 @@ async function storedHashCost(url: string, subject: string): Promise<string | un
       type: QueryTypes.SELECT,
       replacements: { subject },
     });
-    return /\$scrypt\$(ln=\d+)/.exec(row?.password_hash ?? '')?.[1];
+    const match = /^\$(scrypt|argon2id)\$(?:v=\d+\$)?([^$]+)\$/.exec(row?.password_hash ?? '');
+    return match ? `${match[1]} ${match[2]}` : undefined;
   } catch {
     return undefined;
   } finally {
@@ -745,7 +746,7 @@ function keycloakRows(measurements: Measurement[], prodLogin: Measurement | unde
   };
   const find = (operation: string, server: string) => measurements.find((m) => m.operation === operation && m.server === server);
   return [
-    { figure: 'password logins per CPU-s (production hash: scrypt log2N 15)', sqlite: perCpuSecond(prodLogin), postgres: null, postgresWithDb: null, keycloak: KEYCLOAK.passwordLoginsPerVcpu },
+    { figure: 'password logins per CPU-s (production hash: argon2id m=19456,t=2,p=1)', sqlite: perCpuSecond(prodLogin), postgres: null, postgresWithDb: null, keycloak: KEYCLOAK.passwordLoginsPerVcpu },
     {
       figure: 'password logins per CPU-s (bench hash: scrypt log2N 10)',
       sqlite: perCpuSecond(find('login', 'gatehouse-sqlite')),
@@ -784,7 +785,7 @@ export function chart(measurements: Measurement[], prodLogin: Measurement | unde
       return { series: server.label, value, note: value !== null && peerValue ? `${(value / peerValue).toFixed(2)}×` : undefined };
     }),
   }));
-  if (prodLogin) panels.push({ title: 'login (log2N 15)', bars: [{ series: SERVERS[0].label, value: prodLogin.opsPerSecond }] });
+  if (prodLogin) panels.push({ title: 'login (argon2id)', bars: [{ series: SERVERS[0].label, value: prodLogin.opsPerSecond }] });
   return barChartSvg({
     title: `Gatehouse and oidc-provider ${version} with the adapters its users deploy: operations per second`,
     subtitle: `concurrency ${settings.concurrency}, ${settings.seconds} s per operation and server, loopback, ${date.slice(0, 10)}; each panel has its own scale; under a Gatehouse bar: ÷ the Sequelize adapter on the same database`,

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { SERVER_NODE_FLAGS } from '../../server/node-flags.js';
 import { freePort } from '../../test/helpers/server.js';
 import { ADMIN_CLIENT, BENCH_API, CHEAP_HASHING, clientMetadata, type PeerSettings, type PeerStorage, type SharedFixtures } from './fixtures.js';
+import type { PasswordHashing } from '../../server/provider/passwords.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(HERE, '..', '..');
@@ -117,7 +118,7 @@ export interface GatehouseOptions {
   /** Start the compiled CLI (dist/server/cli.js) with plain node. */
   compiled?: boolean;
   /** passwordHashing (default: the cheap bench cost). Gatehouse re-hashes a password at this cost on sign-in. */
-  hashing?: typeof CHEAP_HASHING;
+  hashing?: PasswordHashing;
   /** Serve metrics on a loopback port of their own (the database gateway's counters: `metricsUrl`). */
   metrics?: boolean;
 }
