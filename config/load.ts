@@ -28,6 +28,9 @@ export const RESERVED_CLIENT_ID = 'gatehouse-console';
 /** Gatehouse's own scopes (OpenID Connect's and the admin API's); no API may define one of these. */
 export const GATEHOUSE_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone', 'gatehouse:admin'];
 
+/** Scopes a client gets only by naming them in its own `scope` list (oidc-provider lets a client without one ask for any). */
+export const PRIVILEGED_SCOPES = ['gatehouse:admin'];
+
 /** Reads a config file. Relative module paths inside it (serverSideSessions.store) resolve against its folder. */
 export function readConfigFile(file: string): GatehouseConfigInput {
   const path = resolve(file);

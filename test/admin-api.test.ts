@@ -124,6 +124,33 @@ test('a client_credentials token without the gatehouse:admin scope gets 403 insu
   t.is((await api(gatehouse, '/admin/api/v1/subjects/alice/sessions', { method: 'DELETE', token })).status, 403);
 });
 
+test('a client that does not name gatehouse:admin in its own scope list cannot get the scope, nor use a token holding it', async (t) => {
+  const { gatehouse } = await setup(t);
+  // "reporter" registered no scope list: oidc-provider would let it ask for any scope, the admin one included.
+  const refused = await t.throwsAsync<oidc.ResponseBodyError>(clientToken(gatehouse, 'reporter', 'reporter-secret', 'gatehouse:admin'));
+  t.is(refused?.error, 'invalid_scope');
+  // A web client without a scope list (authorization code and client credentials) is refused the same way.
+  const web = await t.throwsAsync<oidc.ResponseBodyError>(clientToken(gatehouse, 'web', 'web-secret', 'openid gatehouse:admin'));
+  t.true(web instanceof Error);
+  // The ordinary scopes still work for a client without a scope list.
+  t.truthy(await clientToken(gatehouse, 'reporter', 'reporter-secret', 'profile'));
+
+  // A token that holds the scope from before the client's registration stopped naming it opens nothing.
+  const token = await clientToken(gatehouse, 'gatehouse-admin', 'admin-secret', 'gatehouse:admin');
+  t.is((await api(gatehouse, '/admin/api/v1/sessions', { token })).status, 200);
+  await gatehouse.server.clients.save({
+    clientId: 'gatehouse-admin',
+    metadata: { client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'profile' },
+    settings: {},
+    source: 'api',
+    disabled: false,
+  });
+  await new Promise((resolve) => setTimeout(resolve, gatehouse.server.config.directory.cacheMs + 50));
+  const after = await api(gatehouse, '/admin/api/v1/sessions', { token });
+  t.is(after.status, 403);
+  t.is(after.body.error, 'insufficient_scope');
+});
+
 test('bad parameters get 400 invalid_request naming each one', async (t) => {
   const { gatehouse, admin } = await setup(t);
   const long = 'x'.repeat(256);

@@ -9,11 +9,14 @@
  * read with the client, for the synchronous checks of the session code.
  */
 import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
+import { GATEHOUSE_SCOPES, PRIVILEGED_SCOPES } from '../../config/load.js';
 import type { ClientConfig } from '../../config/schema.js';
 import { classifyDatabaseError } from '../../stores/sequelize/errors.js';
 import type { ClientInput, ClientRecord, ClientSettingsRecord, SaveOutcome, SequelizeDirectory } from '../../stores/sequelize/directory.js';
 
 export type { ClientRecord } from '../../stores/sequelize/directory.js';
+
+const UNPRIVILEGED_SCOPES = GATEHOUSE_SCOPES.filter((scope) => !PRIVILEGED_SCOPES.includes(scope)).join(' ');
 
 export function toProviderClients(clients: ClientConfig[]): ClientMetadata[] {
   return clients.map(toProviderClient);
@@ -30,6 +33,9 @@ export function toProviderClient(client: ClientConfig): ClientMetadata {
     response_types: metadata.response_types ?? (usesCode ? ['code'] : []),
     redirect_uris: metadata.redirect_uris ?? [],
     post_logout_redirect_uris: metadata.post_logout_redirect_uris ?? [],
+    // oidc-provider lets a client without a scope list ask for any of the provider's scopes; Gatehouse's privileged
+    // ones (the admin API's) must be named by the client itself.
+    scope: metadata.scope ?? UNPRIVILEGED_SCOPES,
     // Logout tokens carry the sid unless a client explicitly opts out.
     ...(metadata.backchannel_logout_uri ? { backchannel_logout_session_required: metadata.backchannel_logout_session_required ?? true } : {}),
   } as ClientMetadata;

@@ -261,7 +261,12 @@ function bearerAuth({ provider }: RouteDeps) {
     }
     const client = await provider.Client.find(token.clientId);
     if (!client) throw challenge(401, 'invalid_token', 'the access token is invalid or expired', true);
-    if (!token.scopes.has(ADMIN_SCOPE)) throw challenge(403, 'insufficient_scope', `the access token lacks the ${ADMIN_SCOPE} scope`, true);
+    // The client must name the scope in its own registration too, not only hold a token with it: a token issued to a
+    // client whose registration no longer lists it (or never did) is not an administrator's.
+    const registered = new Set((client.scope ?? '').split(' '));
+    if (!token.scopes.has(ADMIN_SCOPE) || !registered.has(ADMIN_SCOPE)) {
+      throw challenge(403, 'insufficient_scope', `the access token lacks the ${ADMIN_SCOPE} scope`, true);
+    }
     return token.clientId;
   }
 }
