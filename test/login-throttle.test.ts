@@ -143,6 +143,28 @@ test("failures from alice's own address lock strangers there, never her trusted 
   t.truthy(status.addresses[0].lockedUntil);
 });
 
+test('an unlock clears trusted devices\' failures but keeps an invalidated device invalidated (a stolen cookie gets no new budget)', async (t) => {
+  const { gatehouse, audit, web } = await start(t);
+  const alice = new Browser();
+  await signIn(alice, web, { username: 'alice' });
+  const laptop = new Browser();
+  await signIn(laptop, web, { username: 'alice' });
+  // A thief copies the device cookie of alice's browser and spends its budget; alice's laptop fumbles twice.
+  const thief = new Browser();
+  for (const [name, cookie] of alice.cookies) thief.cookies.set(name, { ...cookie });
+  for (let i = 1; i <= 10; i++) await attempt(web, 'alice', `stolen-${i}`, thief);
+  for (let i = 1; i <= 2; i++) await attempt(web, 'alice', `typo-${i}`, laptop);
+  t.deepEqual((await gatehouse.server.throttle.status('alice')).devices, { failing: 1, invalidated: 1 });
+
+  await gatehouse.server.throttle.unlock('alice');
+  t.deepEqual((await gatehouse.server.throttle.status('alice')).devices, { failing: 0, invalidated: 1 }, 'the laptop is forgiven, the stolen device is not');
+  const copy = new Browser();
+  for (const [name, cookie] of alice.cookies) copy.cookies.set(name, { ...cookie });
+  await attempt(web, 'alice', 'stolen-11', copy);
+  t.is(audit.failed.at(-1)!.client, 'untrusted', 'the stolen cookie is an untrusted client after the unlock too');
+  t.true(signedIn(await attempt(web, 'alice', 'alice-password', laptop)), 'the laptop signs in');
+});
+
 test('a trusted device has its own budget: ten failures invalidate it, and they never count against the name', async (t) => {
   const { gatehouse, audit, web } = await start(t, { config: { metrics: { enabled: true, token: 'metrics-token-0123456789' } } });
   const alice = new Browser();

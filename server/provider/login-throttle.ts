@@ -272,12 +272,16 @@ export class LoginThrottle {
   }
 
   /**
-   * Lifts every lock and forgets every count for this name: untrusted clients, the name at every address, and its
-   * devices' failures. Per-address locks (`ip`, across names) are not the user's and stay. Resolves to the rows cleared.
+   * Lifts every lock and forgets every count for this name: untrusted clients, the name at every address, and the
+   * failures of its trusted devices. A device that was invalidated (it used up its budget: someone may have stolen its
+   * cookie) stays invalidated — an unlock must not hand a stolen cookie a fresh budget; its owner signs in again to get a
+   * new one. Per-address locks (`ip`, across names) are not the user's and stay. Resolves to the rows cleared.
    */
-  unlock(username: string): Promise<number> {
+  async unlock(username: string): Promise<number> {
     const nameId = this.nameIdOf(username);
-    return this.#attempts.remove([key.name(nameId)], [key.nameAtAddress(nameId, ''), key.device(nameId, '')]);
+    const devices = await this.#attempts.readPrefixed(key.device(nameId, ''));
+    const failing = devices.filter((row) => !this.#locked(row)).map((row) => row.key);
+    return this.#attempts.remove([key.name(nameId), ...failing], [key.nameAtAddress(nameId, '')]);
   }
 
   /** Housekeeping: forgets counters nobody has touched for a while; device counters live as long as their cookie. */
