@@ -112,6 +112,35 @@ test('an account seeded with an scrypt hash signs in and its hash is upgraded to
   t.is(await stored(), upgraded, 'and is not replaced again');
 });
 
+test('a re-hash at sign-in changes only the hash, and loses to an administrator\'s change made meanwhile', async (t) => {
+  const legacy = await hashPassword('erin-password', { log2N: 10, r: 8, p: 1 });
+  const gatehouse = await startTestServer({
+    config: { clients, passwordHashing: { algorithm: 'argon2id', memory: 2048, passes: 2, parallelism: 1 }, accounts: [{ subject: 'erin', passwordHash: legacy }] },
+  });
+  t.teardown(() => gatehouse.close());
+  const { accounts } = gatehouse.server;
+  const input = (user: NonNullable<Awaited<ReturnType<typeof accounts.get>>>) => {
+    const { created: _created, updated: _updated, ...rest } = user;
+    return rest;
+  };
+
+  // The sign-in read erin; an administrator disables her and changes a claim before the re-hash lands.
+  const seen = (await accounts.get('erin'))!;
+  await accounts.save({ ...input(seen), disabled: true, claims: { name: 'Erin (left)' } });
+  t.true(await accounts.upgradeHash(seen, 'erin-password'));
+  const after = (await accounts.get('erin'))!;
+  t.true(after.disabled, 'still disabled');
+  t.deepEqual(after.claims, { name: 'Erin (left)' }, 'the claim change stays');
+  t.regex(after.passwordHash!, /^\$argon2id\$/);
+
+  // Another stale read, then an administrator's password reset: the re-hash of the old password loses.
+  const stale = { ...after, passwordHash: legacy };
+  await accounts.save({ ...input(after), passwordHash: await accounts.hashPassword('reset-by-admin') });
+  const reset = (await accounts.get('erin'))!.passwordHash!;
+  t.false(await accounts.upgradeHash(stale, 'erin-password'));
+  t.is((await accounts.get('erin'))!.passwordHash, reset, "the administrator's password stays");
+});
+
 test('hash-password, users add and the admin API make argon2id hashes at the configured cost', async (t) => {
   const printed = await gatehouse(['hash-password'], 'a password\n');
   t.is(printed.code, 0, printed.stderr);

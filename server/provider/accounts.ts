@@ -111,9 +111,13 @@ export class AccountDirectory {
    */
   async upgradeHash(user: UserRecord, password: string): Promise<boolean> {
     if (!user.passwordHash || !needsRehash(user.passwordHash, this.#hashing)) return false;
-    const { created: _created, updated: _updated, ...input } = user;
-    await this.save({ ...input, passwordHash: await this.hashPassword(password) });
-    return true;
+    // Only the hash, and only if it is the one just checked: `user` may be a stale copy (an administrator may have
+    // disabled the user or reset the password while the sign-in ran), and writing it back would undo that.
+    try {
+      return await this.#directory.replacePasswordHash(user.subject, user.passwordHash, await this.hashPassword(password));
+    } finally {
+      this.#cache.delete(user.subject);
+    }
   }
 
   /** A PHC string of this password at the configured cost. */

@@ -263,6 +263,15 @@ export class SequelizeDirectory {
     });
   }
 
+  /**
+   * Replaces a user's password hash, only if it is still `expected`: a re-hash at sign-in must change nothing else,
+   * and must lose to a change made meanwhile (an administrator's reset, a disable). False when it lost.
+   */
+  async replacePasswordHash(subject: string, expected: string, next: string): Promise<boolean> {
+    const sql = `UPDATE ${USERS} SET password_hash = :next, updated_at = :now WHERE subject = :subject AND password_hash = :expected`;
+    return (await this.#db.write(sql, { subject, expected, next, now: this.#clock.now() })) > 0;
+  }
+
   /** Deletes the user; false when there was none. */
   async deleteUser(subject: string): Promise<boolean> {
     return (await this.#db.write(`DELETE FROM ${USERS} WHERE subject = :subject`, { subject })) > 0;
