@@ -21,6 +21,44 @@ const seconds = (value: number, description: string) => option(positiveInt.defau
 /** The password hashes Gatehouse can verify (server/provider/passwords.ts). */
 const PASSWORD_HASH = /^\$(argon2id\$v=19\$m=\d+,t=\d+,p=\d+|scrypt\$ln=\d+,r=\d+,p=\d+)\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
 
+/**
+ * The costs a password hash may have, configured or stored: a hash beyond them is never tried (a hostile or corrupt
+ * value in the configuration, the environment or the database must not cost a verification seconds of CPU or
+ * gigabytes of memory). Generous against OWASP's recommendations (argon2id m = 19 MiB, t = 2; scrypt N = 2^17).
+ */
+export const PASSWORD_HASH_LIMITS = {
+  argon2id: { maxMemoryKiB: 256 * 1024, maxPasses: 16, maxParallelism: 16 },
+  scrypt: { maxLog2N: 20, maxR: 32, maxP: 16 },
+  /** Bytes of salt and of hash. */
+  maxSaltBytes: 64,
+  maxHashBytes: 64,
+} as const;
+
+/** The costs a PHC string names, when they are within PASSWORD_HASH_LIMITS; else a message saying which is not. */
+export function passwordHashCostProblem(phc: string): string | undefined {
+  const { argon2id, scrypt } = PASSWORD_HASH_LIMITS;
+  const argon = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(phc);
+  if (argon) {
+    const [memory, passes, parallelism] = argon.slice(1).map(Number);
+    if (memory > argon2id.maxMemoryKiB) return `argon2id m must be at most ${argon2id.maxMemoryKiB} KiB`;
+    if (passes < 1 || passes > argon2id.maxPasses) return `argon2id t must be 1 to ${argon2id.maxPasses}`;
+    if (parallelism < 1 || parallelism > argon2id.maxParallelism) return `argon2id p must be 1 to ${argon2id.maxParallelism}`;
+    if (memory < 8 * parallelism) return 'argon2id m must be at least 8 KiB per lane';
+  }
+  const scryptCost = /^\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$/.exec(phc);
+  if (scryptCost) {
+    const [log2N, r, p] = scryptCost.slice(1).map(Number);
+    if (log2N < 1 || log2N > scrypt.maxLog2N) return `scrypt ln must be 1 to ${scrypt.maxLog2N}`;
+    if (r < 1 || r > scrypt.maxR) return `scrypt r must be 1 to ${scrypt.maxR}`;
+    if (p < 1 || p > scrypt.maxP) return `scrypt p must be 1 to ${scrypt.maxP}`;
+  }
+  const [salt, hash] = phc.split('$').slice(-2).map((part) => Buffer.from(part, 'base64').length);
+  if (salt > PASSWORD_HASH_LIMITS.maxSaltBytes || hash > PASSWORD_HASH_LIMITS.maxHashBytes) {
+    return `salt and hash must be at most ${PASSWORD_HASH_LIMITS.maxSaltBytes} bytes each`;
+  }
+  return undefined;
+}
+
 /** The device authorization grant's grant type (RFC 8628). */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -32,7 +70,14 @@ export const accountSchema = z.strictObject({
     defaultText: 'the subject',
   }),
   passwordHash: option(
-    z.string().regex(PASSWORD_HASH, 'expected a PHC string $argon2id$v=19$m=…,t=…,p=…$salt$hash or $scrypt$ln=…,r=…,p=…$salt$hash (run: npm run hash-password)').optional(),
+    z
+      .string()
+      .regex(PASSWORD_HASH, 'expected a PHC string $argon2id$v=19$m=…,t=…,p=…$salt$hash or $scrypt$ln=…,r=…,p=…$salt$hash (run: npm run hash-password)')
+      .superRefine((phc, ctx) => {
+        const problem = PASSWORD_HASH.test(phc) ? passwordHashCostProblem(phc) : undefined;
+        if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (run: npm run hash-password)` });
+      })
+      .optional(),
     { description: 'PHC string from `npm run hash-password -- \'secret\'` (`$argon2id$…`; `$scrypt$…` hashes of earlier versions work too).', secret: true },
   ),
   password: option(z.string().min(1).max(1024).optional(), {
@@ -229,16 +274,16 @@ export const configSchema = z.strictObject({
       algorithm: option(z.enum(['argon2id', 'scrypt']).default('argon2id'), {
         description: "`argon2id` (OWASP's first choice; node:crypto, Node.js ≥ 24.16) or `scrypt` (OWASP's alternative).",
       }),
-      memory: option(z.number().int().min(8).max(4 * 1024 * 1024).default(19456), {
+      memory: option(z.number().int().min(8).max(PASSWORD_HASH_LIMITS.argon2id.maxMemoryKiB).default(19456), {
         description: "argon2id memory in KiB: 19456 is OWASP's m = 19 MiB (about 25–35 ms of CPU per hash).",
       }),
-      passes: option(z.number().int().min(1).max(100).default(2), { description: 'argon2id passes over that memory (t).' }),
-      parallelism: option(z.number().int().min(1).max(64).default(1), { description: 'argon2id lanes (p); `memory` must be at least 8 KiB per lane.' }),
-      log2N: option(z.number().int().min(1).max(20).default(17), {
+      passes: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.argon2id.maxPasses).default(2), { description: 'argon2id passes over that memory (t).' }),
+      parallelism: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.argon2id.maxParallelism).default(1), { description: 'argon2id lanes (p); `memory` must be at least 8 KiB per lane.' }),
+      log2N: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.scrypt.maxLog2N).default(17), {
         description: "scrypt cost as log2(N): 17 is OWASP's minimum, 128 MiB of memory per hash with r = 8.",
       }),
-      r: option(positiveInt.default(8), { description: 'scrypt block size.' }),
-      p: option(positiveInt.default(1), { description: 'scrypt parallelism.' }),
+      r: option(positiveInt.max(PASSWORD_HASH_LIMITS.scrypt.maxR).default(8), { description: 'scrypt block size.' }),
+      p: option(positiveInt.max(PASSWORD_HASH_LIMITS.scrypt.maxP).default(1), { description: 'scrypt parallelism.' }),
     },
   ),
   backchannelLogout: group('Back-channel logout delivery (a durable outbox with retries).', {

@@ -63,6 +63,18 @@ test('malformed or hostile hashes never match and cost nothing', async (t) => {
   ]) {
     t.false(await verifyPassword('password', phc), phc);
   }
+  // Costs that a hostile or corrupt stored hash could name: each would stall a verification for seconds (4 GiB of
+  // memory for the first); none is even parsed, so none is ever tried.
+  const salt = 'c29tZXNhbHRzb21lc2FsdA';
+  const hash = 'GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo';
+  for (const cost of ['argon2id$v=19$m=4194304,t=1,p=1', 'argon2id$v=19$m=19456,t=999,p=1', 'argon2id$v=19$m=19456,t=2,p=99', 'scrypt$ln=15,r=8,p=20', 'scrypt$ln=15,r=999,p=1']) {
+    t.is(parsePasswordHash(`$${cost}$${salt}$${hash}`), null, cost);
+  }
+  t.is(parsePasswordHash(`$argon2id$v=19$m=19456,t=2,p=1$${'A'.repeat(200)}$${hash}`), null, 'a 150-byte salt');
+  t.truthy(parsePasswordHash(`$argon2id$v=19$m=19456,t=2,p=1$${salt}$${hash}`), 'the default cost is within the limits');
+  const problems = t.throws(() => validateConfig({ accounts: [{ subject: 'a', passwordHash: `$argon2id$v=19$m=19456,t=999,p=1$${salt}$${hash}` }] }));
+  t.regex(problems!.message, /accounts\[0\]\.passwordHash: argon2id t must be 1 to 16/);
+  t.throws(() => validateConfig({ passwordHashing: { passes: 50 } }), { message: /passwordHashing\.passes/ });
 });
 
 test('passwords are NFKC-normalised: a composed and a decomposed é are the same password', async (t) => {

@@ -11,6 +11,7 @@
  * dummy hash made at the configured cost, so a wrong password and an unknown user take the same time.
  */
 import { argon2, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { passwordHashCostProblem } from '../../config/schema.js';
 
 export interface ScryptParams {
   log2N: number;
@@ -43,8 +44,6 @@ const B64 = '([A-Za-z0-9+/]+={0,2})';
 const SCRYPT_PHC = new RegExp(`^\\$scrypt\\$ln=(\\d{1,2}),r=(\\d{1,3}),p=(\\d{1,3})\\$${B64}\\$${B64}$`);
 // Version 19 (0x13) is the only one node:crypto implements, and the only one in use.
 const ARGON2ID_PHC = new RegExp(`^\\$argon2id\\$v=19\\$m=(\\d{1,8}),t=(\\d{1,3}),p=(\\d{1,2})\\$${B64}\\$${B64}$`);
-/** Bounds a stored hash must respect to be tried at all (a hostile or corrupt value must not cost gigabytes). */
-const MAX_ARGON2_MEMORY = 4 * 1024 * 1024;
 
 const unpadded = (bytes: Buffer) => bytes.toString('base64').replace(/=+$/, '');
 
@@ -79,10 +78,11 @@ export async function hashPassword(password: string, hashing: PasswordHashing): 
 
 /** The algorithm, parameters, salt and hash of a PHC string this module can verify, or null. */
 export function parsePasswordHash(phc: string): ParsedPasswordHash | null {
+  // A cost beyond PASSWORD_HASH_LIMITS is never tried: a hostile or corrupt stored value must not stall the server.
+  if (passwordHashCostProblem(phc)) return null;
   const argon = ARGON2ID_PHC.exec(phc);
   if (argon) {
     const params = { memory: Number(argon[1]), passes: Number(argon[2]), parallelism: Number(argon[3]) };
-    if (params.memory > MAX_ARGON2_MEMORY || params.passes < 1 || params.parallelism < 1 || params.memory < 8 * params.parallelism) return null;
     return { algorithm: 'argon2id', ...params, salt: Buffer.from(argon[4], 'base64'), hash: Buffer.from(argon[5], 'base64') };
   }
   const match = SCRYPT_PHC.exec(phc);
