@@ -208,6 +208,12 @@ export const configSchema = z.strictObject({
       'Trust `X-Forwarded-*` headers. Set it behind a TLS-terminating proxy, or cookies lose `Secure` (an https issuer ' +
       'without it logs a warning at start).',
   }),
+  proxyHops: option(z.number().int().min(1).max(10).default(1), {
+    description:
+      'With `proxy`: how many proxies in front of Gatehouse append to `X-Forwarded-For`. The client address (what ' +
+      'sign-in and device-code limits count) is the entry this many places from the end, the one your outermost proxy ' +
+      'wrote; entries further left are whatever the client sent and are never trusted.',
+  }),
   database: group('The database every instance shares.', {
     url: option(nonEmpty.default('sqlite:./data/gatehouse.sqlite'), {
       description:

@@ -202,7 +202,7 @@ async function assemble(
   const adapter = (modelName: string) => (modelName === 'Client' ? clientDirectory.adapter : operationalAdapters(modelName));
   const apis = new ApiRegistry(config.apis, config.ttl);
   const loginAttempts = new LoginAttempts(sequelize, clock);
-  const deviceCodes = new DeviceCodeThrottle(loginAttempts, { ...config.login, maxFailuresPerIp: config.deviceFlow.maxFailuresPerIp });
+  const deviceCodes = new DeviceCodeThrottle(loginAttempts, { ...config.login, maxFailuresPerIp: config.deviceFlow.maxFailuresPerIp }, clock);
   const devicePages = { render, throttle: deviceCodes, accounts, clock, charset: config.deviceFlow.userCodeCharset, mask: config.deviceFlow.userCodeMask };
 
   const provider = new Provider(config.issuer, providerConfiguration({
@@ -219,6 +219,7 @@ async function assemble(
       findAccountGrant: (accountId, clientId) => latestGrantOf(sequelize, clock, accountId, clientId),
     }));
   provider.proxy = config.proxy;
+  provider.maxIpsCount = config.proxyHops; // the client address: the entry the outermost proxy wrote, not the client's
   // Every ID token carries the per-client session id (`sid`), not only for clients that registered back-channel
   // logout with session_required: relying parties use it to match logout notifications and admin revocations.
   provider.Client.prototype.includeSid = () => true;
@@ -290,6 +291,7 @@ async function assemble(
 
   const app = new Koa();
   app.proxy = config.proxy;
+  app.maxIpsCount = config.proxyHops;
   if (config.issuer.startsWith('https:') && !config.proxy) {
     // Gatehouse serves plain HTTP, so an https issuer means a TLS-terminating proxy in front of it; without trusting
     // its X-Forwarded-Proto the cookies are set without Secure (test/tls-proxy.test.ts).

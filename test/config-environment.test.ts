@@ -30,6 +30,7 @@ function sample(path: string[], fallback: unknown): string | undefined {
     'preset': 'testing',
     'issuer': 'https://id.example.com',
     'host': '127.0.0.1',
+    'proxyHops': '2',
     'database.url': 'sqlite::memory:',
     'logging.level': 'warn',
     'logging.format': 'json',

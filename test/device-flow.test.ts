@@ -162,6 +162,46 @@ test('a wrong code is refused on the entry page, and too many lock code entry fr
   t.regex(confirm.body, /Connect Living-room TV\?/);
 });
 
+test('a burst of parallel wrong codes from one address gets no more look-ups than the limit', async (t) => {
+  const browser = new Browser();
+  const from = { 'x-forwarded-for': '203.0.113.88' };
+  const entry = await browser.request(`${gatehouse.issuer}/device`, { headers: from });
+  const form = parseForm(entry.body, 0);
+  const answers = await Promise.all(
+    Array.from({ length: 30 }, () => browser.request(new URL(form.action, entry.url), { form: { ...form.fields, user_code: 'BCDF-GHJK' }, headers: from })),
+  );
+  const lookedUp = answers.filter((answer) => /That code is not valid/.test(answer.body)).length;
+  t.is(lookedUp, 3, 'deviceFlow.maxFailuresPerIp is 3 here');
+  t.is(answers.filter((answer) => answer.status === 429).length, 27);
+});
+
+test('a forged X-Forwarded-For entry does not lock out the address it names: the proxy\'s own entry is counted', async (t) => {
+  const browser = new Browser();
+  const submit = async (forwardedFor: string) => {
+    const from = { 'x-forwarded-for': forwardedFor };
+    const entry = await browser.request(`${gatehouse.issuer}/device`, { headers: from });
+    const form = parseForm(entry.body, 0);
+    return browser.request(new URL(form.action, entry.url), { form: { ...form.fields, user_code: 'BCDF-GHJK' }, headers: from });
+  };
+  // The attacker (198.18.5.5, as the proxy appends it) writes the victim's address first.
+  for (let attempt = 1; attempt <= 3; attempt++) t.is((await submit('198.51.100.5, 198.18.5.5')).status, 200);
+  t.is((await submit('198.51.100.5, 198.18.5.5')).status, 429, 'the attacker is locked out');
+  t.is((await submit('198.51.100.5')).status, 200, 'the victim is not');
+});
+
+test('IPv6 addresses of one /64 share one code-entry budget, as they do for sign-in', async (t) => {
+  const browser = new Browser();
+  const submit = async (address: string) => {
+    const from = { 'x-forwarded-for': address };
+    const entry = await browser.request(`${gatehouse.issuer}/device`, { headers: from });
+    const form = parseForm(entry.body, 0);
+    return browser.request(new URL(form.action, entry.url), { form: { ...form.fields, user_code: 'BCDF-GHJK' }, headers: from });
+  };
+  for (let host = 1; host <= 3; host++) t.is((await submit(`2001:db8:77:1::${host}`)).status, 200);
+  t.is((await submit('2001:db8:77:1:ffff::9')).status, 429, 'another address of the same /64 is locked too');
+  t.is((await submit('2001:db8:77:2::1')).status, 200, 'the next /64 is not');
+});
+
 test('discovery advertises the device endpoint and grant when the device flow is on, and not when it is off', async (t) => {
   const on = (await (await fetch(`${gatehouse.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
   t.is(on.device_authorization_endpoint, `${gatehouse.issuer}/device/auth`);

@@ -1,10 +1,15 @@
 /**
- * Limits guessing of device-flow user codes (RFC 8628 §5.1): wrong codes entered from one IP address are counted, and
- * after `deviceFlow.maxFailuresPerIp` of them within `login.failureWindow` code entry from that address is locked for
- * `login.lockout`, doubling up to `login.maxLockout`. Counted in the database with the sign-in throttle's counter
- * (LoginAttempts, its keys prefixed `device:`), so the limit holds across instances.
+ * Limits guessing of device-flow user codes (RFC 8628 §5.1): wrong codes entered from one address (IPv6: its /64, as
+ * sign-in counts it) are counted, and after `deviceFlow.maxFailuresPerIp` of them within `login.failureWindow` code
+ * entry from that address is locked for `login.lockout`, doubling up to `login.maxLockout`. Counted in the database
+ * with the sign-in throttle's counter (LoginAttempts, keys prefixed `device:`), so the limit holds across instances;
+ * within a process, entries of one address wait at a gate (attempt-gate.ts) so that a burst of parallel codes gets no
+ * more look-ups than the limit leaves.
  */
+import type { Clock } from '../../stores/session-store.js';
 import type { LoginAttempts } from '../../stores/sequelize/login-attempts.js';
+import { addressKey } from './address-key.js';
+import { AttemptGate } from './attempt-gate.js';
 
 export interface DeviceCodeThrottleSettings {
   maxFailuresPerIp: number;
@@ -13,22 +18,50 @@ export interface DeviceCodeThrottleSettings {
   maxLockout: number;
 }
 
-const ipKey = (ip: string) => `device:ip:${ip.slice(0, 64)}`;
+/** An admitted code entry: `failed` once if the code was wrong, then (always) `release`. */
+export interface CodeEntry {
+  failed(): Promise<void>;
+  release(): void;
+}
+
+const keyOf = (ip: string) => `device:ip:${addressKey(ip)}`;
+/** How long a refused entry is told to wait when no lock is written yet (a burst still being counted). */
+const SOON_SECONDS = 5;
 
 export class DeviceCodeThrottle {
+  readonly #gate = new AttemptGate();
+
   constructor(
     private readonly attempts: LoginAttempts,
     private readonly settings: DeviceCodeThrottleSettings,
+    private readonly clock: Clock,
   ) {}
 
-  /** When code entry from this address may be tried again, or null if it may be tried now. */
-  blockedUntil(ip: string): Promise<Date | null> {
-    return this.attempts.lockedUntil([ipKey(ip)]);
+  /** Admits one code entry from this address, or says until when it must wait. */
+  async admit(ip: string): Promise<{ entry: CodeEntry } | { blockedUntil: Date }> {
+    const key = keyOf(ip);
+    const { maxFailuresPerIp: limit, failureWindow } = this.settings;
+    const outcome = await this.#gate.acquire([key], async () => {
+      const row = (await this.attempts.read([key])).get(key);
+      const now = this.clock.now().getTime();
+      if (row?.lockedUntil && row.lockedUntil.getTime() > now) return { blocked: true };
+      const counted = row && row.windowStart.getTime() > now - failureWindow * 1000 ? row.failures : 0;
+      return { blocked: false, room: new Map([[key, limit - counted]]) };
+    });
+    if (outcome === 'admitted') {
+      let released = false;
+      const release = () => {
+        if (!released) this.#gate.release([key]);
+        released = true;
+      };
+      return { entry: { failed: () => this.#failed(key), release } };
+    }
+    const locked = await this.attempts.lockedUntil([key]);
+    return { blockedUntil: locked ?? new Date(this.clock.now().getTime() + SOON_SECONDS * 1000) };
   }
 
-  /** Counts one wrong code from this address. */
-  async failed(ip: string): Promise<void> {
+  async #failed(key: string): Promise<void> {
     const { maxFailuresPerIp: maxFailures, failureWindow: window, lockout, maxLockout } = this.settings;
-    await this.attempts.recordFailure(ipKey(ip), { maxFailures, window, lockout, maxLockout });
+    await this.attempts.recordFailure(key, { maxFailures, window, lockout, maxLockout });
   }
 }

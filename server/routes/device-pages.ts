@@ -20,7 +20,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock } from '../../stores/session-store.js';
 import type { PageRenderer } from '../http/render.js';
 import { displayNameOf, type AccountDirectory } from '../provider/accounts.js';
-import type { DeviceCodeThrottle } from '../provider/device-code-throttle.js';
+import type { CodeEntry, DeviceCodeThrottle } from '../provider/device-code-throttle.js';
 
 /** Where the provider serves the code entry page (its `code_verification` route, set in configuration.ts). */
 export const DEVICE_PATH = '/device';
@@ -43,8 +43,10 @@ const CODE_PROBLEMS: Record<string, string> = {
 };
 
 const PREFILLED = Symbol('gatehouse.prefilledUserCode');
+/** The POST's admitted code entry (DeviceCodeThrottle), through which a wrong code is counted. */
+const CODE_ENTRY = Symbol('gatehouse.deviceCodeEntry');
 
-type DeviceContext = KoaContextWithOIDC & { state: { [PREFILLED]?: string; requestId?: string } };
+type DeviceContext = KoaContextWithOIDC & { state: { [PREFILLED]?: string; [CODE_ENTRY]?: CodeEntry; requestId?: string } };
 
 function xsrfOf(ctx: KoaContextWithOIDC): string {
   const state = ctx.oidc.session?.state as { secret?: unknown } | undefined;
@@ -75,7 +77,7 @@ export function devicePageSources({ render, throttle, accounts, charset, mask }:
       if (!err) return entryPage(context, {});
       const problem = CODE_PROBLEMS[err.name];
       if (problem) {
-        if (err.name === 'NotFoundError') await throttle.failed(ctx.ip);
+        if (err.name === 'NotFoundError') await context.state[CODE_ENTRY]?.failed();
         return entryPage(context, { userCode: (err as { userCode?: string }).userCode, error: problem });
       }
       const aborted = err.name === 'AbortedError';
@@ -124,13 +126,20 @@ export function deviceCodeEntry({ render, throttle, clock }: Pick<DevicePageDeps
       rest.delete('user_code');
       ctx.querystring = rest.toString();
     } else if (ctx.method === 'POST') {
-      const blocked = await throttle.blockedUntil(ctx.ip);
-      if (blocked) {
-        const wait = minutes(blocked, clock);
+      const admitted = await throttle.admit(ctx.ip);
+      if ('blockedUntil' in admitted) {
+        const wait = minutes(admitted.blockedUntil, clock);
         ctx.status = 429;
         ctx.set('Retry-After', String(wait.seconds));
         render(ctx, 'device-code', { error: `Too many wrong codes from your network. Try again in ${wait.text}.`, retryHref: DEVICE_PATH });
         return;
+      }
+      // The page source below counts a wrong code through the entry; its place at the gate ends with the request.
+      context.state[CODE_ENTRY] = admitted.entry;
+      try {
+        return await next();
+      } finally {
+        admitted.entry.release();
       }
     }
     await next();
