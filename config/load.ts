@@ -153,6 +153,10 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
   if (config.login.maxLockout < config.login.lockout) {
     problems.push(`login.maxLockout: must be at least login.lockout (${config.login.lockout}), got ${config.login.maxLockout}`);
   }
+  if (config.keys.activationDelay * 1000 < 2 * config.keys.refreshMs) {
+    // Every instance must have read a new key (every refreshMs) well before any instance signs with it.
+    problems.push(`keys.activationDelay: must be at least twice keys.refreshMs (${config.keys.refreshMs} ms), got ${config.keys.activationDelay} s`);
+  }
   if (config.login.autoLogin !== undefined && config.mode === 'production') {
     problems.push('login.autoLogin: only allowed in development or testing mode (mode is production); set mode: development or testing');
   }

@@ -217,14 +217,40 @@ export const configSchema = z.strictObject({
   database: group('The database every instance shares.', {
     url: option(nonEmpty.default('sqlite:./data/gatehouse.sqlite'), {
       description:
-        '`sqlite:./file`, `sqlite::memory:`, `postgres://…`, `mysql://…` or `mariadb://…`. PostgreSQL through a pooler: ' +
+        '`sqlite:./file`, `sqlite::memory:`, `postgres://…`, `mysql://…` (the mysql2 driver) or `mariadb://…` (the mariadb ' +
+        'driver). PostgreSQL through a pooler: ' +
         'session mode, or transaction mode only where it keeps prepared statements (PgBouncer ≥ 1.21 with ' +
         '`max_prepared_statements`).',
       aliases: ['GATEHOUSE_DATABASE_URL'],
       secret: true,
     }),
-    sqliteBusyTimeoutMs: option(positiveInt.default(5000), { description: 'SQLite: how long a writer waits on a locked database.', unit: 'ms' }),
+    timeoutMs: option(positiveInt.max(600_000).default(2500), {
+      description:
+        'The longest wait for the database: connecting, waiting for a pooled connection, each statement (PostgreSQL ' +
+        '`connectionTimeoutMillis`, `statement_timeout`, `query_timeout`; MariaDB `connectTimeout`, `queryTimeout`, ' +
+        '`socketTimeout`; MySQL `connectTimeout` and a per-query timeout; SQLite\'s lock wait and write queue). A silent ' +
+        'database gives 503 + Retry-After after about this long (docs/operations.md). Migrations run without it.',
+      unit: 'ms',
+    }),
+    sqliteBusyTimeoutMs: option(positiveInt.optional(), {
+      description:
+        "SQLite: how long one attempt waits on another process's write lock (SQLITE_BUSY is retried, five attempts in all).",
+      unit: 'ms',
+      defaultText: 'derived from `timeoutMs`: the five attempts and their backoff fit in it (407 ms)',
+    }),
+    readyTimeoutMs: option(positiveInt.max(60_000).default(1000), {
+      description: '`/readyz` answers 503 when the database has not answered within this (its own bound, below `timeoutMs`).',
+      unit: 'ms',
+    }),
     poolMax: option(positiveInt.default(10), { description: 'PostgreSQL / MariaDB / MySQL connection pool size.' }),
+  }),
+  shutdown: group('Stopping: the drain on SIGTERM/SIGINT (docs/operations.md).', {
+    timeout: option(z.number().positive().max(3600).default(10), {
+      description:
+        'How long requests in flight and background work may take to finish after the first signal; whatever is left ' +
+        'then is cut (exit code 1). Fits Kubernetes\' default grace period of 30 s.',
+      unit: 'seconds',
+    }),
   }),
   logging: group('What the server logs.', {
     level: option(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
@@ -248,6 +274,16 @@ export const configSchema = z.strictObject({
       description: 'Your own cookie-signing keys (≥ 16 characters each); otherwise generated once and kept in the database.',
       defaultText: 'generated',
       secret: true,
+    }),
+    activationDelay: option(z.number().positive().default(HOUR), {
+      description:
+        '`gatehouse keys rotate`: a new key is published this long before it signs. Make it longer than your relying ' +
+        'parties cache the JWKS.',
+      unit: 'seconds',
+    }),
+    refreshMs: option(positiveInt.max(3_600_000).default(10_000), {
+      description: 'How often a running server reads the stored signing keys: a rotation needs no restart.',
+      unit: 'ms',
     }),
   }),
   ttl: group('Token and artefact lifetimes.', {

@@ -13,9 +13,8 @@ import type { Sequelize } from 'sequelize';
 import { clientFeatureProblems, clientProblems, formatIssues, loadConfig } from '../config/load.js';
 import { clientSchema, type ClientConfig, type GatehouseConfig } from '../config/schema.js';
 import { systemClock } from '../stores/clock.js';
-import { openDatabase } from '../stores/sequelize/connection.js';
 import { SequelizeDirectory, UsernameTakenError, type ClientRecord, type UserRecord } from '../stores/sequelize/directory.js';
-import { migrate } from '../stores/sequelize/migrate.js';
+import { openMigratedDatabase } from '../stores/sequelize/migrate.js';
 import { publicUser } from './provider/accounts.js';
 import { toClientConfig, toClientInput } from './provider/clients.js';
 import { listSigningKeys, longestTokenLifetime, rotateSigningKeys } from './provider/keys.js';
@@ -178,9 +177,8 @@ export async function directoryCommand(command: DirectoryCommand, argv: string[]
   if (url === 'sqlite::memory:' || url === 'sqlite:') {
     throw new DirectoryCommandError(`the database is in memory (database.url ${url}): there is nothing to change; give --db or a config file with database.url`);
   }
-  const sequelize = await openDatabase({ url, sqliteBusyTimeoutMs: config.database.sqliteBusyTimeoutMs, poolMax: config.database.poolMax });
+  const { sequelize } = await openMigratedDatabase(config.database);
   try {
-    await migrate(sequelize);
     await run.execute({ sequelize, directory: new SequelizeDirectory(sequelize, systemClock), config, values, json: values.json !== undefined }, prepared);
   } finally {
     await sequelize.close();

@@ -15,9 +15,8 @@ import { parseArgs } from 'node:util';
 import { readStdin } from './cli-io.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
-import { openDatabase } from '../stores/sequelize/connection.js';
 import { DatabaseDriverMissingError } from '../stores/sequelize/drivers.js';
-import { migrate } from '../stores/sequelize/migrate.js';
+import { openMigratedDatabase } from '../stores/sequelize/migrate.js';
 import { DirectoryUsageError, directoryCommand, type DirectoryCommand } from './cli-directory.js';
 import { SESSIONS_USAGE, SessionsUsageError, sessionsCommand } from './cli-sessions.js';
 import { hashPassword } from './provider/passwords.js';
@@ -49,7 +48,9 @@ const COMMAND_USAGE: Record<string, string> = {
   start: `Usage: gatehouse start [--config FILE] [--port N] [--issuer URL] [--db URL]
 
 Runs the identity server: migrates the database, applies the configured users and clients (config file,
-GATEHOUSE_USERS, GATEHOUSE_CLIENTS), then listens until SIGINT or SIGTERM.
+GATEHOUSE_USERS, GATEHOUSE_CLIENTS), then listens until SIGINT or SIGTERM. The first signal drains: /readyz answers
+503, no new connections, requests in flight finish (at most shutdown.timeout, 10 s); exit code 0, or 1 when the
+deadline cut work in flight. A second signal exits at once (1).
 
   --config FILE   configuration file, JSON or YAML (env GATEHOUSE_CONFIG)
   --port N        port to listen on (env PORT)
@@ -110,11 +111,20 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<void> 
   }
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: the operator (or the orchestrator) wants it over now.
+      server.logger.warn({ event: 'shutdown', signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
     stopping = true;
-    server.logger.info({ signal }, 'shutting down');
-    server.close().then(
-      () => process.exit(0),
+    const timeoutMs = config.shutdown.timeout * 1000;
+    // (Message kept as it was: test/package.test.ts and log searches look for it.)
+    server.logger.info({ event: 'shutdown.start', signal, timeoutMs }, 'shutting down');
+    // Whatever happens inside the drain, the process ends shortly after its deadline (before a SIGKILL would come).
+    setTimeout(() => process.exit(1), timeoutMs + 5000).unref();
+    server.close({ timeoutMs }).then(
+      // Exit code 0 for a clean drain, 1 when the deadline cut requests or background work.
+      (result) => process.exit(result.cut || result.backgroundCut ? 1 : 0),
       (error) => {
         server.logger.error({ err: { message: (error as Error).message } }, 'shutdown failed');
         process.exit(1);
@@ -127,13 +137,9 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<void> 
 
 async function runMigrations(values: ReturnType<typeof parse>['values']): Promise<void> {
   const config = configFrom(values);
-  const sequelize = await openDatabase({ url: config.database.url, sqliteBusyTimeoutMs: config.database.sqliteBusyTimeoutMs });
-  try {
-    const applied = await migrate(sequelize);
-    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-  } finally {
-    await sequelize.close();
-  }
+  const { sequelize, applied } = await openMigratedDatabase(config.database);
+  await sequelize.close();
+  console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
 }
 
 

@@ -17,12 +17,14 @@ import type { Sequelize } from 'sequelize';
 import { validateConfig } from '../config/load.js';
 import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
 import { systemClock } from '../stores/clock.js';
-import { openDatabase } from '../stores/sequelize/connection.js';
 import { Database } from '../stores/sequelize/database.js';
-import { migrate } from '../stores/sequelize/migrate.js';
+import { openMigratedDatabase } from '../stores/sequelize/migrate.js';
 import type { Clock, SessionStore } from '../stores/session-store.js';
 import { CsrfTokens } from './http/csrf.js';
-import { errorHandler, loggableMessage } from './http/errors.js';
+import { errorHandler, loggableMessage, retryAfterOnUnavailable } from './http/errors.js';
+import { HttpDrain } from './http/drain.js';
+import { DatabaseOutage } from './database-outage.js';
+import { isDatabaseUnavailable } from '../stores/sequelize/errors.js';
 import { rejectControlCharacters } from './http/input-hygiene.js';
 import { createRenderer } from './http/render.js';
 import { requestLog } from './http/request-log.js';
@@ -97,8 +99,26 @@ export interface GatehouseServer {
   logger: Logger;
   /** Starts listening (if not already) and resolves to the bound address. */
   listen(): Promise<{ port: number; url: string; metricsPort?: number }>;
-  /** Stops accepting, finishes in-flight requests, closes the database. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Drains and stops: `/readyz` answers 503 at once, the listener stops accepting, requests in flight get their whole
+   * response (with `Connection: close`) and idle keep-alive connections are closed; background work (expiry sweeper,
+   * back-channel worker, key refresh) takes nothing new and finishes what it holds. Whatever is still running after
+   * `timeoutMs` (default `shutdown.timeout`) is cut. Then the database is closed. Idempotent (later calls get the
+   * first call's result).
+   */
+  close(options?: { timeoutMs?: number }): Promise<ShutdownResult>;
+}
+
+/** How a shutdown went (also logged as `event: shutdown`). */
+export interface ShutdownResult {
+  /** Requests that finished with a complete response during the drain. */
+  drained: number;
+  /** Requests cut at the deadline. */
+  cut: number;
+  /** Whether background work was still running at the deadline (its leases run out; another instance takes over). */
+  backgroundCut: boolean;
+  /** Time from the start of the drain to the database being closed. */
+  ms: number;
 }
 
 export async function createServer(input: GatehouseConfigInput = {}, options: CreateServerOptions = {}): Promise<GatehouseServer> {
@@ -115,16 +135,11 @@ export async function createServer(input: GatehouseConfigInput = {}, options: Cr
     config = { ...preliminary, issuer: `http://localhost:${port}` };
   }
 
-  const sequelize = await openDatabase({
-    url: config.database.url,
-    sqliteBusyTimeoutMs: config.database.sqliteBusyTimeoutMs,
-    poolMax: config.database.poolMax,
-  }).catch((error: unknown) => {
+  const { sequelize, applied } = await openMigratedDatabase(config.database).catch((error: unknown) => {
     httpServer.close(); // bound early for port 0: release it, or the process never exits
     throw error;
   });
   try {
-    const applied = await migrate(sequelize);
     if (applied.length) logger.info({ migrations: applied }, 'database migrated');
     return await assemble(config, { logger, clock, sequelize, httpServer, seed: options.seedDirectory ?? true });
   } catch (error) {
@@ -140,6 +155,9 @@ async function assemble(
 ): Promise<GatehouseServer> {
   const { logger, clock, sequelize, httpServer } = deps;
   const events = new EventEmitter();
+  // Before the application's request listener, so every request is tracked for the drain from its start.
+  const httpDrain = new HttpDrain(httpServer);
+  const outage = new DatabaseOutage({ sequelize, logger: logger.child({ component: 'database' }), options: { probeTimeoutMs: configured.database.readyTimeoutMs, quietMs: 2 * configured.database.timeoutMs } });
   const keys = await loadKeyMaterial(sequelize, configured, clock);
   logger.info({ keys: describeKeys(keys.jwks), source: keys.source }, 'signing keys loaded');
   // Users and clients live in the directory tables, seeded from the configuration (passwords hashed on the way).
@@ -223,9 +241,15 @@ async function assemble(
   // Every ID token carries the per-client session id (`sid`), not only for clients that registered back-channel
   // logout with session_required: relying parties use it to match logout notifications and admin revocations.
   provider.Client.prototype.includeSid = () => true;
-  provider.on('server_error', (_ctx, error: Error) =>
-    logger.error({ err: { name: error.name, message: loggableMessage(error), stack: error.stack?.split('\n').slice(1, 8).join('\n') } }, 'provider error'),
-  );
+  // The provider's own 503 (its adapter found the database unavailable) is one warn line per outage, not one per
+  // request; other server errors are logged with their stack. `error` is Koa's event for what escaped every handler
+  // (e.g. a session save after the response was set), which Koa would otherwise print to stderr.
+  const serverError = (error: Error, path: string | undefined, msg: string) => {
+    if (isDatabaseUnavailable(error)) return outage.failed(error, path ?? 'provider');
+    logger.error({ err: { name: error.name, message: loggableMessage(error), stack: error.stack?.split('\n').slice(1, 8).join('\n') } }, msg);
+  };
+  provider.on('server_error', (ctx: { path?: string }, error: Error) => serverError(error, ctx?.path, 'provider error'));
+  (provider as unknown as Koa).on('error', (error: Error, ctx?: { path?: string }) => serverError(error, ctx?.path, 'provider error'));
   provider.on('end_session.success', (ctx: { oidc?: { session?: { uid?: string; accountId?: string } } }) => {
     const detail = { sessionId: ctx.oidc?.session?.uid, subjectId: ctx.oidc?.session?.accountId };
     if (!detail.subjectId) return;
@@ -292,6 +316,7 @@ async function assemble(
   const app = new Koa();
   app.proxy = config.proxy;
   app.maxIpsCount = config.proxyHops;
+  app.on('error', (error: Error, ctx?: { path?: string }) => serverError(error, ctx?.path, 'unhandled error'));
   if (config.issuer.startsWith('https:') && !config.proxy) {
     // Gatehouse serves plain HTTP, so an https issuer means a TLS-terminating proxy in front of it; without trusting
     // its X-Forwarded-Proto the cookies are set without Secure (test/tls-proxy.test.ts).
@@ -300,15 +325,16 @@ async function assemble(
   app.keys = keys.cookieKeys;
   const csrf = new CsrfTokens(keys.cookieKeys[0]);
   const metrics = new GatehouseMetrics(events, sessions, Database.of(sequelize));
+  app.use(retryAfterOnUnavailable());
   app.use(metrics.middleware());
   app.use(requestLog(logger));
   app.use(rejectControlCharacters());
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
-  app.use(errorHandler(logger, render));
+  app.use(errorHandler(logger, render, outage));
   if (config.metrics.enabled && config.metrics.token) app.use(metrics.protectedEndpoint(config.metrics.token));
   const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, offboarding, clients, apis, csrf, render, clock, logger, events, throttle };
   for (const router of [
-    healthRoutes(sequelize),
+    healthRoutes({ sequelize, readyTimeoutMs: config.database.readyTimeoutMs, draining: () => httpDrain.draining, outage }),
     homeRoutes(config, render),
     interactionRoutes({
       provider,
@@ -340,7 +366,7 @@ async function assemble(
 
   httpServer.on('request', app.callback());
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<ShutdownResult> | undefined;
   let metricsPort: number | undefined;
   return {
     config,
@@ -365,22 +391,48 @@ async function assemble(
       metricsPort ??= sidecar ? await metrics.listenSidecar(sidecar, config.metrics.host) : undefined;
       return { port, url: config.issuer, metricsPort };
     },
-    close() {
+    close(options = {}) {
       closing ??= (async () => {
-        await sweeper.stop();
-        await delivery.stop();
+        const started = performance.now();
+        const timeoutMs = options.timeoutMs ?? config.shutdown.timeout * 1000;
+        const left = () => Math.max(0, timeoutMs - (performance.now() - started));
+        // Background work takes nothing new from now on and finishes what it holds, beside the requests.
+        const background = Promise.all([sweeper.stop(), delivery.stop()]).then(() => true);
+        const http = httpDrain.drain(timeoutMs);
+        const { drained, cut } = await http;
+        const backgroundCut = !(await within(background, left()));
+        outage.stop();
         await metrics.close();
-        if (httpServer.listening) {
-          const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-          httpServer.closeIdleConnections();
-          await closed;
-        }
-        await (sessionStore as { close?: () => Promise<void> } | undefined)?.close?.();
-        await sequelize.close();
+        // Closing waits for statements still running (a silent database, a cut request's statement): bounded too, by
+        // what is left of the deadline or one more second.
+        await within(
+          (async () => {
+            await (sessionStore as { close?: () => Promise<void> } | undefined)?.close?.();
+            await sequelize.close();
+          })(),
+          Math.max(left(), 1000),
+        );
+        const result = { drained, cut, backgroundCut, ms: Math.round(performance.now() - started) };
+        if (cut || backgroundCut) logger.warn({ event: 'shutdown', ...result }, 'shutdown deadline reached: work in flight was cut');
+        else logger.info({ event: 'shutdown', ...result }, 'shutdown complete: every request in flight was answered');
+        return result;
       })();
       return closing;
     },
   };
+}
+
+/** Whether `work` settled within `ms` (its result or error is not needed). */
+async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true, () => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function bind(server: HttpServer, port: number, host?: string): Promise<number> {

@@ -32,6 +32,7 @@ function sample(path: string[], fallback: unknown): string | undefined {
     'host': '127.0.0.1',
     'proxyHops': '2',
     'database.url': 'sqlite::memory:',
+    'database.sqliteBusyTimeoutMs': '400',
     'logging.level': 'warn',
     'logging.format': 'json',
     'keys.jwks': '{"keys": [{"kty": "oct"}]}',

@@ -1,6 +1,6 @@
 /**
  * The end-to-end essentials on every SQL database Gatehouse supports for more than one machine's worth of use:
- * SQLite (file), PostgreSQL and MariaDB. Each test starts its own Gatehouse on its own fresh database (created and
+ * SQLite (file), PostgreSQL, MariaDB, and a mysql:// URL (the mysql2 driver, against MariaDB). Each test starts its own Gatehouse on its own fresh database (created and
  * dropped), so every dialect is its own set of independent tests and all of them run concurrently.
  */
 import test, { type ExecutionContext } from 'ava';
@@ -13,7 +13,7 @@ import type { TestDialect } from './helpers/databases.js';
 import { discover, LogoutReceiver, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
-const DIALECTS: TestDialect[] = ['sqlite-file', 'postgres', 'mariadb'];
+const DIALECTS: TestDialect[] = ['sqlite-file', 'postgres', 'mariadb', 'mysql'];
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const IDLE_TIMEOUT = 3600;
 const OFFLINE = 'openid profile email offline_access';

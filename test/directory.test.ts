@@ -77,7 +77,9 @@ async function rows(server: TestServer): Promise<{ users: Row[]; clients: Row[] 
 /** A server on `databaseUrl`, closed at teardown at the latest (closing twice is fine). */
 async function start(t: { teardown(fn: () => Promise<void>): void }, databaseUrl: string, config: GatehouseConfigInput): Promise<TestServer> {
   const server = await startTestServer({ databaseUrl, config: { directory: { cacheMs: 200 }, ...config } });
-  t.teardown(() => server.server.close());
+  t.teardown(async () => {
+    await server.server.close();
+  });
   return server;
 }
 

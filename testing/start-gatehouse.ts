@@ -151,6 +151,8 @@ export async function startGatehouse(options: StartGatehouseOptions = {}): Promi
       const { sessionKey, ...rest } = result;
       return { ...rest, sessionId: await sessionIdOf(sessionKey) };
     },
-    stop: () => server.close(),
+    stop: async () => {
+      await server.close();
+    },
   };
 }

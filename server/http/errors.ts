@@ -3,10 +3,34 @@
  * a stable code. `errorHandler` turns any error thrown by Gatehouse's own routes into JSON (API paths) or a page.
  */
 import type { Middleware } from 'koa';
+import onHeaders from 'on-headers';
 import type { Logger } from 'pino';
 import type { PageRenderer } from './render.js';
 import { isSessionStoreError } from '../../stores/session-store.js';
 import { isDatabaseUnavailable } from '../../stores/sequelize/errors.js';
+
+/** Seconds a client should wait before retrying a 503 (the database, or a server shutting down). */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** Something that wants to know about database outages (server/database-outage.ts). */
+export interface OutageReporter {
+  failed(error: unknown, where: string): void;
+}
+
+/**
+ * Every 503 carries `Retry-After`, whoever wrote it: Gatehouse's routes, `/readyz`, and oidc-provider's own error path
+ * (token endpoint, userinfo, ...), which writes its responses itself. The header is added just before the response's
+ * headers go out (on-headers), unless the response already has one.
+ */
+export function retryAfterOnUnavailable(): Middleware {
+  return async (ctx, next) => {
+    const res = ctx.res;
+    onHeaders(res, () => {
+      if (res.statusCode === 503 && !res.hasHeader('retry-after')) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    });
+    await next();
+  };
+}
 
 const STORE_ERROR_STATUS: Record<string, number> = { invalid_filter: 400, invalid_argument: 400, not_found: 404, duplicate: 409 };
 
@@ -48,7 +72,7 @@ export function loggableMessage(error: unknown): string {
   return message.split(/\n?\s*sql: /)[0].slice(0, 500);
 }
 
-export function errorHandler(logger: Logger, render: PageRenderer): Middleware {
+export function errorHandler(logger: Logger, render: PageRenderer, outage: OutageReporter): Middleware {
   return async (ctx, next) => {
     try {
       await next();
@@ -56,7 +80,9 @@ export function errorHandler(logger: Logger, render: PageRenderer): Middleware {
       const { status, code, message, details } = describeError(caught);
       const error = caught as Error;
       const err = { name: error?.name, message: loggableMessage(error) };
-      if (status === 503) logger.warn({ reqId: ctx.state.requestId, err }, 'service unavailable');
+      // A database outage is logged once (with its cause) by the outage tracker, not once per request.
+      if (status === 503 && isDatabaseUnavailable(caught)) outage.failed(caught, ctx.path);
+      else if (status === 503) logger.warn({ reqId: ctx.state.requestId, err }, 'service unavailable');
       else if (status >= 500) logger.error({ reqId: ctx.state.requestId, err: { ...err, stack: error?.stack?.split('\n').slice(1, 8).join('\n') } }, 'unhandled error');
       ctx.status = status;
       if (ctx.path.startsWith('/admin/api/') || ctx.accepts('html', 'json') === 'json') {
@@ -65,7 +91,7 @@ export function errorHandler(logger: Logger, render: PageRenderer): Middleware {
         render(ctx, 'error', { error: code, description: message, requestId: ctx.state.requestId });
         ctx.status = status;
       }
-      if (status === 503) ctx.set('Retry-After', '5');
+      if (status === 503) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
     }
   };
 }

@@ -25,7 +25,10 @@ export function requestLog(logger: Logger): Middleware {
         status,
         ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
       };
-      if (status >= 500) logger.error(line, 'request');
+      // 503 is "unavailable, try again" (a database outage, a shutdown): its cause is logged once elsewhere
+      // (server/database-outage.ts), so the request line itself is no error.
+      if (status === 503) logger.warn(line, 'request');
+      else if (status >= 500) logger.error(line, 'request');
       else logger.info(line, 'request');
     }
   };

@@ -83,6 +83,8 @@ export class Database {
   readonly #activity = new ActivityCounter();
   /** SQLite only: the in-process write queue. Never handed out; every writer reaches it through a method below. */
   readonly #writes: SerialQueue | undefined;
+  /** SQLite only: how long a writer may wait for its turn (database.timeoutMs; see boundWriteQueue). */
+  #writeQueueBound: number | undefined;
 
   private constructor(sequelize: Sequelize) {
     this.#sequelize = sequelize;
@@ -176,7 +178,7 @@ export class Database {
       retry: NO_RETRY,
     } as SequelizeTransactionOptions;
     const once = () => this.#sequelize.transaction(settings, (transaction) => work(this.#inTransaction(transaction)));
-    if (this.#writes) return this.#writes.run(() => retryBusy(once));
+    if (this.#writes) return this.#queued(() => retryBusy(once));
     const attempts = this.mysqlFamily ? Math.max(1, options.deadlockAttempts ?? 1) : 1;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -240,9 +242,38 @@ export class Database {
     return this.#sequelize.query(sql, options as QueryOptions);
   }
 
+  /**
+   * SQLite: a writer still waiting for its turn after `timeoutMs` fails as "unavailable" (a 503) and never runs
+   * (connection.ts sets it from database.timeoutMs). Without it, writers queued behind one that waits out another
+   * process's lock would each wait in turn, the last one many times the bound.
+   */
+  boundWriteQueue(timeoutMs: number): void {
+    this.#writeQueueBound = timeoutMs;
+  }
+
   /** On SQLite, after every write queued before it in this process; elsewhere at once. */
   #asWriter<T>(work: () => Promise<T>): Promise<T> {
-    return this.#writes ? this.#writes.run(work) : work();
+    return this.#writes ? this.#queued(work) : work();
+  }
+
+  /** A turn in the SQLite write queue, given up after the queue's bound (then `work` never runs). */
+  #queued<T>(work: () => Promise<T>): Promise<T> {
+    const bound = this.#writeQueueBound;
+    if (bound === undefined) return this.#writes!.run(work);
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new WriteQueueTimeoutError(bound));
+      }, bound);
+    });
+    const turn = this.#writes!.run(async () => {
+      clearTimeout(timer);
+      if (timedOut) return undefined as T; // its caller has had its answer: dropped, never run
+      return work();
+    });
+    return Promise.race([turn, expired]);
   }
 
   #retrying<T>(attempt: () => Promise<T>): Promise<T> {
@@ -261,6 +292,15 @@ export class Database {
     if (value instanceof Date) return this.bindDate(value);
     if (Array.isArray(value)) return value.map((item) => this.#bindValue(item));
     return value;
+  }
+}
+
+/** A SQLite write that waited its whole bound for its turn (matched as "unavailable" by errors.ts: code ETIMEDOUT). */
+export class WriteQueueTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(ms: number) {
+    super(`waited ${ms} ms for earlier SQLite writes of this process to finish`);
+    this.name = 'WriteQueueTimeoutError';
   }
 }
 

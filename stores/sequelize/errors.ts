@@ -1,12 +1,19 @@
 /**
  * Telling "the database is unreachable" apart from other failures, so callers can answer 503 and try again later
  * instead of 500. Sequelize's connection errors (refused, timed out, pool acquire timeout, host not found), a
- * connection dropped mid-query, and SQLite's busy/locked after the busy timeout all count.
+ * connection dropped mid-query, SQLite's busy/locked after the busy timeout, and every bound of `database.timeoutMs`
+ * (connection.ts) all count: PostgreSQL's statement_timeout (57014) and query_timeout ("Query read timeout"), the
+ * MariaDB driver's socket/connect timeouts and the server's max_statement_time (ER_STATEMENT_TIMEOUT), mysql2's query
+ * timeout (PROTOCOL_SEQUENCE_TIMEOUT), and a readiness ping past its own bound (ETIMEDOUT).
  */
 import { BaseError, ConnectionError, TimeoutError } from 'sequelize';
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'SQLITE_BUSY', 'SQLITE_LOCKED', '57P01', '57P02', '57P03', '08006', '08003', '08001']);
-const DROPPED = /Connection terminated|connection is closed|Cannot enqueue|socket has been closed|server closed the connection|Connection lost|closed state|ER_CONNECTION_KILLED|ECONNRESET/i;
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'SQLITE_BUSY', 'SQLITE_LOCKED',
+  '57P01', '57P02', '57P03', '57014', '08006', '08003', '08001',
+  'ER_SOCKET_TIMEOUT', 'ER_CONNECTION_TIMEOUT', 'ER_STATEMENT_TIMEOUT', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_CONNECTION_LOST',
+]);
+const DROPPED = /Connection terminated|connection is closed|Cannot enqueue|socket has been closed|server closed the connection|Connection lost|closed state|ER_CONNECTION_KILLED|ECONNRESET|Query read timeout|socket timeout/i;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 6; depth++) {

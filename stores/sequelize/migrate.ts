@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import type { QueryInterface, Sequelize } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
+import { openDatabase, type DatabaseOptions } from './connection.js';
 import { Database } from './database.js';
 
 export type Migration = (params: { context: QueryInterface }) => Promise<void>;
@@ -50,4 +51,30 @@ export async function migrate(sequelize: Sequelize): Promise<string[]> {
     const applied = await createMigrator(sequelize).up();
     return applied.map((migration) => migration.name);
   });
+}
+
+/**
+ * Opens the database with its bounded waits after applying every pending migration. On PostgreSQL and MariaDB/MySQL the
+ * migrations run on a connection of their own whose statements are not bounded by `timeoutMs` (an index build, or
+ * waiting for another instance's migration lock, may take longer); SQLite has one connection (an in-memory database
+ * exists only in it).
+ */
+export async function openMigratedDatabase(options: DatabaseOptions): Promise<{ sequelize: Sequelize; applied: string[] }> {
+  if (options.url.startsWith('sqlite:')) {
+    const sequelize = await openDatabase(options);
+    try {
+      return { sequelize, applied: await migrate(sequelize) };
+    } catch (error) {
+      await sequelize.close().catch(() => undefined);
+      throw error;
+    }
+  }
+  const migrator = await openDatabase({ ...options, boundStatements: false });
+  let applied: string[];
+  try {
+    applied = await migrate(migrator);
+  } finally {
+    await migrator.close();
+  }
+  return { sequelize: await openDatabase(options), applied };
 }

@@ -1,6 +1,7 @@
 /**
  * Test databases: every test file gets its own, so concurrent runs never collide.
- * PostgreSQL and MariaDB databases are created with a random name and dropped by `drop()`.
+ * PostgreSQL and MariaDB databases are created with a random name and dropped by `drop()`. `mysql` is a database on the
+ * local MariaDB server reached through a `mysql://` URL: the mysql2 driver, speaking the MySQL protocol.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sequelize } from 'sequelize';
 
-export type TestDialect = 'sqlite-memory' | 'sqlite-file' | 'postgres' | 'mariadb';
-export const ALL_DIALECTS: TestDialect[] = ['sqlite-memory', 'sqlite-file', 'postgres', 'mariadb'];
+export type TestDialect = 'sqlite-memory' | 'sqlite-file' | 'postgres' | 'mariadb' | 'mysql';
+export const ALL_DIALECTS: TestDialect[] = ['sqlite-memory', 'sqlite-file', 'postgres', 'mariadb', 'mysql'];
 
 export const POSTGRES_ADMIN_URL = process.env.GATEHOUSE_TEST_POSTGRES ?? 'postgres://root@127.0.0.1:5432/postgres';
 export const MARIADB_ADMIN_URL = process.env.GATEHOUSE_TEST_MARIADB ?? 'mariadb://root@127.0.0.1:3306/test';
@@ -34,6 +35,8 @@ async function admin(url: string, sql: string): Promise<void> {
     password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
     database: parsed.pathname.slice(1),
     logging: false,
+    // A busy machine (several suites at once) may take more than the mariadb driver's default second to connect.
+    dialectOptions: dialect === 'mariadb' ? { connectTimeout: 15_000 } : { connectionTimeoutMillis: 15_000 },
   });
   try {
     await sequelize.query(sql);
@@ -64,11 +67,13 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
         drop: () => admin(POSTGRES_ADMIN_URL, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
       };
     }
-    case 'mariadb': {
+    case 'mariadb':
+    case 'mysql': {
       const name = uniqueName();
       await admin(MARIADB_ADMIN_URL, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+      const url = withDatabase(MARIADB_ADMIN_URL, name);
       return {
-        url: withDatabase(MARIADB_ADMIN_URL, name),
+        url: dialect === 'mysql' ? url.replace(/^mariadb:/, 'mysql:') : url,
         drop: () => admin(MARIADB_ADMIN_URL, `DROP DATABASE IF EXISTS \`${name}\``),
       };
     }
