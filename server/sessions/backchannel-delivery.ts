@@ -40,6 +40,8 @@ export class BackchannelDelivery {
   #running: Promise<number> | undefined;
   #again = false;
   #stopped = true;
+  /** Set by stop(): a round in progress delivers what it claimed and claims nothing more. */
+  #stopping = false;
 
   constructor(deps: { provider: Provider; outbox: BackchannelOutbox; clock: Clock; logger: Logger; events: EventEmitter; options: DeliveryOptions }) {
     this.#provider = deps.provider;
@@ -70,15 +72,20 @@ export class BackchannelDelivery {
     return added;
   }
 
-  /** Starts the background worker (polling every `pollInterval`). */
+  /**
+   * Starts the background worker: a round now, then one when the next pending notification is due (a retry fires on
+   * time), or after `pollInterval` at the latest (notifications another instance enqueued).
+   */
   start(): void {
     this.#stopped = false;
+    this.#stopping = false;
     this.kick();
   }
 
-  /** Stops polling and waits for a round in progress. */
+  /** Stops the worker: a round in progress delivers what it has claimed, claims nothing more, and is waited for. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopping = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#running?.catch(() => undefined);
@@ -104,10 +111,22 @@ export class BackchannelDelivery {
       this.#logger.error({ err: { message: (error as Error).message } }, 'back-channel delivery round failed');
     }
     if (this.#stopped) return;
-    const delay = this.#again ? 0 : this.#options.pollInterval * 1000;
+    const delay = this.#again ? 0 : await this.#untilNextDue();
     this.#again = false;
+    if (this.#stopped) return;
     this.#timer = setTimeout(() => void this.#loop(), delay);
     this.#timer.unref();
+  }
+
+  /** Milliseconds until the earliest pending notification is due, at most `pollInterval`. */
+  async #untilNextDue(): Promise<number> {
+    const poll = this.#options.pollInterval * 1000;
+    try {
+      const next = await this.#outbox.nextDue();
+      return next ? Math.min(poll, Math.max(0, next.getTime() - this.#clock.now().getTime())) : poll;
+    } catch {
+      return poll; // the database is unavailable: the round's own failure was logged; look again after a poll
+    }
   }
 
   /** Delivers every notification that is due now, batch after batch. Resolves to the number of attempts made. */
@@ -120,13 +139,14 @@ export class BackchannelDelivery {
 
   async #drain(): Promise<number> {
     let attempts = 0;
-    for (;;) {
+    while (!this.#stopping) {
       const leaseUntil = new Date(this.#clock.now().getTime() + 60_000);
       const batch = await this.#outbox.claimDue(this.#options.batchSize, leaseUntil);
       if (batch.length === 0) return attempts;
       await Promise.all(batch.map((row) => this.#deliver(row)));
       attempts += batch.length;
     }
+    return attempts;
   }
 
   async #deliver(row: OutboxRow): Promise<void> {

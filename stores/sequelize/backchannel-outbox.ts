@@ -136,9 +136,15 @@ export class BackchannelOutbox {
     return counts;
   }
 
-  /** The earliest moment a pending row becomes due (null when none is pending). */
+  /**
+   * The earliest moment a pending row can be claimed (null when none is pending): its next attempt, or when the lease
+   * of the worker delivering it now runs out, whichever is later.
+   */
   async nextDue(): Promise<Date | null> {
-    const [row] = await this.#db.select<{ next: unknown }>(`SELECT MIN(next_attempt_at) AS next FROM ${OUTBOX} WHERE status = 'pending'`);
+    const [row] = await this.#db.select<{ next: unknown }>(
+      `SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) AS next
+       FROM ${OUTBOX} WHERE status = 'pending'`,
+    );
     return row?.next ? toDate(row.next) : null;
   }
 }
