@@ -54,7 +54,7 @@ import { loadDpopNonceSecret } from './provider/dpop-nonce.js';
 import { deviceCodeEntry, devicePageSources } from './routes/device-pages.js';
 import { BackchannelOutbox } from '../stores/sequelize/backchannel-outbox.js';
 import { latestGrantOf } from '../stores/sequelize/grants.js';
-import { createAdapterFactory } from './sessions/adapter-factory.js';
+import { createAdapterFactory, guarded } from './sessions/adapter-factory.js';
 import { BackchannelDelivery } from './sessions/backchannel-delivery.js';
 import { slideOnClientActivity } from './sessions/coordination.js';
 import { ExpirySweeper } from './sessions/expiry-sweeper.js';
@@ -217,7 +217,9 @@ async function assemble(
   });
 
   // The Client model reads the directory (clients can change while the provider runs); the rest as configured.
-  const adapter = (modelName: string) => (modelName === 'Client' ? clientDirectory.adapter : operationalAdapters(modelName));
+  // (Guarded like the others: a client_id with a NUL, e.g. from a form body the provider parses itself, is unknown.)
+  const clientAdapter = guarded(clientDirectory.adapter);
+  const adapter = (modelName: string) => (modelName === 'Client' ? clientAdapter : operationalAdapters(modelName));
   const apis = new ApiRegistry(config.apis, config.ttl);
   const loginAttempts = new LoginAttempts(sequelize, clock);
   const deviceCodes = new DeviceCodeThrottle(loginAttempts, { ...config.login, maxFailuresPerIp: config.deviceFlow.maxFailuresPerIp }, clock);

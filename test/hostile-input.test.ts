@@ -1,6 +1,7 @@
 /**
- * Property-based tests (fast-check): hostile input at the admin API, the paging token, the login form and the config
- * loader never causes a 5xx or an uncaught exception, and nothing is written on rejected input.
+ * Property-based tests (fast-check): hostile input at the admin API, the paging token, the login form, the provider's
+ * endpoints (percent-encoded bytes that are not UTF-8, NULs) and the config loader never causes a 5xx or an uncaught
+ * exception, and nothing is written on rejected input.
  */
 import test from 'ava';
 import fc from 'fast-check';
@@ -9,6 +10,7 @@ import { QueryTypes } from 'sequelize';
 import { ConfigError, validateConfig } from '../config/load.js';
 import { decodePagingToken } from '../stores/paging-token.js';
 import { Browser } from './helpers/browser.js';
+import { ALL_DIALECTS } from './helpers/databases.js';
 import { discover, REDIRECT_URI, startAuthorization } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -36,6 +38,23 @@ const hostileString = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 50 }),
   fc.constantFrom("' OR 1=1 --", '%', '_', '\\', '\u0000', '../../etc/passwd', '<script>alert(1)</script>', 'a'.repeat(5000), '1e309', '-1', '0', 'NaN', 'true,false'),
 );
+
+/** Raw bytes, percent-encoded one by one: mostly not UTF-8, sometimes a NUL or another control character. */
+const percentEncodedBytes = fc
+  .uint8Array({ minLength: 1, maxLength: 12 })
+  .map((bytes) => [...bytes].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join(''));
+
+/** What the edge must refuse: bytes that are not UTF-8, or that decode to a control character (tab, LF, CR aside). */
+function refusedAtTheEdge(encoded: string): boolean {
+  const bytes = Buffer.from(encoded.split('%').slice(1).map((hex) => Number.parseInt(hex, 16)));
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return true;
+  }
+  return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text);
+}
 
 async function signedInSessions(): Promise<number> {
   const [row] = await gatehouse.server.sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM server_side_sessions WHERE subject_id IS NOT NULL', {
@@ -161,3 +180,52 @@ test("the provider's endpoints answer hostile parameters without a 5xx", async (
   );
   t.pass();
 });
+
+test('percent-encoded bytes that are not UTF-8 or decode to control characters get 400 at the edge, anywhere in the URL', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(percentEncodedBytes, fc.constantFrom('client_id', 'state', 'redirect_uri', 'scope'), async (encoded, name) => {
+      const response = await fetch(`${gatehouse.issuer}/auth?response_type=code&${name}=${encoded}&client_id=web`, { redirect: 'manual' });
+      const body = await response.text();
+      if (response.status >= 500) throw new Error(`${encoded} -> ${response.status} ${body}`);
+      return refusedAtTheEdge(encoded) ? response.status === 400 && JSON.parse(body).error === 'invalid_request' : response.status !== 400 || !body.includes('percent-encoded');
+    }),
+    { numRuns: 150 },
+  );
+  t.pass();
+});
+
+test("the provider's form endpoints answer bytes that are not UTF-8 and NULs in their bodies without a 5xx", async (t) => {
+  await fc.assert(
+    fc.asyncProperty(percentEncodedBytes, percentEncodedBytes, async (clientId, token) => {
+      for (const [path, body] of [
+        ['/token', `grant_type=client_credentials&client_id=${clientId}&client_secret=${token}`],
+        ['/token', `grant_type=refresh_token&refresh_token=${token}&client_id=web&client_secret=web-secret`],
+        ['/token/introspection', `token=${token}&client_id=${clientId}&client_secret=x`],
+        ['/token/revocation', `token=${token}&client_id=web&client_secret=web-secret`],
+      ]) {
+        const response = await fetch(`${gatehouse.issuer}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+        if (response.status >= 500) throw new Error(`${path} ${body} -> ${response.status} ${await response.text()}`);
+      }
+      return true;
+    }),
+    { numRuns: 60 },
+  );
+  t.pass();
+});
+
+for (const dialect of ALL_DIALECTS) {
+  test(`${dialect}: GET /auth?client_id=%00%ff%fe is a 400, and a NUL client_id in a token request body an unknown client`, async (t) => {
+    const server = await startTestServer({ dialect, config: { clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI] }] } });
+    t.teardown(() => server.close());
+    const response = await fetch(`${server.issuer}/auth?client_id=%00%ff%fe`, { redirect: 'manual' });
+    t.is(response.status, 400);
+    t.deepEqual(await response.json(), { error: 'invalid_request', error_description: 'the URL is not valid percent-encoded UTF-8' });
+    const token = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&client_id=%00%ff&client_secret=x',
+    });
+    t.is(token.status, 401);
+    t.is(((await token.json()) as { error: string }).error, 'invalid_client');
+  });
+}

@@ -1,7 +1,9 @@
 /**
  * Input hygiene at the edge: control characters (NUL and the other C0 characters, DEL) never belong in a URL, a
  * query parameter or a form field Gatehouse reads, and a NUL in particular must never reach SQLite (it would cut a
- * statement short). Such requests get a clear 400 before anything else runs.
+ * statement short). Neither does a URL whose percent-encoding is malformed or decodes to invalid UTF-8 (`%ff`, `%C0%80`,
+ * a lone `%`): such a URL was never produced by a client following RFC 3986, and a lenient decoder would turn it into
+ * something else than what was sent. Such requests get a clear 400 before anything else runs.
  */
 import { bodyParser } from '@koa/bodyparser';
 import type { Middleware } from 'koa';
@@ -9,25 +11,36 @@ import { HttpError } from './errors.js';
 
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
-function decoded(value: string): string {
+/** The decoded text, or undefined when the percent-encoding is malformed or is not UTF-8. */
+function strictlyDecoded(value: string): string | undefined {
   try {
     return decodeURIComponent(value.replace(/\+/g, ' '));
   } catch {
-    return value;
+    return undefined;
   }
 }
 
-/** 400 for a path or query string carrying control characters (every route, the provider's included). */
+/** 400 for a path or query string that is not valid percent-encoded UTF-8 or carries control characters (every route, the provider's included). */
 export function rejectControlCharacters(): Middleware {
   return async (ctx, next) => {
-    if (CONTROL.test(decoded(ctx.path)) || CONTROL.test(decoded(ctx.querystring))) {
-      ctx.status = 400;
-      ctx.type = 'json';
-      ctx.body = { error: 'invalid_request', error_description: 'control characters are not allowed in the URL' };
+    const path = strictlyDecoded(ctx.path);
+    const query = strictlyDecoded(ctx.querystring);
+    if (path === undefined || query === undefined) {
+      refuse(ctx, 'the URL is not valid percent-encoded UTF-8');
+      return;
+    }
+    if (CONTROL.test(path) || CONTROL.test(query)) {
+      refuse(ctx, 'control characters are not allowed in the URL');
       return;
     }
     await next();
   };
+}
+
+function refuse(ctx: Parameters<Middleware>[0], description: string): void {
+  ctx.status = 400;
+  ctx.type = 'json';
+  ctx.body = { error: 'invalid_request', error_description: description };
 }
 
 function hasControl(value: unknown): boolean {

@@ -19,7 +19,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  * SQLite, where it would cut the statement short), and a call that fails because the database (or the session store's
  * storage: store error `unavailable`) is unreachable fails as a 503.
  */
-function guarded(adapter: Adapter): Adapter {
+export function guarded(adapter: Adapter): Adapter {
   const wrapped = Object.create(adapter) as Record<string, unknown>;
   for (const method of ADAPTER_METHODS) {
     const original = (adapter as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method];
