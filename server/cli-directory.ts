@@ -1,8 +1,9 @@
 /**
  * `gatehouse users|clients|keys ...`: the directory, sign-in lockouts and the signing keys, changed in the configured
  * database. They need no running server and are safe while servers run on it: a running server sees a user or client
- * change within `directory.cacheMs` (1 s) and an unlock at once; new signing keys are used once the servers restart. `users remove` also ends the user's
- * sessions, tokens and grants, through a Gatehouse built on the same database (see cli-sessions.ts).
+ * change within `directory.cacheMs` (1 s), an unlock at once, and a key rotation within `keys.refreshMs`
+ * (server/provider/key-ring.ts). `users remove` also ends the user's sessions, tokens and grants, through a Gatehouse
+ * built on the same database (see cli-sessions.ts).
  *
  * Users and clients added here have source `cli`: the configuration's seeding never touches them. Changing or removing
  * an entry that came from the configuration works too, until the next start applies the configuration again.
@@ -77,10 +78,12 @@ export const KEYS_USAGE = `Usage:
 
 ${COMMON_HELP}
 
-  rotate   generate a new RS256 + ES256 pair that signs from now on (first in the JWKS). The previous keys stay
-           published until every token they signed has expired (now + the longest token lifetime), then the
-           next start drops them. Running servers sign with the new keys once restarted.
-  list     the stored signing keys: kid, algorithm, active or retiring (and until when)`;
+  rotate   stage a new RS256 + ES256 pair: published at once (pending), signing after keys.activationDelay
+           (1 h: longer than relying parties cache the JWKS); the keys it replaces stay published until every
+           token they signed has expired (its activation + the longest token lifetime). Running servers follow
+           the stored keys within keys.refreshMs: no restart.
+  list     the stored signing keys and their stage: pending (published, signs from ...), active (signing),
+           retiring (published until ...), retired (no longer published; dropped at the next rotation)`;
 
 const USAGES = { users: USERS_USAGE, clients: CLIENTS_USAGE, keys: KEYS_USAGE } as const;
 export type DirectoryCommand = keyof typeof USAGES;
@@ -534,12 +537,20 @@ const keysRotate = runner<void>({
   async prepare() {},
   async execute({ sequelize, config, json }) {
     refuseConfiguredKeys(config);
-    const result = await rotateSigningKeys(sequelize, { retireAfterSeconds: longestTokenLifetime(config.ttl, config.apis), clock: systemClock });
+    const result = await rotateSigningKeys(sequelize, {
+      activationDelaySeconds: config.keys.activationDelay,
+      retireAfterSeconds: longestTokenLifetime(config.ttl, config.apis),
+      clock: systemClock,
+    });
     if (json) return console.log(JSON.stringify(result, null, 2));
+    const when = result.added[0]?.activateAt;
     console.log(`New signing keys: ${result.added.map((key) => `${key.kid} (${key.alg})`).join(', ')}.`);
-    for (const key of result.retiring) console.log(`Still published until ${key.retireAfter!.toISOString()}: ${key.kid} (${key.alg})`);
+    if (when && result.added[0].status === 'pending') {
+      console.log(`Published now; they sign from ${when.toISOString()} (keys.activationDelay ${config.keys.activationDelay} s).`);
+    }
+    for (const key of result.retiring) console.log(`Signs until then, published until ${key.retireAfter!.toISOString()}: ${key.kid} (${key.alg})`);
     if (result.dropped.length) console.log(`Dropped (past their retire-after time): ${result.dropped.join(', ')}`);
-    console.log('Restart running servers to sign with the new keys.');
+    console.log(`Running servers follow within keys.refreshMs (${config.keys.refreshMs} ms): no restart.`);
   },
 });
 
@@ -547,10 +558,15 @@ const keysList = runner<void>({
   async prepare() {},
   async execute({ sequelize, config, json }) {
     refuseConfiguredKeys(config);
-    const keys = (await listSigningKeys(sequelize)) ?? [];
+    const keys = (await listSigningKeys(sequelize, systemClock)) ?? [];
     if (json) return console.log(JSON.stringify({ keys }, null, 2));
     if (keys.length === 0) return console.log('No signing keys yet: the first start generates them.');
-    console.log(formatTable([['KID', 'ALG', 'STATUS', 'RETIRE AFTER'], ...keys.map((key) => [key.kid, key.alg, key.status, key.retireAfter?.toISOString() ?? '-'])]));
+    console.log(
+      formatTable([
+        ['KID', 'ALG', 'STATUS', 'SIGNS FROM', 'PUBLISHED UNTIL'],
+        ...keys.map((key) => [key.kid, key.alg, key.status, key.activateAt?.toISOString() ?? '-', key.retireAfter?.toISOString() ?? '-']),
+      ]),
+    );
   },
 });
 

@@ -36,6 +36,7 @@ import { UserOffboarding } from './provider/user-offboarding.js';
 import { SequelizeDirectory } from '../stores/sequelize/directory.js';
 import { providerConfiguration } from './provider/configuration.js';
 import { describeKeys, loadKeyMaterial } from './provider/keys.js';
+import { SigningKeyRing } from './provider/key-ring.js';
 import { healthRoutes } from './routes/health.js';
 import { homeRoutes } from './routes/home.js';
 import { interactionRoutes } from './routes/interactions.js';
@@ -90,6 +91,8 @@ export interface GatehouseServer {
   sweeper: ExpirySweeper;
   /** Prometheus metrics (also when not exposed). */
   metrics: GatehouseMetrics;
+  /** The stored signing keys this server follows (undefined when the configuration supplies keys.jwks). */
+  signingKeys?: SigningKeyRing;
   /** Users in the directory (find, authenticate, save, remove). */
   accounts: AccountDirectory;
   /** Sign-in protection: lockout status and unlock by username (the admin API and the CLI use it). */
@@ -240,6 +243,11 @@ async function assemble(
     }));
   provider.proxy = config.proxy;
   provider.maxIpsCount = config.proxyHops; // the client address: the entry the outermost proxy wrote, not the client's
+  // Keys from the database follow rotations without a restart (keys from the configuration are fixed).
+  const signingKeys = keys.stored
+    ? new SigningKeyRing({ sequelize, clock, logger: logger.child({ component: 'keys' }), refreshMs: config.keys.refreshMs, stored: keys.stored })
+    : undefined;
+  signingKeys?.attach(provider);
   // Every ID token carries the per-client session id (`sid`), not only for clients that registered back-channel
   // logout with session_required: relying parties use it to match logout notifications and admin revocations.
   provider.Client.prototype.includeSid = () => true;
@@ -307,6 +315,7 @@ async function assemble(
   if (config.deviceFlow.enabled) provider.use(deviceCodeEntry(devicePages));
   delivery.start();
   if (config.serverSideSessions.removeExpiredSessions) sweeper.start();
+  signingKeys?.start();
   const offboarding = new UserOffboarding({ sessions, logger: logger.child({ component: 'users' }) });
   // Users the configuration no longer lists were disabled by the seeding: end their sessions and tokens now.
   for (const subject of seeded.disabledUsers) {
@@ -385,6 +394,7 @@ async function assemble(
     accounts,
     throttle,
     clients: clientDirectory,
+    signingKeys,
     async listen() {
       if (!httpServer.listening) await bind(httpServer, config.port, config.host);
       const { port } = httpServer.address() as AddressInfo;
@@ -399,6 +409,7 @@ async function assemble(
         const timeoutMs = options.timeoutMs ?? config.shutdown.timeout * 1000;
         const left = () => Math.max(0, timeoutMs - (performance.now() - started));
         // Background work takes nothing new from now on and finishes what it holds, beside the requests.
+        signingKeys?.stop();
         const background = Promise.all([sweeper.stop(), delivery.stop()]).then(() => true);
         const http = httpDrain.drain(timeoutMs);
         const { drained, cut } = await http;

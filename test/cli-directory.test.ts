@@ -152,44 +152,61 @@ test('clients add from options and from --json, list without secrets, remove', a
   t.is((await gatehouse(['clients', 'remove', '--db', db, '--client-id', 'spa'])).code, 1);
 });
 
-test('keys rotate: the new pair signs after a restart, the old keys stay published until they retire', async (t) => {
+test('keys rotate: the running server publishes the new pair at once, signs with it after the activation delay, and drops the old one once it retired', async (t) => {
   const db = await fileDatabase(t);
   const port = await freePort();
-  const config = { port, issuer: `http://localhost:${port}`, clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true }] };
+  const keys = { activationDelay: 8, refreshMs: 200 };
+  const config = { port, issuer: `http://localhost:${port}`, keys, clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true }] };
   const jwksOf = async (issuer: string) => (await (await fetch(`${issuer}/jwks`)).json()) as JSONWebKeySet;
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-keys-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const configFile = join(dir, 'gatehouse.json');
+  writeFileSync(configFile, JSON.stringify({ database: { url: db }, keys }));
 
   const first = await startTestServer({ databaseUrl: db, config });
-  t.teardown(() => first.server.close());
+  t.teardown(async () => {
+    await first.server.close();
+  });
   const before = await jwksOf(first.issuer);
-  const { tokens: oldTokens } = await signIn(new Browser(), await discover(first.issuer, 'web', 'web-secret'), { username: 'alice' });
+  const web = await discover(first.issuer, 'web', 'web-secret');
+  const { tokens: oldTokens } = await signIn(new Browser(), web, { username: 'alice' });
   const oldKid = decodeProtectedHeader(oldTokens.id_token!).kid;
 
-  const rotated = await gatehouse(['keys', 'rotate', '--db', db]); // while the server runs
+  const rotated = await gatehouse(['keys', 'rotate', '--config', configFile]); // while the server runs
   t.is(rotated.code, 0, rotated.stderr);
-  t.regex(rotated.stdout, /^New signing keys: \S+ \(RS256\), \S+ \(ES256\)\./);
-  t.regex(rotated.stdout, /Restart running servers/);
-  const listed = JSON.parse((await gatehouse(['keys', 'list', '--db', db, '--json'])).stdout).keys;
-  t.deepEqual(listed.map((key: { status: string }) => key.status), ['active', 'active', 'retiring', 'retiring']);
+  t.regex(rotated.stdout, /^New signing keys: \S+ \(RS256\), \S+ \(ES256\)\.\nPublished now; they sign from \S+ \(keys\.activationDelay 8 s\)\./);
+  t.regex(rotated.stdout, /no restart/);
+  const listed = JSON.parse((await gatehouse(['keys', 'list', '--config', configFile, '--json'])).stdout).keys;
+  const activateAt = Date.parse(listed[0].activateAt);
+  // (Each command starts a Node process: on a busy machine the activation may have come meanwhile.)
+  const stagesNow = Date.now() < activateAt ? ['pending', 'pending', 'active', 'active'] : ['active', 'active', 'retiring', 'retiring'];
+  t.deepEqual(listed.map((key: { status: string }) => key.status), stagesNow);
   const retireAfter = Date.parse(listed[2].retireAfter);
-  t.true(Math.abs(retireAfter - (Date.now() + 14 * DAY)) < 60_000, 'retires after the longest token lifetime (refresh tokens, 14 days)');
+  t.true(Math.abs(retireAfter - (activateAt + 14 * DAY)) < 2000, 'the old keys retire the longest token lifetime (refresh tokens, 14 days) after the new ones sign');
+  t.regex((await gatehouse(['keys', 'list', '--config', configFile])).stdout, /^KID +ALG +STATUS +SIGNS FROM +PUBLISHED UNTIL\n\S+ +RS256 +(pending|active) /);
+
+  // The running server publishes the new keys within keys.refreshMs, and signs with the old ones until activation.
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  const published = await jwksOf(first.issuer);
+  t.deepEqual(published.keys.map((key) => key.kid).sort(), [...listed.map((key: { kid: string }) => key.kid)].sort(), 'all four published, no restart');
+  if (Date.now() < activateAt - 300) {
+    const { tokens } = await signIn(new Browser(), web, { username: 'alice' });
+    t.is(decodeProtectedHeader(tokens.id_token!).kid, oldKid, 'the old key still signs while the new one is pending');
+  }
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, activateAt - Date.now()) + 600));
+  const { tokens } = await signIn(new Browser(), web, { username: 'alice' });
+  t.is(decodeProtectedHeader(tokens.id_token!).kid, listed[0].kid, 'the new RS256 key signs after its activation, without a restart');
+  const jwks = createLocalJWKSet(await jwksOf(first.issuer));
+  await t.notThrowsAsync(jwtVerify(oldTokens.id_token!, jwks, { issuer: first.issuer }), 'a token signed before the rotation still verifies');
+  await t.notThrowsAsync(jwtVerify(tokens.id_token!, jwks, { issuer: first.issuer }));
   await first.server.close();
 
-  const second = await startTestServer({ databaseUrl: db, config });
-  t.teardown(() => second.server.close());
-  const after = await jwksOf(second.issuer);
-  t.is(after.keys.length, 4);
-  t.deepEqual(after.keys.slice(2).map((key) => key.kid), before.keys.map((key) => key.kid), 'the old keys are still published, after the new ones');
-  const { tokens } = await signIn(new Browser(), await discover(second.issuer, 'web', 'web-secret'), { username: 'alice' });
-  t.is(decodeProtectedHeader(tokens.id_token!).kid, after.keys[0].kid, 'the new RS256 key signs');
-  t.not(after.keys[0].kid, oldKid);
-  const jwks = createLocalJWKSet(after);
-  await t.notThrowsAsync(jwtVerify(oldTokens.id_token!, jwks, { issuer: second.issuer }), 'a token signed before the rotation still verifies');
-  await second.server.close();
-
   const later = await startTestServer({ databaseUrl: db, config, clock: new ManualClock(retireAfter + 1000) });
-  t.teardown(() => later.server.close());
-  t.deepEqual((await jwksOf(later.issuer)).keys.map((key) => key.kid), after.keys.slice(0, 2).map((key) => key.kid), 'retired keys are dropped at start');
-  t.deepEqual(JSON.parse((await gatehouse(['keys', 'list', '--db', db, '--json'])).stdout).keys.map((key: { status: string }) => key.status), ['active', 'active']);
+  t.teardown(async () => {
+    await later.server.close();
+  });
+  t.deepEqual((await jwksOf(later.issuer)).keys.map((key) => key.kid), listed.slice(0, 2).map((key: { kid: string }) => key.kid), 'retired keys are no longer published');
+  t.deepEqual(before.keys.map((key) => key.kid), listed.slice(2).map((key: { kid: string }) => key.kid));
 });
 
 test('--help on every command and subcommand exits 0 with its usage', async (t) => {

@@ -50,3 +50,19 @@ export async function setSecret(sequelize: Sequelize, name: string, value: strin
   const db = Database.of(sequelize);
   await db.write(db.insertOrUpdate(INSERT, ['name'], ['value', 'updated_at']), { name, value, now: systemClock.now() });
 }
+
+/**
+ * Replaces the value stored under `name` only if it is still `expected` (compare-and-swap): two processes changing the
+ * same secret at once (two `gatehouse keys rotate`) never lose one's change. Resolves to whether it was replaced.
+ */
+export async function replaceSecret(sequelize: Sequelize, name: string, expected: string, value: string): Promise<boolean> {
+  checkName(name);
+  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`secret ${name}: expected a non-empty string`);
+  const changed = await Database.of(sequelize).write('UPDATE gatehouse_secrets SET value = :value, updated_at = :now WHERE name = :name AND value = :expected', {
+    name,
+    value,
+    expected,
+    now: systemClock.now(),
+  });
+  return changed === 1;
+}
