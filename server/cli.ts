@@ -118,8 +118,8 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<void> 
     }
     stopping = true;
     const timeoutMs = config.shutdown.timeout * 1000;
-    // (Message kept as it was: test/package.test.ts and log searches look for it.)
-    server.logger.info({ event: 'shutdown.start', signal, timeoutMs }, 'shutting down');
+    // (Message and its last field kept as they were: test/package.test.ts and log searches look for them.)
+    server.logger.info({ event: 'shutdown.start', timeoutMs, signal }, 'shutting down');
     // Whatever happens inside the drain, the process ends shortly after its deadline (before a SIGKILL would come).
     setTimeout(() => process.exit(1), timeoutMs + 5000).unref();
     server.close({ timeoutMs }).then(

@@ -82,13 +82,20 @@ export class BackchannelDelivery {
     this.kick();
   }
 
-  /** Stops the worker: a round in progress delivers what it has claimed, claims nothing more, and is waited for. */
+  /**
+   * Stops the worker: a round in progress delivers what it has claimed, claims nothing more, and is waited for. An
+   * explicit runOnce() afterwards (the CLI's) delivers as usual.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#stopping = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#running?.catch(() => undefined);
+    try {
+      await this.#running?.catch(() => undefined);
+    } finally {
+      this.#stopping = false;
+    }
   }
 
   /** Runs a round soon (coalesced with one in progress). */
