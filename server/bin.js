@@ -4,7 +4,7 @@
 //
 // Node flags. `gatehouse start` runs the server with Gatehouse's Node flags (server/node-flags.ts says why). Node takes
 // them only on its command line and a portable shebang cannot carry them (BusyBox env has no -S), so a start without
-// them replaces itself with `node <flags> bin.js start ...` through process.execve (Node 22.15+, not Windows): the same
+// them replaces itself with `node <flags> bin.js start ...` through process.execve (not on Windows): the same
 // process and PID, so signals reach the server itself. Where execve is missing, the server runs without the flags (they
 // tune memory, nothing else). A --max-semi-space-size of your own (command line or NODE_OPTIONS) is kept.
 //
@@ -14,11 +14,24 @@
 //
 // Source or compiled. In a checkout (server/cli.ts beside this file) it runs the TypeScript source through tsx, a
 // devDependency; the installed package runs the compiled dist/server/cli.js and needs no TypeScript tooling.
-import { existsSync } from 'node:fs';
+//
+// Node version. package.json `engines` says which Node Gatehouse needs, but npm only warns; an older Node would fail
+// on a missing node:crypto export with a stack trace. This file runs on any Node, so it checks first and says so in
+// one line (server/node-version.ts does the same for the package's import entry points).
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const SERVER_FLAGS = ['--max-semi-space-size=8'];
 const PARENT_POLL_MS = 250;
+
+const source = new URL('./cli.ts', import.meta.url);
+const compiled = new URL('../dist/server/cli.js', import.meta.url);
+
+const nodeProblem = unsupportedNode();
+if (nodeProblem) {
+  console.error(`gatehouse: ${nodeProblem}`);
+  process.exit(1);
+}
 
 if (process.argv[2] === 'start') {
   const flagName = (flag) => flag.split('=')[0];
@@ -34,8 +47,6 @@ if (process.argv[2] === 'start') {
   stopWhenNpmParentExits();
 }
 
-const source = new URL('./cli.ts', import.meta.url);
-const compiled = new URL('../dist/server/cli.js', import.meta.url);
 if (existsSync(source)) {
   let register;
   try {
@@ -54,6 +65,19 @@ if (existsSync(source)) {
   }
 } else {
   await import(compiled.href);
+}
+
+/** Why this Node cannot run Gatehouse (older than package.json `engines.node`, ">=X.Y.Z"), or undefined. */
+function unsupportedNode() {
+  const range = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).engines.node;
+  const need = /^>=\s*(\d+)\.(\d+)\.(\d+)$/.exec(range).slice(1).map(Number);
+  const have = process.versions.node.split('.').map(Number);
+  const differs = need.findIndex((part, index) => have[index] !== part);
+  if (differs === -1 || have[differs] > need[differs]) return undefined;
+  const checkout = existsSync(source)
+    ? ' In a checkout, `npm start` and `npx gatehouse ...` run the Node 24 of its `node` devDependency.'
+    : '';
+  return `Gatehouse needs Node.js ${need.join('.')} or later (this is ${process.version}): it hashes passwords with node:crypto's argon2.${checkout}`;
 }
 
 /** Started by npm (npx, npm start, npm run): stop, as on SIGTERM, once the shell npm started us through is gone. */

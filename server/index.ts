@@ -1,4 +1,5 @@
 /** The package root (`import { createServer } from 'gatehouse-idp'`): the programmatic API. */
+import './node-version.js'; // first: an unsupported Node is refused before anything else loads
 export { createServer, type CreateServerOptions, type GatehouseServer } from './create-server.js';
 export { loadConfig, validateConfig, ConfigError } from '../config/load.js';
 export type { GatehouseConfig, GatehouseConfigInput, AccountConfig, ClientConfig } from '../config/schema.js';

@@ -56,7 +56,7 @@ export class AccountDirectory {
       await this.#dummyHash;
     } catch (error) {
       throw new Error(`passwordHashing: ${describeHashing(this.#hashing)} does not work on this runtime (Node.js ${process.version}): ${(error as Error).message}` +
-        (this.#hashing.algorithm === 'argon2id' ? '; argon2id needs node:crypto argon2 (Node.js >= 24.16), or set passwordHashing.algorithm: scrypt' : ''));
+        (this.#hashing.algorithm === 'argon2id' ? '; argon2id needs node:crypto argon2 (Node.js >= 24.16 with OpenSSL 3.2 or later), or set passwordHashing.algorithm: scrypt' : ''));
     }
   }
 

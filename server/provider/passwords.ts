@@ -10,7 +10,8 @@
  * with composed or decomposed characters matches. Verification is constant-time; an unknown user is checked against a
  * dummy hash made at the configured cost, so a wrong password and an unknown user take the same time.
  */
-import { argon2, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { passwordHashCostProblem } from '../../config/schema.js';
 
 export interface ScryptParams {
@@ -57,7 +58,9 @@ function deriveScrypt(password: string, salt: Buffer, params: ScryptParams, keyL
 
 function deriveArgon2id(password: string, salt: Buffer, params: Argon2idParams, keyLength: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    argon2(
+    // Through the namespace, not a named import: on a Node without argon2 a named import fails when the module graph
+    // links, before the entry points' version check (server/node-version.ts) can say what is wrong.
+    nodeCrypto.argon2(
       'argon2id',
       { message: password.normalize('NFKC'), nonce: salt, parallelism: params.parallelism, tagLength: keyLength, memory: params.memory, passes: params.passes },
       (error, key) => (error ? reject(error) : resolve(key)),
