@@ -104,7 +104,15 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<void> 
   // Loaded here, not at the top: the other commands (and --help) start faster without the provider.
   const { createServer } = await import('./create-server.js');
   const server = await createServer(config as GatehouseConfigInput);
-  const { url, metricsPort } = await server.listen();
+  let listening: Awaited<ReturnType<typeof server.listen>>;
+  try {
+    listening = await server.listen();
+  } catch (error) {
+    // Nothing half-started: close the database and background work too, so the process exits (code 1).
+    await server.close({ timeoutMs: 1000 });
+    throw error;
+  }
+  const { url, metricsPort } = listening;
   server.logger.info({ issuer: config.issuer, url, serverSideSessions: config.serverSideSessions.enabled }, `Gatehouse listening on ${url}`);
   if (isPretty(config.logging)) {
     process.stdout.write(`\n${startBanner({ config: server.config, metricsPort, storeName: server.sessionStore?.constructor.name })}\n`);

@@ -46,6 +46,7 @@ import { adminPageRoutes } from './routes/admin-pages.js';
 import type { RouteDeps } from './routes/deps.js';
 import { consoleClient } from './provider/console-client.js';
 import { GatehouseMetrics } from './metrics.js';
+import { listenError } from './listen-error.js';
 import { createLogger } from './logging.js';
 import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
 import { LoginThrottle, loginNameKey } from './provider/login-throttle.js';
@@ -396,11 +397,18 @@ async function assemble(
     clients: clientDirectory,
     signingKeys,
     async listen() {
-      if (!httpServer.listening) await bind(httpServer, config.port, config.host);
+      // All or nothing: a listener that cannot bind (a taken metrics port) leaves none bound by this call.
+      const bindsMain = !httpServer.listening;
+      if (bindsMain) await bind(httpServer, config.port, config.host).catch((error) => Promise.reject(listenError('port', config.host, config.port, error)));
       const { port } = httpServer.address() as AddressInfo;
       // metrics.port 0 or false: no listener of their own (metrics.token may still serve them on the main port).
       const sidecar = config.metrics.enabled && config.metrics.port ? config.metrics.port : undefined;
-      metricsPort ??= sidecar ? await metrics.listenSidecar(sidecar, config.metrics.host) : undefined;
+      try {
+        metricsPort ??= sidecar ? await metrics.listenSidecar(sidecar, config.metrics.host) : undefined;
+      } catch (error) {
+        if (bindsMain) await new Promise((resolve) => httpServer.close(resolve));
+        throw listenError('metrics.port', config.metrics.host, sidecar!, error as NodeJS.ErrnoException);
+      }
       return { port, url: config.issuer, metricsPort };
     },
     close(options = {}) {

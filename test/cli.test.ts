@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -132,6 +133,19 @@ test('a session store that cannot be built stops start with exit code 2, naming 
   const run = await cli(['start', '--config', config, '--port', '0']);
   t.is(run.code, 2, run.stderr);
   t.regex(run.stderr, /^gatehouse: serverSideSessions\.store: building "NeedsUrl" from module ".*needs-url\.mjs" failed: storeOptions\.url is required/m);
+});
+
+test('a metrics port in use stops start with exit code 1, naming metrics.port; nothing stays half-started', async (t) => {
+  const holder = createNetServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => holder.close());
+  const taken = (holder.address() as AddressInfo).port;
+  const config = configFile(t, { database: { url: 'sqlite::memory:' }, metrics: { enabled: true, port: taken } });
+  // Before the fix the server went on serving the main port (and the run ended only at the child's timeout).
+  const run = await cli(['start', '--config', config, '--port', '0']);
+  t.is(run.code, 1, run.stderr);
+  t.regex(run.stderr, new RegExp(`^gatehouse: metrics\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: the port is in use by another process \\(EADDRINUSE\\); choose another metrics\\.port \\(GATEHOUSE_METRICS__PORT\\)$`, 'm'));
+  t.notRegex(run.stderr, /listening on/);
 });
 
 test('sessions list and revoke work with --db alone, whatever a configuration says about server-side sessions', async (t) => {

@@ -1,4 +1,6 @@
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import test from 'ava';
+import { createServer } from '../server/create-server.js';
 import { Browser } from './helpers/browser.js';
 import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
 import { freePort, startTestServer } from './helpers/server.js';
@@ -54,6 +56,26 @@ test('metrics can be served on their own port instead', async (t) => {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   t.regex(text, /gatehouse_logins_total 0/);
   t.is((await fetch(`${gatehouse.issuer}/metrics`)).status, 404, 'not on the main port');
+});
+
+test('a listen that cannot bind the metrics port rejects naming metrics.port and leaves no listener bound', async (t) => {
+  const holder = createNetServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => holder.close());
+  const taken = (holder.address() as AddressInfo).port;
+  const mainPort = await freePort();
+  const server = await createServer({
+    port: mainPort,
+    host: '127.0.0.1',
+    logging: { level: 'silent' },
+    database: { url: 'sqlite::memory:' },
+    metrics: { enabled: true, port: taken },
+  });
+  t.teardown(() => server.close());
+  const error = await t.throwsAsync(server.listen());
+  t.regex(error!.message, new RegExp(`^metrics\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: the port is in use by another process \\(EADDRINUSE\\)`));
+  const refused = await fetch(`http://127.0.0.1:${mainPort}/healthz`).then(() => 'answered', (failure: Error) => (failure.cause as NodeJS.ErrnoException)?.code);
+  t.is(refused, 'ECONNREFUSED', 'the main port was released');
 });
 
 test('metrics.port 0 or false switches their own listener off', async (t) => {
