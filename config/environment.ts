@@ -15,6 +15,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { formatIssues } from './issues.js';
+import { nearestNames } from './nearest-name.js';
 import { baseOf, declaredOptions, type DeclaredOption } from './option.js';
 import { configSchema, type GatehouseConfigInput } from './schema.js';
 
@@ -58,16 +59,30 @@ export interface EnvironmentResult {
   warnings: string[];
 }
 
-/** Applies the environment over a config object (a copy is returned; the input is not changed). */
-export function readEnvironment(input: GatehouseConfigInput, env: NodeJS.ProcessEnv): EnvironmentResult {
+/**
+ * An option's value from the command line (`--port 4000` → `{ flag: '--port', path: 'port', text: '4000' }`). It is
+ * read like the option's variable and wins over the environment: flags are what the person typed for this one run.
+ */
+export interface CommandLineValue {
+  flag: string;
+  path: string;
+  text: string;
+}
+
+/**
+ * Applies the environment, then the command line's values, over a config object (a copy is returned; the input is not
+ * changed). Variables that set the same option (an alias and the derived name, a value and its `_FILE`) must agree.
+ */
+export function readEnvironment(input: GatehouseConfigInput, env: NodeJS.ProcessEnv, commandLine: CommandLineValue[] = []): EnvironmentResult {
   let config = input as Record<string, unknown>;
   const sources = new Map<string, string>();
   const problems: string[] = [];
   for (const option of environmentOptions()) {
-    const given = option.names.flatMap((name) => valueOf(name, env, problems));
+    const flag = commandLine.find((value) => value.path === option.path.join('.'));
+    const given = flag ? [{ name: flag.flag, text: flag.text }] : option.names.flatMap((name) => valueOf(name, env, problems));
     if (given.length === 0) continue;
-    if (given.length > 1) {
-      problems.push(`${given.map(({ name }) => name).join(' and ')}: both set ${option.path.join('.')}; give one`);
+    if (new Set(given.map(({ text }) => text)).size > 1) {
+      problems.push(`${given.map(({ name }) => name).join(' and ')}: both set ${option.path.join('.')}, to different values; give one`);
       continue;
     }
     const [{ name, text }] = given;
@@ -188,15 +203,26 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** GATEHOUSE_ variables that are no option but look like one (`GATEHOUSE_METRICS_PORT` for `GATEHOUSE_METRICS__PORT`). */
+/**
+ * GATEHOUSE_ variables that are no option but look like one: a name within a letter or two of an option's variable
+ * (`GATEHOUSE_METRIC__PORT`, `GATEHOUSE_SERVER_SIDE_SESSION__IDLE_TIMEOUT`), underscores not counted
+ * (`GATEHOUSE_METRICS_PORT`). Other variables with the prefix are left alone: other tools use it too (the examples'
+ * `GATEHOUSE_REDIS_URL`, the tests' `GATEHOUSE_TEST_*`).
+ */
 function misspelt(env: NodeJS.ProcessEnv): string[] {
-  const known = new Set([...environmentOptions().flatMap(({ names }) => names.flatMap((name) => [name, `${name}_FILE`])), ...Object.keys(OTHER_VARIABLES)]);
-  const squash = (name: string) => name.replace(/_/g, '');
-  const bySquashed = new Map(environmentOptions().flatMap(({ names }) => names.map((name) => [squash(name), name] as const)));
+  const variables = [...environmentOptions().flatMap(({ names }) => names), ...Object.keys(OTHER_VARIABLES)];
+  const known = new Set(variables.flatMap((name) => [name, `${name}_FILE`]));
+  const compared = (name: string) => name.replace(/^GATEHOUSE_/, '').replace(/_/g, '');
+  // One suggestion per spelling: an option's own name rather than its alias that differs only in underscores.
+  const bySpelling = new Map<string, string>();
+  for (const name of variables) if (name.startsWith('GATEHOUSE_') && !bySpelling.has(compared(name))) bySpelling.set(compared(name), name);
+  const prefixed = [...bySpelling.values()];
   return Object.keys(env)
     .filter((name) => name.startsWith('GATEHOUSE_') && !known.has(name))
     .flatMap((name) => {
-      const suggestion = bySquashed.get(squash(name.replace(/_FILE$/, '')));
-      return suggestion ? [`${name} is not a Gatehouse setting; did you mean ${suggestion}${name.endsWith('_FILE') ? '_FILE' : ''}?`] : [];
+      const file = name.endsWith('_FILE') ? '_FILE' : '';
+      const nearest = nearestNames(name.slice(0, name.length - file.length), prefixed, compared);
+      if (nearest.length === 0) return [];
+      return [`${name} is not a Gatehouse setting and is ignored; did you mean ${nearest.map((suggestion) => `${suggestion}${file}`).join(' or ')}?`];
     });
 }

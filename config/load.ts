@@ -7,8 +7,10 @@ import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { presets } from './defaults.js';
-import { readEnvironment } from './environment.js';
+import { readEnvironment, type CommandLineValue } from './environment.js';
 import { formatIssues } from './issues.js';
+import { typeOf } from './describe-type.js';
+import { optionInfo, schemaAt } from './option.js';
 
 export { formatIssues, formatPath } from './issues.js';
 import { configSchema, DEVICE_CODE_GRANT, type AccountConfig, type ApiConfig, type ClientConfig, type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
@@ -93,13 +95,30 @@ function definedOnly(value: Record<string, unknown>): Record<string, unknown> {
  * variable that set it (`sources`: path → variable, from readEnvironment).
  */
 export function validateConfig(input: unknown, source?: string, sources: Map<string, string> = new Map()): GatehouseConfig {
-  const result = configSchema.safeParse(applyPreset(input));
-  if (!result.success) throw new ConfigError(formatIssues(result.error.issues).map((problem) => namedBySource(problem, sources)), source);
+  const prepared = applyPreset(input);
+  const result = configSchema.safeParse(prepared);
+  if (!result.success) {
+    const issues = result.error.issues.map((issue) => explained(issue, prepared));
+    throw new ConfigError(formatIssues(issues).map((problem) => namedBySource(problem, sources)), source);
+  }
   const config = result.data;
   const problems = crossFieldProblems(config).map((problem) => namedBySource(problem, sources));
   if (problems.length) throw new ConfigError(problems, source);
   const issuer = (config.issuer ?? `http://localhost:${config.port}`).replace(/\/$/, '');
   return { ...config, issuer };
+}
+
+/**
+ * zod says only "Invalid input" when a value fits none of an option's alternatives (`metrics.port: false` or a port):
+ * say what the option takes and what it got (unless the option is a secret).
+ */
+function explained(issue: z.core.$ZodIssue, input: unknown): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  const schema = schemaAt(configSchema, issue.path);
+  if (!schema) return issue;
+  const value = issue.path.reduce<unknown>((at, part) => (at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[part] : undefined), input);
+  const got = optionInfo.get(schema)?.secret ? '' : `, got ${(JSON.stringify(value) ?? String(value)).slice(0, 60)}`;
+  return { ...issue, message: `expected ${typeOf(schema, { code: false })}${got}` };
 }
 
 /** A problem message with every path that an environment variable set renamed to that variable. */
@@ -115,20 +134,35 @@ export interface LoadOptions {
   file?: string;
   env?: NodeJS.ProcessEnv;
   overrides?: GatehouseConfigInput;
+  /** Options given on the command line (`--port`): applied after the environment, so they win over it. */
+  commandLine?: CommandLineValue[];
   /** Told about GATEHOUSE_ variables that look like a misspelt option. */
   warn?: (message: string) => void;
 }
 
-/** The whole start-up path: file (optional) + environment + validation. */
+/** The whole start-up path: file (optional) + environment + command line + validation. */
 export function loadConfig(options: LoadOptions = {}): GatehouseConfig {
   const env = options.env ?? process.env;
   const file = options.file ?? (env.GATEHOUSE_CONFIG || undefined);
   const fromFile = file ? readConfigFile(file) : {};
   const merged = { ...fromFile, ...options.overrides };
-  const { config, sources, problems, warnings } = readEnvironment(merged, env);
-  if (problems.length) throw new ConfigError(problems, 'the environment');
+  const { config, sources, problems, warnings } = readEnvironment(merged, env, options.commandLine);
+  if (problems.length) {
+    const fromFlags = problems.filter((problem) => problem.startsWith('--')).length;
+    throw new ConfigError(problems, inputList([fromFlags < problems.length && 'the environment', fromFlags > 0 && 'the command line']));
+  }
   for (const warning of warnings) options.warn?.(warning);
-  return validateConfig(config, file ? resolve(file) : undefined, sources);
+  // Problems found in validation name their variable or flag; the header names every input that went into them.
+  const setBy = [...sources.values()];
+  const inputs = [file && resolve(file), setBy.some((name) => /^[A-Z]/.test(name)) && 'the environment', setBy.some((name) => name.startsWith('--')) && 'the command line'];
+  return validateConfig(config, inputList(inputs), sources);
+}
+
+/** `a`, `a and b`, `a, b and c` of the given inputs (false ones left out); undefined for none. */
+function inputList(inputs: (string | false | undefined)[]): string | undefined {
+  const named = inputs.filter((input): input is string => Boolean(input));
+  if (named.length === 0) return undefined;
+  return named.length === 1 ? named[0] : `${named.slice(0, -1).join(', ')} and ${named.at(-1)}`;
 }
 
 function crossFieldProblems(config: z.output<typeof configSchema>): string[] {

@@ -71,3 +71,15 @@ export function declaredOptions(shape: Record<string, z.ZodType>, prefix: string
     return [{ path: [...prefix, key], schema, info }];
   });
 }
+
+/** The schema at `path` below `root` (object keys and list indexes, as in a zod issue's path), or undefined. */
+export function schemaAt(root: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
+  let current: z.ZodType | undefined = root;
+  for (const part of path) {
+    if (!current) return undefined;
+    const base = baseOf(current) as z.ZodType & { def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType } };
+    if (typeof part === 'number') current = base.def.type === 'array' ? base.def.element : undefined;
+    else current = base.def.type === 'object' ? base.def.shape?.[String(part)] : undefined;
+  }
+  return current;
+}

@@ -9,9 +9,9 @@
  * an entry that came from the configuration works too, until the next start applies the configuration again.
  */
 import { parseArgs } from 'node:util';
-import { readStdin } from './cli-io.js';
+import { commandConfig, readStdin } from './cli-io.js';
 import type { Sequelize } from 'sequelize';
-import { clientFeatureProblems, clientProblems, formatIssues, loadConfig } from '../config/load.js';
+import { clientFeatureProblems, clientProblems, formatIssues } from '../config/load.js';
 import { clientSchema, type ClientConfig, type GatehouseConfig } from '../config/schema.js';
 import { systemClock } from '../stores/clock.js';
 import { SequelizeDirectory, UsernameTakenError, type ClientRecord, type UserRecord } from '../stores/sequelize/directory.js';
@@ -27,8 +27,8 @@ import { commandServer, deliveryOf } from './cli-sessions.js';
 import { loggableMessage } from './http/errors.js';
 import { UserOffboarding, type AccessEnded } from './provider/user-offboarding.js';
 
-const COMMON_HELP = `Every subcommand takes --config FILE and --db URL (env GATEHOUSE_CONFIG, GATEHOUSE_DATABASE_URL), --json
-(machine-readable output) and --help.`;
+const COMMON_HELP = `Every subcommand takes --config FILE and --db URL (env GATEHOUSE_CONFIG, GATEHOUSE_DATABASE__URL; a flag
+wins over the environment), --json (machine-readable output) and --help.`;
 
 export const USERS_USAGE = `Usage:
   gatehouse users add --subject S [--username U] [--password P | --password-stdin]
@@ -173,9 +173,7 @@ export async function directoryCommand(command: DirectoryCommand, argv: string[]
   const fail = (message: string) => new DirectoryUsageError(command, message);
   const run = RUNNERS[command][subcommand];
   const prepared = await run.prepare(values, fail);
-  const env = { ...process.env };
-  if (values.db !== undefined) env.GATEHOUSE_DATABASE_URL = values.db;
-  const config = loadConfig({ file: values.config, env });
+  const config = commandConfig(values);
   const url = config.database.url;
   if (url === 'sqlite::memory:' || url === 'sqlite:') {
     throw new DirectoryCommandError(`the database is in memory (database.url ${url}): there is nothing to change; give --db or a config file with database.url`);
@@ -478,7 +476,8 @@ const clientsAdd = runner<ClientConfig>({
   async execute({ directory, values, config }, client) {
     // A setting the configured servers leave off would be dropped (PAR, DPoP) or make the client unusable (device grant).
     const problems = clientFeatureProblems(client, config, '').map((problem) => problem.replace(/^([a-z_]+)/, (field) => FLAG_OF[field] ?? field));
-    if (problems.length) throw new DirectoryCommandError(`client "${client.client_id}" asks for what the configuration turns off:\n  ${problems.join('\n  ')}`);
+    // Arguments that contradict the configuration: bad usage, exit code 2 (as the configuration's own check would be).
+    if (problems.length) throw new DirectoryUsageError('clients', `client "${client.client_id}" asks for what the configuration turns off:\n  ${problems.join('\n  ')}`);
     const existing = await directory.getClient(client.client_id);
     if (existing && !values.replace) {
       throw new DirectoryCommandError(`client "${client.client_id}" already exists (source ${existing.source}); give --replace to overwrite it`);

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { loadConfig } from '../config/load.js';
+import { commandConfig } from './cli-io.js';
 import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
 import { MAX_PAGE_SIZE } from '../stores/session-store.js';
 import type { GatehouseServer } from './create-server.js';
@@ -32,9 +32,9 @@ export const SESSIONS_USAGE = `Usage:
   gatehouse sessions revoke (--session-id ID | --subject S) [--client-ids a,b]
                           [--no-backchannel] [--keep-consents] [--keep-tokens] [--issuer URL] [--json]
 
-Both take --db URL (env GATEHOUSE_DATABASE_URL), which is enough, or --config FILE (env GATEHOUSE_CONFIG) for a custom
-session store; --issuer URL (env GATEHOUSE_ISSUER, or the config file's) lets revoke deliver back-channel logout at
-once, otherwise the servers on the database deliver it.
+Both take --db URL (env GATEHOUSE_DATABASE__URL), which is enough, or --config FILE (env GATEHOUSE_CONFIG) for a custom
+session store (a flag wins over the environment); --issuer URL (env GATEHOUSE_ISSUER, or the config file's) lets
+revoke deliver back-channel logout at once, otherwise the servers on the database deliver it.
 
   list     sessions, newest first (--page-size 1..${MAX_PAGE_SIZE}, default 25; --page continues a listing)
   revoke   end the session (or every session of the subject): revoke tokens and consents, send back-channel
@@ -108,11 +108,8 @@ export async function sessionsCommand(argv: string[]): Promise<void> {
   if (extra.length) throw new SessionsUsageError(`sessions ${subcommand}: unexpected argument "${extra[0]}"`);
   checkArguments(subcommand, values);
 
-  const env = { ...process.env };
-  if (values.db !== undefined) env.GATEHOUSE_DATABASE_URL = values.db;
-  if (values.issuer !== undefined) env.GATEHOUSE_ISSUER = values.issuer;
-  const config = loadConfig({ file: values.config, env });
-  const issuerKnown = Boolean(values.config ?? env.GATEHOUSE_CONFIG) || Boolean(env.GATEHOUSE_ISSUER);
+  const config = commandConfig(values);
+  const issuerKnown = Boolean(values.config ?? process.env.GATEHOUSE_CONFIG) || Boolean(values.issuer ?? process.env.GATEHOUSE_ISSUER);
   const server = await commandServer(config);
   try {
     if (subcommand === 'list') await list(server, values);

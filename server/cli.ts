@@ -12,8 +12,8 @@
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
  */
 import { parseArgs } from 'node:util';
-import { readStdin } from './cli-io.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { commandConfig, readStdin } from './cli-io.js';
+import { ConfigError } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { DatabaseDriverMissingError } from '../stores/sequelize/drivers.js';
 import { openMigratedDatabase } from '../stores/sequelize/migrate.js';
@@ -37,10 +37,11 @@ Commands:
 
 Options (start, migrate):
   --config FILE   configuration file, JSON or YAML (env GATEHOUSE_CONFIG)
-  --port N        port to listen on (env PORT)
+  --port N        port to listen on (env GATEHOUSE_PORT or PORT)
   --issuer URL    public issuer URL (env GATEHOUSE_ISSUER)
-  --db URL        database URL (env GATEHOUSE_DATABASE_URL)
+  --db URL        database URL (env GATEHOUSE_DATABASE__URL)
   --help          show this help (gatehouse <command> --help: that command's)
+A flag wins over the environment, which wins over the configuration file.
 
 Exit codes: 0 success, 1 failure, 2 bad usage or invalid configuration.`;
 
@@ -53,12 +54,13 @@ GATEHOUSE_USERS, GATEHOUSE_CLIENTS), then listens until SIGINT or SIGTERM. The f
 deadline cut work in flight. A second signal exits at once (1).
 
   --config FILE   configuration file, JSON or YAML (env GATEHOUSE_CONFIG)
-  --port N        port to listen on (env PORT)
+  --port N        port to listen on (env GATEHOUSE_PORT or PORT)
   --issuer URL    public issuer URL (env GATEHOUSE_ISSUER)
-  --db URL        database URL (env GATEHOUSE_DATABASE_URL)
+  --db URL        database URL (env GATEHOUSE_DATABASE__URL)
 
 Every option can be set from the environment: GATEHOUSE_ + its path in upper snake case, __ between levels
-(GATEHOUSE_METRICS__PORT=9465); <VARIABLE>_FILE reads a value from a file. The reference: docs/configuration.md.`,
+(GATEHOUSE_METRICS__PORT=9465); <VARIABLE>_FILE reads a value from a file. The environment wins over the file, and
+the flags above over both. The reference: docs/configuration.md.`,
   migrate: `Usage: gatehouse migrate [--config FILE] [--db URL]
 
 Applies pending database migrations and exits (start does it too).`,
@@ -91,16 +93,8 @@ function parse(argv: string[]) {
   }
 }
 
-function configFrom(values: ReturnType<typeof parse>['values']) {
-  const env = { ...process.env };
-  if (values.port !== undefined) env.PORT = values.port;
-  if (values.issuer !== undefined) env.GATEHOUSE_ISSUER = values.issuer;
-  if (values.db !== undefined) env.GATEHOUSE_DATABASE_URL = values.db;
-  return loadConfig({ file: values.config, env, warn: (message) => console.error(`gatehouse: warning: ${message}`) });
-}
-
 async function start(values: ReturnType<typeof parse>['values']): Promise<void> {
-  const config = configFrom(values);
+  const config = commandConfig(values);
   // Loaded here, not at the top: the other commands (and --help) start faster without the provider.
   const { createServer } = await import('./create-server.js');
   const server = await createServer(config as GatehouseConfigInput);
@@ -144,7 +138,7 @@ async function start(values: ReturnType<typeof parse>['values']): Promise<void> 
 }
 
 async function runMigrations(values: ReturnType<typeof parse>['values']): Promise<void> {
-  const config = configFrom(values);
+  const config = commandConfig(values);
   const { sequelize, applied } = await openMigratedDatabase(config.database);
   await sequelize.close();
   console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
@@ -154,7 +148,7 @@ async function runMigrations(values: ReturnType<typeof parse>['values']): Promis
 async function hashPasswordCommand(positionals: string[], values: ReturnType<typeof parse>['values']): Promise<void> {
   const password = positionals[0] ?? (await readStdin());
   if (!password) throw new UsageError('hash-password: give a password as an argument or on standard input');
-  const config = configFrom(values);
+  const config = commandConfig(values);
   console.log(await hashPassword(password, config.passwordHashing));
 }
 

@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import test from 'ava';
 import { defaults } from '../config/defaults.js';
 import { loadConfig, validateConfig } from '../config/load.js';
-import { directoryCommand, DirectoryCommandError } from '../server/cli-directory.js';
+import { directoryCommand, DirectoryUsageError } from '../server/cli-directory.js';
 import { SequelizeDirectory } from '../stores/sequelize/directory.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { systemClock } from '../stores/clock.js';
@@ -162,7 +162,7 @@ test('gatehouse clients add: --require-par and --dpop-bound, refused when the co
   const off = file('no-par.yaml', 'pushedAuthorizationRequests:\n  enabled: false\n');
   const error = await t.throwsAsync(
     directoryCommand('clients', ['clients', 'add', '--config', off, '--db', database.url, '--client-id', 'strict2', '--secret', 's3cret', '--redirect-uri', 'http://localhost/cb', '--require-par']),
-    { instanceOf: DirectoryCommandError },
+    { instanceOf: DirectoryUsageError }, // exit code 2: the arguments contradict the configuration
   );
   t.regex(error!.message, /--require-par: needs pushedAuthorizationRequests\.enabled: true/);
   t.is(await new SequelizeDirectory(sequelize, systemClock).getClient('strict2'), null);

@@ -25,10 +25,11 @@ interface Run {
   stderr: string;
 }
 
-/** `server/bin.js ...` on this test's Node, without the caller's GATEHOUSE_* settings; `input` goes to stdin. */
-function gatehouse(args: string[], input = ''): Promise<Run> {
+/** `server/bin.js ...` on this test's Node, without the caller's GATEHOUSE_* settings (`variables` instead); `input` goes to stdin. */
+function gatehouse(args: string[], input = '', variables: Record<string, string> = {}): Promise<Run> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GATEHOUSE_')));
   env.PATH = [dirname(process.execPath), env.PATH].join(':');
+  Object.assign(env, variables);
   return new Promise((resolve) => {
     const child = execFile(join(ROOT, 'server/bin.js'), args, { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
@@ -259,6 +260,7 @@ test('bad arguments exit 2 with a message naming the argument', async (t) => {
     [['clients', 'add', '--db', db, '--json', '{"client_id": "c", "redirect_uris": ["x"]}'], /--json: redirect_uris\[0\]: expected an http\(s\) URL/],
     [['clients', 'add', '--db', db, '--json', '{"client_id": "c"}', '--secret', 's'], /--json cannot be combined with --secret/],
     [['clients', 'add', '--db', db, '--json', '{nope'], /--json: not valid JSON/],
+    [['clients', 'add', '--db', db, '--client-id', 'tv', '--public', '--grant-type', 'urn:ietf:params:oauth:grant-type:device_code'], /client "tv" asks for what the configuration turns off:\n  --grant-type: urn:ietf:params:oauth:grant-type:device_code needs deviceFlow\.enabled: true/],
     [['keys', 'spin'], /keys: unknown subcommand "spin" \(rotate, list\)/],
     [['keys', 'rotate', '--frobnicate'], /--frobnicate/],
     [['start', 'now'], /start: unexpected argument "now"/],
@@ -269,6 +271,17 @@ test('bad arguments exit 2 with a message naming the argument', async (t) => {
     t.is(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     t.regex(run.stderr, message, args.join(' '));
   });
+});
+
+test('a flag wins over the environment, and a misspelt variable gets a warning', async (t) => {
+  const db = await fileDatabase(t);
+  const variables = { GATEHOUSE_DATABASE__URL: 'sqlite::memory:', GATEHOUSE_DATABSE__URL: 'sqlite::memory:' };
+  const added = await gatehouse(['users', 'add', '--db', db, '--subject', 'flagged', '--json'], '', variables);
+  t.is(added.code, 0, added.stderr);
+  const listed = await gatehouse(['users', 'list', '--db', db, '--json'], '', variables);
+  t.is(listed.code, 0, listed.stderr);
+  t.deepEqual((JSON.parse(listed.stdout) as { users: { subject: string }[] }).users.map((user) => user.subject), ['flagged']);
+  t.regex(listed.stderr, /^gatehouse: warning: GATEHOUSE_DATABSE__URL is not a Gatehouse setting and is ignored; did you mean GATEHOUSE_DATABASE__URL\?$/m);
 });
 
 test('directory commands refuse an in-memory database (exit 1), and keys commands refuse configured keys', async (t) => {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { stringify } from 'yaml';
 import { environmentOptions, readEnvironment, variableName } from '../config/environment.js';
-import { loadConfig } from '../config/load.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { nearestNames } from '../config/nearest-name.js';
 import { problemsOf, tempFiles } from './helpers/config-files.js';
 import { freePort } from './helpers/server.js';
 
@@ -83,11 +84,47 @@ test('older variable names still work; giving an option twice is refused', (t) =
   t.is(loadConfig({ env: { PORT: '4100' } }).port, 4100);
   t.is(loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'sqlite::memory:' } }).database.url, 'sqlite::memory:');
   t.true(loadConfig({ env: { GATEHOUSE_SERVER_SIDE_SESSIONS: 'true' } }).serverSideSessions.enabled);
-  t.deepEqual(problemsOf(() => loadConfig({ env: { PORT: '1', GATEHOUSE_PORT: '2' } })), ['GATEHOUSE_PORT and PORT: both set port; give one']);
+  t.deepEqual(problemsOf(() => loadConfig({ env: { PORT: '1', GATEHOUSE_PORT: '2' } })), ['GATEHOUSE_PORT and PORT: both set port, to different values; give one']);
+});
+
+test('an alias and the derived variable may both be set when they agree (a platform sets PORT too)', (t) => {
+  t.is(loadConfig({ env: { PORT: '4100', GATEHOUSE_PORT: '4100' } }).port, 4100);
+  t.is(loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'sqlite::memory:', GATEHOUSE_DATABASE__URL: 'sqlite::memory:' } }).database.url, 'sqlite::memory:');
+});
+
+test('the message header names every input the values came from: the file, the environment, the command line', (t) => {
+  const config = file('header.yaml', 'metrics:\n  enabled: true\n  port: 9464\n');
+  const message = (env: NodeJS.ProcessEnv, commandLine = [] as { flag: string; path: string; text: string }[]) =>
+    t.throws(() => loadConfig({ file: config, env, commandLine }), { instanceOf: ConfigError })!.message;
+  t.is(message({ GATEHOUSE_METRICS__PORT: '70000' }), `invalid configuration in ${config} and the environment:\n  GATEHOUSE_METRICS__PORT: Too big: expected number to be <=65535`);
+  t.is(
+    message({ GATEHOUSE_METRICS__PORT: '70000' }, [{ flag: '--port', path: 'port', text: '3000' }]),
+    `invalid configuration in ${config}, the environment and the command line:\n  GATEHOUSE_METRICS__PORT: Too big: expected number to be <=65535`,
+  );
+  const bad = file('bad.yaml', 'metrics:\n  enabled: true\n  port: abc\n');
+  const fromFile = t.throws(() => loadConfig({ file: bad, env: {} }), { instanceOf: ConfigError })!;
+  t.is(fromFile.message, `invalid configuration in ${bad}:\n  metrics.port: expected false or integer 0–65535, got "abc"`);
+  const beside = t.throws(() => loadConfig({ file: bad, env: { GATEHOUSE_MODE: 'development' } }), { instanceOf: ConfigError })!;
+  t.is(beside.message, `invalid configuration in ${bad} and the environment:\n  metrics.port: expected false or integer 0–65535, got "abc"`, 'the line names the key: it came from the file');
+});
+
+test('command-line values win over the environment and are named by their flag', (t) => {
+  const port = (text: string) => ({ flag: '--port', path: 'port', text });
+  const db = (text: string) => ({ flag: '--db', path: 'database.url', text });
+  // The variables may even disagree with each other: the flag decides.
+  const config = loadConfig({ env: { GATEHOUSE_PORT: '3500', PORT: '3600', GATEHOUSE_DATABASE__URL: 'sqlite::memory:' }, commandLine: [port('3501'), db('sqlite:./x.sqlite')] });
+  t.is(config.port, 3501);
+  t.is(config.database.url, 'sqlite:./x.sqlite');
+  t.is(loadConfig({ env: { GATEHOUSE_PORT: '3500' }, commandLine: [] }).port, 3500, 'no flag: the variable');
+
+  const syntax = t.throws(() => loadConfig({ env: {}, commandLine: [port('abc')] }), { instanceOf: ConfigError });
+  t.is(syntax!.message, 'invalid configuration in the command line:\n  --port: expected a number, got "abc"');
+  const range = t.throws(() => loadConfig({ env: { GATEHOUSE_ISSUER: 'http://localhost:1' }, commandLine: [port('70000')] }), { instanceOf: ConfigError });
+  t.is(range!.message, 'invalid configuration in the environment and the command line:\n  --port: Too big: expected number to be <=65535');
 });
 
 test('a wrong value names the variable, and secrets are not echoed', (t) => {
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__PORT: 'ninety' } })), ['GATEHOUSE_METRICS__PORT: Invalid input']);
+  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__PORT: 'ninety' } })), ['GATEHOUSE_METRICS__PORT: expected false or integer 0–65535, got "ninety"']);
   t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '-5' } })), [
     'GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: Too small: expected number to be >0',
   ]);
@@ -121,14 +158,48 @@ test('a _FILE variable reads the value from a file; a missing file or both forms
   t.is(loadConfig({ env: { GATEHOUSE_DATABASE_URL_FILE: file('url', 'sqlite::memory:') } }).database.url, 'sqlite::memory:');
   t.regex(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN_FILE: join(dir, 'nope') } }))[0], /^GATEHOUSE_METRICS__TOKEN_FILE: cannot read .*nope: ENOENT/);
   t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN: 'x'.repeat(20), GATEHOUSE_METRICS__TOKEN_FILE: token } })), [
-    'GATEHOUSE_METRICS__TOKEN and GATEHOUSE_METRICS__TOKEN_FILE: both set metrics.token; give one',
+    'GATEHOUSE_METRICS__TOKEN and GATEHOUSE_METRICS__TOKEN_FILE: both set metrics.token, to different values; give one',
   ]);
 });
 
 test('a misspelt variable is warned about with the right name; unrelated GATEHOUSE_ variables are left alone', (t) => {
   const warnings: string[] = [];
-  loadConfig({ env: { GATEHOUSE_METRICS_PORT: '1', GATEHOUSE_REDIS_URL: 'redis://x' }, warn: (message) => warnings.push(message) });
-  t.deepEqual(warnings, ['GATEHOUSE_METRICS_PORT is not a Gatehouse setting; did you mean GATEHOUSE_METRICS__PORT?']);
+  loadConfig({
+    env: {
+      GATEHOUSE_METRICS_PORT: '1', // underscores
+      GATEHOUSE_METRIC__PORT: '9999', // a letter missing
+      GATEHOUSE_SERVER_SIDE_SESSION__IDLE_TIMEOUT: '900',
+      GATEHOUSE_SEVRER_SIDE_SESSIONS__IDEL_TIMEOUT: '900', // two swaps in a long name
+      GATEHOUSE_PORTS: '4000',
+      GATEHOUSE_METRIC__TOKEN_FILE: '/run/secrets/token',
+      GATEHOUSE_CONFG: 'x.yaml',
+      // Not near any option: other tools' variables, left alone.
+      GATEHOUSE_REDIS_URL: 'redis://x',
+      GATEHOUSE_TEST_POSTGRES: '1',
+      GATEHOUSE_SCREENSHOTS: '1',
+      GATEHOUSE_HOME: '/srv',
+      GATEHOUSE_SERVICE_PORT: '80',
+    },
+    warn: (message) => warnings.push(message),
+  });
+  const ignored = (name: string, suggestion: string) => `${name} is not a Gatehouse setting and is ignored; did you mean ${suggestion}?`;
+  t.deepEqual(warnings, [
+    ignored('GATEHOUSE_METRICS_PORT', 'GATEHOUSE_METRICS__PORT'),
+    ignored('GATEHOUSE_METRIC__PORT', 'GATEHOUSE_METRICS__PORT'),
+    ignored('GATEHOUSE_SERVER_SIDE_SESSION__IDLE_TIMEOUT', 'GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT'),
+    ignored('GATEHOUSE_SEVRER_SIDE_SESSIONS__IDEL_TIMEOUT', 'GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT'),
+    ignored('GATEHOUSE_PORTS', 'GATEHOUSE_PORT'),
+    ignored('GATEHOUSE_METRIC__TOKEN_FILE', 'GATEHOUSE_METRICS__TOKEN_FILE'),
+    ignored('GATEHOUSE_CONFG', 'GATEHOUSE_CONFIG'),
+  ]);
+});
+
+test('nearest names: within one edit up to 7 letters, two from 8; ties are all named', (t) => {
+  t.deepEqual(nearestNames('PROT', ['PORT', 'HOST']), ['PORT'], 'a swap is one edit');
+  t.deepEqual(nearestNames('HOME', ['MODE', 'HOST']), [], 'two edits in a short name: no suggestion');
+  t.deepEqual(nearestNames('METRCSPRT', ['METRICSPORT']), ['METRICSPORT']);
+  t.deepEqual(nearestNames('METRCPRT', ['METRICSPORT']), [], 'three edits');
+  t.deepEqual(nearestNames('POST', ['PORT', 'HOST']), ['PORT', 'HOST']);
 });
 
 test('the demo config starts with its metrics port and idle timeout from the environment, no file edited', async (t) => {
