@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { environmentOptions } from '../config/environment.js';
 import { commandConfig } from './cli-io.js';
 import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
 import { MAX_PAGE_SIZE } from '../stores/session-store.js';
@@ -109,10 +110,11 @@ export async function sessionsCommand(argv: string[]): Promise<void> {
   checkArguments(subcommand, values);
 
   const config = commandConfig(values);
-  const issuerKnown = Boolean(values.config ?? process.env.GATEHOUSE_CONFIG) || Boolean(values.issuer ?? process.env.GATEHOUSE_ISSUER);
+  const configured = Boolean(values.config ?? process.env.GATEHOUSE_CONFIG);
+  const issuerKnown = configured || Boolean(values.issuer ?? process.env.GATEHOUSE_ISSUER);
   const server = await commandServer(config);
   try {
-    if (subcommand === 'list') await list(server, values);
+    if (subcommand === 'list') await list(server, values, emptyListNote(config, configured));
     else await revoke(server, values, issuerKnown);
   } finally {
     await server.close();
@@ -153,7 +155,24 @@ function checkArguments(subcommand: 'list' | 'revoke', values: Values): void {
   }
 }
 
-async function list(server: GatehouseServer, values: Values): Promise<void> {
+/**
+ * Why a listing may be empty although people signed in: sessions are recorded only where the servers keep them
+ * server-side (`serverSideSessions.enabled`, off by default). With a configuration the command knows the setting;
+ * with --db alone it does not.
+ */
+function emptyListNote(config: GatehouseConfig, configured: boolean): string | undefined {
+  const enabledBy = environmentOptions().find((option) => option.path.join('.') === 'serverSideSessions.enabled')!.names;
+  const known = configured || enabledBy.some((name) => process.env[name] || process.env[`${name}_FILE`]);
+  if (known && !config.serverSideSessions.enabled) {
+    return 'Server-side sessions are off in this configuration (serverSideSessions.enabled: false): sign-ins are not recorded.';
+  }
+  if (!known) {
+    return 'Only server-side sessions are listed: servers record them with serverSideSessions.enabled: true (off by default).';
+  }
+  return undefined;
+}
+
+async function list(server: GatehouseServer, values: Values, emptyNote: string | undefined): Promise<void> {
   const result = await server.sessions.querySessions({
     subjectId: values.subject,
     sessionId: values['session-id'],
@@ -169,6 +188,7 @@ async function list(server: GatehouseServer, values: Values): Promise<void> {
     return;
   }
   console.log(table(body.sessions));
+  if (body.sessions.length === 0 && emptyNote) console.log(emptyNote);
   console.log(`\n${body.sessions.length} shown, ${body.totalCount} in total.`);
   if (body.paging.next) console.log(`Next page:     --page ${body.paging.next}`);
   if (body.paging.previous) console.log(`Previous page: --page ${body.paging.previous}`);

@@ -148,6 +148,20 @@ test('a metrics port in use stops start with exit code 1, naming metrics.port; n
   t.notRegex(run.stderr, /listening on/);
 });
 
+test('an empty sessions list says why it may be empty: sessions off in the configuration, or --db alone', async (t) => {
+  const database = await createTestDatabase('sqlite-file');
+  t.teardown(() => database.drop());
+  const alone = await cli(['sessions', 'list', '--db', database.url]);
+  t.is(alone.code, 0, alone.stderr);
+  t.regex(alone.stdout, /^No sessions\.\nOnly server-side sessions are listed: servers record them with serverSideSessions\.enabled: true \(off by default\)\.\n/);
+  const off = await cli(['sessions', 'list', '--config', configFile(t, { database: { url: database.url } })]);
+  t.is(off.code, 0, off.stderr);
+  t.regex(off.stdout, /^No sessions\.\nServer-side sessions are off in this configuration \(serverSideSessions\.enabled: false\): sign-ins are not recorded\.\n/);
+  const on = await cli(['sessions', 'list', '--config', configFile(t, { database: { url: database.url }, serverSideSessions: { enabled: true } })]);
+  t.is(on.code, 0, on.stderr);
+  t.regex(on.stdout, /^No sessions\.\n\n0 shown, 0 in total\.$/m);
+});
+
 test('sessions list and revoke work with --db alone, whatever a configuration says about server-side sessions', async (t) => {
   const database = await createTestDatabase('sqlite-file');
   const receiver = await new LogoutReceiver().start();
