@@ -53,7 +53,10 @@ export interface SessionClient {
   sid: string;
 }
 
-/** Exact-match filter; at least one of the two is required (an empty filter is rejected with `invalid_filter`). */
+/**
+ * Exact-match filter; at least one of the two is required (an empty filter is rejected with `invalid_filter`). An empty
+ * string counts as not given: `{ subjectId: '' }` is an empty filter too.
+ */
 export interface SessionFilter {
   subjectId?: string;
   sessionId?: string;
@@ -129,15 +132,16 @@ export interface SessionStore {
   update(session: ServerSideSession): Promise<void>;
   /** Delete the record with this key. Idempotent: a missing key is not an error. */
   delete(key: string): Promise<void>;
-  /** Every record matching the filter (AND). An empty filter rejects with `invalid_filter`. */
+  /** Every record matching the filter (AND). An empty filter (no field, or only empty strings) rejects with `invalid_filter`. */
   getSessions(filter: SessionFilter): Promise<ServerSideSession[]>;
   /** Delete every record matching the filter; resolves to how many were deleted. Empty filter: `invalid_filter`. */
   deleteSessions(filter: SessionFilter): Promise<number>;
   /**
    * Claims up to `count` records whose `expires` is before `clock.now()` (null never matches) and that no caller holds a
-   * live claim on; each claimed record is held until now + `leaseSeconds`, during which no other caller receives it.
-   * The caller completes a claim with `delete(key)`. A claim that runs out without a delete is claimed again
-   * (at-least-once). With several callers at once (several instances), a record goes to one caller per lease.
+   * live claim on, the longest-expired first (earliest `expires`); each claimed record is held until now +
+   * `leaseSeconds`, during which no other caller receives it. The caller completes a claim with `delete(key)`. A claim
+   * that runs out without a delete is claimed again (at-least-once). With several callers at once (several
+   * instances), a record goes to one caller per lease.
    *
    * `update` of a claimed record releases its claim. Expired records that cannot be read (see `corrupt`) are deleted
    * by the store, logged as a warning and never returned; they do not use up `count`, so an empty result means no

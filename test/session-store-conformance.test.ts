@@ -7,13 +7,14 @@ import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { runSessionStoreConformance } from '../stores/conformance/index.js';
+import { rejects } from '../stores/conformance/assertions.js';
 import { ManualClock } from '../stores/clock.js';
 import { MemorySessionStore } from '../stores/memory/session-store.js';
 import { SequelizeSessionStore } from '../stores/sequelize/session-store.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { createMigrator, migrate } from '../stores/sequelize/migrate.js';
 import { decodePagingToken, encodePagingToken } from '../stores/paging-token.js';
-import { type ServerSideSession, type SessionStoreContext, type StoreLogger } from '../stores/session-store.js';
+import { type ServerSideSession, type SessionStoreContext, type SessionStoreErrorCode, type StoreLogger } from '../stores/session-store.js';
 import { RedisSessionStore } from '../examples/redis-session-store/redis-session-store.js';
 import { createTestDatabase, type TestDialect } from './helpers/databases.js';
 
@@ -321,4 +322,25 @@ test('paging tokens round-trip and anything else decodes to null', (t) => {
   for (const token of [undefined, null, 42, '', '!!', 'e30', encodePagingToken(position).slice(1)]) {
     t.is(decodePagingToken(token), null);
   }
+});
+
+test('a check that expects a rejection names the call when a store resolves instead, or rejects with another code', async (t) => {
+  // A store that takes an empty string as a subject (the rule the suite checks, and a store's likeliest slip).
+  class LenientStore extends MemorySessionStore {
+    override async getSessions(filter: { subjectId?: string; sessionId?: string }) {
+      return filter.subjectId === '' ? [] : super.getSessions(filter);
+    }
+  }
+  const store = new LenientStore({ clock: new ManualClock(new Date()), logger: silent, options: {} });
+  /** The failure messages of one `rejects` check (the attempt is discarded: its failing is what this test expects). */
+  const failures = async (call: string, run: () => Promise<unknown>, code: SessionStoreErrorCode) => {
+    const attempt = await t.try((tt) => rejects(tt, call, run, code));
+    attempt.discard();
+    return attempt.passed ? [] : attempt.errors.map((error) => error.message);
+  };
+  t.deepEqual(await failures("getSessions({ subjectId: '' })", () => store.getSessions({ subjectId: '' }), 'invalid_filter'), [
+    "getSessions({ subjectId: '' }): expected a rejection with code invalid_filter, but it resolved",
+  ]);
+  t.deepEqual(await failures('getSessions({})', () => store.getSessions({}), 'duplicate'), ["getSessions({}): the rejection's code"]);
+  t.deepEqual(await failures('getSessions({})', () => store.getSessions({}), 'invalid_filter'), [], 'the right rejection passes');
 });

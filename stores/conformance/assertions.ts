@@ -3,18 +3,26 @@ import type { ExecutionContext } from 'ava';
 import type { ServerSideSession, SessionQuery, SessionQueryResult, SessionStore, SessionStoreErrorCode } from '../session-store.js';
 import type { ConformanceStore } from './options.js';
 
-/** `run` rejects with a store error (name `SessionStoreError`) of this code. */
-export async function rejects(t: ExecutionContext, run: () => Promise<unknown>, code: SessionStoreErrorCode): Promise<void> {
+/**
+ * `run` rejects with a store error (name `SessionStoreError`) of this code. `call` says which call it was
+ * (`getSessions({ subjectId: '' })`), for the failure message: a test makes several such calls.
+ */
+export async function rejects(t: ExecutionContext, call: string, run: () => Promise<unknown>, code: SessionStoreErrorCode): Promise<void> {
   let error: unknown;
+  let settled = false;
   try {
     await run();
+    settled = true;
   } catch (caught) {
     error = caught;
   }
+  if (settled) {
+    t.fail(`${call}: expected a rejection with code ${code}, but it resolved`);
+    return;
+  }
   const failure = error as { code?: unknown; name?: unknown } | undefined;
-  t.truthy(error, `expected a rejection with code ${code}`);
-  t.is(failure?.code, code);
-  t.is(failure?.name, 'SessionStoreError');
+  t.is(failure?.code, code, `${call}: the rejection's code`);
+  t.is(failure?.name, 'SessionStoreError', `${call}: the rejection's name`);
 }
 
 /** With a directRead hook: the stored row for this session id is gone (null), or holds / no longer holds these values. */

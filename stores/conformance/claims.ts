@@ -156,8 +156,8 @@ export function claimRules(define: Define): void {
   define('claimExpired rejects a count or lease that is not a positive integer with invalid_argument', async (t, c) => {
     await c.store.create(c.session({ expires: new Date(c.clock.now().getTime() - 1000) }));
     for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      await rejects(t, () => c.store.claimExpired(bad, LEASE), 'invalid_argument');
-      await rejects(t, () => c.store.claimExpired(10, bad), 'invalid_argument');
+      await rejects(t, `claimExpired(${bad}, ${LEASE})`, () => c.store.claimExpired(bad, LEASE), 'invalid_argument');
+      await rejects(t, `claimExpired(10, ${bad})`, () => c.store.claimExpired(10, bad), 'invalid_argument');
     }
     t.is((await c.store.claimExpired(10, LEASE)).length, 1, 'nothing was claimed by a rejected call');
   });

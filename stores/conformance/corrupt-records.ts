@@ -13,8 +13,8 @@ export function corruptRecordRules(define: Define): void {
     await c.store.create(record);
     await c.store.create(healthy);
     await c.corrupt(record.sessionId);
-    await rejects(t, () => c.store.get(record.key), 'corrupt');
-    await rejects(t, () => c.store.getBySessionId(record.sessionId), 'corrupt');
+    await rejects(t, 'get(key of a corrupt record)', () => c.store.get(record.key), 'corrupt');
+    await rejects(t, 'getBySessionId(session id of a corrupt record)', () => c.store.getBySessionId(record.sessionId), 'corrupt');
     t.deepEqual(await c.store.get(healthy.key), healthy, 'other records are unaffected');
   }, 'corrupt');
 
@@ -84,7 +84,7 @@ export function corruptRecordRules(define: Define): void {
       t.is(await c.store.getBySessionId(record.sessionId), null, 'the corrupt expired record was deleted');
       await checkDirect(t, c.direct, record.sessionId, null);
     }
-    await rejects(t, () => c.store.get(unexpired.key), 'corrupt');
+    await rejects(t, 'get(key of a corrupt unexpired record)', () => c.store.get(unexpired.key), 'corrupt');
     t.true(c.warnings.some((warning) => JSON.stringify(warning).includes(bad[0].sessionId)), 'the deletion was logged');
   }, 'corrupt');
 

@@ -53,7 +53,7 @@ export function deleteManyRules(define: Define): void {
     const record = c.session();
     await c.store.create(record);
     for (const bad of [undefined, null, record.key, [record.key, 42], [{ key: record.key }]]) {
-      await rejects(t, () => c.deleteMany(bad as unknown as string[]), 'invalid_argument');
+      await rejects(t, `deleteMany(${JSON.stringify(bad) ?? String(bad)})`, () => c.deleteMany(bad as unknown as string[]), 'invalid_argument');
     }
     t.deepEqual(await c.store.get(record.key), record);
   }, 'deleteMany');

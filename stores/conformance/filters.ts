@@ -27,8 +27,8 @@ export function filterRules(define: Define): void {
   });
 
   define('getSessions rejects an empty filter with invalid_filter', async (t, { store }) => {
-    await rejects(t, () => store.getSessions({}), 'invalid_filter');
-    await rejects(t, () => store.getSessions({ subjectId: '', sessionId: undefined }), 'invalid_filter');
+    await rejects(t, 'getSessions({})', () => store.getSessions({}), 'invalid_filter');
+    await rejects(t, "getSessions({ subjectId: '' }) (an empty string is no filter)", () => store.getSessions({ subjectId: '', sessionId: undefined }), 'invalid_filter');
   });
 
   define('deleteSessions by subject deletes only that subject\'s sessions and counts them', async (t, c) => {
@@ -62,8 +62,8 @@ export function filterRules(define: Define): void {
   define('deleteSessions rejects an empty filter with invalid_filter and deletes nothing', async (t, c) => {
     const record = c.session();
     await c.store.create(record);
-    await rejects(t, () => c.store.deleteSessions({}), 'invalid_filter');
-    await rejects(t, () => c.store.deleteSessions({ subjectId: '' }), 'invalid_filter');
+    await rejects(t, 'deleteSessions({})', () => c.store.deleteSessions({}), 'invalid_filter');
+    await rejects(t, "deleteSessions({ subjectId: '' }) (an empty string is no filter)", () => c.store.deleteSessions({ subjectId: '' }), 'invalid_filter');
     t.deepEqual(await c.store.get(record.key), record);
   });
 }

@@ -190,7 +190,7 @@ export function queryRules(define: Define): void {
 
   define('querySessions rejects a page size below 1 or not an integer with invalid_argument', async (t, { store }) => {
     for (const pageSize of [0, -1, 2.5, Number.NaN]) {
-      await rejects(t, () => store.querySessions({ pageSize }), 'invalid_argument');
+      await rejects(t, `querySessions({ pageSize: ${pageSize} })`, () => store.querySessions({ pageSize }), 'invalid_argument');
     }
   });
 }

@@ -76,7 +76,7 @@ export function recordRules(define: Define): void {
     const original = c.session({ displayName: 'original' });
     await c.store.create(original);
     const clash = c.session({ key: original.key, displayName: 'intruder' });
-    await rejects(t, () => c.store.create(clash), 'duplicate');
+    await rejects(t, 'create(a record with the key of another)', () => c.store.create(clash), 'duplicate');
     t.deepEqual(await c.store.get(original.key), original);
     t.is(await c.store.getBySessionId(clash.sessionId), null);
     await checkDirect(t, c.direct, clash.sessionId, null);
@@ -87,7 +87,7 @@ export function recordRules(define: Define): void {
     const original = c.session({ displayName: 'original' });
     await c.store.create(original);
     const clash = c.session({ sessionId: original.sessionId, displayName: 'intruder' });
-    await rejects(t, () => c.store.create(clash), 'duplicate');
+    await rejects(t, 'create(a record with the session id of another)', () => c.store.create(clash), 'duplicate');
     t.deepEqual(await c.store.getBySessionId(original.sessionId), original);
     t.is(await c.store.get(clash.key), null);
     await checkDirect(t, c.direct, original.sessionId, { contains: [original.key, 'original'], lacks: [clash.key, 'intruder'] });
@@ -137,7 +137,7 @@ export function recordRules(define: Define): void {
 
   define('update of a missing session id rejects with not_found and creates nothing', async (t, c) => {
     const record = c.session();
-    await rejects(t, () => c.store.update(record), 'not_found');
+    await rejects(t, 'update(a record whose session id is not stored)', () => c.store.update(record), 'not_found');
     t.is(await c.store.get(record.key), null);
     t.is(await c.store.getBySessionId(record.sessionId), null);
     await checkDirect(t, c.direct, record.sessionId, null);
@@ -148,7 +148,7 @@ export function recordRules(define: Define): void {
     const second = c.session();
     await c.store.create(first);
     await c.store.create(second);
-    await rejects(t, () => c.store.update({ ...second, key: first.key }), 'duplicate');
+    await rejects(t, "update(a record given another record's key)", () => c.store.update({ ...second, key: first.key }), 'duplicate');
     t.deepEqual(await c.store.get(first.key), first);
     t.deepEqual(await c.store.get(second.key), second);
   });
