@@ -4,6 +4,7 @@
  * only where the home page shows them too (`pages.showDemoAccounts`, the demo configuration).
  */
 import type { GatehouseConfig } from '../config/schema.js';
+import { describeClient } from './client-summary.js';
 
 export interface BannerFacts {
   config: GatehouseConfig;
@@ -26,13 +27,19 @@ export function startBanner({ config, metricsPort, storeName }: BannerFacts): st
     ['Sessions', config.serverSideSessions.enabled ? `server-side (${storeName ?? 'built-in store'})` : 'in the provider (server-side sessions off)'],
   ];
   const lines = [`Gatehouse is running (${config.mode} mode)`, '', ...table(rows)];
+  lines.push('', 'Users');
   if (config.accounts.length) {
-    lines.push('', 'Users', ...config.accounts.slice(0, 10).map((account) => `  ${userLine(account, config.pages.showDemoAccounts)}`));
+    lines.push(...config.accounts.slice(0, 10).map((account) => `  ${userLine(account, config.pages.showDemoAccounts)}`));
     if (config.accounts.length > 10) lines.push(`  … and ${config.accounts.length - 10} more`);
+  } else {
+    lines.push('  none in the configuration: add them with `gatehouse users add` or GATEHOUSE_USERS (docs/users-and-clients.md)');
   }
+  lines.push('', 'Clients');
   if (config.clients.length) {
-    lines.push('', 'Clients', ...config.clients.slice(0, 10).map((client) => `  ${clientLine(client)}`));
+    lines.push(...config.clients.slice(0, 10).map((client) => `  ${clientLine(client)}`));
     if (config.clients.length > 10) lines.push(`  … and ${config.clients.length - 10} more`);
+  } else {
+    lines.push('  none in the configuration: add them with `gatehouse clients add` or GATEHOUSE_CLIENTS (docs/users-and-clients.md)');
   }
   lines.push('', 'Ctrl+C stops it (requests in flight are finished first).', '');
   return lines.join('\n');
@@ -72,7 +79,6 @@ function userLine(account: GatehouseConfig['accounts'][number], showPasswords: b
 }
 
 function clientLine(client: GatehouseConfig['clients'][number]): string {
-  const kind = client.token_endpoint_auth_method === 'none' ? 'public, PKCE' : client.grant_types.join(', ');
   const redirect = client.redirect_uris[0] ? ` → ${client.redirect_uris[0]}` : '';
-  return `${client.client_id} (${kind})${redirect}`;
+  return `${client.client_id} (${describeClient(client)})${redirect}`;
 }

@@ -8,8 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { redactedDatabaseUrl } from '../server/banner.js';
-import { freePort } from './helpers/server.js';
+import { loadConfig } from '../config/load.js';
+import { redactedDatabaseUrl, startBanner } from '../server/banner.js';
+import { describeClient } from '../server/client-summary.js';
+import { freePort, startTestServer } from './helpers/server.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-terminal-'));
@@ -92,4 +94,29 @@ test('the banner names the database without its password', (t) => {
   t.is(redactedDatabaseUrl('postgres://app:s3cret@db.example:5432/gatehouse'), 'postgres://app:***@db.example:5432/gatehouse');
   t.is(redactedDatabaseUrl('mysql://root@localhost/test?password=s3cret'), 'mysql://root@localhost/test?password=***');
   t.is(redactedDatabaseUrl('sqlite:./data/gatehouse.sqlite'), 'sqlite:./data/gatehouse.sqlite');
+});
+
+test('the banner describes each client as the home page does: device-code, API and public clients', async (t) => {
+  const config = loadConfig({ file: join(ROOT, 'config/demo.yaml'), env: {} });
+  const banner = startBanner({ config });
+  t.regex(banner, /^ {2}demo-tv \(public: device_code, refresh_token\)$/m);
+  t.regex(banner, /^ {2}demo-ledger-api \(introspection only \(an API\)\)$/m);
+  t.regex(banner, /^ {2}demo-spa \(public: authorization_code, refresh_token\) → http:\/\/localhost:5173\/callback$/m);
+  t.regex(banner, /^ {2}demo-service \(client_credentials\)$/m);
+  // The home page (demo config: it lists the clients) uses the same words.
+  const gatehouse = await startTestServer({
+    config: { ...config, issuer: undefined, port: 0, host: '127.0.0.1', logging: { level: 'silent' }, metrics: { enabled: false }, database: { url: 'sqlite::memory:' } },
+  });
+  t.teardown(() => gatehouse.close());
+  const home = await (await fetch(`${gatehouse.issuer}/`)).text();
+  for (const client of config.clients) {
+    const cells = describeClient(client).split(', ').join('<br>');
+    t.true(home.includes(`<code>${client.client_id}</code></td><td>${cells}<br></td>`), `${client.client_id}: ${describeClient(client)}`);
+  }
+});
+
+test('with no users or clients in the configuration, the banner says how to add them', (t) => {
+  const banner = startBanner({ config: loadConfig({ env: {} }) });
+  t.regex(banner, /Users\n {2}none in the configuration: add them with `gatehouse users add` or GATEHOUSE_USERS/);
+  t.regex(banner, /Clients\n {2}none in the configuration: add them with `gatehouse clients add` or GATEHOUSE_CLIENTS/);
 });

@@ -1,6 +1,7 @@
 /** The home page: issuer, discovery link and — in the demo configuration only — the demo accounts and clients. */
 import Router from '@koa/router';
 import type { GatehouseConfig } from '../../config/schema.js';
+import { describeClient } from '../client-summary.js';
 import type { PageRenderer } from '../http/render.js';
 
 export function homeRoutes(config: GatehouseConfig, render: PageRenderer): Router {
@@ -16,7 +17,7 @@ export function homeRoutes(config: GatehouseConfig, render: PageRenderer): Route
   const demoClients = demo
     ? config.clients.map((client) => ({
         clientId: client.client_id,
-        type: `${client.token_endpoint_auth_method === 'none' ? 'public: ' : ''}${shortGrants(client.grant_types) || 'introspection only (an API)'}`,
+        type: describeClient(client),
         redirectUris: client.redirect_uris,
       }))
     : [];
@@ -34,8 +35,4 @@ export function homeRoutes(config: GatehouseConfig, render: PageRenderer): Route
     });
   });
   return router;
-}
-
-function shortGrants(grants: readonly string[]): string {
-  return grants.map((grant) => (grant === 'urn:ietf:params:oauth:grant-type:device_code' ? 'device_code' : grant)).join(', ');
 }
