@@ -242,13 +242,47 @@ test('account sessions, admin sessions and the admin revoke confirmations', asyn
     lastUserAgent: UA.iphoneSafari,
     data: { kind: 'Session', uid: LONG_SESSION_ID, accountId: 'alice' },
   });
+  // And one from the IPv6 loopback: a short address that must stay on one line.
+  await gatehouse.server.sessionStore!.create({
+    key: hashSessionKey('ipv6-loopback'),
+    sessionId: 'ipv6-loopback-session',
+    subjectId: 'bob',
+    displayName: 'Bob Brown',
+    clients: [{ clientId: 'rp', sid: 'sid-loopback' }],
+    created: now,
+    renewed: now,
+    expires: new Date(now.getTime() + 3600_000),
+    authTime: now,
+    loginIp: '::1',
+    loginUserAgent: UA.linuxFirefox,
+    lastIp: '::1',
+    lastUserAgent: UA.linuxFirefox,
+    data: { kind: 'Session', uid: 'ipv6-loopback-session', accountId: 'bob' },
+  });
+  /** How many lines each IP cell's text takes, by its text. */
+  const ipLines = () =>
+    page.$$eval('td.ip', (cells) =>
+      cells.map((cell) => {
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        return [cell.textContent!.trim(), new Set(Array.from(range.getClientRects()).filter((rect) => rect.width > 0).map((rect) => Math.round(rect.top))).size] as const;
+      }),
+    );
   const page = await openSignedIn(t, `${gatehouse.issuer}/account/sessions`, 'alice');
   t.is(await page.getByRole('button', { name: 'Sign out', exact: true }).count(), 3);
   await checkPage(t, page, 'account sessions');
 
   await page.goto(`${gatehouse.issuer}/admin/sessions`);
-  t.is(await page.locator('tbody tr[data-session-id]').count(), 5);
+  t.is(await page.locator('tbody tr[data-session-id]').count(), 6);
   await checkPage(t, page, 'admin sessions');
+  for (const width of [390, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const [ip, lines] of await ipLines()) {
+      if (!ip.includes(':') || ip.length <= 15) t.is(lines, 1, `${width} px: ${ip} on one line`);
+      else t.true(lines <= ip.split(':').length, `${width} px: ${ip} breaks only between groups (${lines} lines)`);
+    }
+    t.true((await ipLines()).some(([ip]) => ip === '::1'));
+  }
 
   await page.goto(`${gatehouse.issuer}/admin/sessions/revoke?sessionId=${LONG_SESSION_ID}&back=%2Fadmin%2Fsessions`);
   t.is(await page.locator('h1').textContent(), 'Revoke this session?');
