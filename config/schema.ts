@@ -109,7 +109,11 @@ export const clientSchema = z.strictObject({
     z.enum(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']).optional(),
     { description: 'How the client authenticates at the token endpoint; `none` makes a public client (PKCE required).' },
   ),
-  scope: option(z.string().optional(), { description: 'Space-separated scopes the client may ask for.' }),
+  scope: option(z.string().optional(), {
+    description:
+      'Space-separated OpenID Connect scopes the client may ask for. API scopes are not limited by it: an API\'s ' +
+      '`allowedClients` says which clients may get its tokens.',
+  }),
   backchannel_logout_uri: option(httpUrl.optional(), { description: 'Where back-channel logout tokens are POSTed.' }),
   backchannel_logout_session_required: option(z.boolean().optional(), { description: 'Logout tokens carry `sid`.' }),
   id_token_signed_response_alg: option(z.enum(['RS256', 'ES256']).optional(), { description: 'ID token signing algorithm.' }),
@@ -169,7 +173,10 @@ export const apiSchema = z.strictObject({
     unit: 'seconds',
   }),
   signingAlg: option(z.enum(['RS256', 'ES256']).default('RS256'), { description: 'The algorithm that signs its JWT access tokens (one of the published keys\').' }),
-  allowedClients: option(z.array(nonEmpty.max(255)).optional(), { description: 'Only these clients may get tokens for it.', defaultText: 'any client' }),
+  allowedClients: option(z.array(nonEmpty.max(255)).optional(), {
+    description: 'Only these clients may get tokens for it (a client\'s own `scope` does not limit API scopes).',
+    defaultText: 'any client',
+  }),
   introspectionClientId: option(nonEmpty.max(255).optional(), {
     description:
       'The confidential client this API authenticates as at the introspection endpoint: it may introspect tokens whose ' +
@@ -218,7 +225,8 @@ export const configSchema = z.strictObject({
     url: option(nonEmpty.default('sqlite:./data/gatehouse.sqlite'), {
       description:
         '`sqlite:./file`, `sqlite::memory:`, `postgres://…`, `mysql://…` (the mysql2 driver) or `mariadb://…` (the mariadb ' +
-        'driver). PostgreSQL through a pooler: ' +
+        'driver). A relative SQLite path is relative to the current directory (where the command runs), not to the ' +
+        'config file\'s folder. PostgreSQL through a pooler: ' +
         'session mode, or transaction mode only where it keeps prepared statements (PgBouncer ≥ 1.21 with ' +
         '`max_prepared_statements`).',
       aliases: ['GATEHOUSE_DATABASE_URL'],
@@ -457,7 +465,10 @@ export const configSchema = z.strictObject({
       aliases: ['GATEHOUSE_SERVER_SIDE_SESSIONS'],
     }),
     store: option(sessionStoreOption.optional(), {
-      description: 'A custom store: a module path (config file, environment) or a class / factory / instance (code).',
+      description:
+        'A custom store: a module path (config file, environment) or a class / factory / instance (code). A relative ' +
+        'path (`./my-store.js`) in a config file is relative to the file\'s folder; from the environment, to the current ' +
+        'directory.',
       defaultText: 'the built-in Sequelize store',
     }),
     storeOptions: option(z.record(z.string(), z.unknown()).optional(), {
