@@ -9,13 +9,17 @@
  * an entry that came from the configuration works too, until the next start applies the configuration again.
  */
 import { parseArgs } from 'node:util';
-import { commandConfig, readStdin } from './cli-io.js';
+import { commandConfig } from './cli/config.js';
+import { commandServer, openStoredDatabase } from './cli/database.js';
+import { CommandError } from './cli/errors.js';
+import { deliveryLine, deliveryOf } from './cli/logout-delivery.js';
+import { formatTable, printJson } from './cli/output.js';
+import { readStdin } from './cli/stdin.js';
 import type { Sequelize } from 'sequelize';
 import { clientFeatureProblems, clientProblems, formatIssues } from '../config/load.js';
 import { clientSchema, type ClientConfig, type GatehouseConfig } from '../config/schema.js';
 import { systemClock } from '../stores/clock.js';
 import { SequelizeDirectory, UsernameTakenError, type ClientRecord, type UserRecord } from '../stores/sequelize/directory.js';
-import { openMigratedDatabase } from '../stores/sequelize/migrate.js';
 import { publicUser } from './provider/accounts.js';
 import { toClientConfig, toClientInput } from './provider/clients.js';
 import { listSigningKeys, longestTokenLifetime, rotateSigningKeys } from './provider/keys.js';
@@ -23,7 +27,6 @@ import { hashPassword } from './provider/passwords.js';
 import { lockoutJson, MAX_CLIENT_ID, MAX_SUBJECT, problemWith } from './routes/admin-api-params.js';
 import { LoginThrottle, loginNameKey } from './provider/login-throttle.js';
 import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
-import { commandServer, deliveryOf } from './cli-sessions.js';
 import { loggableMessage } from './http/errors.js';
 import { UserOffboarding, type AccessEnded } from './provider/user-offboarding.js';
 
@@ -96,9 +99,6 @@ export class DirectoryUsageError extends Error {
     this.usage = USAGES[command];
   }
 }
-
-/** A runtime failure with a message for the user (exit code 1). */
-export class DirectoryCommandError extends Error {}
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -174,11 +174,7 @@ export async function directoryCommand(command: DirectoryCommand, argv: string[]
   const run = RUNNERS[command][subcommand];
   const prepared = await run.prepare(values, fail);
   const config = commandConfig(values);
-  const url = config.database.url;
-  if (url === 'sqlite::memory:' || url === 'sqlite:') {
-    throw new DirectoryCommandError(`the database is in memory (database.url ${url}): there is nothing to change; give --db or a config file with database.url`);
-  }
-  const { sequelize } = await openMigratedDatabase(config.database);
+  const sequelize = await openStoredDatabase(config);
   try {
     await run.execute({ sequelize, directory: new SequelizeDirectory(sequelize, systemClock), config, values, json: values.json !== undefined }, prepared);
   } finally {
@@ -277,7 +273,7 @@ const usersAdd = runner<UserArgs>({
   async execute({ directory, config, values, json }, args) {
     const existing = await directory.getUser(args.subject);
     if (existing && !values.replace) {
-      throw new DirectoryCommandError(`user "${args.subject}" already exists (source ${existing.source}); give --replace to overwrite it`);
+      throw new CommandError(`user "${args.subject}" already exists (source ${existing.source}); give --replace to overwrite it`);
     }
     const passwordHash = args.password !== undefined ? await hashPassword(args.password, config.passwordHashing) : (existing?.passwordHash ?? null);
     let outcome;
@@ -292,11 +288,11 @@ const usersAdd = runner<UserArgs>({
         source: 'cli',
       });
     } catch (error) {
-      if (error instanceof UsernameTakenError) throw new DirectoryCommandError(`--username: ${error.message}`);
+      if (error instanceof UsernameTakenError) throw new CommandError(`--username: ${error.message}`);
       throw error;
     }
     const user = (await directory.getUser(args.subject))!;
-    if (json) return console.log(JSON.stringify({ outcome, user: publicUser(user) }, null, 2));
+    if (json) return printJson({ outcome, user: publicUser(user) });
     console.log(`${outcome === 'created' ? 'Added' : outcome === 'updated' ? 'Updated' : 'Unchanged:'} user ${user.subject} (username ${user.username}${user.passwordHash ? '' : ', no password'}).`);
     if (user.source === 'config') console.log(fromConfigNote(`user ${user.subject}`));
   },
@@ -306,7 +302,7 @@ const usersList = runner<void>({
   async prepare() {},
   async execute({ directory, json }) {
     const users = await directory.listUsers();
-    if (json) return console.log(JSON.stringify({ users: users.map(publicUser) }, null, 2));
+    if (json) return printJson({ users: users.map(publicUser) });
     if (users.length === 0) return console.log('No users.');
     console.log(
       formatTable([
@@ -331,31 +327,27 @@ const usersRemove = runner<string>({
   },
   async execute({ directory, config, json }, subject) {
     const existing = await directory.getUser(subject);
-    if (!existing) throw new DirectoryCommandError(`no user with subject ${JSON.stringify(subject)}`);
+    if (!existing) throw new CommandError(`no user with subject ${JSON.stringify(subject)}`);
     // The user's sessions, tokens and grants end too, through a Gatehouse on this database as `gatehouse sessions
     // revoke` does it. It always looks in the session store: this configuration (perhaps only --db) need not say
     // whether the servers running on the database keep server-side sessions, and a store without any costs one query.
     const server = await commandServer({ ...config, serverSideSessions: { ...config.serverSideSessions, enabled: true } });
     try {
-      if (!(await server.accounts.remove(subject))) throw new DirectoryCommandError(`no user with subject ${JSON.stringify(subject)}`);
+      if (!(await server.accounts.remove(subject))) throw new CommandError(`no user with subject ${JSON.stringify(subject)}`);
       let ended: AccessEnded;
       try {
         ended = await new UserOffboarding({ sessions: server.sessions, logger: server.logger }).endAccess(subject, 'cli');
       } catch (error) {
-        throw new DirectoryCommandError(`removed user ${subject}, but ending their sessions failed (${loggableMessage(error)}); gatehouse sessions revoke --subject ${subject} ends them`);
+        throw new CommandError(`removed user ${subject}, but ending their sessions failed (${loggableMessage(error)}); gatehouse sessions revoke --subject ${subject} ends them`);
       }
       // Delivered now, with this configuration's issuer; the outbox is durable, so a failed attempt is retried by a running server.
       if (ended.notificationsQueued > 0) await server.backchannel.runOnce();
       const delivery = await deliveryOf(server, ended.sessions);
       const { sessions, grantsRevoked, notificationsQueued } = ended;
-      if (json) return console.log(JSON.stringify({ removed: subject, sessions, grantsRevoked, notificationsQueued, delivery }, null, 2));
+      if (json) return printJson({ removed: subject, sessions, grantsRevoked, notificationsQueued, delivery });
       console.log(`Removed user ${subject}.`);
       console.log(`Sessions ended: ${sessions.length}${sessions.length ? ` (${sessions.join(', ')})` : ''}; grants revoked: ${grantsRevoked}`);
-      console.log(
-        `Back-channel logout: ${notificationsQueued} queued, ${delivery.delivered} delivered` +
-          (delivery.pending ? `, ${delivery.pending} to be retried by the server` : '') +
-          (delivery.failed ? `, ${delivery.failed} failed` : ''),
-      );
+      console.log(deliveryLine(notificationsQueued, delivery));
       if (existing.source === 'config') console.log(fromConfigNote(`user ${subject}`));
     } finally {
       await server.close();
@@ -369,11 +361,11 @@ const usersUnlock = runner<string>({
   },
   async execute({ sequelize, directory, config, json }, subject) {
     const user = await directory.getUser(subject);
-    if (!user) throw new DirectoryCommandError(`no user with subject ${JSON.stringify(subject)}`);
+    if (!user) throw new CommandError(`no user with subject ${JSON.stringify(subject)}`);
     const throttle = new LoginThrottle(new LoginAttempts(sequelize, systemClock), config.login, { nameKey: await loginNameKey(sequelize), clock: systemClock });
     const before = lockoutJson(user, await throttle.status(user.username));
     const cleared = await throttle.unlock(user.username);
-    if (json) return console.log(JSON.stringify({ subject, username: user.username, cleared, before }, null, 2));
+    if (json) return printJson({ subject, username: user.username, cleared, before });
     const lifted = [
       ...(before.untrustedClients.lockedUntil ? [`untrusted clients (locked until ${before.untrustedClients.lockedUntil})`] : []),
       ...before.addresses.filter((entry) => entry.lockedUntil).map((entry) => `${entry.address} (locked until ${entry.lockedUntil})`),
@@ -480,7 +472,7 @@ const clientsAdd = runner<ClientConfig>({
     if (problems.length) throw new DirectoryUsageError('clients', `client "${client.client_id}" asks for what the configuration turns off:\n  ${problems.join('\n  ')}`);
     const existing = await directory.getClient(client.client_id);
     if (existing && !values.replace) {
-      throw new DirectoryCommandError(`client "${client.client_id}" already exists (source ${existing.source}); give --replace to overwrite it`);
+      throw new CommandError(`client "${client.client_id}" already exists (source ${existing.source}); give --replace to overwrite it`);
     }
     const outcome = await directory.saveClient({ ...toClientInput(client), disabled: false, source: 'cli' });
     console.log(`${outcome === 'created' ? 'Added' : outcome === 'updated' ? 'Updated' : 'Unchanged:'} client ${client.client_id}.`);
@@ -492,7 +484,7 @@ const clientsList = runner<void>({
   async prepare() {},
   async execute({ directory, json }) {
     const clients = await directory.listClients();
-    if (json) return console.log(JSON.stringify({ clients: clients.map(clientJson) }, null, 2));
+    if (json) return printJson({ clients: clients.map(clientJson) });
     if (clients.length === 0) return console.log('No clients.');
     console.log(
       formatTable([
@@ -519,8 +511,8 @@ const clientsRemove = runner<string>({
   },
   async execute({ directory, json }, clientId) {
     const existing = await directory.getClient(clientId);
-    if (!existing || !(await directory.deleteClient(clientId))) throw new DirectoryCommandError(`no client with id ${JSON.stringify(clientId)}`);
-    if (json) return console.log(JSON.stringify({ removed: clientId }, null, 2));
+    if (!existing || !(await directory.deleteClient(clientId))) throw new CommandError(`no client with id ${JSON.stringify(clientId)}`);
+    if (json) return printJson({ removed: clientId });
     console.log(`Removed client ${clientId}.`);
     if (existing.source === 'config') console.log(fromConfigNote(`client ${clientId}`));
   },
@@ -529,7 +521,7 @@ const clientsRemove = runner<string>({
 // ---- keys ----
 
 function refuseConfiguredKeys(config: GatehouseConfig): void {
-  if (config.keys.jwks) throw new DirectoryCommandError('keys.jwks is set in the configuration: rotate the keys there (put the new key first)');
+  if (config.keys.jwks) throw new CommandError('keys.jwks is set in the configuration: rotate the keys there (put the new key first)');
 }
 
 const keysRotate = runner<void>({
@@ -541,7 +533,7 @@ const keysRotate = runner<void>({
       retireAfterSeconds: longestTokenLifetime(config.ttl, config.apis),
       clock: systemClock,
     });
-    if (json) return console.log(JSON.stringify(result, null, 2));
+    if (json) return printJson(result);
     const when = result.added[0]?.activateAt;
     console.log(`New signing keys: ${result.added.map((key) => `${key.kid} (${key.alg})`).join(', ')}.`);
     if (when && result.added[0].status === 'pending') {
@@ -558,7 +550,7 @@ const keysList = runner<void>({
   async execute({ sequelize, config, json }) {
     refuseConfiguredKeys(config);
     const keys = (await listSigningKeys(sequelize, systemClock)) ?? [];
-    if (json) return console.log(JSON.stringify({ keys }, null, 2));
+    if (json) return printJson({ keys });
     if (keys.length === 0) return console.log('No signing keys yet: the first start generates them.');
     console.log(
       formatTable([
@@ -574,9 +566,3 @@ const RUNNERS: Record<DirectoryCommand, Record<string, Runner<unknown>>> = {
   clients: { add: clientsAdd, list: clientsList, remove: clientsRemove },
   keys: { rotate: keysRotate, list: keysList },
 };
-
-function formatTable(rows: string[][]): string {
-  const clean = rows.map((row) => row.map((cell) => cell.replace(/[\u0000-\u001f\u007f]/g, '?')));
-  const widths = clean[0].map((_, column) => Math.max(...clean.map((row) => row[column].length)));
-  return clean.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n');
-}

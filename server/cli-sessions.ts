@@ -10,10 +10,13 @@
  * a wrong `iss`, so it leaves them to the servers running on the database, which deliver the outbox anyway.
  */
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { environmentOptions } from '../config/environment.js';
-import { commandConfig } from './cli-io.js';
-import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
+import { commandConfig } from './cli/config.js';
+import { commandServer } from './cli/database.js';
+import { CommandError } from './cli/errors.js';
+import { deliveryLine, deliveryOf } from './cli/logout-delivery.js';
+import { formatTable, printJson } from './cli/output.js';
+import type { GatehouseConfig } from '../config/schema.js';
 import { MAX_PAGE_SIZE } from '../stores/session-store.js';
 import type { GatehouseServer } from './create-server.js';
 import {
@@ -44,9 +47,6 @@ revoke deliver back-channel logout at once, otherwise the servers on the databas
 
 /** Bad usage of `gatehouse sessions` (exit code 2). */
 export class SessionsUsageError extends Error {}
-
-/** A runtime failure with a message for the user (exit code 1). */
-export class SessionsCommandError extends Error {}
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -121,24 +121,6 @@ export async function sessionsCommand(argv: string[]): Promise<void> {
   }
 }
 
-/**
- * A Gatehouse for one command on the configured database, beside the servers that may be running on it: it does not
- * listen, runs no expiry sweeper and never seeds the directory (the configuration only locates the database). It
- * always has its session store (the tables exist whether or not the servers keep server-side sessions). Logs go to
- * stderr, warnings only: stdout is the command's output. Close it when done.
- */
-export async function commandServer(config: GatehouseConfig): Promise<GatehouseServer> {
-  const level = config.logging.level === 'silent' || config.logging.level === 'error' || config.logging.level === 'fatal' ? config.logging.level : 'warn';
-  const logger = pino({ level, base: { service: 'gatehouse-cli' } }, pino.destination({ fd: 2, sync: true }));
-  const input = { ...config, serverSideSessions: { ...config.serverSideSessions, enabled: true, removeExpiredSessions: false } };
-  const { createServer } = await import('./create-server.js');
-  const server = await createServer(input as GatehouseConfigInput, { logger, seedDirectory: false });
-  // No background delivery worker: it would deliver what a command queues at once, signed with this process's issuer
-  // (wrong without a configuration). The commands deliver explicitly (backchannel.runOnce) when they know the issuer.
-  await server.backchannel.stop();
-  return server;
-}
-
 function checkArguments(subcommand: 'list' | 'revoke', values: Values): void {
   for (const [name, value] of Object.entries(values) as [OptionName, unknown][]) {
     if (value === undefined) continue;
@@ -184,7 +166,7 @@ async function list(server: GatehouseServer, values: Values, emptyNote: string |
   });
   const body = sessionListJson(result);
   if (values.json) {
-    console.log(JSON.stringify(body, null, 2));
+    printJson(body);
     return;
   }
   console.log(table(body.sessions));
@@ -205,30 +187,17 @@ async function revoke(server: GatehouseServer, values: Values, issuerKnown: bool
     sendBackchannelLogout: !values['no-backchannel'],
     actor: 'cli',
   });
-  if (sessionId && result.sessions.length === 0) throw new SessionsCommandError(`no session with id ${JSON.stringify(sessionId)}`);
+  if (sessionId && result.sessions.length === 0) throw new CommandError(`no session with id ${JSON.stringify(sessionId)}`);
   if (result.notificationsQueued > 0 && issuerKnown) await server.backchannel.runOnce();
   const delivery = await deliveryOf(server, result.sessions);
   if (values.json) {
-    console.log(JSON.stringify({ ...result, delivery }, null, 2));
+    printJson({ ...result, delivery });
     return;
   }
   const who = sessionId ? `session ${sessionId}` : `${values.subject}: ${result.sessions.length} session(s)${result.sessions.length ? ` (${result.sessions.join(', ')})` : ''}`;
   console.log(`Revoked ${who}.`);
   console.log(`Grants revoked: ${result.grantsRevoked}`);
-  console.log(
-    `Back-channel logout: ${result.notificationsQueued} queued, ${delivery.delivered} delivered` +
-      (delivery.pending ? `, ${delivery.pending} ${issuerKnown ? 'to be retried' : 'to be delivered'} by the server` : '') +
-      (delivery.failed ? `, ${delivery.failed} failed` : ''),
-  );
-}
-
-/** Outcome of the `terminated` notifications of these sessions, from the outbox. */
-export async function deliveryOf(server: GatehouseServer, sessionIds: string[]) {
-  const counts = { delivered: 0, pending: 0, failed: 0 };
-  for (const sessionId of sessionIds) {
-    for (const row of await server.backchannel.outbox.list({ sessionId })) if (row.reason === 'terminated') counts[row.status]++;
-  }
-  return counts;
+  console.log(deliveryLine(result.notificationsQueued, delivery, issuerKnown ? 'to be retried' : 'to be delivered'));
 }
 
 function table(sessions: SessionJson[]): string {
@@ -246,7 +215,6 @@ function table(sessions: SessionJson[]): string {
       time(s.expires),
       s.last.ip ?? '',
     ]),
-  ].map((row) => row.map((cell) => cell.replace(/[\u0000-\u001f\u007f]/g, '?')));
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n');
+  ];
+  return formatTable(rows);
 }

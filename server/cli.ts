@@ -12,7 +12,8 @@
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
  */
 import { parseArgs } from 'node:util';
-import { commandConfig, readStdin } from './cli-io.js';
+import { commandConfig } from './cli/config.js';
+import { readStdin } from './cli/stdin.js';
 import { ConfigError } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
 import { DatabaseDriverMissingError } from '../stores/sequelize/drivers.js';
