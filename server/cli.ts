@@ -3,10 +3,10 @@
  *
  *   gatehouse start [--config FILE] [--port N] [--issuer URL] [--db URL]
  *   gatehouse migrate [--config FILE] [--db URL]
- *   gatehouse users add|list|remove|unlock ...  (the user directory and sign-in lockouts; see cli-directory.ts)
+ *   gatehouse users add|list|remove|unlock ...  (the user directory and sign-in lockouts; see cli/users.ts)
  *   gatehouse clients add|list|remove ...  (the OAuth clients)
  *   gatehouse keys rotate|list             (the signing keys)
- *   gatehouse sessions list|revoke ...     (server-side sessions; see cli-sessions.ts)
+ *   gatehouse sessions list|revoke ...     (server-side sessions; see cli/sessions.ts)
  *   gatehouse hash-password [PASSWORD]     (reads stdin when no argument; prints a PHC string for the config file)
  *
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or invalid configuration.
@@ -14,16 +14,17 @@
 import { parseArgs } from 'node:util';
 import { commandConfig } from './cli/config.js';
 import { readStdin } from './cli/stdin.js';
-import { ConfigError } from '../config/load.js';
 import type { GatehouseConfigInput } from '../config/schema.js';
-import { DatabaseDriverMissingError } from '../stores/sequelize/drivers.js';
 import { openMigratedDatabase } from '../stores/sequelize/migrate.js';
-import { DirectoryUsageError, directoryCommand, type DirectoryCommand } from './cli-directory.js';
-import { SESSIONS_USAGE, SessionsUsageError, sessionsCommand } from './cli-sessions.js';
+import { clients } from './cli/clients.js';
+import type { CommandGroup } from './cli/command-group.js';
+import { reportFailure, UsageError } from './cli/errors.js';
+import { keys } from './cli/keys.js';
+import { sessions } from './cli/sessions.js';
+import { users } from './cli/users.js';
 import { hashPassword } from './provider/passwords.js';
 import { startBanner } from './banner.js';
 import { isPretty } from './logging.js';
-import { SessionStoreConfigError } from './sessions/store-config-error.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -72,9 +73,8 @@ default: $argon2id$v=19$m=19456,t=2,p=1$...). Without an argument the password i
 argument shows in the process list).`,
 };
 
-const DIRECTORY_COMMANDS = new Set<string>(['users', 'clients', 'keys']);
-
-class UsageError extends Error {}
+/** The commands with subcommands, each with its own options and help. */
+const GROUPS = new Map<string, CommandGroup>([users, clients, keys, sessions].map((group) => [group.name, group]));
 
 function parse(argv: string[]) {
   try {
@@ -162,12 +162,9 @@ function commandOf(argv: string[]): string | undefined {
 export async function main(argv: string[]): Promise<number> {
   try {
     const word = commandOf(argv);
-    if (word === 'sessions') {
-      await sessionsCommand(argv);
-      return 0;
-    }
-    if (word && DIRECTORY_COMMANDS.has(word)) {
-      await directoryCommand(word as DirectoryCommand, argv);
+    const group = word === undefined ? undefined : GROUPS.get(word);
+    if (group) {
+      await group.run(argv);
       return 0;
     }
     const { values, positionals } = parse(argv);
@@ -197,25 +194,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`gatehouse: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (error instanceof DirectoryUsageError) {
-      console.error(`gatehouse: ${error.message}\n\n${error.usage}`);
-      return 2;
-    }
-    if (error instanceof SessionsUsageError) {
-      console.error(`gatehouse: ${error.message}\n\n${SESSIONS_USAGE}`);
-      return 2;
-    }
-    // Configuration, or an install step it needs (a database driver, a session store module that loads): exit code 2.
-    if (error instanceof ConfigError || error instanceof DatabaseDriverMissingError || error instanceof SessionStoreConfigError) {
-      console.error(`gatehouse: ${error.message}`);
-      return 2;
-    }
-    console.error(`gatehouse: ${(error as Error).message}`);
-    return 1;
+    return reportFailure(error, USAGE);
   }
 }
 

@@ -7,7 +7,8 @@ import { rmSync } from 'node:fs';
 import test from 'ava';
 import { defaults } from '../config/defaults.js';
 import { loadConfig, validateConfig } from '../config/load.js';
-import { directoryCommand, DirectoryUsageError } from '../server/cli-directory.js';
+import { clients } from '../server/cli/clients.js';
+import { UsageError } from '../server/cli/errors.js';
 import { SequelizeDirectory } from '../stores/sequelize/directory.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { systemClock } from '../stores/clock.js';
@@ -153,7 +154,7 @@ test('gatehouse clients add: --require-par and --dpop-bound, refused when the co
   t.teardown(() => {
     console.log = log;
   });
-  await directoryCommand('clients', ['clients', 'add', '--db', database.url, '--client-id', 'strict', '--secret', 's3cret', '--redirect-uri', 'http://localhost/cb', '--require-par', '--dpop-bound']);
+  await clients.run(['clients', 'add', '--db', database.url, '--client-id', 'strict', '--secret', 's3cret', '--redirect-uri', 'http://localhost/cb', '--require-par', '--dpop-bound']);
   const sequelize = await openDatabase({ url: database.url, sqliteBusyTimeoutMs: 5000, poolMax: 1 });
   t.teardown(() => sequelize.close());
   const stored = await new SequelizeDirectory(sequelize, systemClock).getClient('strict');
@@ -161,8 +162,8 @@ test('gatehouse clients add: --require-par and --dpop-bound, refused when the co
 
   const off = file('no-par.yaml', 'pushedAuthorizationRequests:\n  enabled: false\n');
   const error = await t.throwsAsync(
-    directoryCommand('clients', ['clients', 'add', '--config', off, '--db', database.url, '--client-id', 'strict2', '--secret', 's3cret', '--redirect-uri', 'http://localhost/cb', '--require-par']),
-    { instanceOf: DirectoryUsageError }, // exit code 2: the arguments contradict the configuration
+    clients.run(['clients', 'add', '--config', off, '--db', database.url, '--client-id', 'strict2', '--secret', 's3cret', '--redirect-uri', 'http://localhost/cb', '--require-par']),
+    { instanceOf: UsageError }, // exit code 2: the arguments contradict the configuration
   );
   t.regex(error!.message, /--require-par: needs pushedAuthorizationRequests\.enabled: true/);
   t.is(await new SequelizeDirectory(sequelize, systemClock).getClient('strict2'), null);
