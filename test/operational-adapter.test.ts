@@ -288,6 +288,51 @@ for (const dialect of ALL_DIALECTS) {
     t.is((await storedRows(sequelize, { model: 'Session', id })).length, 1);
   });
 
+  it('insertIfAbsent: of 20 concurrent calls with one id exactly one inserts its payload', async (t, { sequelize }) => {
+    const adapter = adapterFor('ReplayDetection');
+    const id = uniq('replay');
+    const calls = Array.from({ length: 20 }, (_, n) => adapter.insertIfAbsent(id, { jti: id, iss: `caller-${n}` }, 60));
+    const results = await Promise.all(calls);
+    t.is(results.filter(Boolean).length, 1, JSON.stringify(results));
+    const rows = await storedRows(sequelize, { model: 'ReplayDetection', id });
+    t.is(rows.length, 1);
+    t.is(JSON.parse(rows[0].payload).iss, `caller-${results.indexOf(true)}`);
+    t.is(asDate(rows[0].expires_at)?.getTime(), BASE + 60_000);
+  });
+
+  it('insertIfAbsent: a live row stays; an expired one is replaced by one of concurrent calls', async (t, { sequelize }) => {
+    const clock = new ManualClock(BASE);
+    const adapter = adapterFor('ReplayDetection', clock);
+    const id = uniq('replay');
+    t.true(await adapter.insertIfAbsent(id, { jti: id, iss: 'first' }, 60));
+    clock.advance(59_999);
+    t.false(await adapter.insertIfAbsent(id, { jti: id, iss: 'second' }, 60), 'live until its expiry');
+    t.is(JSON.parse((await storedRows(sequelize, { model: 'ReplayDetection', id }))[0].payload).iss, 'first');
+
+    clock.advance(1); // expiry at exactly now counts as expired, as for find
+    const calls = Array.from({ length: 20 }, (_, n) => adapter.insertIfAbsent(id, { jti: id, iss: `again-${n}` }, 60));
+    const results = await Promise.all(calls);
+    t.is(results.filter(Boolean).length, 1, JSON.stringify(results));
+    const rows = await storedRows(sequelize, { model: 'ReplayDetection', id });
+    t.is(rows.length, 1);
+    t.is(JSON.parse(rows[0].payload).iss, `again-${results.indexOf(true)}`);
+    t.is(asDate(rows[0].expires_at)?.getTime(), BASE + 120_000);
+    t.deepEqual(await adapter.find(id), { jti: id, iss: `again-${results.indexOf(true)}` });
+  });
+
+  it('insertIfAbsent keeps models apart, and a row without expiry is never replaced', async (t) => {
+    const clock = new ManualClock(BASE);
+    const replays = adapterFor('ReplayDetection', clock);
+    const others = adapterFor('Grant', clock);
+    const id = uniq('replay');
+    await others.upsert(id, { jti: id });
+    t.true(await replays.insertIfAbsent(id, { jti: id }, 60), 'the same id in another model is not this row');
+    t.false(await others.insertIfAbsent(id, { jti: id }, 60));
+    clock.advance(100 * 365 * 24 * 3_600_000);
+    t.false(await others.insertIfAbsent(id, { jti: id }, 60), 'no expiry: live for ever');
+    t.true(await replays.insertIfAbsent(id, { jti: id }, 60));
+  });
+
   it('a payload with unicode and 100 KB of data round-trips', async (t, { sequelize }) => {
     const adapter = adapterFor('Session');
     const id = uniq('sess');

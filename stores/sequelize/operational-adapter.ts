@@ -27,6 +27,8 @@ type LookupColumn = (typeof LOOKUP_COLUMNS)[number];
 /** The adapter's statements in one dialect's SQL, with positional parameters in the order the methods bind them. */
 interface Statements {
   upsert: string;
+  insertIfAbsent: string;
+  removeExpired: string;
   find: Record<LookupColumn, string>;
   consume: string;
   destroy: string;
@@ -40,6 +42,9 @@ function statements(db: Database): Statements {
   return {
     // One atomic statement per dialect: concurrent upserts of one id never fail with a duplicate key.
     upsert: db.insertOrUpdate(insert, ['model', 'id'], UPDATED),
+    // Changes one row when it inserted, none when a row with this id exists (MariaDB/MySQL: a no-op update counts 0).
+    insertIfAbsent: db.insertOrIgnore(insert, ['model', 'id']),
+    removeExpired: `DELETE FROM ${TABLE} WHERE model = ${$(1)} AND id = ${$(2)} AND expires_at <= ${$(3)}`,
     find: { id: find('id'), uid: find('uid'), user_code: find('user_code') },
     consume: `UPDATE ${TABLE} SET consumed_at = ${$(1)} WHERE model = ${$(2)} AND id = ${$(3)}`,
     destroy: `DELETE FROM ${TABLE} WHERE model = ${$(1)} AND id = ${$(2)}`,
@@ -87,21 +92,21 @@ export class SequelizeOperationalAdapter implements Adapter {
 
   /** Insert or replace. `expiresIn` in seconds; undefined stores no expiry. */
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    const now = this.#clock.now();
-    const expiresAt = typeof expiresIn === 'number' ? new Date(now.getTime() + expiresIn * 1000) : null;
-    await this.#db.prepared.run(this.#statements.upsert, [
-      this.model,
-      id,
-      JSON.stringify(payload),
-      stringOrNull(payload.grantId),
-      stringOrNull(payload.uid),
-      stringOrNull(payload.userCode),
-      stringOrNull(payload.accountId),
-      stringOrNull(payload.sessionUid),
-      stringOrNull(payload.clientId),
-      expiresAt,
-      consumedAt(payload.consumed, now),
-    ]);
+    await this.#db.prepared.run(this.#statements.upsert, this.#row(id, payload, expiresIn));
+  }
+
+  /**
+   * Inserts the row unless a live row with this id exists; resolves to true when this call inserted it. An expired
+   * row is replaced. Atomic: of concurrent calls with one id, exactly one gets true (the replay check of DPoP proofs
+   * and client assertions, server/provider/replay-detection.ts). `expiresIn` in seconds, as for `upsert`.
+   */
+  async insertIfAbsent(id: string, payload: AdapterPayload, expiresIn?: number): Promise<boolean> {
+    const row = this.#row(id, payload, expiresIn);
+    if ((await this.#db.prepared.run(this.#statements.insertIfAbsent, row)) > 0) return true;
+    // A row is there. Only an expired one may go, and only the call whose delete removed it inserts again: a call
+    // that finds it gone (or live) lost to another call, which inserted or is about to.
+    const removed = await this.#db.prepared.run(this.#statements.removeExpired, [this.model, id, this.#clock.now()]);
+    return removed > 0 && (await this.#db.prepared.run(this.#statements.insertIfAbsent, row)) > 0;
   }
 
   /** The live payload with this id (with `consumed` set once consumed), or undefined. */
@@ -132,6 +137,25 @@ export class SequelizeOperationalAdapter implements Adapter {
   /** Deletes this model's rows that belong to the grant. */
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.#db.write(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, { model: this.model, grantId });
+  }
+
+  /** The parameters of `upsert` and `insertIfAbsent`, in COLUMNS order. */
+  #row(id: string, payload: AdapterPayload, expiresIn: number | undefined): unknown[] {
+    const now = this.#clock.now();
+    const expiresAt = typeof expiresIn === 'number' ? new Date(now.getTime() + expiresIn * 1000) : null;
+    return [
+      this.model,
+      id,
+      JSON.stringify(payload),
+      stringOrNull(payload.grantId),
+      stringOrNull(payload.uid),
+      stringOrNull(payload.userCode),
+      stringOrNull(payload.accountId),
+      stringOrNull(payload.sessionUid),
+      stringOrNull(payload.clientId),
+      expiresAt,
+      consumedAt(payload.consumed, now),
+    ];
   }
 
   async #findOne(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
