@@ -53,6 +53,7 @@ import { LoginThrottle, loginNameKey } from './provider/login-throttle.js';
 import { ApiRegistry } from './provider/apis.js';
 import { DeviceCodeThrottle } from './provider/device-code-throttle.js';
 import { loadDpopNonceSecret } from './provider/dpop-nonce.js';
+import { useAtomicReplayDetection } from './provider/replay-detection.js';
 import { deviceCodeEntry, devicePageSources } from './routes/device-pages.js';
 import { BackchannelOutbox } from '../stores/sequelize/backchannel-outbox.js';
 import { latestGrantOf } from '../stores/sequelize/grants.js';
@@ -242,6 +243,7 @@ async function assemble(
       devicePages: devicePageSources(devicePages),
       findAccountGrant: (accountId, clientId) => latestGrantOf(sequelize, clock, accountId, clientId),
     }));
+  useAtomicReplayDetection(provider); // one use per DPoP proof and client assertion, also for concurrent requests
   provider.proxy = config.proxy;
   provider.maxIpsCount = config.proxyHops; // the client address: the entry the outermost proxy wrote, not the client's
   // Keys from the database follow rotations without a restart (keys from the configuration are fixed).

@@ -9,7 +9,12 @@ import type { Clock } from '../../stores/session-store.js';
 import { SessionAdapter, type SessionAdapterOptions } from './session-adapter.js';
 import { classifyAdapterError } from './store-unavailable.js';
 
-const ADAPTER_METHODS = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
+const ADAPTER_METHODS = [
+  'upsert', 'insertIfAbsent', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId',
+] as const;
+
+/** Calls that store what they are given run whatever the id (a skipped insertIfAbsent would read "already there"). */
+const STORING = new Set<string>(['upsert', 'insertIfAbsent']);
 
 /** Identifiers the provider generates never hold control characters; one that does comes from hostile input. */
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -25,7 +30,8 @@ export function guarded(adapter: Adapter): Adapter {
     const original = (adapter as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method];
     if (typeof original !== 'function') continue;
     wrapped[method] = (...args: unknown[]) => {
-      if (method !== 'upsert' && typeof args[0] === 'string' && CONTROL.test(args[0])) return Promise.resolve(undefined);
+      const hostileId = typeof args[0] === 'string' && CONTROL.test(args[0]);
+      if (hostileId && !STORING.has(method)) return Promise.resolve(undefined);
       return original.apply(adapter, args).catch(classifyAdapterError);
     };
   }

@@ -55,7 +55,16 @@ export interface SignInResult {
 export async function signIn(
   browser: Browser,
   config: oidc.Configuration,
-  options: { username: string; password?: string; scope?: string; prompt?: string; redirectUri?: string; expectConsent?: boolean },
+  options: {
+    username: string;
+    password?: string;
+    scope?: string;
+    prompt?: string;
+    redirectUri?: string;
+    expectConsent?: boolean;
+    /** Bind the tokens to this DPoP key (the code exchange sends its proofs). */
+    dpop?: oidc.DPoPHandle;
+  },
 ): Promise<SignInResult & { sawLogin: boolean; sawConsent: boolean }> {
   const verifier = oidc.randomPKCECodeVerifier();
   const nonce = oidc.randomNonce();
@@ -97,7 +106,7 @@ export async function signIn(
     expectedNonce: nonce,
     expectedState: state,
     idTokenExpected: true,
-  });
+  }, undefined, { DPoP: options.dpop });
   return { tokens, claims: tokens.claims()!, nonce, sawLogin, sawConsent };
 }
 
