@@ -12,6 +12,8 @@ type Mode = 'open' | 'refuse' | 'black-hole';
 interface Link {
   client: Socket;
   upstream?: Socket;
+  /** Connected upstream and unpiped by a black hole: `resume()` pipes it again (once: a second pipe doubles every byte). */
+  held?: boolean;
 }
 
 export class TcpProxy {
@@ -56,8 +58,10 @@ export class TcpProxy {
   /** Accepts connections and keeps them, but forwards nothing in either direction until `resume()`. */
   blackHole(): void {
     this.#mode = 'black-hole';
-    for (const { client, upstream } of this.#links) {
-      if (!upstream) continue;
+    for (const link of this.#links) {
+      const { client, upstream } = link;
+      if (!upstream || link.held) continue;
+      link.held = true;
       client.unpipe(upstream);
       upstream.unpipe(client);
       client.pause();
@@ -65,11 +69,16 @@ export class TcpProxy {
     }
   }
 
-  /** Forwards again: held connections are connected upstream, held data is delivered. */
+  /**
+   * Forwards again: held connections are connected upstream, held data is delivered. Idempotent: links that are
+   * already forwarding are left alone (piping a socket twice would deliver every byte twice).
+   */
   resume(): void {
     this.#mode = 'open';
     for (const link of this.#links) {
       if (link.upstream) {
+        if (!link.held) continue;
+        link.held = false;
         link.client.pipe(link.upstream);
         link.upstream.pipe(link.client);
         link.client.resume();
