@@ -23,8 +23,9 @@
  * opaque and JWT, refresh, userinfo, introspection, logout), counted at the database gateway (bench/compare/work-count.ts).
  * Then: logins/s at the production hash cost on a Gatehouse SQLite configured with the default passwordHashing (Gatehouse
  * re-hashes at the configured cost on sign-in; the stored cost is checked after the run); the RSS of a Gatehouse (SQLite)
- * serving logins and admin queries with 1M server-side sessions in its database (seeding takes about two minutes, so it
- * runs by default); start-up time of `npx tsx server/cli.ts start` (and of dist/server/cli.js when built).
+ * serving logins and admin queries with 1M server-side sessions in its database (seeding is short enough that it
+ * runs by default; its time: bench/README.md); start-up time of `npx tsx server/cli.ts start` (and of
+ * dist/server/cli.js when built).
  *
  * Targets: RSS with 1M sessions ≤ 250 MB; start-up ≤ 2 s (PASS/MISS, never fatal). The throughput ratios against the
  * in-memory adapter no longer have targets (issue #18); ratios against the durable peers are reported without targets
@@ -475,7 +476,8 @@ export async function run(scale: Scale): Promise<void> {
       }
     }
 
-    // Peak RSS over the comparable phases (the production-cost logins below allocate 32 MiB per concurrent hash).
+    // Peak RSS over the comparable phases (the production-cost logins below allocate the hash's memory for each
+    // concurrent hash; bench/README.md, "Area `compare`").
     for (const target of targets) peakRss[target.key] = peakRssMiB(target.handle.pid);
 
     // --- work per operation, counted at Gatehouse's database gateway --------------------------------------------------

@@ -325,7 +325,8 @@ export const configSchema = z.strictObject({
         description: "`argon2id` (OWASP's first choice; node:crypto, Node.js ≥ 24.16) or `scrypt` (OWASP's alternative).",
       }),
       memory: option(z.number().int().min(8).max(PASSWORD_HASH_LIMITS.argon2id.maxMemoryKiB).default(19456), {
-        description: "argon2id memory in KiB: 19456 is OWASP's m = 19 MiB (about 25–35 ms of CPU per hash).",
+        description:
+          "argon2id memory in KiB: 19456 is OWASP's m = 19 MiB (its CPU per hash: docs/sign-in-protection.md).",
       }),
       passes: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.argon2id.maxPasses).default(2), { description: 'argon2id passes over that memory (t).' }),
       parallelism: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.argon2id.maxParallelism).default(1), { description: 'argon2id lanes (p); `memory` must be at least 8 KiB per lane.' }),

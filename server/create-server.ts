@@ -1,6 +1,8 @@
 /**
- * Builds a whole Gatehouse from a configuration: database (migrated), keys, accounts, session store, the provider and
- * the Koa app that hosts it. The programmatic API (exported from the package root):
+ * Builds a whole Gatehouse from a configuration and runs its lifecycle (listen, drain, close). The building is a short
+ * sequence of named steps in server/assemble/: storage (database, keys, directory, session store, adapters), provider
+ * (the oidc-provider instance and its hooks), services (sessions, back-channel delivery, sign-in protection, sweeper)
+ * and routes (the Koa app that hosts it all). The programmatic API (exported from the package root):
  *
  *   const server = await createServer({ serverSideSessions: { enabled: true, store: MyStore } });
  *   const { url } = await server.listen();
@@ -10,59 +12,33 @@
 import { EventEmitter } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Koa from 'koa';
-import Provider from 'oidc-provider';
+import type Koa from 'koa';
+import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import { validateConfig } from '../config/load.js';
 import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
 import { systemClock } from '../stores/clock.js';
 import { Database } from '../stores/sequelize/database.js';
-import { openMigratedDatabase } from '../stores/sequelize/migrate.js';
 import type { Clock, SessionStore } from '../stores/session-store.js';
-import { CsrfTokens } from './http/csrf.js';
-import { errorHandler, loggableMessage, retryAfterOnUnavailable } from './http/errors.js';
-import { HttpDrain } from './http/drain.js';
+import { buildProvider } from './assemble/provider.js';
+import { buildApp } from './assemble/routes.js';
+import { serverErrorReporter } from './assemble/server-errors.js';
+import { createServices, endAccessOfUnlistedUsers, startBackgroundWork } from './assemble/services.js';
+import { openDatabase, openStorage } from './assemble/storage.js';
 import { DatabaseOutage } from './database-outage.js';
-import { isDatabaseUnavailable } from '../stores/sequelize/errors.js';
-import { rejectControlCharacters } from './http/input-hygiene.js';
+import { HttpDrain } from './http/drain.js';
 import { createRenderer } from './http/render.js';
-import { requestLog } from './http/request-log.js';
-import { securityHeaders } from './http/security-headers.js';
-import { AccountDirectory } from './provider/accounts.js';
-import { ClientDirectory, ClientSettings } from './provider/clients.js';
-import { seedDirectory } from './provider/directory-seed.js';
-import { UserOffboarding } from './provider/user-offboarding.js';
-import { SequelizeDirectory } from '../stores/sequelize/directory.js';
-import { providerConfiguration } from './provider/configuration.js';
-import { describeKeys, loadKeyMaterial } from './provider/keys.js';
-import { SigningKeyRing } from './provider/key-ring.js';
-import { healthRoutes } from './routes/health.js';
-import { homeRoutes } from './routes/home.js';
-import { interactionRoutes } from './routes/interactions.js';
-import { accountPageRoutes } from './routes/account-pages.js';
-import { adminApiRoutes } from './routes/admin-api.js';
-import { adminPageRoutes } from './routes/admin-pages.js';
-import type { RouteDeps } from './routes/deps.js';
-import { consoleClient } from './provider/console-client.js';
-import { GatehouseMetrics } from './metrics.js';
 import { listenError } from './listen-error.js';
 import { createLogger } from './logging.js';
-import { LoginAttempts } from '../stores/sequelize/login-attempts.js';
-import { LoginThrottle, loginNameKey } from './provider/login-throttle.js';
-import { ApiRegistry } from './provider/apis.js';
-import { DeviceCodeThrottle } from './provider/device-code-throttle.js';
-import { loadDpopNonceSecret } from './provider/dpop-nonce.js';
-import { useAtomicReplayDetection } from './provider/replay-detection.js';
-import { deviceCodeEntry, devicePageSources } from './routes/device-pages.js';
-import { BackchannelOutbox } from '../stores/sequelize/backchannel-outbox.js';
-import { latestGrantOf } from '../stores/sequelize/grants.js';
-import { createAdapterFactory, guarded } from './sessions/adapter-factory.js';
-import { BackchannelDelivery } from './sessions/backchannel-delivery.js';
-import { slideOnClientActivity } from './sessions/coordination.js';
-import { ExpirySweeper } from './sessions/expiry-sweeper.js';
-import { SessionService } from './sessions/session-service.js';
-import { resolveSessionStore } from './sessions/store-loader.js';
+import { GatehouseMetrics } from './metrics.js';
+import type { AccountDirectory } from './provider/accounts.js';
+import type { ClientDirectory } from './provider/clients.js';
+import type { SigningKeyRing } from './provider/key-ring.js';
+import type { LoginThrottle } from './provider/login-throttle.js';
+import type { BackchannelDelivery } from './sessions/backchannel-delivery.js';
+import type { ExpirySweeper } from './sessions/expiry-sweeper.js';
+import type { SessionService } from './sessions/session-service.js';
 
 export interface CreateServerOptions {
   /** The time source for everything that reasons about expiry (tests pass a ManualClock). */
@@ -83,7 +59,10 @@ export interface GatehouseServer {
   sequelize: Sequelize;
   /** The server-side session store, when the feature is on. */
   sessionStore?: SessionStore;
-  /** Audit events: session.created, session.logged_out, session.revoked, session.expired, backchannel.*, login.failed, login.locked, login.unlocked. */
+  /**
+   * Audit events: session.created, session.logged_out, session.revoked, session.expired, backchannel.*, login.failed,
+   * login.locked, login.unlocked.
+   */
   events: EventEmitter;
   /** The session management service (query, revoke, expire). */
   sessions: SessionService;
@@ -126,7 +105,10 @@ export interface ShutdownResult {
   ms: number;
 }
 
-export async function createServer(input: GatehouseConfigInput = {}, options: CreateServerOptions = {}): Promise<GatehouseServer> {
+export async function createServer(
+  input: GatehouseConfigInput = {},
+  options: CreateServerOptions = {},
+): Promise<GatehouseServer> {
   const preliminary = validateConfig(input);
   const logger = options.logger ?? createLogger(preliminary.logging);
   const clock = options.clock ?? systemClock;
@@ -140,12 +122,11 @@ export async function createServer(input: GatehouseConfigInput = {}, options: Cr
     config = { ...preliminary, issuer: `http://localhost:${port}` };
   }
 
-  const { sequelize, applied } = await openMigratedDatabase(config.database).catch((error: unknown) => {
+  const sequelize = await openDatabase(config.database, logger).catch((error: unknown) => {
     httpServer.close(); // bound early for port 0: release it, or the process never exits
     throw error;
   });
   try {
-    if (applied.length) logger.info({ migrations: applied }, 'database migrated');
     return await assemble(config, { logger, clock, sequelize, httpServer, seed: options.seedDirectory ?? true });
   } catch (error) {
     await sequelize.close().catch(() => undefined);
@@ -154,230 +135,39 @@ export async function createServer(input: GatehouseConfigInput = {}, options: Cr
   }
 }
 
+/** The steps, in order: storage, provider, services, routes; then the lifecycle (listen, drain, close). */
 async function assemble(
   configured: GatehouseConfig,
   deps: { logger: Logger; clock: Clock; sequelize: Sequelize; httpServer: HttpServer; seed: boolean },
 ): Promise<GatehouseServer> {
   const { logger, clock, sequelize, httpServer } = deps;
   const events = new EventEmitter();
+  const basics = { logger, clock, sequelize, events };
   // Before the application's request listener, so every request is tracked for the drain from its start.
   const httpDrain = new HttpDrain(httpServer);
-  const outage = new DatabaseOutage({ sequelize, logger: logger.child({ component: 'database' }), options: { probeTimeoutMs: configured.database.readyTimeoutMs, quietMs: 2 * configured.database.timeoutMs } });
-  const keys = await loadKeyMaterial(sequelize, configured, clock);
-  logger.info({ keys: describeKeys(keys.jwks), source: keys.source }, 'signing keys loaded');
-  // Users and clients live in the directory tables, seeded from the configuration (passwords hashed on the way).
-  const directory = new SequelizeDirectory(sequelize, clock);
-  const accounts = new AccountDirectory(directory, { hashing: configured.passwordHashing, cacheMs: configured.directory.cacheMs });
-  await accounts.ready(); // the configured hashing works here (argon2id needs Node.js >= 24.16), before any is seeded
-  const seeded = deps.seed ? await seedDirectory(directory, configured, logger) : { config: configured, disabledUsers: [] };
-  const config = seeded.config;
-  const staticClients = [consoleClient(config.issuer)];
-  const clients = new ClientSettings(staticClients, config.serverSideSessions);
-  const clientDirectory = new ClientDirectory(directory, clients, { cacheMs: config.directory.cacheMs });
-  await clientDirectory.load();
+  const outage = new DatabaseOutage({
+    sequelize,
+    logger: logger.child({ component: 'database' }),
+    options: { probeTimeoutMs: configured.database.readyTimeoutMs, quietMs: 2 * configured.database.timeoutMs },
+  });
+  const reportError = serverErrorReporter(logger, outage);
+
+  const storage = await openStorage(configured, { ...basics, seed: deps.seed });
+  const config = storage.config;
   const render = createRenderer(config.pages);
-  const storeLogger = logger.child({ component: 'session-store' });
+  const parts = await buildProvider(config, storage, { ...basics, render, reportError });
+  const { provider, signingKeys } = parts;
+  const services = await createServices(config, storage, parts, basics);
+  const { sessions, delivery, sweeper } = services;
+  startBackgroundWork(config, services, parts);
+  await endAccessOfUnlistedUsers(storage.disabledUsers, services.offboarding, logger);
 
-  let sessionStore: SessionStore | undefined;
-  if (config.serverSideSessions.enabled) {
-    const { store, name, module } = await resolveSessionStore(config.serverSideSessions.store, {
-      clock,
-      logger: storeLogger,
-      sequelize,
-      options: config.serverSideSessions.storeOptions ?? {},
-    });
-    sessionStore = store;
-    logger.info({ sessionStore: name, ...(module ? { module } : {}) }, `server-side sessions in ${name}`);
-  }
-  const displayNameClaim = config.serverSideSessions.displayNameClaim;
-  // Late-bound: the adapter needs the service, which needs the provider, which needs the adapter.
-  let sessions: SessionService | undefined;
-  const operationalAdapters = createAdapterFactory({
-    sequelize,
-    clock,
-    sessions: sessionStore && {
-      store: sessionStore,
-      clock,
-      logger: storeLogger,
-      renewalWriteInterval: config.serverSideSessions.renewalWriteInterval,
-      displayNameFor: (accountId) => {
-        const value = displayNameClaim ? accounts.bySubject(accountId)?.claims[displayNameClaim] : undefined;
-        return typeof value === 'string' ? value.slice(0, 255) : null;
-      },
-      onExpiredSession: (session) => {
-        sessions?.expireSession(session).catch((error) => logger.error({ sessionId: session.sessionId, err: { message: (error as Error).message } }, 'ending an expired session failed'));
-      },
-      onLogin: (session) => {
-        const detail = { sessionId: session.sessionId, subjectId: session.subjectId, ip: session.loginIp };
-        logger.info({ event: 'session.created', ...detail }, 'session created');
-        events.emit('session.created', detail);
-        const limit = config.serverSideSessions.maxSessionsPerUser;
-        if (limit && session.subjectId) {
-          sessions?.enforceSessionLimit(session.subjectId, limit, session.sessionId).catch((error) =>
-            logger.error({ subjectId: session.subjectId, err: { message: (error as Error).message } }, 'enforcing maxSessionsPerUser failed'),
-          );
-        }
-      },
-    },
-  });
-
-  // The Client model reads the directory (clients can change while the provider runs); the rest as configured.
-  // (Guarded like the others: a client_id with a NUL, e.g. from a form body the provider parses itself, is unknown.)
-  const clientAdapter = guarded(clientDirectory.adapter);
-  const adapter = (modelName: string) => (modelName === 'Client' ? clientAdapter : operationalAdapters(modelName));
-  const apis = new ApiRegistry(config.apis, config.ttl);
-  const loginAttempts = new LoginAttempts(sequelize, clock);
-  const deviceCodes = new DeviceCodeThrottle(loginAttempts, { ...config.login, maxFailuresPerIp: config.deviceFlow.maxFailuresPerIp }, clock);
-  const devicePages = { render, throttle: deviceCodes, accounts, clock, charset: config.deviceFlow.userCodeCharset, mask: config.deviceFlow.userCodeMask };
-
-  const provider = new Provider(config.issuer, providerConfiguration({
-      config: { ...config, clients: staticClients },
-      keys,
-      accounts,
-      adapter,
-      render,
-      clock,
-      clients,
-      apis,
-      dpopNonceSecret: config.dpop.enabled ? await loadDpopNonceSecret(sequelize) : undefined,
-      devicePages: devicePageSources(devicePages),
-      findAccountGrant: (accountId, clientId) => latestGrantOf(sequelize, clock, accountId, clientId),
-    }));
-  useAtomicReplayDetection(provider); // one use per DPoP proof and client assertion, also for concurrent requests
-  provider.proxy = config.proxy;
-  provider.maxIpsCount = config.proxyHops; // the client address: the entry the outermost proxy wrote, not the client's
-  // Keys from the database follow rotations without a restart (keys from the configuration are fixed).
-  const signingKeys = keys.stored
-    ? new SigningKeyRing({ sequelize, clock, logger: logger.child({ component: 'keys' }), refreshMs: config.keys.refreshMs, stored: keys.stored })
-    : undefined;
-  signingKeys?.attach(provider);
-  // Every ID token carries the per-client session id (`sid`), not only for clients that registered back-channel
-  // logout with session_required: relying parties use it to match logout notifications and admin revocations.
-  provider.Client.prototype.includeSid = () => true;
-  // The provider's own 503 (its adapter found the database unavailable) is one warn line per outage, not one per
-  // request; other server errors are logged with their stack. `error` is Koa's event for what escaped every handler
-  // (e.g. a session save after the response was set), which Koa would otherwise print to stderr.
-  const serverError = (error: Error, path: string | undefined, msg: string) => {
-    if (isDatabaseUnavailable(error)) return outage.failed(error, path ?? 'provider');
-    logger.error({ err: { name: error.name, message: loggableMessage(error), stack: error.stack?.split('\n').slice(1, 8).join('\n') } }, msg);
-  };
-  provider.on('server_error', (ctx: { path?: string }, error: Error) => serverError(error, ctx?.path, 'provider error'));
-  (provider as unknown as Koa).on('error', (error: Error, ctx?: { path?: string }) => serverError(error, ctx?.path, 'provider error'));
-  provider.on('end_session.success', (ctx: { oidc?: { session?: { uid?: string; accountId?: string } } }) => {
-    const detail = { sessionId: ctx.oidc?.session?.uid, subjectId: ctx.oidc?.session?.accountId };
-    if (!detail.subjectId) return;
-    logger.info({ event: 'session.logged_out', ...detail }, 'session logged out');
-    events.emit('session.logged_out', detail);
-  });
-
-  const delivery = new BackchannelDelivery({
-    provider,
-    outbox: new BackchannelOutbox(sequelize, clock),
-    clock,
-    logger: logger.child({ component: 'backchannel' }),
-    events,
-    options: config.backchannelLogout,
-  });
-  sessions = new SessionService({
-    provider,
-    store: sessionStore,
-    sequelize,
-    clock,
-    logger: logger.child({ component: 'sessions' }),
-    events,
-    delivery,
-    clients,
-    apis,
-    expiredSessionsTriggerBackchannelLogout: config.serverSideSessions.expiredSessionsTriggerBackchannelLogout,
-    lifetime: config.serverSideSessions,
-  });
-  const throttle = new LoginThrottle(loginAttempts, config.login, {
-    nameKey: await loginNameKey(sequelize),
-    clock,
-    audit: (event, detail) => {
-      logger.info({ event, ...detail }, event === 'login.locked' ? `sign-in locked (${String(detail.scope)})` : 'sign-in failed');
-      events.emit(event, detail);
-    },
-  });
-  const sweeper = new ExpirySweeper({
-    store: sessionStore,
-    service: sessions,
-    sequelize,
-    clock,
-    logger: logger.child({ component: 'sweeper' }),
-    onSweep: (result) => events.emit('sweep', result),
-    housekeeping: () => throttle.prune(),
-    options: {
-      frequency: config.serverSideSessions.removeExpiredSessionsFrequency,
-      fuzzStart: config.serverSideSessions.fuzzExpiredSessionRemovalStart,
-      batchSize: config.serverSideSessions.removeExpiredSessionsBatchSize,
-      leaseSeconds: 120,
-    },
-  });
-  provider.use(slideOnClientActivity(clients, sessions));
-  if (config.deviceFlow.enabled) provider.use(deviceCodeEntry(devicePages));
-  delivery.start();
-  if (config.serverSideSessions.removeExpiredSessions) sweeper.start();
-  signingKeys?.start();
-  const offboarding = new UserOffboarding({ sessions, logger: logger.child({ component: 'users' }) });
-  // Users the configuration no longer lists were disabled by the seeding: end their sessions and tokens now.
-  for (const subject of seeded.disabledUsers) {
-    await offboarding.endAccess(subject, 'config').catch((error) =>
-      logger.error({ subject, err: { message: loggableMessage(error) } }, 'ending the sessions of a user the configuration no longer lists failed'),
-    );
-  }
-
-  const app = new Koa();
-  app.proxy = config.proxy;
-  app.maxIpsCount = config.proxyHops;
-  app.on('error', (error: Error, ctx?: { path?: string }) => serverError(error, ctx?.path, 'unhandled error'));
-  if (config.issuer.startsWith('https:') && !config.proxy) {
-    // Gatehouse serves plain HTTP, so an https issuer means a TLS-terminating proxy in front of it; without trusting
-    // its X-Forwarded-Proto the cookies are set without Secure (test/tls-proxy.test.ts).
-    logger.warn({ issuer: config.issuer }, 'the issuer is https but proxy is false: cookies will not be marked Secure; set proxy: true behind a TLS-terminating proxy');
-  }
-  app.keys = keys.cookieKeys;
-  const csrf = new CsrfTokens(keys.cookieKeys[0]);
   const metrics = new GatehouseMetrics(events, sessions, Database.of(sequelize));
-  app.use(retryAfterOnUnavailable());
-  app.use(metrics.middleware());
-  app.use(requestLog(logger));
-  app.use(rejectControlCharacters());
-  app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
-  app.use(errorHandler(logger, render, outage));
-  if (config.metrics.enabled && config.metrics.token) app.use(metrics.protectedEndpoint(config.metrics.token));
-  const routeDeps: RouteDeps = { config, provider, sessions, backchannel: delivery, accounts, offboarding, clients, apis, csrf, render, clock, logger, events, throttle };
-  for (const router of [
-    healthRoutes({ sequelize, readyTimeoutMs: config.database.readyTimeoutMs, draining: () => httpDrain.draining, outage }),
-    homeRoutes(config, render),
-    interactionRoutes({
-      provider,
-      accounts,
-      clients,
-      apis,
-      csrf,
-      render,
-      clock,
-      mode: config.mode,
-      autoLogin: config.login.autoLogin,
-      throttle,
-      upgradePasswordHash: async (user, password) => {
-        if (await accounts.upgradeHash(user, password)) logger.info({ event: 'password.rehashed', subject: user.subject }, 'password hash upgraded to the configured cost');
-      },
-    }),
-    adminApiRoutes(routeDeps),
-    adminPageRoutes(routeDeps),
-    accountPageRoutes(routeDeps),
-  ]) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
-  const providerCallback = provider.callback();
-  app.use(async (ctx) => {
-    ctx.respond = false;
-    await providerCallback(ctx.req, ctx.res);
-  });
-
+  const app = buildApp(
+    config,
+    { storage, provider, apis: parts.apis, services, metrics },
+    { ...basics, render, outage, reportError, draining: () => httpDrain.draining },
+  );
   httpServer.on('request', app.callback());
 
   let closing: Promise<ShutdownResult> | undefined;
@@ -387,21 +177,25 @@ async function assemble(
     app,
     provider,
     sequelize,
-    sessionStore,
+    sessionStore: storage.sessionStore,
     events,
     logger,
     sessions,
     backchannel: delivery,
     sweeper,
     metrics,
-    accounts,
-    throttle,
-    clients: clientDirectory,
+    accounts: storage.accounts,
+    throttle: services.throttle,
+    clients: storage.clientDirectory,
     signingKeys,
     async listen() {
       // All or nothing: a listener that cannot bind (a taken metrics port) leaves none bound by this call.
       const bindsMain = !httpServer.listening;
-      if (bindsMain) await bind(httpServer, config.port, config.host).catch((error) => Promise.reject(listenError('port', config.host, config.port, error)));
+      if (bindsMain) {
+        await bind(httpServer, config.port, config.host).catch((error) =>
+          Promise.reject(listenError('port', config.host, config.port, error)),
+        );
+      }
       const { port } = httpServer.address() as AddressInfo;
       // metrics.port 0 or false: no listener of their own (metrics.token may still serve them on the main port).
       const sidecar = config.metrics.enabled && config.metrics.port ? config.metrics.port : undefined;
@@ -430,14 +224,17 @@ async function assemble(
         // what is left of the deadline or one more second.
         await within(
           (async () => {
-            await (sessionStore as { close?: () => Promise<void> } | undefined)?.close?.();
+            await (storage.sessionStore as { close?: () => Promise<void> } | undefined)?.close?.();
             await sequelize.close();
           })(),
           Math.max(left(), 1000),
         );
         const result = { drained, cut, backgroundCut, ms: Math.round(performance.now() - started) };
-        if (cut || backgroundCut) logger.warn({ event: 'shutdown', ...result }, 'shutdown deadline reached: work in flight was cut');
-        else logger.info({ event: 'shutdown', ...result }, 'shutdown complete: every request in flight was answered');
+        if (cut || backgroundCut) {
+          logger.warn({ event: 'shutdown', ...result }, 'shutdown deadline reached: work in flight was cut');
+        } else {
+          logger.info({ event: 'shutdown', ...result }, 'shutdown complete: every request in flight was answered');
+        }
         return result;
       })();
       return closing;

@@ -25,7 +25,7 @@ import type { CodeEntry, DeviceCodeThrottle } from '../provider/device-code-thro
 /** Where the provider serves the code entry page (its `code_verification` route, set in configuration.ts). */
 export const DEVICE_PATH = '/device';
 
-interface DevicePageDeps {
+export interface DevicePageDeps {
   render: PageRenderer;
   throttle: DeviceCodeThrottle;
   accounts: AccountDirectory;

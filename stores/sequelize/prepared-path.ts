@@ -3,10 +3,11 @@
  * the database drivers on the connections Sequelize already holds. Built only by the gateway, which passes in its
  * SQLite write queue and its activity counter.
  *
- * `sequelize.query` costs 150–250 µs of CPU per statement before the database works: it rewrites the SQL to inline
- * the replacements, formats a stack trace for every SQLite query, and wraps each call in its retry and logging
- * layers. A find through the sqlite3 driver itself costs about 45 µs (bench/compare.ts profiles; on a token endpoint
- * that is most of the difference to an in-memory store). Every token use runs on this path.
+ * `sequelize.query` costs several times the CPU of the driver's own call per statement, before the database works: it
+ * rewrites the SQL to inline the replacements, formats a stack trace for every SQLite query, and wraps each call in
+ * its retry and logging layers. On a token endpoint that is most of the difference to an in-memory store (the figures,
+ * from bench/compare.ts profiles: docs/benchmarks.md, "Costs the code is built around"). Every token use runs on this
+ * path.
  *
  * - SQLite: Sequelize's shared (non-transaction) connection, so the WAL mode and busy timeout set on it apply;
  *   prepared statements, run one at a time (SqliteStatements). Writes take their turn in the gateway's write queue

@@ -90,7 +90,7 @@ export class SqliteClosingError extends Error {
  * The fast path's statements on Sequelize's shared SQLite connection.
  *
  * - Prepared once per connection and reused: `db.run(sql)` prepares, runs and finalizes a new statement each time,
- *   one more trip through libuv's pool (client_credentials on SQLite: 0.68 → 0.46 ms of server CPU per grant).
+ *   one more trip through libuv's pool on every token grant (the figure: docs/benchmarks.md).
  * - One at a time: a statement waiting in the pool holds one of its four threads, even while it only waits for the
  *   connection's mutex. Several at once could take every thread while the one ahead of them waits for the write lock
  *   of a transaction, which then finds no thread to commit on, and everything stalls for the busy timeout (scrypt,
