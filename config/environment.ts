@@ -79,7 +79,7 @@ export function readEnvironment(input: GatehouseConfigInput, env: NodeJS.Process
   const problems: string[] = [];
   for (const option of environmentOptions()) {
     const flag = commandLine.find((value) => value.path === option.path.join('.'));
-    const given = flag ? [{ name: flag.flag, text: flag.text }] : option.names.flatMap((name) => valueOf(name, env, problems));
+    const given = flag ? [{ name: flag.flag, text: flag.text }] : option.names.flatMap((name) => givenValues(name, env, problems));
     if (given.length === 0) continue;
     if (new Set(given.map(({ text }) => text)).size > 1) {
       problems.push(`${given.map(({ name }) => name).join(' and ')}: both set ${option.path.join('.')}, to different values; give one`);
@@ -95,7 +95,7 @@ export function readEnvironment(input: GatehouseConfigInput, env: NodeJS.Process
 }
 
 /** The value of `name` or of `name_FILE` (its file's text without the final newline). */
-function valueOf(name: string, env: NodeJS.ProcessEnv, problems: string[]): { name: string; text: string }[] {
+function givenValues(name: string, env: NodeJS.ProcessEnv, problems: string[]): { name: string; text: string }[] {
   const found: { name: string; text: string }[] = [];
   const direct = env[name];
   if (direct !== undefined && direct !== '') found.push({ name, text: direct });
@@ -187,8 +187,10 @@ function entries(
   const configured = Array.isArray(config[option.path[0]]) ? (config[option.path[0]] as unknown[]) : [];
   const kept = configured.flatMap((entry, index) => (isObject(entry) && replaced.has(entry[key]) ? [] : [{ entry, index }]));
   // Problems found later name entries by their place in the merged list: name each by where it came from.
-  kept.forEach(({ index }, at) => at !== index && sources.set(`${section}[${at}]`, `${section}[${index}]`));
-  fromEnv.forEach((_, at) => sources.set(`${section}[${kept.length + at}]`, `${name}[${at}]`));
+  for (const [at, { index }] of kept.entries()) {
+    if (at !== index) sources.set(`${section}[${at}]`, `${section}[${index}]`);
+  }
+  for (const at of fromEnv.keys()) sources.set(`${section}[${kept.length + at}]`, `${name}[${at}]`);
   return [...kept.map(({ entry }) => entry), ...fromEnv];
 }
 

@@ -49,15 +49,15 @@ export function readConfigFile(file: string): GatehouseConfigInput {
     throw new ConfigError([`cannot parse ${path}: ${(error as Error).message.split('\n')[0]}`]);
   }
   if (parsed === null || parsed === undefined) parsed = {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+  if (!isObject(parsed)) {
     throw new ConfigError(['(root): expected an object'], path);
   }
-  const config = parsed as Record<string, any>;
-  const store = config.serverSideSessions?.store;
-  if (typeof store === 'string' && (store.startsWith('./') || store.startsWith('../'))) {
-    config.serverSideSessions.store = resolve(dirname(path), store);
+  const sessions = parsed.serverSideSessions;
+  if (isObject(sessions) && typeof sessions.store === 'string') {
+    const store = sessions.store;
+    if (store.startsWith('./') || store.startsWith('../')) sessions.store = resolve(dirname(path), store);
   }
-  return config as GatehouseConfigInput;
+  return parsed as GatehouseConfigInput;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -125,8 +125,8 @@ function explained(issue: z.core.$ZodIssue, input: unknown): z.core.$ZodIssue {
 function namedBySource(problem: string, sources: Map<string, string>): string {
   const paths = [...sources.keys()].sort((a, b) => b.length - a.length);
   if (paths.length === 0) return problem;
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`(?<![\\w.\\]])(${paths.map(escape).join('|')})(?=$|[.[:\\s,;)])`, 'g');
+  const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`(?<![\\w.\\]])(${paths.map(escapeRegExp).join('|')})(?=$|[.[:\\s,;)])`, 'g');
   return problem.replace(pattern, (path) => sources.get(path)!);
 }
 

@@ -3,7 +3,7 @@
  * variable(s), type, default and meaning. `npm run docs:config` writes it; test/config-reference.test.ts fails when the
  * committed file differs from what this renders.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { presets } from './defaults.js';
 import { environmentOptions, OTHER_VARIABLES } from './environment.js';
 import { typeOf } from './describe-type.js';

@@ -58,7 +58,10 @@ export class DatabaseOutage {
   /** Records that the database answered (a readiness check, a recovery ping). */
   succeeded(): void {
     if (this.#since === undefined) return;
-    if (Date.now() - this.#lastFailure < this.#options.quietMs) return this.#schedule();
+    if (Date.now() - this.#lastFailure < this.#options.quietMs) {
+      this.#schedule();
+      return;
+    }
     const downtimeMs = Date.now() - this.#since;
     this.#logger.info({ event: 'database.recovered', downtimeMs, failures: this.#failures }, 'database reachable again');
     this.#since = undefined;

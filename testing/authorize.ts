@@ -131,7 +131,10 @@ export async function followAuthorization(
       const next = new URL(location, url);
       if (sameEndpoint(next, redirectUri)) captured = next;
       else if (next.origin !== origin) throw new Error(`${label}: redirected away from Gatehouse to ${next.origin}${next.pathname}`);
-      else response = await send((url = next));
+      else {
+        url = next;
+        response = await send(url);
+      }
       continue;
     }
     const html = await response.text();
@@ -142,9 +145,11 @@ export async function followAuthorization(
       if (submittedLogin) throw new Error(`${label}: ${options.subject} was not signed in: ${alertText(html) ?? 'the login page came back'}`);
       submittedLogin = true;
       const [action, form] = loginSubmission(html, loginForm, target, options.subject, label);
-      response = await send((url = new URL(action, url)), form);
+      url = new URL(action, url);
+      response = await send(url, form);
     } else if (consentForm) {
-      response = await send((url = new URL(consentForm.action, url)), consentForm.fields);
+      url = new URL(consentForm.action, url);
+      response = await send(url, consentForm.fields);
     } else {
       throw new Error(`${label}: unexpected page at ${url.pathname}: ${alertText(html) ?? html.slice(0, 300)}`);
     }

@@ -1,6 +1,6 @@
 /**
  * Reading Gatehouse's own pages (login, consent): their forms, hidden fields and error message. Gatehouse's views
- * escape every value with Eta's HTML escaping, which `unescape` reverses.
+ * escape every value with Eta's HTML escaping, which `unescapeHtml` reverses.
  */
 export interface HtmlForm {
   action: string;
@@ -9,7 +9,7 @@ export interface HtmlForm {
   buttons: { name: string; value: string }[];
 }
 
-function unescape(value: string): string {
+function unescapeHtml(value: string): string {
   return value
     .replace(/&quot;/g, '"')
     .replace(/&#39;/g, "'")
@@ -20,7 +20,7 @@ function unescape(value: string): string {
 
 function attribute(tag: string, name: string): string | undefined {
   const match = new RegExp(`\\s${name}="([^"]*)"`, 'i').exec(tag);
-  return match ? unescape(match[1]!) : undefined;
+  return match ? unescapeHtml(match[1]!) : undefined;
 }
 
 export function parseForms(html: string): HtmlForm[] {
@@ -45,5 +45,5 @@ export function formEndingWith(html: string, suffix: string): HtmlForm | undefin
 /** The text of the page's `role="alert"` element (Gatehouse's form errors), or undefined. */
 export function alertText(html: string): string | undefined {
   const match = /<[^>]*role="alert"[^>]*>([\s\S]*?)<\//i.exec(html);
-  return match ? unescape(match[1]!).trim() : undefined;
+  return match ? unescapeHtml(match[1]!).trim() : undefined;
 }

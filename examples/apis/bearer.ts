@@ -4,7 +4,7 @@
  * only how a token's claims are obtained: from the JWT itself (jwt-api.ts) or from Gatehouse (introspecting-api.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DpopProofError, DpopReplayCache, verifyDpopProof } from './dpop-proof.js';
+import { DpopProofError, type DpopReplayCache, verifyDpopProof } from './dpop-proof.js';
 
 /** What an API needs to know about a token to decide. */
 export interface TokenClaims {

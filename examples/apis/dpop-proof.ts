@@ -32,13 +32,10 @@ export async function verifyDpopProof(
   proof: string,
   expected: { method: string; url: string; accessToken: string; jkt: string; replay: DpopReplayCache; now?: number },
 ): Promise<void> {
-  let verified;
-  try {
-    verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ALGORITHMS });
-  } catch (error) {
-    throw new DpopProofError(`the DPoP proof does not verify: ${(error as Error).message}`);
-  }
-  const { payload, protectedHeader } = verified;
+  const options = { typ: 'dpop+jwt', algorithms: ALGORITHMS };
+  const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, options).catch((error: Error) => {
+    throw new DpopProofError(`the DPoP proof does not verify: ${error.message}`);
+  });
   const now = expected.now ?? Math.floor(Date.now() / 1000);
   if (payload.htm !== expected.method) throw new DpopProofError('the DPoP proof is for another method');
   if (typeof payload.htu !== 'string' || stripQuery(payload.htu) !== expected.url) throw new DpopProofError('the DPoP proof is for another URL');

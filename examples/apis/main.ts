@@ -42,4 +42,8 @@ const servers = [
     'introspecting API (GET /ledger, ledger:read)',
   ),
 ];
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => servers.forEach((server) => server.close(() => process.exit(0))));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const server of servers) server.close(() => process.exit(0));
+  });
+}

@@ -73,8 +73,8 @@ export function createRelyingParty(options: RelyingPartyOptions): RelyingParty {
     const [, session] = sessionOf(req);
     const user = session?.user;
     const body = user
-      ? `<p id="status">Signed in as <strong id="user">${escape(user.name ?? user.sub)}</strong></p>
-         <dl><dt>sub</dt><dd id="sub">${escape(user.sub)}</dd><dt>sid</dt><dd id="sid">${escape(user.sid ?? '')}</dd></dl>
+      ? `<p id="status">Signed in as <strong id="user">${escapeHtml(user.name ?? user.sub)}</strong></p>
+         <dl><dt>sub</dt><dd id="sub">${escapeHtml(user.sub)}</dd><dt>sid</dt><dd id="sid">${escapeHtml(user.sid ?? '')}</dd></dl>
          <form method="post" action="/logout"><button type="submit">Sign out</button></form>`
       : `<p id="status">Signed out</p><p><a id="sign-in" href="/login">Sign in</a></p>`;
     page(res, 200, body);
@@ -109,7 +109,7 @@ export function createRelyingParty(options: RelyingPartyOptions): RelyingParty {
         idTokenExpected: true,
       });
     } catch (error) {
-      return page(res, 400, `<p id="status">Sign-in failed: ${escape((error as Error).message)}</p><p><a href="/">Home</a></p>`);
+      return page(res, 400, `<p id="status">Sign-in failed: ${escapeHtml((error as Error).message)}</p><p><a href="/">Home</a></p>`);
     }
     const claims = tokens.claims()!;
     // The ID token of the code flow carries little more than `sub` and `sid`; the profile comes from userinfo.
@@ -196,7 +196,7 @@ function redirect(res: ServerResponse, location: string): void {
   res.writeHead(303, { Location: location, 'Cache-Control': 'no-store' }).end();
 }
 
-function escape(value: string): string {
+function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

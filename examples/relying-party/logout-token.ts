@@ -18,7 +18,10 @@ export async function verifyLogoutToken(
 ): Promise<{ sub?: string; sid?: string }> {
   if (!token) throw new Error('missing logout_token');
   let keys = keySets.get(expected.jwksUri);
-  if (!keys) keySets.set(expected.jwksUri, (keys = createRemoteJWKSet(new URL(expected.jwksUri))));
+  if (!keys) {
+    keys = createRemoteJWKSet(new URL(expected.jwksUri));
+    keySets.set(expected.jwksUri, keys);
+  }
   const { payload, protectedHeader } = await jwtVerify(token, keys, {
     issuer: expected.issuer,
     audience: expected.clientId,

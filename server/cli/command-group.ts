@@ -63,7 +63,7 @@ export function commandGroup<T extends OptionTable, C>(group: CommandGroupDefini
   async function run(argv: string[]): Promise<void> {
     // The subcommand word first, leniently: the options to parse with may depend on it.
     const word = parseArgs({ args: argv, strict: false, allowPositionals: true, options: optionsFor(undefined) }).positionals[1];
-    let parsed;
+    let parsed: ReturnType<typeof parseArgs>;
     try {
       parsed = parseArgs({ args: argv, allowPositionals: true, options: optionsFor(word) });
     } catch (error) {

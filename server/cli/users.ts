@@ -5,7 +5,7 @@
  */
 import { systemClock } from '../../stores/clock.js';
 import { LoginAttempts } from '../../stores/sequelize/login-attempts.js';
-import { UsernameTakenError } from '../../stores/sequelize/directory.js';
+import { UsernameTakenError, type SaveOutcome } from '../../stores/sequelize/directory.js';
 import { loggableMessage } from '../http/errors.js';
 import { publicUser } from '../provider/accounts.js';
 import { LoginThrottle, loginNameKey } from '../provider/login-throttle.js';
@@ -89,7 +89,7 @@ const add: DirectorySubcommand<UserArgs> = {
       throw new CommandError(`user "${args.subject}" already exists (source ${existing.source}); give --replace to overwrite it`);
     }
     const passwordHash = args.password !== undefined ? await hashPassword(args.password, config.passwordHashing) : (existing?.passwordHash ?? null);
-    let outcome;
+    let outcome: SaveOutcome;
     try {
       outcome = await directory.saveUser({
         subject: args.subject,

@@ -142,7 +142,7 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
       BackchannelAuthenticationRequest: 600,
     },
     async renderError(ctx: KoaContextWithOIDC, out: ErrorOut) {
-      ctx.status = ctx.status >= 400 ? ctx.status : 400;
+      ctx.status = Math.max(ctx.status, 400);
       render(ctx, 'error', {
         error: String(out.error ?? 'server_error'),
         description: out.error_description ? String(out.error_description) : undefined,
@@ -161,7 +161,7 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
 }
 
 function requireSecret(secret: Buffer | undefined): Buffer {
-  if (!secret || secret.length !== 32) throw new Error('dpop.enabled needs a 32-byte nonce secret (loadDpopNonceSecret)');
+  if (secret?.length !== 32) throw new Error('dpop.enabled needs a 32-byte nonce secret (loadDpopNonceSecret)');
   return secret;
 }
 

@@ -60,7 +60,7 @@ function minutes(until: Date, clock: Clock): { seconds: number; text: string } {
 }
 
 /** `features.deviceFlow`'s page sources. */
-export function devicePageSources({ render, throttle, accounts, charset, mask }: DevicePageDeps) {
+export function devicePageSources({ render, accounts, charset, mask }: DevicePageDeps) {
   const entryPage = (ctx: DeviceContext, page: { userCode?: string; error?: string }) =>
     render(ctx, 'device-code', {
       action: ctx.oidc.urlFor('code_verification'),

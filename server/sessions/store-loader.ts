@@ -26,7 +26,7 @@ export interface ResolvedSessionStore {
   module?: string;
 }
 
-function isClass(value: Function): boolean {
+function isClass(value: { prototype?: unknown }): boolean {
   if (/^class[\s{]/.test(Function.prototype.toString.call(value))) return true;
   const proto = value.prototype as Record<string, unknown> | undefined;
   return !!proto && SESSION_STORE_METHODS.some((method) => typeof proto[method] === 'function');

@@ -1,6 +1,6 @@
 /** getSessions and deleteSessions: exact-match filters by subject and/or session id (AND); an empty filter is refused. */
 import { checkDirect, rejects, sortById } from './assertions.js';
-import { type Define } from './context.js';
+import type { Define } from './context.js';
 
 export function filterRules(define: Define): void {
   define('getSessions by subject returns exactly that subject\'s sessions', async (t, c) => {

@@ -4,7 +4,7 @@
  */
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type ServerSideSession } from '../session-store.js';
 import { expectPage, followPages, ids, rejects, sortById } from './assertions.js';
-import { type Define } from './context.js';
+import type { Define } from './context.js';
 
 export function queryRules(define: Define): void {
   define('querySessions on an empty store returns an empty page without tokens', async (t, { store }) => {

@@ -2,7 +2,7 @@
  * Reading and writing one record: get and getBySessionId (misses are null), create (every field kept, copies not
  * references, duplicates refused), update (replaces the record of its session id; rotation moves the key) and delete.
  */
-import { type ServerSideSession } from '../session-store.js';
+import type { ServerSideSession } from '../session-store.js';
 import { checkDirect, ids, rejects } from './assertions.js';
 import { HOUR, LEASE, type Define } from './context.js';
 

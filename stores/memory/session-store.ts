@@ -157,7 +157,10 @@ export class MemorySessionStore implements SessionStore {
     this.#byKey.set(record.key, record.sessionId);
     if (record.subjectId !== null) {
       let set = this.#bySubject.get(record.subjectId);
-      if (!set) this.#bySubject.set(record.subjectId, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.#bySubject.set(record.subjectId, set);
+      }
       set.add(record.sessionId);
     }
   }

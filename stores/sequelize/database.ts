@@ -70,7 +70,10 @@ export class Database {
   /** The gateway of this Sequelize instance (made on first use; one per instance). */
   static of(sequelize: Sequelize): Database {
     let database = gateways.get(sequelize);
-    if (!database) gateways.set(sequelize, (database = new Database(sequelize)));
+    if (!database) {
+      database = new Database(sequelize);
+      gateways.set(sequelize, database);
+    }
     return database;
   }
 

@@ -139,7 +139,10 @@ class PostgresPrepared implements PreparedStatements {
 
   async #query(sql: string, params: readonly unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
     let name = PREPARED_NAMES.get(sql);
-    if (!name) PREPARED_NAMES.set(sql, (name = `gatehouse_direct_${PREPARED_NAMES.size + 1}`));
+    if (!name) {
+      name = `gatehouse_direct_${PREPARED_NAMES.size + 1}`;
+      PREPARED_NAMES.set(sql, name);
+    }
     const client = await acquireConnection<PgClient>(this.#sequelize, 'write');
     try {
       this.#activity.record(sql, false, params);

@@ -124,13 +124,17 @@ export class SqliteStatements {
   /** Prepared on first use; a failed prepare (a missing table) is not kept. */
   #statement(connection: SqliteConnection, sql: string): Promise<SqliteStatement> {
     let statements = this.#byConnection.get(connection);
-    if (!statements) this.#byConnection.set(connection, (statements = new Map()));
+    if (!statements) {
+      statements = new Map();
+      this.#byConnection.set(connection, statements);
+    }
     let statement = statements.get(sql);
     if (!statement) {
       const preparing = new Promise<SqliteStatement>((resolve, reject) => {
         const prepared = connection.prepare(sql, (error) => (error ? reject(error) : resolve(prepared)));
       });
-      statements.set(sql, (statement = preparing));
+      statement = preparing;
+      statements.set(sql, preparing);
       const byText = statements;
       preparing.catch(() => {
         if (byText.get(sql) === preparing) byText.delete(sql);

@@ -11,7 +11,7 @@
  * Each upsert is one MULTI (one round trip); a look-up by uid or user code is two.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
