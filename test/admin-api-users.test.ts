@@ -7,6 +7,7 @@ import test from 'ava';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { Browser } from './helpers/browser.js';
+import type { JsonBody } from './helpers/json-body.js';
 import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization, webClient } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -40,7 +41,7 @@ async function api(gatehouse: TestServer, method: string, path: string, options:
   if (body !== undefined) headers['content-type'] = options.type ?? 'application/json';
   const response = await fetch(`${gatehouse.issuer}${path}`, { method, headers, body });
   if (!response.headers.get('content-type')?.startsWith('application/json')) throw new Error(`not JSON: ${response.status}`);
-  return { status: response.status, headers: response.headers, body: (await response.json()) as any };
+  return { status: response.status, headers: response.headers, body: (await response.json()) as JsonBody };
 }
 
 async function userinfo(web: oidc.Configuration, username: string, password = `${username}-password`) {

@@ -4,6 +4,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { hashSessionKey, type ServerSideSession } from '../stores/session-store.js';
 import { Browser } from './helpers/browser.js';
+import type { JsonBody } from './helpers/json-body.js';
 import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -48,7 +49,7 @@ async function clientToken(gatehouse: TestServer, clientId: string, secret: stri
 interface Answer {
   status: number;
   headers: Headers;
-  body: any;
+  body: JsonBody;
 }
 
 async function api(gatehouse: TestServer, path: string, init: { method?: string; token?: string; authorization?: string } = {}): Promise<Answer> {
@@ -395,7 +396,7 @@ test('the OpenAPI document parses, needs no token and lists every endpoint with 
 
   // Every $ref resolves, and every documented operation exists (401 without a token, not 404/405).
   for (const [, target] of JSON.stringify(doc).matchAll(/"\$ref":"#\/([^"]+)"/g)) {
-    t.truthy(target.split('/').reduce((node: any, key) => node?.[key], doc), target);
+    t.truthy(target.split('/').reduce((node: JsonBody, key) => node?.[key], doc), target);
   }
   for (const [path, item] of Object.entries<Record<string, unknown>>(doc.paths)) {
     for (const method of Object.keys(item).filter((key) => key !== 'parameters')) {

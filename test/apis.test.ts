@@ -8,6 +8,7 @@ import test from 'ava';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { Browser, formWithAction, type Page } from './helpers/browser.js';
+import type { JsonBody } from './helpers/json-body.js';
 import { discover, REDIRECT_URI } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { ManualClock, startGatehouse } from '../testing/index.js';
@@ -86,7 +87,7 @@ async function signIn(config: oidc.Configuration, username: string, scope: strin
   return { tokens, consent };
 }
 
-async function adminApi(path: string, method = 'GET'): Promise<{ status: number; body: any }> {
+async function adminApi(path: string, method = 'GET'): Promise<{ status: number; body: JsonBody }> {
   const response = await fetch(`${gatehouse.issuer}/admin/api/v1${path}`, { method, headers: { authorization: `Bearer ${admin}` } });
   return { status: response.status, body: await response.json() };
 }

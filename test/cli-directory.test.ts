@@ -260,7 +260,7 @@ test('bad arguments exit 2 with a message naming the argument', async (t) => {
     [['clients', 'add', '--db', db, '--json', '{"client_id": "c", "redirect_uris": ["x"]}'], /--json: redirect_uris\[0\]: expected an http\(s\) URL/],
     [['clients', 'add', '--db', db, '--json', '{"client_id": "c"}', '--secret', 's'], /--json cannot be combined with --secret/],
     [['clients', 'add', '--db', db, '--json', '{nope'], /--json: not valid JSON/],
-    [['clients', 'add', '--db', db, '--client-id', 'tv', '--public', '--grant-type', 'urn:ietf:params:oauth:grant-type:device_code'], /client "tv" asks for what the configuration turns off:\n  --grant-type: urn:ietf:params:oauth:grant-type:device_code needs deviceFlow\.enabled: true/],
+    [['clients', 'add', '--db', db, '--client-id', 'tv', '--public', '--grant-type', 'urn:ietf:params:oauth:grant-type:device_code'], /client "tv" asks for what the configuration turns off:\n {2}--grant-type: urn:ietf:params:oauth:grant-type:device_code needs deviceFlow\.enabled: true/],
     [['keys', 'spin'], /keys: unknown subcommand "spin" \(rotate, list\)/],
     [['keys', 'rotate', '--frobnicate'], /--frobnicate/],
     [['start', 'now'], /start: unexpected argument "now"/],

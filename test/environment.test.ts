@@ -65,7 +65,13 @@ test('a user from the environment signs in with the plain password, which is has
   const database = await createTestDatabase('sqlite-file');
   t.teardown(() => database.drop());
   const lines: string[] = [];
-  const logger = pino({ level: 'trace' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
+  const sink = new Writable({
+    write: (chunk, _encoding, done) => {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const logger = pino({ level: 'trace' }, sink);
   const env = { GATEHOUSE_USERS: USERS_YAML, GATEHOUSE_CLIENTS: CLIENTS_JSON, GATEHOUSE_DATABASE_URL: database.url, PORT: '0' };
   const start = async () => {
     const config = loadConfig({ env: { ...env, GATEHOUSE_PRESET: 'testing' } });
@@ -145,5 +151,5 @@ test('bad values are named by variable and index, without echoing them', (t) => 
   const everything = JSON.stringify(problemsOf(() => loadConfig({ env: { GATEHOUSE_USERS: '[{"subject": "a", "password": "hunter2-secret", "x": 1}' } })));
   t.false(everything.includes('hunter2-secret'), 'a parse error does not quote the value');
   const error = t.throws(() => loadConfig({ env: { GATEHOUSE_USERS: '[{"subject": 1}]' } }));
-  t.regex(error!.message, /^invalid configuration in the environment:\n  GATEHOUSE_USERS\[0\]\.subject: /);
+  t.regex(error!.message, /^invalid configuration in the environment:\n {2}GATEHOUSE_USERS\[0\]\.subject: /);
 });

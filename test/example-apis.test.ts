@@ -13,6 +13,7 @@ import * as oidc from 'openid-client';
 import { createIntrospectingApi } from '../examples/apis/introspecting-api.js';
 import { createJwtApi } from '../examples/apis/jwt-api.js';
 import { startGatehouse, type TestGatehouse } from '../testing/index.js';
+import type { JsonBody } from './helpers/json-body.js';
 
 const ORDERS = 'https://orders.example.test/';
 const LEDGER = 'https://ledger.example.test/';
@@ -65,7 +66,7 @@ async function client(clientId: string, secret: string): Promise<oidc.Configurat
   return oidc.discovery(new URL(gatehouse.issuer), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
 }
 
-async function call(url: string, token?: string, scheme = 'Bearer'): Promise<{ status: number; challenge: string | null; body: any }> {
+async function call(url: string, token?: string, scheme = 'Bearer'): Promise<{ status: number; challenge: string | null; body: JsonBody }> {
   const response = await fetch(url, { headers: token ? { authorization: `${scheme} ${token}` } : {} });
   return { status: response.status, challenge: response.headers.get('www-authenticate'), body: await response.json() };
 }

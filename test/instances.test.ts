@@ -9,10 +9,11 @@ import { readdirSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import { QueryTypes, Sequelize } from 'sequelize';
+import { QueryTypes, type Sequelize } from 'sequelize';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { Browser, formWithAction, type Page } from './helpers/browser.js';
 import { createTestDatabase } from './helpers/databases.js';
+import type { JsonBody } from './helpers/json-body.js';
 import { LogoutReceiver, REDIRECT_URI } from './helpers/relying-party.js';
 import { freePort } from './helpers/server.js';
 
@@ -193,7 +194,7 @@ async function signInAcross(balanced: BalancedBrowser, authorizeWith: oidc.Confi
 
 async function adminApi(cluster: Cluster, instance: Instance, path: string, token: string, method = 'GET') {
   const response = await fetch(on(cluster, `${cluster.issuer}/admin/api/v1${path}`, instance), { method, headers: { authorization: `Bearer ${token}` } });
-  return { status: response.status, body: (await response.json()) as any };
+  return { status: response.status, body: (await response.json()) as JsonBody };
 }
 
 test('two processes started together on one fresh PostgreSQL database share one migration run and one set of keys', async (t) => {

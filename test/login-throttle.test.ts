@@ -366,7 +366,13 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
 
 test('audit log lines name the lock and the subject, never a password or a typed name', async (t) => {
   const lines: string[] = [];
-  const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
+  const sink = new Writable({
+    write: (chunk, _encoding, done) => {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const logger = pino({ level: 'info' }, sink);
   const { web } = await start(t, { logger, config: { proxy: true } });
   const guesser = await Guesser.open(web);
   for (let i = 0; i < 10; i++) await guesser.guess('alice', `secret-guess-${i}`, { forwardedFor: `198.18.10.${i + 1}` });

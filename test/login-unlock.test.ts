@@ -10,6 +10,7 @@ import * as oidc from 'openid-client';
 import { Browser, formWithAction, type Page } from './helpers/browser.js';
 import { createTestDatabase, type TestDialect } from './helpers/databases.js';
 import { Guesser, guessMany } from './helpers/guesser.js';
+import type { JsonBody } from './helpers/json-body.js';
 import { discover, REDIRECT_URI, startAuthorization } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -50,7 +51,7 @@ async function attempt(web: oidc.Configuration, username: string, password: stri
 
 async function api(server: TestServer, method: string, path: string, token?: string) {
   const response = await fetch(`${server.issuer}/admin/api/v1${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  return { status: response.status, body: (await response.json()) as any };
+  return { status: response.status, body: (await response.json()) as JsonBody };
 }
 
 /** Ten guesses from ten forwarded addresses: the name's untrusted limit. */

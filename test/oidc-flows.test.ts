@@ -216,7 +216,7 @@ test('malformed authorization requests get OAuth error responses', async (t) => 
   const token = await fetch(`${gatehouse.issuer}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'grant_type=authorization_code&code=bogus&client_id=web&client_secret=web-secret&redirect_uri=' + encodeURIComponent(REDIRECT_URI),
+    body: `grant_type=authorization_code&code=bogus&client_id=web&client_secret=web-secret&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`,
   });
   t.is(token.status, 400);
   t.is(((await token.json()) as { error: string }).error, 'invalid_grant');

@@ -28,8 +28,24 @@ const clients = [
   },
 ];
 
+/** The columns of a server_side_sessions row that these tests read, as a signed-in session has them. */
+interface SessionRow {
+  session_id: string;
+  key: string;
+  subject_id: string | null;
+  display_name: string | null;
+  clients: string;
+  /** Times: a Date or text, depending on the dialect's driver. */
+  renewed: Date | string;
+  expires: Date | string;
+  auth_time: Date | string;
+  login_ip: string;
+  login_user_agent: string;
+  last_user_agent: string;
+}
+
 async function rows(gatehouse: TestServer, where = '1=1', replacements: Record<string, unknown> = {}) {
-  return gatehouse.server.sequelize.query<Record<string, any>>(`SELECT * FROM server_side_sessions WHERE ${where} ORDER BY created`, {
+  return gatehouse.server.sequelize.query<SessionRow>(`SELECT * FROM server_side_sessions WHERE ${where} ORDER BY created`, {
     type: QueryTypes.SELECT,
     replacements,
   });

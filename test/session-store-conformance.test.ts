@@ -14,7 +14,7 @@ import { SequelizeSessionStore } from '../stores/sequelize/session-store.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { createMigrator, migrate } from '../stores/sequelize/migrate.js';
 import { decodePagingToken, encodePagingToken } from '../stores/paging-token.js';
-import { type ServerSideSession, type SessionStoreContext, type SessionStoreErrorCode, type StoreLogger } from '../stores/session-store.js';
+import type { ServerSideSession, SessionStoreContext, SessionStoreErrorCode, StoreLogger } from '../stores/session-store.js';
 import { RedisSessionStore } from '../examples/redis-session-store/redis-session-store.js';
 import { createTestDatabase, type TestDialect } from './helpers/databases.js';
 
@@ -49,7 +49,10 @@ class Semaphore {
 async function freshDatabase(dialect: TestDialect): Promise<{ sequelize: Sequelize; url: string; close: () => Promise<void> }> {
   const local = dialect === 'sqlite-memory' || dialect === 'sqlite-file';
   let semaphore = slots.get(dialect);
-  if (!semaphore) slots.set(dialect, (semaphore = new Semaphore(local ? 1000 : DATABASE_SLOTS)));
+  if (!semaphore) {
+    semaphore = new Semaphore(local ? 1000 : DATABASE_SLOTS);
+    slots.set(dialect, semaphore);
+  }
   const release = await semaphore.acquire();
   try {
     const database = await createTestDatabase(dialect);

@@ -275,7 +275,13 @@ test('an http issuer sends no Strict-Transport-Security and no Secure cookies', 
 test('an https issuer with proxy: false over plain HTTP: the request works, cookies lose Secure, a forged X-Forwarded-Proto is ignored', async (t) => {
   const issuer = 'https://idp.example.test';
   const warnings: string[] = [];
-  const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _encoding, done) => (warnings.push(String(chunk)), done()) }));
+  const sink = new Writable({
+    write: (chunk, _encoding, done) => {
+      warnings.push(String(chunk));
+      done();
+    },
+  });
+  const logger = pino({ level: 'warn' }, sink);
   const gatehouse = await startTestServer({ config: { issuer, proxy: false, serverSideSessions: { enabled: true }, clients: CLIENTS }, logger });
   t.teardown(() => gatehouse.close());
   t.true(

@@ -6,7 +6,7 @@
  * the interaction cookies: a stranger has no device cookie.
  */
 import { request } from 'node:http';
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import { Browser, formWithAction } from './browser.js';
 import { startAuthorization } from './relying-party.js';
 
