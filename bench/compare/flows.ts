@@ -67,6 +67,12 @@ export class Driver {
     };
   }
 
+  /** The discovery document, as a client fetches it: no storage on any server. */
+  async discoveryDocument(): Promise<void> {
+    const response = await this.http.send('/.well-known/openid-configuration');
+    if (response.status !== 200 || !response.body.includes('"issuer"')) fail('discovery', response);
+  }
+
   get endpoints(): Endpoints {
     if (!this.#endpoints) throw new Error('discover() first');
     return this.#endpoints;
