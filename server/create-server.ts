@@ -20,6 +20,7 @@ import { validateConfig } from '../config/load.js';
 import type { GatehouseConfig, GatehouseConfigInput } from '../config/schema.js';
 import { systemClock } from '../stores/clock.js';
 import { Database } from '../stores/sequelize/database.js';
+import { withRequestMemo } from '../stores/sequelize/request-memo.js';
 import type { Clock, SessionStore } from '../stores/session-store.js';
 import { buildProvider } from './assemble/provider.js';
 import { buildApp } from './assemble/routes.js';
@@ -168,7 +169,8 @@ async function assemble(
     { storage, provider, apis: parts.apis, services, metrics },
     { ...basics, render, outage, reportError, draining: () => httpDrain.draining },
   );
-  httpServer.on('request', app.callback());
+  const handle = app.callback();
+  httpServer.on('request', (req, res) => withRequestMemo(() => handle(req, res)));
 
   let closing: Promise<ShutdownResult> | undefined;
   let metricsPort: number | undefined;

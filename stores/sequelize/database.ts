@@ -99,6 +99,7 @@ export class Database {
     this.prepared = {
       param: (n) => prepared.param(n),
       get: (sql, params) => prepared.get(sql, params.map((value) => this.#bindValue(value))),
+      all: (sql, params) => prepared.all(sql, params.map((value) => this.#bindValue(value))),
       run: (sql, params) => prepared.run(sql, params.map((value) => this.#bindValue(value))),
     };
   }
@@ -114,6 +115,7 @@ export class Database {
     return {
       param: () => '?',
       get: async <T>(sql: string, params: readonly unknown[]) => (await this.select<T>(sql, params))[0],
+      all: <T>(sql: string, params: readonly unknown[]) => this.select<T>(sql, params),
       run: (sql, params) => this.write(sql, params),
     };
   }

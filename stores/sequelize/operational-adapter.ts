@@ -11,13 +11,11 @@ import type { Sequelize } from 'sequelize';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../session-store.js';
 import { Database } from './database.js';
+import { requestMemo, type MemoRow } from './request-memo.js';
 
 const TABLE = 'oidc_payloads';
 
-interface PayloadRow {
-  payload: string;
-  consumed_at: Date | string | null;
-}
+type PayloadRow = MemoRow;
 
 const COLUMNS = ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'account_id', 'session_uid', 'client_id', 'expires_at', 'consumed_at'];
 const UPDATED = COLUMNS.filter((column) => column !== 'model' && column !== 'id');
@@ -92,7 +90,7 @@ export class SequelizeOperationalAdapter implements Adapter {
 
   /** Insert or replace. `expiresIn` in seconds; undefined stores no expiry. */
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    await this.#db.prepared.run(this.#statements.upsert, this.#row(id, payload, expiresIn));
+    await this.#writing(id, () => this.#db.prepared.run(this.#statements.upsert, this.#row(id, payload, expiresIn)));
   }
 
   /**
@@ -102,16 +100,26 @@ export class SequelizeOperationalAdapter implements Adapter {
    */
   async insertIfAbsent(id: string, payload: AdapterPayload, expiresIn?: number): Promise<boolean> {
     const row = this.#row(id, payload, expiresIn);
-    if ((await this.#db.prepared.run(this.#statements.insertIfAbsent, row)) > 0) return true;
-    // A row is there. Only an expired one may go, and only the call whose delete removed it inserts again: a call
-    // that finds it gone (or live) lost to another call, which inserted or is about to.
-    const removed = await this.#db.prepared.run(this.#statements.removeExpired, [this.model, id, this.#clock.now()]);
-    return removed > 0 && (await this.#db.prepared.run(this.#statements.insertIfAbsent, row)) > 0;
+    return this.#writing(id, async () => {
+      if ((await this.#db.prepared.run(this.#statements.insertIfAbsent, row)) > 0) return true;
+      // A row is there. Only an expired one may go, and only the call whose delete removed it inserts again: a call
+      // that finds it gone (or live) lost to another call, which inserted or is about to.
+      const removed = await this.#db.prepared.run(this.#statements.removeExpired, [this.model, id, this.#clock.now()]);
+      return removed > 0 && (await this.#db.prepared.run(this.#statements.insertIfAbsent, row)) > 0;
+    });
   }
 
-  /** The live payload with this id (with `consumed` set once consumed), or undefined. */
+  /**
+   * The live payload with this id (with `consumed` set once consumed), or undefined. Within a request, a second look-up
+   * of the same id is answered from the request's memo (request-memo.ts) unless the request wrote that row meanwhile.
+   */
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.#findOne('id', id);
+    const memo = requestMemo(this.#db);
+    if (!memo) return this.#findOne('id', id);
+    let entry = memo.get(this.model, id);
+    if (!entry) memo.set(this.model, id, (entry = this.#findRow('id', id)));
+    const row = await entry;
+    return row ? toPayload(row) : undefined;
   }
 
   /** The live Session payload with this uid, or undefined. */
@@ -126,17 +134,34 @@ export class SequelizeOperationalAdapter implements Adapter {
 
   /** Marks the row consumed now; `find` then returns a truthy `consumed`. */
   async consume(id: string): Promise<void> {
-    await this.#db.prepared.run(this.#statements.consume, [this.#clock.now(), this.model, id]);
+    await this.#writing(id, () => this.#db.prepared.run(this.#statements.consume, [this.#clock.now(), this.model, id]));
   }
 
   /** Deletes the row. A missing id is not an error. */
   async destroy(id: string): Promise<void> {
-    await this.#db.prepared.run(this.#statements.destroy, [this.model, id]);
+    await this.#writing(id, () => this.#db.prepared.run(this.#statements.destroy, [this.model, id]));
   }
 
   /** Deletes this model's rows that belong to the grant. */
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.#db.write(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, { model: this.model, grantId });
+    const memo = requestMemo(this.#db);
+    memo?.forgetAll();
+    try {
+      await this.#db.write(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, { model: this.model, grantId });
+    } finally {
+      memo?.forgetAll();
+    }
+  }
+
+  /** Writes of the row `id`; the request's memo forgets the row before and after them. */
+  async #writing<T>(id: string, write: () => Promise<T>): Promise<T> {
+    const memo = requestMemo(this.#db);
+    memo?.forget(this.model, id);
+    try {
+      return await write();
+    } finally {
+      memo?.forget(this.model, id);
+    }
   }
 
   /** The parameters of `upsert` and `insertIfAbsent`, in COLUMNS order. */
@@ -159,8 +184,12 @@ export class SequelizeOperationalAdapter implements Adapter {
   }
 
   async #findOne(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
-    const row = await this.#db.prepared.get<PayloadRow>(this.#statements.find[column], [this.model, value, this.#clock.now()]);
+    const row = await this.#findRow(column, value);
     return row ? toPayload(row) : undefined;
+  }
+
+  #findRow(column: LookupColumn, value: string): Promise<PayloadRow | undefined> {
+    return this.#db.prepared.get<PayloadRow>(this.#statements.find[column], [this.model, value, this.#clock.now()]);
   }
 }
 
@@ -183,11 +212,17 @@ export const GRANT_BOUND_MODELS = ['AccessToken', 'RefreshToken', 'Authorization
 /** Deletes every token and code of these grants in one statement per chunk (the grants themselves stay). */
 export async function revokeGrantTokens(sequelize: Sequelize, grantIds: readonly string[]): Promise<void> {
   const db = Database.of(sequelize);
-  for (let start = 0; start < grantIds.length; start += 500) {
-    await db.write(`DELETE FROM ${TABLE} WHERE model IN (:models) AND grant_id IN (:grantIds)`, {
-      models: GRANT_BOUND_MODELS,
-      grantIds: grantIds.slice(start, start + 500),
-    });
+  const memo = requestMemo(db);
+  memo?.forgetAll();
+  try {
+    for (let start = 0; start < grantIds.length; start += 500) {
+      await db.write(`DELETE FROM ${TABLE} WHERE model IN (:models) AND grant_id IN (:grantIds)`, {
+        models: GRANT_BOUND_MODELS,
+        grantIds: grantIds.slice(start, start + 500),
+      });
+    }
+  } finally {
+    memo?.forgetAll();
   }
 }
 

@@ -26,6 +26,8 @@ export interface PreparedStatements {
   param(n: number): string;
   /** The first row, or undefined. */
   get<T>(sql: string, params: readonly unknown[]): Promise<T | undefined>;
+  /** Every row (a statement with a small, bounded result). */
+  all<T>(sql: string, params: readonly unknown[]): Promise<T[]>;
   /** A write; resolves to the number of rows it changed. */
   run(sql: string, params: readonly unknown[]): Promise<number>;
 }
@@ -55,6 +57,10 @@ function logged(sequelize: Sequelize, prepared: PreparedStatements): PreparedSta
       log(`Executing (direct): ${sql}`);
       return prepared.get(sql, params);
     },
+    all: (sql, params) => {
+      log(`Executing (direct): ${sql}`);
+      return prepared.all(sql, params);
+    },
     run: (sql, params) => {
       log(`Executing (direct): ${sql}`);
       return prepared.run(sql, params);
@@ -78,10 +84,14 @@ class SqlitePrepared implements PreparedStatements {
   }
 
   /** `all` (one row at most, LIMIT 1), not `get`: a reused statement must run to its end to leave no read open. */
-  get<T>(sql: string, params: readonly unknown[]): Promise<T | undefined> {
+  async get<T>(sql: string, params: readonly unknown[]): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  all<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
     return retryBusy(() =>
-      this.#onStatement(sql, params, (statement) => new Promise<T | undefined>((resolve, reject) =>
-        statement.all([...params], (error, rows) => (error ? reject(error) : resolve(rows[0] as T | undefined))),
+      this.#onStatement(sql, params, (statement) => new Promise<T[]>((resolve, reject) =>
+        statement.all([...params], (error, rows) => (error ? reject(error) : resolve(rows as T[]))),
       )),
     );
   }
@@ -131,6 +141,10 @@ class PostgresPrepared implements PreparedStatements {
 
   async get<T>(sql: string, params: readonly unknown[]): Promise<T | undefined> {
     return (await this.#query(sql, params)).rows[0] as T | undefined;
+  }
+
+  async all<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+    return (await this.#query(sql, params)).rows as T[];
   }
 
   async run(sql: string, params: readonly unknown[]): Promise<number> {

@@ -1,0 +1,125 @@
+/**
+ * The request memo of the operational adapter (stores/sequelize/request-memo.ts): a look-up repeated within one request
+ * reads the database once, a write of the request is seen by its later reads, and nothing carries over to another
+ * request (a token revoked in one request is refused by the next). On SQLite and PostgreSQL; reads are counted at the
+ * database gateway (`observe`).
+ */
+import test from 'ava';
+import type { Sequelize } from 'sequelize';
+import * as oidc from 'openid-client';
+import { ManualClock } from '../stores/clock.js';
+import { openDatabase } from '../stores/sequelize/connection.js';
+import { Database } from '../stores/sequelize/database.js';
+import { migrate } from '../stores/sequelize/migrate.js';
+import { createOperationalAdapter, type SequelizeOperationalAdapter } from '../stores/sequelize/operational-adapter.js';
+import { withRequestMemo } from '../stores/sequelize/request-memo.js';
+import { createTestDatabase, type TestDialect } from './helpers/databases.js';
+import { startTestServer } from './helpers/server.js';
+import { Browser } from './helpers/browser.js';
+import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+
+const BASE = Date.UTC(2031, 0, 1);
+
+async function withAdapter(
+  dialect: TestDialect,
+  work: (context: { adapter: (model: string) => SequelizeOperationalAdapter; sequelize: Sequelize; reads: () => number }) => Promise<void>,
+): Promise<void> {
+  const db = await createTestDatabase(dialect);
+  const sequelize = await openDatabase({ url: db.url });
+  try {
+    await migrate(sequelize);
+    let reads = 0;
+    Database.of(sequelize).observe((event) => {
+      if (event.kind === 'read') reads++;
+    });
+    const Adapter = createOperationalAdapter(sequelize, new ManualClock(BASE));
+    await work({ adapter: (model) => new Adapter(model), sequelize, reads: () => reads });
+  } finally {
+    await sequelize.close();
+    await db.drop();
+  }
+}
+
+for (const dialect of ['sqlite-memory', 'postgres'] as const) {
+  test(`${dialect}: a look-up repeated in one request reads the database once`, async (t) => {
+    await withAdapter(dialect, async ({ adapter, reads }) => {
+      const interactions = adapter('Interaction');
+      await interactions.upsert('i-1', { jti: 'i-1', kind: 'Interaction' }, 60);
+      const before = reads();
+      await withRequestMemo(async () => {
+        const [first, second] = await Promise.all([interactions.find('i-1'), interactions.find('i-1')]);
+        const third = await interactions.find('i-1');
+        t.deepEqual([first, second, third], [{ jti: 'i-1', kind: 'Interaction' }, { jti: 'i-1', kind: 'Interaction' }, { jti: 'i-1', kind: 'Interaction' }]);
+        // Each look-up gets its own copy: the provider may change what it was given.
+        t.not(first, third);
+      });
+      t.is(reads() - before, 1);
+      // Outside a request nothing is kept.
+      await interactions.find('i-1');
+      await interactions.find('i-1');
+      t.is(reads() - before, 3);
+    });
+  });
+
+  test(`${dialect}: a write in the same request is seen by its later reads`, async (t) => {
+    await withAdapter(dialect, async ({ adapter }) => {
+      const codes = adapter('AuthorizationCode');
+      await codes.upsert('c-1', { jti: 'c-1', scope: 'openid' }, 60);
+      await withRequestMemo(async () => {
+        t.deepEqual(await codes.find('c-1'), { jti: 'c-1', scope: 'openid' });
+        await codes.upsert('c-1', { jti: 'c-1', scope: 'openid email' }, 60);
+        t.deepEqual(await codes.find('c-1'), { jti: 'c-1', scope: 'openid email' });
+        await codes.consume('c-1');
+        t.truthy((await codes.find('c-1'))?.consumed);
+        await codes.destroy('c-1');
+        t.is(await codes.find('c-1'), undefined);
+        // A miss is forgotten by a write too.
+        await codes.upsert('c-1', { jti: 'c-1', scope: 'profile' }, 60);
+        t.deepEqual(await codes.find('c-1'), { jti: 'c-1', scope: 'profile' });
+      });
+    });
+  });
+
+  test(`${dialect}: revoking a grant's tokens in a request is seen by that request's later reads`, async (t) => {
+    await withAdapter(dialect, async ({ adapter }) => {
+      const tokens = adapter('AccessToken');
+      await tokens.upsert('at-1', { jti: 'at-1', grantId: 'g-1' }, 60);
+      await withRequestMemo(async () => {
+        t.truthy(await tokens.find('at-1'));
+        await tokens.revokeByGrantId('g-1');
+        t.is(await tokens.find('at-1'), undefined);
+      });
+    });
+  });
+
+  test(`${dialect}: a token revoked in one request is not served from a memo to the next`, async (t) => {
+    await withAdapter(dialect, async ({ adapter }) => {
+      const tokens = adapter('AccessToken');
+      await tokens.upsert('at-2', { jti: 'at-2' }, 60);
+      // Request 1 reads the token and is still running while request 2 revokes it.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const first = withRequestMemo(async () => {
+        t.truthy(await tokens.find('at-2'));
+        await held;
+      });
+      await withRequestMemo(() => tokens.destroy('at-2'));
+      release();
+      await first;
+      await withRequestMemo(async () => t.is(await tokens.find('at-2'), undefined));
+    });
+  });
+}
+
+test('an access token revoked at the revocation endpoint is refused by the next userinfo request', async (t) => {
+  const server = await startTestServer({
+    config: { clients: [{ client_id: 'memo-web', client_secret: 'memo-secret', redirect_uris: [REDIRECT_URI], scope: 'openid profile' }] },
+  });
+  t.teardown(() => server.close());
+  const config = await discover(server.issuer, 'memo-web', 'memo-secret');
+  const { tokens } = await signIn(new Browser(), config, { username: 'alice', scope: 'openid profile' });
+  t.is((await oidc.fetchUserInfo(config, tokens.access_token, 'alice')).sub, 'alice');
+  await oidc.tokenRevocation(config, tokens.access_token);
+  await t.throwsAsync(oidc.fetchUserInfo(config, tokens.access_token, 'alice'));
+  t.false((await oidc.tokenIntrospection(config, tokens.access_token)).active);
+});
