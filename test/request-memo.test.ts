@@ -40,7 +40,7 @@ async function withAdapter(
   }
 }
 
-for (const dialect of ['sqlite-memory', 'postgres'] as const) {
+for (const dialect of ['sqlite-memory', 'postgres', 'mariadb'] as const) {
   test(`${dialect}: a look-up repeated in one request reads the database once`, async (t) => {
     await withAdapter(dialect, async ({ adapter, reads }) => {
       const interactions = adapter('Interaction');
@@ -92,6 +92,44 @@ for (const dialect of ['sqlite-memory', 'postgres'] as const) {
     });
   });
 
+  test(`${dialect}: a token look-up brings its Grant and the other token types of the value along, in one read`, async (t) => {
+    await withAdapter(dialect, async ({ adapter, reads }) => {
+      const [tokens, credentials, refresh, grants] = ['AccessToken', 'ClientCredentials', 'RefreshToken', 'Grant'].map(adapter);
+      await grants.upsert('g-2', { jti: 'g-2', kind: 'Grant', accountId: 'alice' }, 60);
+      await tokens.upsert('at-3', { jti: 'at-3', grantId: 'g-2' }, 60);
+      await tokens.upsert('at-4', { jti: 'at-4', grantId: 'g-gone' }, 60);
+      const before = reads();
+      await withRequestMemo(async () => {
+        // What introspection without a hint does: the three token types at once, then the token's Grant.
+        const found = await Promise.all([tokens.find('at-3'), credentials.find('at-3'), refresh.find('at-3')]);
+        t.deepEqual(found, [{ jti: 'at-3', grantId: 'g-2' }, undefined, undefined]);
+        t.deepEqual(await grants.find('g-2'), { jti: 'g-2', kind: 'Grant', accountId: 'alice' });
+        t.is(reads() - before, 1);
+        // A Grant that is gone is a miss, remembered as one.
+        t.truthy(await tokens.find('at-4'));
+        t.is(await grants.find('g-gone'), undefined);
+        t.is(reads() - before, 2);
+      });
+    });
+  });
+
+  test(`${dialect}: a Grant the request writes after a token brought it along is read again`, async (t) => {
+    await withAdapter(dialect, async ({ adapter }) => {
+      const [tokens, grants] = ['RefreshToken', 'Grant'].map(adapter);
+      await grants.upsert('g-3', { jti: 'g-3', scope: 'openid' }, 60);
+      await tokens.upsert('rt-1', { jti: 'rt-1', grantId: 'g-3' }, 60);
+      await withRequestMemo(async () => {
+        const lookUp = tokens.find('rt-1');
+        // Written while the token's look-up is still running: the Grant it brings must not be kept.
+        const write = grants.upsert('g-3', { jti: 'g-3', scope: 'openid email' }, 60);
+        await Promise.all([lookUp, write]);
+        t.deepEqual(await grants.find('g-3'), { jti: 'g-3', scope: 'openid email' });
+        await grants.destroy('g-3');
+        t.is(await grants.find('g-3'), undefined);
+      });
+    });
+  });
+
   test(`${dialect}: a token revoked in one request is not served from a memo to the next`, async (t) => {
     await withAdapter(dialect, async ({ adapter }) => {
       const tokens = adapter('AccessToken');
@@ -99,10 +137,16 @@ for (const dialect of ['sqlite-memory', 'postgres'] as const) {
       // Request 1 reads the token and is still running while request 2 revokes it.
       let release!: () => void;
       const held = new Promise<void>((resolve) => (release = resolve));
+      let read!: () => void;
+      const wasRead = new Promise<void>((resolve) => (read = resolve));
       const first = withRequestMemo(async () => {
         t.truthy(await tokens.find('at-2'));
+        read();
         await held;
+        // Still the same request: it keeps what it read.
+        t.truthy(await tokens.find('at-2'));
       });
+      await wasRead;
       await withRequestMemo(() => tokens.destroy('at-2'));
       release();
       await first;

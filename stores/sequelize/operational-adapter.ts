@@ -11,7 +11,7 @@ import type { Sequelize } from 'sequelize';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../session-store.js';
 import { Database } from './database.js';
-import { requestMemo, type MemoRow } from './request-memo.js';
+import { requestMemo, type MemoRow, type MemoTable } from './request-memo.js';
 
 const TABLE = 'oidc_payloads';
 
@@ -22,14 +22,52 @@ const UPDATED = COLUMNS.filter((column) => column !== 'model' && column !== 'id'
 const LOOKUP_COLUMNS = ['id', 'uid', 'user_code'] as const;
 type LookupColumn = (typeof LOOKUP_COLUMNS)[number];
 
+/**
+ * Models oidc-provider looks up with one value at once (introspection and revocation without a token type hint):
+ * within a request, a look-up of one of them reads all three in one statement.
+ */
+const SAME_VALUE_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+/** Models whose rows name a Grant that the provider reads right after them: their look-ups bring the Grant along. */
+const GRANT_READERS = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/** A row of a look-up with its Grant (`withGrant`). */
+interface RowWithGrant extends PayloadRow {
+  model: string;
+  grant_id: string | null;
+  grant_payload: string | null;
+  grant_consumed_at: Date | string | null;
+}
+
 /** The adapter's statements in one dialect's SQL, with positional parameters in the order the methods bind them. */
 interface Statements {
   upsert: string;
   insertIfAbsent: string;
   removeExpired: string;
   find: Record<LookupColumn, string>;
+  /** By model (the look-up's first model): its models' rows with this id, each with its live Grant. */
+  withGrant: Map<string, { models: string[]; sql: string }>;
   consume: string;
   destroy: string;
+}
+
+/** Parameters: now (for the Grant), the models, the id, now. */
+function withGrantSql(db: Database, models: readonly string[]): string {
+  const $ = (n: number) => db.prepared.param(n);
+  const live = (alias: string, n: number) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > ${$(n)})`;
+  const modelList = models.map((_model, index) => $(index + 2)).join(', ');
+  return (
+    `SELECT t.model, t.payload, t.consumed_at, t.grant_id, g.payload AS grant_payload, g.consumed_at AS grant_consumed_at ` +
+    `FROM ${TABLE} t LEFT JOIN ${TABLE} g ON g.model = 'Grant' AND g.id = t.grant_id AND ${live('g', 1)} ` +
+    `WHERE t.model IN (${modelList}) AND t.id = ${$(models.length + 2)} AND ${live('t', models.length + 3)}`
+  );
+}
+
+function withGrantStatements(db: Database): Map<string, { models: string[]; sql: string }> {
+  const byModel = new Map<string, { models: string[]; sql: string }>();
+  const together = { models: SAME_VALUE_MODELS, sql: withGrantSql(db, SAME_VALUE_MODELS) };
+  for (const model of SAME_VALUE_MODELS) byModel.set(model, together);
+  for (const model of GRANT_READERS) if (!byModel.has(model)) byModel.set(model, { models: [model], sql: withGrantSql(db, [model]) });
+  return byModel;
 }
 
 function statements(db: Database): Statements {
@@ -44,6 +82,7 @@ function statements(db: Database): Statements {
     insertIfAbsent: db.insertOrIgnore(insert, ['model', 'id']),
     removeExpired: `DELETE FROM ${TABLE} WHERE model = ${$(1)} AND id = ${$(2)} AND expires_at <= ${$(3)}`,
     find: { id: find('id'), uid: find('uid'), user_code: find('user_code') },
+    withGrant: withGrantStatements(db),
     consume: `UPDATE ${TABLE} SET consumed_at = ${$(1)} WHERE model = ${$(2)} AND id = ${$(3)}`,
     destroy: `DELETE FROM ${TABLE} WHERE model = ${$(1)} AND id = ${$(2)}`,
   };
@@ -117,9 +156,37 @@ export class SequelizeOperationalAdapter implements Adapter {
     const memo = requestMemo(this.#db);
     if (!memo) return this.#findOne('id', id);
     let entry = memo.get(this.model, id);
-    if (!entry) memo.set(this.model, id, (entry = this.#findRow('id', id)));
+    if (!entry) {
+      const together = this.#statements.withGrant.get(this.model);
+      if (together) this.#lookUpWithGrant(memo, together, id);
+      else memo.set(this.model, id, this.#findRow('id', id));
+      entry = memo.get(this.model, id)!;
+    }
     const row = await entry;
     return row ? toPayload(row) : undefined;
+  }
+
+  /**
+   * One statement for the rows of `models` with this id and the Grant each names, kept in the memo: the other models'
+   * look-ups of the same value and the provider's Grant.find that follows are answered without a statement.
+   */
+  #lookUpWithGrant(memo: MemoTable, together: { models: string[]; sql: string }, id: string): void {
+    const now = this.#clock.now();
+    const generation = memo.generation;
+    const rows = this.#db.prepared.all<RowWithGrant>(together.sql, [now, ...together.models, id, now]);
+    for (const model of together.models) {
+      if (model !== this.model && memo.get(model, id)) continue;
+      memo.set(model, id, rows.then((found) => found.find((row) => row.model === model)));
+    }
+    void rows.then((found) => {
+      // Kept only if the request wrote nothing meanwhile (a write of the Grant would make this copy stale).
+      if (memo.generation !== generation) return;
+      for (const row of found) {
+        if (row.grant_id === null || memo.get('Grant', row.grant_id)) continue;
+        const grant = row.grant_payload === null ? undefined : { payload: row.grant_payload, consumed_at: row.grant_consumed_at };
+        memo.set('Grant', row.grant_id, Promise.resolve(grant));
+      }
+    }, () => undefined);
   }
 
   /** The live Session payload with this uid, or undefined. */
