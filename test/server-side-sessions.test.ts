@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { SessionAdapter } from '../server/sessions/session-adapter.js';
 import { ManualClock } from '../stores/clock.js';
 import { MemorySessionStore } from '../stores/memory/session-store.js';
+import { Database } from '../stores/sequelize/database.js';
 import { Browser } from './helpers/browser.js';
 import { discover, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -92,6 +93,24 @@ test('login creates exactly one record with subject, session id, clients, sids, 
   const listed = await store.getSessions({ subjectId: 'alice' });
   t.is(listed.length, 1);
   t.is(listed[0].sessionId, row.session_id);
+});
+
+test('a sign-in in a new browser creates its session record without reading the store first', async (t) => {
+  const gatehouse = await start(t);
+  const statements: string[] = [];
+  const stop = Database.of(gatehouse.server.sequelize).observe((event) => {
+    if (/server_side_sessions\b/.test(event.sql)) statements.push(`${event.kind} ${event.sql.slice(0, 40)}`);
+  });
+  const browser = new Browser();
+  await signIn(browser, await discover(gatehouse.issuer, 'web', 'web-secret'), { username: 'bob' });
+  stop();
+  const created = statements.findIndex((line) => line.includes('INSERT INTO server_side_sessions'));
+  t.true(created >= 0, statements.join('\n'));
+  t.false(statements.slice(0, created).some((line) => line.startsWith('read')), statements.join('\n'));
+  // The record is the session: the same browser signs in to another client without the login form.
+  const again = await signIn(browser, await discover(gatehouse.issuer, 'other', 'other-secret'), { username: 'bob' });
+  t.false(again.sawLogin);
+  t.is((await rows(gatehouse, 'subject_id = :subject', { subject: 'bob' })).length, 1);
 });
 
 test('the store keeps a hash of the session cookie, never the cookie itself', async (t) => {

@@ -7,6 +7,7 @@
  *   the new id with the same uid. The destroy of a rotating id is skipped and the upsert moves the record to the new
  *   key in one update, so a live session never has two records or none.
  * - A request that only slides the expiry writes at most once per `renewalWriteInterval` seconds.
+ * - The session a request started (no session cookie came in) is created without reading first: its uid is new.
  * - An expired or unreadable record is never handed to the provider, nor written again by a request that loaded it
  *   before it expired; a corrupt one is deleted.
  */
@@ -75,6 +76,27 @@ function wasLoadedInRequest(uid: string): boolean {
   return !!ctx && !!loadedInRequest.get(ctx)?.has(uid);
 }
 
+/** Session uids this request created a record for. */
+const createdInRequest = new WeakMap<object, Set<string>>();
+
+function rememberCreated(uid: string): void {
+  const ctx = Provider.ctx;
+  if (!ctx) return;
+  const created = createdInRequest.get(ctx) ?? new Set<string>();
+  created.add(uid);
+  createdInRequest.set(ctx, created);
+}
+
+/**
+ * True when `uid` is the session this request started (no session cookie came in, so the provider made a new session
+ * with a fresh random uid) and the request has not stored it yet: no record of it can exist, so none is read.
+ */
+function isUnstoredNewSession(uid: string): boolean {
+  const ctx = Provider.ctx;
+  const session = ctx?.oidc?.session as { uid?: string; new?: boolean } | undefined;
+  return !!ctx && session?.new === true && session.uid === uid && !createdInRequest.get(ctx)?.has(uid);
+}
+
 /** True when the provider is saving this session under a new id and `id` is the one it is leaving behind. */
 function isRotationOf(id: string): boolean {
   const session = Provider.ctx?.oidc?.session as { oldId?: string; destroyed?: boolean } | undefined;
@@ -114,7 +136,7 @@ export class SessionAdapter implements Adapter {
     const expires = typeof expiresIn === 'number' && expiresIn > 0 ? new Date(now.getTime() + expiresIn * 1000) : null;
     const { ip, userAgent } = requestDetails();
     const subjectId = data.accountId ?? null;
-    const existing = await store.getBySessionId(data.uid);
+    const existing = isUnstoredNewSession(data.uid) ? null : await store.getBySessionId(data.uid);
     if (existing?.expires && existing.expires.getTime() <= now.getTime()) {
       // The session expired while this request ran: expiry is final. Saving would revive a record the sweeper may
       // already have claimed and ended (tokens revoked, logout sent), and then deletes.
@@ -156,6 +178,7 @@ export class SessionAdapter implements Adapter {
     if (!existing) {
       try {
         await store.create(record);
+        rememberCreated(data.uid);
       } catch (error) {
         // Two requests of one browser raced to create the same session: the loser updates instead.
         if (!isSessionStoreError(error, 'duplicate')) throw error;
