@@ -22,7 +22,11 @@ const BASE = Date.UTC(2031, 0, 1);
 
 async function withAdapter(
   dialect: TestDialect,
-  work: (context: { adapter: (model: string) => SequelizeOperationalAdapter; sequelize: Sequelize; reads: () => number }) => Promise<void>,
+  work: (context: {
+    adapter: (model: string) => SequelizeOperationalAdapter;
+    sequelize: Sequelize;
+    reads: () => number;
+  }) => Promise<void>,
 ): Promise<void> {
   const db = await createTestDatabase(dialect);
   const sequelize = await openDatabase({ url: db.url });
@@ -49,7 +53,14 @@ for (const dialect of ['sqlite-memory', 'postgres', 'mariadb'] as const) {
       await withRequestMemo(async () => {
         const [first, second] = await Promise.all([interactions.find('i-1'), interactions.find('i-1')]);
         const third = await interactions.find('i-1');
-        t.deepEqual([first, second, third], [{ jti: 'i-1', kind: 'Interaction' }, { jti: 'i-1', kind: 'Interaction' }, { jti: 'i-1', kind: 'Interaction' }]);
+        t.deepEqual(
+          [first, second, third],
+          [
+            { jti: 'i-1', kind: 'Interaction' },
+            { jti: 'i-1', kind: 'Interaction' },
+            { jti: 'i-1', kind: 'Interaction' },
+          ],
+        );
         // Each look-up gets its own copy: the provider may change what it was given.
         t.not(first, third);
       });
@@ -94,7 +105,9 @@ for (const dialect of ['sqlite-memory', 'postgres', 'mariadb'] as const) {
 
   test(`${dialect}: a token look-up brings its Grant and the other token types of the value along, in one read`, async (t) => {
     await withAdapter(dialect, async ({ adapter, reads }) => {
-      const [tokens, credentials, refresh, grants] = ['AccessToken', 'ClientCredentials', 'RefreshToken', 'Grant'].map(adapter);
+      const [tokens, credentials, refresh, grants] = ['AccessToken', 'ClientCredentials', 'RefreshToken', 'Grant'].map(
+        adapter,
+      );
       await grants.upsert('g-2', { jti: 'g-2', kind: 'Grant', accountId: 'alice' }, 60);
       await tokens.upsert('at-3', { jti: 'at-3', grantId: 'g-2' }, 60);
       await tokens.upsert('at-4', { jti: 'at-4', grantId: 'g-gone' }, 60);
@@ -157,7 +170,11 @@ for (const dialect of ['sqlite-memory', 'postgres', 'mariadb'] as const) {
 
 test('an access token revoked at the revocation endpoint is refused by the next userinfo request', async (t) => {
   const server = await startTestServer({
-    config: { clients: [{ client_id: 'memo-web', client_secret: 'memo-secret', redirect_uris: [REDIRECT_URI], scope: 'openid profile' }] },
+    config: {
+      clients: [
+        { client_id: 'memo-web', client_secret: 'memo-secret', redirect_uris: [REDIRECT_URI], scope: 'openid profile' },
+      ],
+    },
   });
   t.teardown(() => server.close());
   const config = await discover(server.issuer, 'memo-web', 'memo-secret');

@@ -19,7 +19,8 @@ import { Driver } from './flows.js';
 import { gatehouseConfig } from './servers.js';
 
 const FLOWS = ['login', 'client_credentials', 'refresh', 'userinfo', 'introspection', 'logout'];
-const [url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'gatehouse-trace-')), 'trace.db')}`, ...chosen] = process.argv.slice(2);
+const [url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'gatehouse-trace-')), 'trace.db')}`, ...chosen] =
+  process.argv.slice(2);
 const flows = chosen.length ? chosen : FLOWS;
 
 const fixtures = await createFixtures(1);
@@ -32,7 +33,10 @@ await driver.discover();
 let request = '(none)';
 let lines: string[] = [];
 Database.of(server.sequelize).observe((event) => {
-  const sql = event.sql.replace(/^Executing \([^)]*\): /, '').replace(/\s+/g, ' ').slice(0, 160);
+  const sql = event.sql
+    .replace(/^Executing \([^)]*\): /, '')
+    .replace(/\s+/g, ' ')
+    .slice(0, 160);
   const params = event.params ? ` [${event.params.slice(0, 2).join(', ')}]` : '';
   lines.push(`  ${event.kind.padEnd(8)} ${event.inTransaction ? 'tx ' : '   '}${request.padEnd(28)} ${sql}${params}`);
 });

@@ -65,7 +65,10 @@ class RequestMemo {
 
   table(owner: object): MemoTable {
     let table = this.#tables.get(owner);
-    if (!table) this.#tables.set(owner, (table = new MemoTable()));
+    if (!table) {
+      table = new MemoTable();
+      this.#tables.set(owner, table);
+    }
     return table;
   }
 }
