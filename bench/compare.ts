@@ -51,11 +51,28 @@ import { openDatabase } from '../stores/sequelize/connection.js';
 import { createBenchDatabase, databaseVersion, type BenchDatabase } from './support/databases.js';
 import { describeMachine, machineInfo } from './support/machine.js';
 import { middlewareTarget, throughputTargets, workTargets } from './compare/issue-targets.js';
-import { formatCount, heading, progress, RESULTS_DIR, table, targetLines, writeResults, type Cell, type TargetResult } from './support/report.js';
+import {
+  formatCount,
+  heading,
+  progress,
+  RESULTS_DIR,
+  table,
+  targetLines,
+  writeResults,
+  type Cell,
+  type TargetResult,
+} from './support/report.js';
 import { benchScale, type Scale } from './support/scale.js';
 import { round, summarize } from './support/stats.js';
 import { QueryTypes } from 'sequelize';
-import { createFixtures, LOGIN_SCOPE, OFFLINE_SCOPE, PRODUCTION_HASHING, type PeerStorage, type SharedFixtures } from './compare/fixtures.js';
+import {
+  createFixtures,
+  LOGIN_SCOPE,
+  OFFLINE_SCOPE,
+  PRODUCTION_HASHING,
+  type PeerStorage,
+  type SharedFixtures,
+} from './compare/fixtures.js';
 import { Driver, type SignedIn } from './compare/flows.js';
 import { measureLargeStore, type LargeStoreResult } from './compare/large-store.js';
 import { runLoad } from './compare/load.js';
@@ -69,9 +86,22 @@ import { countWork, type WorkCount } from './compare/work-count.js';
 
 export const AREA = 'compare';
 
-type ServerKey = 'gatehouse-sqlite' | 'gatehouse-postgres' | 'redis-adapter' | 'sequelize-sqlite' | 'sequelize-postgres' | 'memory';
+type ServerKey =
+  | 'gatehouse-sqlite'
+  | 'gatehouse-postgres'
+  | 'redis-adapter'
+  | 'sequelize-sqlite'
+  | 'sequelize-postgres'
+  | 'memory';
 type GatehouseKey = 'gatehouse-sqlite' | 'gatehouse-postgres';
-type OperationKey = 'login' | 'client_credentials' | 'client_credentials_jwt' | 'refresh' | 'userinfo' | 'introspection' | 'discovery';
+type OperationKey =
+  | 'login'
+  | 'client_credentials'
+  | 'client_credentials_jwt'
+  | 'refresh'
+  | 'userinfo'
+  | 'introspection'
+  | 'discovery';
 type CountedKey = OperationKey | 'logout';
 
 interface ServerSpec {
@@ -87,7 +117,12 @@ const SERVERS: ServerSpec[] = [
   { key: 'gatehouse-postgres', label: 'Gatehouse PostgreSQL', storage: 'postgres', gatehouse: true },
   { key: 'redis-adapter', label: 'oidc-provider + Redis adapter', storage: 'redis', gatehouse: false },
   { key: 'sequelize-sqlite', label: 'oidc-provider + Sequelize adapter, SQLite', storage: 'sqlite', gatehouse: false },
-  { key: 'sequelize-postgres', label: 'oidc-provider + Sequelize adapter, PostgreSQL', storage: 'postgres', gatehouse: false },
+  {
+    key: 'sequelize-postgres',
+    label: 'oidc-provider + Sequelize adapter, PostgreSQL',
+    storage: 'postgres',
+    gatehouse: false,
+  },
   { key: 'memory', label: 'oidc-provider in memory (reference)', storage: 'memory', gatehouse: false },
 ];
 const GATEHOUSE: GatehouseKey[] = ['gatehouse-sqlite', 'gatehouse-postgres'];
@@ -195,7 +230,10 @@ function intEnv(name: string, fallback: number): number {
 }
 
 function listEnv<T extends string>(name: string, known: readonly T[]): T[] | undefined {
-  const list = process.env[name]?.split(',').map((item) => item.trim()).filter(Boolean);
+  const list = process.env[name]
+    ?.split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
   const unknown = list?.filter((item) => !(known as readonly string[]).includes(item));
   if (unknown?.length) throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${known.join(', ')})`);
   return list?.length ? (list as T[]) : undefined;
@@ -210,8 +248,14 @@ function readSettings(scale: Scale): Settings {
     sessions: Math.round(intEnv('BENCH_COMPARE_SESSIONS', 1_000_000)),
     logLevel: process.env.BENCH_COMPARE_LOG_LEVEL || 'info',
     countBatches: Math.round(intEnv('BENCH_COMPARE_COUNT_BATCHES', 5)),
-    only: listEnv('BENCH_COMPARE_ONLY', OPERATIONS.map((operation) => operation.key)),
-    servers: listEnv('BENCH_COMPARE_SERVERS', SERVERS.map((server) => server.key)),
+    only: listEnv(
+      'BENCH_COMPARE_ONLY',
+      OPERATIONS.map((operation) => operation.key),
+    ),
+    servers: listEnv(
+      'BENCH_COMPARE_SERVERS',
+      SERVERS.map((server) => server.key),
+    ),
     profileDir: process.env.BENCH_COMPARE_PROFILE ? resolve(process.env.BENCH_COMPARE_PROFILE) : undefined,
     gatehouse: process.env.BENCH_COMPARE_SOURCE === '1' ? 'source' : 'compiled',
   };
@@ -256,7 +300,11 @@ class Accumulator {
   samples: number[] = [];
   firstError?: string;
 
-  result(operation: string, server: Measurement['server'], meters: { dbCpu: boolean; transactions: boolean }): Measurement {
+  result(
+    operation: string,
+    server: Measurement['server'],
+    meters: { dbCpu: boolean; transactions: boolean },
+  ): Measurement {
     const latency = summarize(this.samples.length ? this.samples : [Number.NaN]);
     const per1k = (seconds: number) => (this.operations ? round((seconds / this.operations) * 1000, 3) : Number.NaN);
     return {
@@ -273,7 +321,9 @@ class Accumulator {
       cpuSecondsPer1k: per1k(this.cpu),
       ...(meters.dbCpu ? { dbCpuSecondsPer1k: per1k(this.dbCpu) } : {}),
       systemCpuSecondsPer1k: per1k(this.cpu + (meters.dbCpu ? this.dbCpu : 0)),
-      ...(meters.transactions ? { dbTransactionsPerOperation: this.operations ? round(this.dbTransactions / this.operations, 2) : Number.NaN } : {}),
+      ...(meters.transactions
+        ? { dbTransactionsPerOperation: this.operations ? round(this.dbTransactions / this.operations, 2) : Number.NaN }
+        : {}),
       peakRssMiB: this.peakRss,
       firstError: this.firstError,
     };
@@ -281,7 +331,13 @@ class Accumulator {
 }
 
 /** One measured stretch of `operation` on `target`, added to `into`. */
-async function measure(target: Target, concurrency: number, ms: number, operation: (worker: number) => Promise<unknown>, into: Accumulator): Promise<void> {
+async function measure(
+  target: Target,
+  concurrency: number,
+  ms: number,
+  operation: (worker: number) => Promise<unknown>,
+  into: Accumulator,
+): Promise<void> {
   // PostgreSQL backends publish their statistics about a second after they go idle.
   const counting = Boolean(target.db?.transactions);
   const settle = () => new Promise((resolve) => setTimeout(resolve, 1200));
@@ -309,7 +365,11 @@ async function measure(target: Target, concurrency: number, ms: number, operatio
   into.firstError ??= load.firstError;
 }
 
-function operationFor(key: OperationKey, target: Target, fixtures: SharedFixtures): (worker: number) => Promise<unknown> {
+function operationFor(
+  key: OperationKey,
+  target: Target,
+  fixtures: SharedFixtures,
+): (worker: number) => Promise<unknown> {
   const bench = fixtures.users.find((user) => user.subject === 'bench')!;
   switch (key) {
     case 'login':
@@ -332,14 +392,28 @@ function operationFor(key: OperationKey, target: Target, fixtures: SharedFixture
 /** Each worker's own user, login with offline_access and consent: its refresh token chain. */
 async function startChains(target: Target, fixtures: SharedFixtures, concurrency: number): Promise<void> {
   await Promise.all(
-    Array.from({ length: concurrency }, (_, worker) => target.driver.startChain(worker, fixtures.users.find((user) => user.subject === `bench-w${worker + 1}`)!, OFFLINE_SCOPE)),
+    Array.from({ length: concurrency }, (_, worker) =>
+      target.driver.startChain(
+        worker,
+        fixtures.users.find((user) => user.subject === `bench-w${worker + 1}`)!,
+        OFFLINE_SCOPE,
+      ),
+    ),
   );
 }
 
 /** Starts one server of the comparison, with the database or Redis server it needs. */
 async function startTarget(
   spec: ServerSpec,
-  context: { fixtures: SharedFixtures; workDir: string; settings: Settings; nodeArgs: string[]; compiled: boolean; databases: BenchDatabase[]; redis: () => Promise<RedisServer> },
+  context: {
+    fixtures: SharedFixtures;
+    workDir: string;
+    settings: Settings;
+    nodeArgs: string[];
+    compiled: boolean;
+    databases: BenchDatabase[];
+    redis: () => Promise<RedisServer>;
+  },
 ): Promise<Target> {
   const { fixtures, workDir, settings, nodeArgs, compiled, databases } = context;
   let handle: ServerHandle;
@@ -350,7 +424,13 @@ async function startTarget(
     database = 'in-memory (oidc-provider MemoryAdapter)';
   } else if (spec.storage === 'redis') {
     const redis = await context.redis();
-    handle = await startPeer({ name: spec.key, fixtures, workDir, storage: { adapter: 'redis', url: redis.url }, nodeArgs });
+    handle = await startPeer({
+      name: spec.key,
+      fixtures,
+      workDir,
+      storage: { adapter: 'redis', url: redis.url },
+      nodeArgs,
+    });
     db = processMeter(redis.pid);
     database = `Redis ${redis.version} (its own redis-server, append-only file, fsync every second)`;
   } else {
@@ -358,7 +438,16 @@ async function startTarget(
     databases.push(created);
     const storage: PeerStorage = { adapter: 'sequelize', url: created.url };
     handle = spec.gatehouse
-      ? await startGatehouse({ name: spec.key, databaseUrl: created.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs, compiled, metrics: true })
+      ? await startGatehouse({
+          name: spec.key,
+          databaseUrl: created.url,
+          fixtures,
+          workDir,
+          logLevel: settings.logLevel,
+          nodeArgs,
+          compiled,
+          metrics: true,
+        })
       : await startPeer({ name: spec.key, fixtures, workDir, storage, nodeArgs });
     const sequelize = await openDatabase({ url: created.url });
     try {
@@ -382,11 +471,16 @@ async function countFlows(target: Target, fixtures: SharedFixtures, batches: num
     const counted = await countWork<SignedIn>(target.handle.metricsUrl!, {
       batches,
       perBatch: flow.perBatch,
-      prepare: flow.key === 'logout' ? (count) => Promise.all(Array.from({ length: count }, () => target.driver.signIn(bench, LOGIN_SCOPE))) : undefined,
+      prepare:
+        flow.key === 'logout'
+          ? (count) => Promise.all(Array.from({ length: count }, () => target.driver.signIn(bench, LOGIN_SCOPE)))
+          : undefined,
       operation: (_index, signedIn) => (signedIn ? target.driver.logout(signedIn) : operation!(0)),
     });
     rows.push({ operation: flow.key, server: target.key as GatehouseKey, ...counted });
-    progress(`work per ${flow.label} on ${target.label}: ${counted.statements} statements (${counted.reads} reads, ${counted.writes} writes), ${counted.commits} commits, ${counted.roundTrips} round trips`);
+    progress(
+      `work per ${flow.label} on ${target.label}: ${counted.statements} statements (${counted.reads} reads, ${counted.writes} writes), ${counted.commits} commits, ${counted.roundTrips} round trips`,
+    );
   }
   return rows;
 }
@@ -402,7 +496,8 @@ export async function run(scale: Scale): Promise<void> {
     progress(`${AREA}: redis-server is not installed: the Redis peer is left out`);
     servers = servers.filter((server) => server.storage !== 'redis');
   }
-  const oidcProviderVersion = (createRequire(import.meta.url)('oidc-provider/package.json') as { version: string }).version;
+  const oidcProviderVersion = (createRequire(import.meta.url)('oidc-provider/package.json') as { version: string })
+    .version;
   const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-compare-'));
   const nodeArgs = settings.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`] : [];
   if (settings.profileDir) mkdirSync(settings.profileDir, { recursive: true });
@@ -417,8 +512,14 @@ export async function run(scale: Scale): Promise<void> {
     // What users run: the compiled package. From the TypeScript source (tsx), Node's source-map support rewrites the
     // stack Sequelize captures on every query, which costs the source far more than the shipped code.
     progress(`${AREA}: building dist/ (scripts/build.ts) to measure the compiled Gatehouse`);
-    const build = spawnSync(process.execPath, [...process.execArgv, join(REPO_ROOT, 'scripts', 'build.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-    if (build.status !== 0) throw new Error(`building dist/ failed (exit ${build.status}); BENCH_COMPARE_SOURCE=1 measures the TypeScript source`);
+    const build = spawnSync(process.execPath, [...process.execArgv, join(REPO_ROOT, 'scripts', 'build.ts')], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    if (build.status !== 0)
+      throw new Error(
+        `building dist/ failed (exit ${build.status}); BENCH_COMPARE_SOURCE=1 measures the TypeScript source`,
+      );
   }
   const fixtures = await createFixtures(settings.concurrency);
   const databases: BenchDatabase[] = [];
@@ -444,7 +545,9 @@ export async function run(scale: Scale): Promise<void> {
       });
       targets.push(target);
       rssBefore[spec.key] = rssMiB(target.handle.pid);
-      progress(`${spec.label}: ready in ${target.handle.startupMs} ms (pid ${target.handle.pid}, RSS ${rssBefore[spec.key]} MiB; ${target.database})`);
+      progress(
+        `${spec.label}: ready in ${target.handle.startupMs} ms (pid ${target.handle.pid}, RSS ${rssBefore[spec.key]} MiB; ${target.database})`,
+      );
     }
 
     // --- the operations, alternating between servers --------------------------------------------------------------
@@ -464,15 +567,28 @@ export async function run(scale: Scale): Promise<void> {
       for (const target of targets) {
         accumulators.set(target.key, new Accumulator());
         const warm = await runLoad(settings.concurrency, warmupMs, operationFor(operation.key, target, fixtures));
-        if (warm.operations === 0) throw new Error(`${operation.label} on ${target.label}: nothing succeeded during the warm-up: ${warm.firstError}`);
+        if (warm.operations === 0)
+          throw new Error(
+            `${operation.label} on ${target.label}: nothing succeeded during the warm-up: ${warm.firstError}`,
+          );
       }
       for (let roundIndex = 0; roundIndex < settings.rounds; roundIndex++) {
         // Alternate the order too, so no server always runs right after another's burst.
         const order = roundIndex % 2 === 0 ? targets : [...targets].reverse();
-        for (const target of order) await measure(target, settings.concurrency, roundMs, operationFor(operation.key, target, fixtures), accumulators.get(target.key)!);
+        for (const target of order)
+          await measure(
+            target,
+            settings.concurrency,
+            roundMs,
+            operationFor(operation.key, target, fixtures),
+            accumulators.get(target.key)!,
+          );
       }
       for (const target of targets) {
-        const result = accumulators.get(target.key)!.result(operation.key, target.key, { dbCpu: Boolean(target.db), transactions: Boolean(target.db?.transactions) });
+        const result = accumulators.get(target.key)!.result(operation.key, target.key, {
+          dbCpu: Boolean(target.db),
+          transactions: Boolean(target.db?.transactions),
+        });
         measurements.push(result);
         progress(
           `${operation.label.padEnd(18)} ${target.label.padEnd(46)} ${String(result.opsPerSecond).padStart(7)} ops/s  p50 ${result.p50Ms} ms  p99 ${result.p99Ms} ms  ` +
@@ -496,8 +612,22 @@ export async function run(scale: Scale): Promise<void> {
     if (!partial) {
       const db = await createBenchDatabase('sqlite');
       databases.push(db);
-      const handle = await startGatehouse({ name: 'gatehouse-sqlite-prod-hash', databaseUrl: db.url, fixtures, workDir, logLevel: settings.logLevel, nodeArgs, hashing: PRODUCTION_HASHING, compiled });
-      const target: Target = { key: 'gatehouse-sqlite', label: 'Gatehouse SQLite (argon2id)', handle, driver: new Driver(handle.issuer, settings.concurrency * 2) };
+      const handle = await startGatehouse({
+        name: 'gatehouse-sqlite-prod-hash',
+        databaseUrl: db.url,
+        fixtures,
+        workDir,
+        logLevel: settings.logLevel,
+        nodeArgs,
+        hashing: PRODUCTION_HASHING,
+        compiled,
+      });
+      const target: Target = {
+        key: 'gatehouse-sqlite',
+        label: 'Gatehouse SQLite (argon2id)',
+        handle,
+        driver: new Driver(handle.issuer, settings.concurrency * 2),
+      };
       try {
         await target.driver.discover();
         const prod = fixtures.users.find((user) => user.subject === 'bench-prod')!;
@@ -505,15 +635,21 @@ export async function run(scale: Scale): Promise<void> {
         await runLoad(settings.concurrency, warmupMs, flow);
         const accumulator = new Accumulator();
         await measure(target, settings.concurrency, settings.seconds * 1000, flow, accumulator);
-        prodLogin = { ...accumulator.result('login-prod-hash', 'gatehouse-sqlite-prod-hash', { dbCpu: false, transactions: false }), passwordHashCost: await storedHashCost(db.url, prod.subject) };
-        progress(`${PROD_LOGIN_LABEL}: ${prodLogin.opsPerSecond} ops/s, CPU ${prodLogin.cpuSecondsPer1k} s/1k, RSS peak ${prodLogin.peakRssMiB} MiB (stored hash: ${prodLogin.passwordHashCost})`);
+        prodLogin = {
+          ...accumulator.result('login-prod-hash', 'gatehouse-sqlite-prod-hash', { dbCpu: false, transactions: false }),
+          passwordHashCost: await storedHashCost(db.url, prod.subject),
+        };
+        progress(
+          `${PROD_LOGIN_LABEL}: ${prodLogin.opsPerSecond} ops/s, CPU ${prodLogin.cpuSecondsPer1k} s/1k, RSS peak ${prodLogin.peakRssMiB} MiB (stored hash: ${prodLogin.passwordHashCost})`,
+        );
       } finally {
         target.driver.close();
         await handle.stop();
       }
     }
     const sqliteDb = databases[0];
-    benchHashCost = sqliteDb && targets[0]?.key === 'gatehouse-sqlite' ? await storedHashCost(sqliteDb.url, 'bench') : undefined;
+    benchHashCost =
+      sqliteDb && targets[0]?.key === 'gatehouse-sqlite' ? await storedHashCost(sqliteDb.url, 'bench') : undefined;
   } finally {
     for (const target of targets) {
       target.driver.close();
@@ -538,7 +674,9 @@ export async function run(scale: Scale): Promise<void> {
       compiled,
       onProgress: progress,
     });
-    progress(`large store: RSS ${largeStore.rssAfterStartMiB} MiB after start, ${largeStore.rssEndMiB} MiB at the end, peak ${largeStore.peakRssMiB} MiB`);
+    progress(
+      `large store: RSS ${largeStore.rssAfterStartMiB} MiB after start, ${largeStore.rssEndMiB} MiB at the end, peak ${largeStore.peakRssMiB} MiB`,
+    );
     startup = await measureStartup({ fixtures, workDir, runs: STARTUP_RUNS, onProgress: progress });
   }
   rmSync(workDir, { recursive: true, force: true });
@@ -546,7 +684,10 @@ export async function run(scale: Scale): Promise<void> {
   // --- report ------------------------------------------------------------------------------------------------------
   const ratios = ratiosOf(measurements, operations);
   const targetsMet = [
-    ...throughputTargets(ratios, operations.map((operation) => operation.key).filter((key) => key !== 'discovery')),
+    ...throughputTargets(
+      ratios,
+      operations.map((operation) => operation.key).filter((key) => key !== 'discovery'),
+    ),
     ...workTargets(work),
     middlewareTarget(measurements),
     ...targetResults(largeStore, startup, settings),
@@ -554,7 +695,11 @@ export async function run(scale: Scale): Promise<void> {
   const keycloak = keycloakRows(measurements, prodLogin);
   const labelOf = (key: string) => SERVERS.find((server) => server.key === key)?.label ?? key;
 
-  console.log(heading(`Gatehouse and what oidc-provider ${oidcProviderVersion} users deploy instead — ${describeMachine(machine)}`));
+  console.log(
+    heading(
+      `Gatehouse and what oidc-provider ${oidcProviderVersion} users deploy instead — ${describeMachine(machine)}`,
+    ),
+  );
   console.log(
     `Concurrency ${settings.concurrency} on loopback; per operation and server ${settings.warmupSeconds} s warm-up + ${settings.seconds} s measured ` +
       `in ${settings.rounds} alternating rounds. Gatehouse: ${compiled ? 'the compiled package (node dist/server/cli.js start)' : 'the TypeScript source through tsx'}, server-side sessions on, logging.level ${settings.logLevel} (request log to /dev/null). ` +
@@ -562,20 +707,64 @@ export async function run(scale: Scale): Promise<void> {
       `(PostgreSQL backends of that database, the Redis server); system = both. The load generator shares the ${machine.cores} cores.` +
       (redisMissing ? ' redis-server is not installed here: no Redis peer.' : ''),
   );
-  for (const target of targets) console.log(`  ${target.label}: ${target.database}; start ${target.handle.startupMs} ms; RSS ${rssBefore[target.key]} MiB idle, peak ${peakRss[target.key] ?? '-'} MiB over the operations`);
+  for (const target of targets)
+    console.log(
+      `  ${target.label}: ${target.database}; start ${target.handle.startupMs} ms; RSS ${rssBefore[target.key]} MiB idle, peak ${peakRss[target.key] ?? '-'} MiB over the operations`,
+    );
   console.log('');
   const rows: Cell[][] = [];
   for (const operation of operations) {
     for (const server of SERVERS) {
       const m = measurements.find((x) => x.operation === operation.key && x.server === server.key);
       if (!m) continue;
-      rows.push([operation.label, server.label, m.opsPerSecond, m.p50Ms, m.p99Ms, m.cpuSecondsPer1k, m.dbCpuSecondsPer1k ?? null, m.systemCpuSecondsPer1k, m.dbTransactionsPerOperation ?? null, m.peakRssMiB, m.errors]);
+      rows.push([
+        operation.label,
+        server.label,
+        m.opsPerSecond,
+        m.p50Ms,
+        m.p99Ms,
+        m.cpuSecondsPer1k,
+        m.dbCpuSecondsPer1k ?? null,
+        m.systemCpuSecondsPer1k,
+        m.dbTransactionsPerOperation ?? null,
+        m.peakRssMiB,
+        m.errors,
+      ]);
     }
   }
   if (prodLogin) {
-    rows.push([PROD_LOGIN_LABEL, labelOf('gatehouse-sqlite'), prodLogin.opsPerSecond, prodLogin.p50Ms, prodLogin.p99Ms, prodLogin.cpuSecondsPer1k, null, prodLogin.systemCpuSecondsPer1k, null, prodLogin.peakRssMiB, prodLogin.errors]);
+    rows.push([
+      PROD_LOGIN_LABEL,
+      labelOf('gatehouse-sqlite'),
+      prodLogin.opsPerSecond,
+      prodLogin.p50Ms,
+      prodLogin.p99Ms,
+      prodLogin.cpuSecondsPer1k,
+      null,
+      prodLogin.systemCpuSecondsPer1k,
+      null,
+      prodLogin.peakRssMiB,
+      prodLogin.errors,
+    ]);
   }
-  console.log(table(['operation', 'server', 'ops/s', 'p50 ms', 'p99 ms', 'CPU s/1k', 'DB CPU s/1k', 'system CPU s/1k', 'DB xacts/op', 'RSS MiB', 'errors'], rows));
+  console.log(
+    table(
+      [
+        'operation',
+        'server',
+        'ops/s',
+        'p50 ms',
+        'p99 ms',
+        'CPU s/1k',
+        'DB CPU s/1k',
+        'system CPU s/1k',
+        'DB xacts/op',
+        'RSS MiB',
+        'errors',
+      ],
+      rows,
+    ),
+  );
   console.log(
     '\nDB xacts/op: PostgreSQL transactions per operation (each autocommit statement counts one), from pg_stat_database. ' +
       'RSS MiB: peak resident memory of the server process, sampled during that phase.',
@@ -585,28 +774,55 @@ export async function run(scale: Scale): Promise<void> {
   if (ratios.length) {
     const ratioRows = (pick: (ratio: Ratio) => number) =>
       operations.flatMap((operation) =>
-        GATEHOUSE.filter((server) => ratios.some((r) => r.operation === operation.key && r.server === server)).map((server) => [
-          operation.label,
-          labelOf(server),
-          ...peersRun.map((peer) => {
-            const ratio = ratios.find((r) => r.operation === operation.key && r.server === server && r.peer === peer);
-            return ratio ? round(pick(ratio), 2) : null;
-          }),
-        ]),
+        GATEHOUSE.filter((server) => ratios.some((r) => r.operation === operation.key && r.server === server)).map(
+          (server) => [
+            operation.label,
+            labelOf(server),
+            ...peersRun.map((peer) => {
+              const ratio = ratios.find((r) => r.operation === operation.key && r.server === server && r.peer === peer);
+              return ratio ? round(pick(ratio), 2) : null;
+            }),
+          ],
+        ),
       );
-    console.log('\nGatehouse ops/s ÷ the peer\'s ops/s (same run; > 1: Gatehouse serves more)\n');
-    console.log(table(['operation', 'Gatehouse', ...peersRun.map((peer) => `÷ ${SHORT[peer]}`)], ratioRows((r) => r.throughput)));
-    console.log('\nThe peer\'s system CPU per operation ÷ Gatehouse\'s (server + database server; > 1: Gatehouse uses less)\n');
-    console.log(table(['operation', 'Gatehouse', ...peersRun.map((peer) => `÷ ${SHORT[peer]}`)], ratioRows((r) => r.cpuEfficiency)));
+    console.log("\nGatehouse ops/s ÷ the peer's ops/s (same run; > 1: Gatehouse serves more)\n");
+    console.log(
+      table(
+        ['operation', 'Gatehouse', ...peersRun.map((peer) => `÷ ${SHORT[peer]}`)],
+        ratioRows((r) => r.throughput),
+      ),
+    );
+    console.log(
+      "\nThe peer's system CPU per operation ÷ Gatehouse's (server + database server; > 1: Gatehouse uses less)\n",
+    );
+    console.log(
+      table(
+        ['operation', 'Gatehouse', ...peersRun.map((peer) => `÷ ${SHORT[peer]}`)],
+        ratioRows((r) => r.cpuEfficiency),
+      ),
+    );
   }
 
   if (work.length) {
-    console.log('\nWork per operation, counted at Gatehouse\'s database gateway (median of the batches; docs/database-gateway.md)\n');
+    console.log(
+      "\nWork per operation, counted at Gatehouse's database gateway (median of the batches; docs/database-gateway.md)\n",
+    );
     console.log(
       table(
         ['flow', 'server', 'statements', 'reads', 'writes', 'commits', 'round trips', 'counted'],
         COUNTED.flatMap((flow) =>
-          work.filter((row) => row.operation === flow.key).map((row) => [flow.label, labelOf(row.server), row.statements, row.reads, row.writes, row.commits, row.roundTrips, row.operations]),
+          work
+            .filter((row) => row.operation === flow.key)
+            .map((row) => [
+              flow.label,
+              labelOf(row.server),
+              row.statements,
+              row.reads,
+              row.writes,
+              row.commits,
+              row.roundTrips,
+              row.operations,
+            ]),
         ),
       ),
     );
@@ -625,12 +841,21 @@ export async function run(scale: Scale): Promise<void> {
     );
   }
   if (keycloak.some((row) => row.sqlite !== null || row.postgres !== null)) {
-    console.log('\nPer server CPU-second, next to Keycloak 26 (published sizing guide, per vCPU; Argon2 passwords, Aurora PostgreSQL)\n');
-    console.log(table(['figure', 'Gatehouse SQLite', 'Gatehouse PostgreSQL', 'Gatehouse PostgreSQL incl. DB', 'Keycloak 26'], keycloak.map((row) => [row.figure, row.sqlite, row.postgres, row.postgresWithDb, row.keycloak])));
+    console.log(
+      '\nPer server CPU-second, next to Keycloak 26 (published sizing guide, per vCPU; Argon2 passwords, Aurora PostgreSQL)\n',
+    );
+    console.log(
+      table(
+        ['figure', 'Gatehouse SQLite', 'Gatehouse PostgreSQL', 'Gatehouse PostgreSQL incl. DB', 'Keycloak 26'],
+        keycloak.map((row) => [row.figure, row.sqlite, row.postgres, row.postgresWithDb, row.keycloak]),
+      ),
+    );
   }
 
   if (largeStore) {
-    console.log(`\nGatehouse (SQLite) with ${formatCount(largeStore.records)} server-side sessions in its database (seeded in ${largeStore.seedSeconds} s)\n`);
+    console.log(
+      `\nGatehouse (SQLite) with ${formatCount(largeStore.records)} server-side sessions in its database (seeded in ${largeStore.seedSeconds} s)\n`,
+    );
     console.log(
       `RSS ${largeStore.rssAfterStartMiB} MiB after start (${largeStore.startupMs} ms); ${largeStore.logins.operations} login flows in ${LARGE_STORE_LOGIN_SECONDS} s ` +
         `(${largeStore.logins.opsPerSecond}/s, p99 ${largeStore.logins.p99Ms} ms${largeStore.logins.errors ? `, ${largeStore.logins.errors} errors: ${largeStore.logins.firstError}` : ''}); ` +
@@ -658,8 +883,22 @@ export async function run(scale: Scale): Promise<void> {
     area: AREA,
     machine,
     scale,
-    settings: { ...settings, oidcProviderVersion, passwordHashing: 'scrypt log2N 10 (bench users), argon2id m=19456,t=2,p=1 (bench-prod, on a server configured with it)', benchHashCostAfterRun: benchHashCost, partial },
-    servers: targets.map((t) => ({ key: t.key, label: t.label, database: t.database, startupMs: t.handle.startupMs, idleRssMiB: rssBefore[t.key], peakRssMiB: peakRss[t.key] })),
+    settings: {
+      ...settings,
+      oidcProviderVersion,
+      passwordHashing:
+        'scrypt log2N 10 (bench users), argon2id m=19456,t=2,p=1 (bench-prod, on a server configured with it)',
+      benchHashCostAfterRun: benchHashCost,
+      partial,
+    },
+    servers: targets.map((t) => ({
+      key: t.key,
+      label: t.label,
+      database: t.database,
+      startupMs: t.handle.startupMs,
+      idleRssMiB: rssBefore[t.key],
+      peakRssMiB: peakRss[t.key],
+    })),
     measurements,
     prodHashLogin: prodLogin,
     ratios,
@@ -682,10 +921,13 @@ export async function run(scale: Scale): Promise<void> {
 async function storedHashCost(url: string, subject: string): Promise<string | undefined> {
   const sequelize = await openDatabase({ url });
   try {
-    const [row] = await sequelize.query<{ password_hash: string | null }>('SELECT password_hash FROM gatehouse_users WHERE subject = :subject', {
-      type: QueryTypes.SELECT,
-      replacements: { subject },
-    });
+    const [row] = await sequelize.query<{ password_hash: string | null }>(
+      'SELECT password_hash FROM gatehouse_users WHERE subject = :subject',
+      {
+        type: QueryTypes.SELECT,
+        replacements: { subject },
+      },
+    );
     const match = /^\$(scrypt|argon2id)\$(?:v=\d+\$)?([^$]+)\$/.exec(row?.password_hash ?? '');
     return match ? `${match[1]} ${match[2]}` : undefined;
   } catch {
@@ -717,12 +959,20 @@ function ratiosOf(measurements: Measurement[], operations: typeof OPERATIONS): R
   return ratios;
 }
 
-function targetResults(largeStore: LargeStoreResult | undefined, startup: StartupResult | undefined, settings: Settings): TargetResult[] {
+function targetResults(
+  largeStore: LargeStoreResult | undefined,
+  startup: StartupResult | undefined,
+  settings: Settings,
+): TargetResult[] {
   const results: TargetResult[] = [];
   const rssTarget = `RSS of Gatehouse (SQLite) with ${formatCount(settings.sessions)} server-side sessions ≤ ${RSS_TARGET_MB} MB (${round(RSS_TARGET_MIB, 1)} MiB)`;
   results.push(
     largeStore
-      ? { target: rssTarget, value: `peak ${largeStore.peakRssMiB} MiB, ${largeStore.rssEndMiB} MiB at the end`, status: largeStore.peakRssMiB <= RSS_TARGET_MIB ? 'PASS' : 'MISS' }
+      ? {
+          target: rssTarget,
+          value: `peak ${largeStore.peakRssMiB} MiB, ${largeStore.rssEndMiB} MiB at the end`,
+          status: largeStore.peakRssMiB <= RSS_TARGET_MIB ? 'PASS' : 'MISS',
+        }
       : { target: rssTarget, value: 'not measured', status: 'NOT RUN' },
   );
   for (const [which, value] of [
@@ -736,9 +986,18 @@ function targetResults(largeStore: LargeStoreResult | undefined, startup: Startu
       : []),
   ] as const) {
     const target = `start-up to discovery, ${which}, ≤ ${STARTUP_TARGET_MS / 1000} s`;
-    results.push(value === undefined ? { target, value: 'not measured', status: 'NOT RUN' } : { target, value: `${value} ms (median)`, status: value <= STARTUP_TARGET_MS ? 'PASS' : 'MISS' });
+    results.push(
+      value === undefined
+        ? { target, value: 'not measured', status: 'NOT RUN' }
+        : { target, value: `${value} ms (median)`, status: value <= STARTUP_TARGET_MS ? 'PASS' : 'MISS' },
+    );
   }
-  if (settings.sessions < 1_000_000 && largeStore) results.push({ target: 'the RSS target is set for 1M sessions', value: `measured with ${formatCount(settings.sessions)}`, status: 'NOT RUN' });
+  if (settings.sessions < 1_000_000 && largeStore)
+    results.push({
+      target: 'the RSS target is set for 1M sessions',
+      value: `measured with ${formatCount(settings.sessions)}`,
+      status: 'NOT RUN',
+    });
   return results;
 }
 
@@ -756,9 +1015,16 @@ function keycloakRows(measurements: Measurement[], prodLogin: Measurement | unde
     const cpu = m.cpuSecondsPer1k + (withDb ? (m.dbCpuSecondsPer1k ?? 0) : 0);
     return round(1000 / cpu, 1);
   };
-  const find = (operation: string, server: string) => measurements.find((m) => m.operation === operation && m.server === server);
+  const find = (operation: string, server: string) =>
+    measurements.find((m) => m.operation === operation && m.server === server);
   return [
-    { figure: 'password logins per CPU-s (production hash: argon2id m=19456,t=2,p=1)', sqlite: perCpuSecond(prodLogin), postgres: null, postgresWithDb: null, keycloak: KEYCLOAK.passwordLoginsPerVcpu },
+    {
+      figure: 'password logins per CPU-s (production hash: argon2id m=19456,t=2,p=1)',
+      sqlite: perCpuSecond(prodLogin),
+      postgres: null,
+      postgresWithDb: null,
+      keycloak: KEYCLOAK.passwordLoginsPerVcpu,
+    },
     {
       figure: 'password logins per CPU-s (bench hash: scrypt log2N 10)',
       sqlite: perCpuSecond(find('login', 'gatehouse-sqlite')),
@@ -783,21 +1049,37 @@ function keycloakRows(measurements: Measurement[], prodLogin: Measurement | unde
   ];
 }
 
-export function chart(measurements: Measurement[], prodLogin: Measurement | undefined, version: string, settings: Settings, date: string): string {
+export function chart(
+  measurements: Measurement[],
+  prodLogin: Measurement | undefined,
+  version: string,
+  settings: Settings,
+  date: string,
+): string {
   const servers = SERVERS.filter((server) => measurements.some((m) => m.server === server.key));
   const series = servers.map((server) => server.label);
   /** Under each Gatehouse bar: its ratio to the Sequelize-adapter peer on the same database. */
-  const sqlPeer: Partial<Record<ServerKey, ServerKey>> = { 'gatehouse-sqlite': 'sequelize-sqlite', 'gatehouse-postgres': 'sequelize-postgres' };
+  const sqlPeer: Partial<Record<ServerKey, ServerKey>> = {
+    'gatehouse-sqlite': 'sequelize-sqlite',
+    'gatehouse-postgres': 'sequelize-postgres',
+  };
   const panels: ChartPanel[] = OPERATIONS.map((operation) => ({
     title: operation.label,
     bars: servers.map((server) => {
-      const value = measurements.find((m) => m.operation === operation.key && m.server === server.key)?.opsPerSecond ?? null;
+      const value =
+        measurements.find((m) => m.operation === operation.key && m.server === server.key)?.opsPerSecond ?? null;
       const peer = sqlPeer[server.key];
-      const peerValue = peer && measurements.find((m) => m.operation === operation.key && m.server === peer)?.opsPerSecond;
-      return { series: server.label, value, note: value !== null && peerValue ? `${(value / peerValue).toFixed(2)}×` : undefined };
+      const peerValue =
+        peer && measurements.find((m) => m.operation === operation.key && m.server === peer)?.opsPerSecond;
+      return {
+        series: server.label,
+        value,
+        note: value !== null && peerValue ? `${(value / peerValue).toFixed(2)}×` : undefined,
+      };
     }),
   }));
-  if (prodLogin) panels.push({ title: 'login (argon2id)', bars: [{ series: SERVERS[0].label, value: prodLogin.opsPerSecond }] });
+  if (prodLogin)
+    panels.push({ title: 'login (argon2id)', bars: [{ series: SERVERS[0].label, value: prodLogin.opsPerSecond }] });
   return barChartSvg({
     title: `Gatehouse and oidc-provider ${version} with the adapters its users deploy: operations per second`,
     subtitle: `concurrency ${settings.concurrency}, ${settings.seconds} s per operation and server, loopback, ${date.slice(0, 10)}; each panel has its own scale; under a Gatehouse bar: ÷ the Sequelize adapter on the same database`,

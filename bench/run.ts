@@ -33,7 +33,9 @@ if (areas.length === 1) {
 } else {
   let failed = 0;
   for (const area of areas) {
-    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), area], { stdio: 'inherit' });
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), area], {
+      stdio: 'inherit',
+    });
     if (child.status !== 0) {
       failed++;
       console.error(`benchmark area ${area} failed (exit ${child.status ?? child.signal})`);

@@ -15,9 +15,24 @@ import { openDatabase } from '../stores/sequelize/connection.js';
 import { migrate } from '../stores/sequelize/migrate.js';
 import { SequelizeSessionStore } from '../stores/sequelize/session-store.js';
 import type { ServerSideSession, StoreLogger } from '../stores/session-store.js';
-import { BENCH_DIALECTS, createBenchDatabase, databaseVersion, planSummary, queryPlan, type BenchDialect } from './support/databases.js';
+import {
+  BENCH_DIALECTS,
+  createBenchDatabase,
+  databaseVersion,
+  planSummary,
+  queryPlan,
+  type BenchDialect,
+} from './support/databases.js';
 import { describeMachine, machineInfo } from './support/machine.js';
-import { formatCount, heading, progress, table, targetLines, writeResults, type TargetResult } from './support/report.js';
+import {
+  formatCount,
+  heading,
+  progress,
+  table,
+  targetLines,
+  writeResults,
+  type TargetResult,
+} from './support/report.js';
 import type { Scale } from './support/scale.js';
 import {
   openSeedingConnection,
@@ -109,15 +124,35 @@ export async function run(scale: Scale): Promise<void> {
   const growth = growthRows(results);
   const targets = targetResults(results);
   console.log(heading(`Session store (SequelizeSessionStore) — ${describeMachine(machine)}`));
-  console.log(`Scale: ${scale}. Ran: ${ran.join('; ')}.${scale === 'full' ? '' : ' BENCH_SCALE=full adds 1M on PostgreSQL.'}`);
+  console.log(
+    `Scale: ${scale}. Ran: ${ran.join('; ')}.${scale === 'full' ? '' : ' BENCH_SCALE=full adds 1M on PostgreSQL.'}`,
+  );
   console.log(`\nOperations per second (sequential; ${formatCount(OPERATIONS)} each after ${WARMUP} warm-up)\n`);
   console.log(
     table(
-      ['database', 'records', 'create/s', 'get/s', 'update/s', 'create p99 ms', 'update p99 ms', 'SQL per create/get/update'],
+      [
+        'database',
+        'records',
+        'create/s',
+        'get/s',
+        'update/s',
+        'create p99 ms',
+        'update p99 ms',
+        'SQL per create/get/update',
+      ],
       results.map((r) => {
         const { create, get, update } = r.operations;
         const statements = [create, get, update].map((o) => o.statementsPerOperation).join(' / ');
-        return [r.database, r.records, create.opsPerSecond, get.opsPerSecond, update.opsPerSecond, create.p99Ms, update.p99Ms, statements];
+        return [
+          r.database,
+          r.records,
+          create.opsPerSecond,
+          get.opsPerSecond,
+          update.opsPerSecond,
+          create.p99Ms,
+          update.p99Ms,
+          statements,
+        ];
       }),
     ),
   );
@@ -132,7 +167,18 @@ export async function run(scale: Scale): Promise<void> {
         LOOKUP_KINDS.map((kind) => {
           const l = r.lookups[kind];
           const byRound = l.p99MsByRound.map((p99) => p99.toFixed(2)).join(' ');
-          return [r.database, r.records, LOOKUP_LABELS[kind], l.p50Ms, l.p99Ms, byRound, l.meanMs, l.maxMs, l.cpuMsPerLookup, l.recordsPerLookup];
+          return [
+            r.database,
+            r.records,
+            LOOKUP_LABELS[kind],
+            l.p50Ms,
+            l.p99Ms,
+            byRound,
+            l.meanMs,
+            l.maxMs,
+            l.cpuMsPerLookup,
+            l.recordsPerLookup,
+          ];
         }),
       ),
     ),
@@ -141,12 +187,23 @@ export async function run(scale: Scale): Promise<void> {
   for (const dialect of BENCH_DIALECTS) {
     const largest = results.filter((r) => r.dialect === dialect).at(-1);
     if (!largest) continue;
-    for (const kind of LOOKUP_KINDS) console.log(`${dialect.padEnd(8)} ${LOOKUP_LABELS[kind].padEnd(26)} ${planSummary(largest.lookups[kind].plan)}`);
+    for (const kind of LOOKUP_KINDS)
+      console.log(`${dialect.padEnd(8)} ${LOOKUP_LABELS[kind].padEnd(26)} ${planSummary(largest.lookups[kind].plan)}`);
   }
   console.log('\nGrowth of p99 with table size (ratio ≈ 1 means the cost does not grow with the table)\n');
   console.log(
     growth.length
-      ? table(['database', 'lookup', 'p99 ms small', 'p99 ms large', 'sizes', 'ratio'], growth.map((g) => [g.dialect, LOOKUP_LABELS[g.lookup], g.smallP99Ms, g.largeP99Ms, `${formatCount(g.smallRecords)} → ${formatCount(g.largeRecords)}`, g.ratio]))
+      ? table(
+          ['database', 'lookup', 'p99 ms small', 'p99 ms large', 'sizes', 'ratio'],
+          growth.map((g) => [
+            g.dialect,
+            LOOKUP_LABELS[g.lookup],
+            g.smallP99Ms,
+            g.largeP99Ms,
+            `${formatCount(g.smallRecords)} → ${formatCount(g.largeRecords)}`,
+            g.ratio,
+          ]),
+        )
       : '(only one size ran per database)',
   );
   console.log(`\nTargets\n\n${targetLines(targets)}`);
@@ -155,7 +212,15 @@ export async function run(scale: Scale): Promise<void> {
     machine,
     scale,
     ran,
-    settings: { warmup: WARMUP, lookupWarmup: LOOKUP_WARMUP, operations: OPERATIONS, lookups: LOOKUPS, lookupRounds: LOOKUP_ROUNDS, sessionsPerSubject: SESSIONS_PER_SUBJECT, anonymousEvery: ANONYMOUS_EVERY },
+    settings: {
+      warmup: WARMUP,
+      lookupWarmup: LOOKUP_WARMUP,
+      operations: OPERATIONS,
+      lookups: LOOKUPS,
+      lookupRounds: LOOKUP_ROUNDS,
+      sessionsPerSubject: SESSIONS_PER_SUBJECT,
+      anonymousEvery: ANONYMOUS_EVERY,
+    },
     results,
     growth,
     targets,
@@ -182,7 +247,8 @@ async function benchSize(dialect: BenchDialect, records: number): Promise<SizeRe
       await withIndexesRebuiltAfter(seeding, () =>
         seedSessions(seeding, profile, 0, records, {
           onProgress: (done) => {
-            if (done % 200_000 === 0 && done < records) progress(`${dialect} ${formatCount(records)}: seeded ${formatCount(done)}`);
+            if (done % 200_000 === 0 && done < records)
+              progress(`${dialect} ${formatCount(records)}: seeded ${formatCount(done)}`);
           },
         }),
       );
@@ -222,7 +288,13 @@ async function benchSize(dialect: BenchDialect, records: number): Promise<SizeRe
 
 type Counter = { statements: number };
 
-async function measureLookups(sequelize: Sequelize, store: SequelizeSessionStore, profile: SessionProfile, records: number, counter: Counter) {
+async function measureLookups(
+  sequelize: Sequelize,
+  store: SequelizeSessionStore,
+  profile: SessionProfile,
+  records: number,
+  counter: Counter,
+) {
   const random = seededRandom(records);
   // Targets are picked and rebuilt before timing: the loop only calls the store.
   const pickSeeded = (count: number, signedIn: boolean): ServerSideSession[] => {
@@ -243,7 +315,10 @@ async function measureLookups(sequelize: Sequelize, store: SequelizeSessionStore
   }
   // Rounds take turns between the kinds, so a burst of load from elsewhere on the machine lands in one round of one
   // kind rather than in every sample of one kind; each figure is the median of the rounds.
-  const rounds: Record<LookupKind, { summary: LatencySummary; found: number; totalMs: number; cpuMs: number; statements: number }[]> = {
+  const rounds: Record<
+    LookupKind,
+    { summary: LatencySummary; found: number; totalMs: number; cpuMs: number; statements: number }[]
+  > = {
     byKey: [],
     bySessionId: [],
     bySubject: [],
@@ -259,7 +334,8 @@ async function measureLookups(sequelize: Sequelize, store: SequelizeSessionStore
       });
       const cpu = process.cpuUsage(cpuBefore);
       const cpuMs = (cpu.user + cpu.system) / 1000;
-      if (kind !== 'bySubject' && found !== LOOKUPS) throw new Error(`${kind}: ${LOOKUPS - found} seeded sessions were not found`);
+      if (kind !== 'bySubject' && found !== LOOKUPS)
+        throw new Error(`${kind}: ${LOOKUPS - found} seeded sessions were not found`);
       rounds[kind].push({ summary: summarize(samplesMs), found, totalMs, cpuMs, statements: counter.statements });
     }
   }
@@ -297,7 +373,11 @@ function median(values: number[]): number {
 }
 
 /** New sessions (one or two clients each), as a login stores them. */
-async function measureCreates(store: SequelizeSessionStore, seeded: SessionProfile, counter: Counter): Promise<OperationResult> {
+async function measureCreates(
+  store: SequelizeSessionStore,
+  seeded: SessionProfile,
+  counter: Counter,
+): Promise<OperationResult> {
   const profile: SessionProfile = { ...seeded, namespace: `${seeded.namespace}-new`, now: new Date() };
   for (let i = 0; i < WARMUP; i++) await store.create(sessionRecord(profile, i));
   const sessions = Array.from({ length: OPERATIONS }, (_, i) => sessionRecord(profile, WARMUP + i));
@@ -307,7 +387,12 @@ async function measureCreates(store: SequelizeSessionStore, seeded: SessionProfi
 }
 
 /** A sliding renewal of a stored session (renewed, expires, last IP, payload exp), as SessionService.slide writes it. */
-async function measureUpdates(store: SequelizeSessionStore, profile: SessionProfile, records: number, counter: Counter): Promise<OperationResult> {
+async function measureUpdates(
+  store: SequelizeSessionStore,
+  profile: SessionProfile,
+  records: number,
+  counter: Counter,
+): Promise<OperationResult> {
   const random = seededRandom(records + 1);
   const indexes = new Set<number>();
   while (indexes.size < WARMUP + OPERATIONS) indexes.add(Math.floor(random() * records));
@@ -317,7 +402,13 @@ async function measureUpdates(store: SequelizeSessionStore, profile: SessionProf
     if (!stored) throw new Error(`update: seeded session ${index} was not found`);
     const now = Date.now();
     const expires = now + 10 * 3_600_000;
-    renewals.push({ ...stored, renewed: new Date(now), expires: new Date(expires), lastIp: '192.0.2.10', data: { ...stored.data, exp: Math.floor(expires / 1000) } });
+    renewals.push({
+      ...stored,
+      renewed: new Date(now),
+      expires: new Date(expires),
+      lastIp: '192.0.2.10',
+      data: { ...stored.data, exp: Math.floor(expires / 1000) },
+    });
   }
   for (const session of renewals.slice(0, WARMUP)) await store.update(session);
   const measured = renewals.slice(WARMUP);

@@ -39,7 +39,13 @@ export interface SoakReport {
   /** RSS as it was (V8 collects lazily under load, so this includes garbage not yet collected). */
   rssMb: { afterWarmup: number; peak: number; end: number; growthPercent: number };
   /** RSS and heap used right after a full GC, after warm-up and at the end: the target (growth < 10%) applies here. */
-  afterGcMb: { rssAfterWarmup: number; rssEnd: number; rssGrowthPercent: number; heapUsedAfterWarmup: number; heapUsedEnd: number };
+  afterGcMb: {
+    rssAfterWarmup: number;
+    rssEnd: number;
+    rssGrowthPercent: number;
+    heapUsedAfterWarmup: number;
+    heapUsedEnd: number;
+  };
 }
 
 function mb(bytes: number): number {
@@ -86,7 +92,15 @@ export async function runSoak(options: {
   const issuer = `http://localhost:${port}`;
   // --expose-gc: the memory readings (SIGUSR2, see the fixture) follow a full garbage collection.
   const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', FIXTURE], {
-    env: { ...process.env, GATEHOUSE_DATABASE_URL: database.url, GATEHOUSE_ISSUER: issuer, PORT: String(port), RECEIVER_URL: receiver.url, IDLE_TIMEOUT: '4', SWEEP_FREQUENCY: '1' },
+    env: {
+      ...process.env,
+      GATEHOUSE_DATABASE_URL: database.url,
+      GATEHOUSE_ISSUER: issuer,
+      PORT: String(port),
+      RECEIVER_URL: receiver.url,
+      IDLE_TIMEOUT: '4',
+      SWEEP_FREQUENCY: '1',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const counter = countResponses();
@@ -106,7 +120,9 @@ export async function runSoak(options: {
       new Promise<{ rss: number; heapUsed: number }>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no memory reading from the server within 10 s')), 10_000);
         const onData = (chunk: Buffer) => {
-          const line = String(chunk).split('\n').find((text) => text.startsWith('{"memory"'));
+          const line = String(chunk)
+            .split('\n')
+            .find((text) => text.startsWith('{"memory"'));
           if (!line) return;
           clearTimeout(timer);
           child.stdout!.off('data', onData);
@@ -117,11 +133,19 @@ export async function runSoak(options: {
       });
     const web = await discover(issuer, 'web', 'web-secret');
     const admin = await discover(issuer, 'gatehouse-admin', 'admin-secret');
-    const adminToken = async () => (await oidc.clientCredentialsGrant(admin, { scope: 'gatehouse:admin' })).access_token;
+    const adminToken = async () =>
+      (await oidc.clientCredentialsGrant(admin, { scope: 'gatehouse:admin' })).access_token;
     let token = await adminToken();
 
     const created = new Map<string, string>(); // sid -> subject
-    const operations: Record<string, number> = { login: 0, refresh: 0, logout: 0, adminQuery: 0, adminRevoke: 0, idle: 0 };
+    const operations: Record<string, number> = {
+      login: 0,
+      refresh: 0,
+      logout: 0,
+      adminQuery: 0,
+      adminRevoke: 0,
+      idle: 0,
+    };
     const worker = async (deadline: number) => {
       while (Date.now() < deadline) {
         const username = USERS[Math.floor(Math.random() * USERS.length)];
@@ -136,26 +160,45 @@ export async function runSoak(options: {
             refresh = (await oidc.refreshTokenGrant(web, refresh)).refresh_token!;
             operations.refresh++;
           } catch (error) {
-            throw new Error(`refresh #${i + 1} of ${username} (sid ${claims.sid}) ${Date.now() - signedInAt} ms after sign-in: ${(error as Error).message}`);
+            throw new Error(
+              `refresh #${i + 1} of ${username} (sid ${claims.sid}) ${Date.now() - signedInAt} ms after sign-in: ${(error as Error).message}`,
+            );
           }
         }
         const choice = Math.random();
         if (choice < 0.35) {
-          const confirm = await browser.navigate(oidc.buildEndSessionUrl(web, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }));
+          const confirm = await browser.navigate(
+            oidc.buildEndSessionUrl(web, {
+              id_token_hint: tokens.id_token!,
+              post_logout_redirect_uri: POST_LOGOUT_URI,
+            }),
+          );
           const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
           if (xsrf) await browser.navigate(`${issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } });
           operations.logout++;
         } else if (choice < 0.55) {
-          const response = await fetch(`${issuer}/admin/api/v1/sessions?subject=${username}&pageSize=5`, { headers: { authorization: `Bearer ${token}` } });
+          const response = await fetch(`${issuer}/admin/api/v1/sessions?subject=${username}&pageSize=5`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
           if (response.status === 401) token = await adminToken();
           operations.adminQuery++;
         } else if (choice < 0.7) {
           // Revoke this worker's own session (found by its sid), so workers never pull the rug from each other.
-          const list = (await (await fetch(`${issuer}/admin/api/v1/sessions?subject=${username}&pageSize=200`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+          const list = (await (
+            await fetch(`${issuer}/admin/api/v1/sessions?subject=${username}&pageSize=200`, {
+              headers: { authorization: `Bearer ${token}` },
+            })
+          ).json()) as {
             sessions?: { sessionId: string; clients: { sid: string }[] }[];
           };
-          const target = list.sessions?.find((session) => session.clients.some((client) => client.sid === claims.sid))?.sessionId;
-          if (target) await fetch(`${issuer}/admin/api/v1/sessions/${target}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+          const target = list.sessions?.find((session) =>
+            session.clients.some((client) => client.sid === claims.sid),
+          )?.sessionId;
+          if (target)
+            await fetch(`${issuer}/admin/api/v1/sessions/${target}`, {
+              method: 'DELETE',
+              headers: { authorization: `Bearer ${token}` },
+            });
           operations.adminRevoke++;
         } else {
           operations.idle++; // left to expire: the sweeper ends it and tells the client
@@ -184,12 +227,17 @@ export async function runSoak(options: {
     // Every session ends within idle timeout + one sweep; give delivery time, then account for each one.
     const settleUntil = Date.now() + 20_000;
     const delivered = () => new Set(receiver.tokens.map((t) => String(decodeJwt(t).sid)));
-    while (Date.now() < settleUntil && [...created.keys()].some((sid) => !delivered().has(sid))) await new Promise((r) => setTimeout(r, 250));
+    while (Date.now() < settleUntil && [...created.keys()].some((sid) => !delivered().has(sid)))
+      await new Promise((r) => setTimeout(r, 250));
     const notified = delivered();
     token = await adminToken();
     const listed = new Set<string>();
     for (const username of USERS) {
-      const body = (await (await fetch(`${issuer}/admin/api/v1/sessions?subject=${username}&pageSize=200`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      const body = (await (
+        await fetch(`${issuer}/admin/api/v1/sessions?subject=${username}&pageSize=200`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).json()) as {
         sessions?: { clients: { sid: string }[] }[];
       };
       for (const session of body.sessions ?? []) for (const client of session.clients) listed.add(client.sid);
@@ -205,7 +253,12 @@ export async function runSoak(options: {
       requests: counter.requests,
       serverErrors: counter.serverErrors,
       operations,
-      sessions: { created: sids.length, endedWithNotification, stillListed, lost: sids.length - endedWithNotification - stillListed },
+      sessions: {
+        created: sids.length,
+        endedWithNotification,
+        stillListed,
+        lost: sids.length - endedWithNotification - stillListed,
+      },
       afterGcMb: {
         rssAfterWarmup: mb(gcAfterWarmup.rss),
         rssEnd: mb(gcEnd.rss),
@@ -213,7 +266,12 @@ export async function runSoak(options: {
         heapUsedAfterWarmup: mb(gcAfterWarmup.heapUsed),
         heapUsedEnd: mb(gcEnd.heapUsed),
       },
-      rssMb: { afterWarmup: Math.round(afterWarmup), peak: Math.round(Math.max(...samples)), end: Math.round(end), growthPercent: Math.round(((end - afterWarmup) / afterWarmup) * 1000) / 10 },
+      rssMb: {
+        afterWarmup: Math.round(afterWarmup),
+        peak: Math.round(Math.max(...samples)),
+        end: Math.round(end),
+        growthPercent: Math.round(((end - afterWarmup) / afterWarmup) * 1000) / 10,
+      },
     };
     log(
       `soak ${report.dialect}: ${report.seconds}s x${concurrency}, ${report.requests} requests, ${report.serverErrors} 5xx (target 0) | ` +
@@ -236,9 +294,17 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const seconds = Number(process.env.SOAK_SECONDS ?? 60);
   const only = process.argv[2] as 'sqlite' | 'postgres' | undefined;
   const reports: SoakReport[] = [];
-  for (const dialect of only ? [only] : (['sqlite', 'postgres'] as const)) reports.push(await runSoak({ dialect, seconds }));
+  for (const dialect of only ? [only] : (['sqlite', 'postgres'] as const))
+    reports.push(await runSoak({ dialect, seconds }));
   mkdirSync(new URL('results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('results/soak.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), reports }, null, 2));
+  writeFileSync(
+    new URL('results/soak.json', import.meta.url),
+    JSON.stringify({ date: new Date().toISOString(), reports }, null, 2),
+  );
   const failed = reports.some((r) => r.serverErrors > 0 || r.sessions.lost > 0 || r.afterGcMb.rssGrowthPercent >= 10);
-  console.log(failed ? 'soak: MISS (5xx, lost sessions or RSS growth of 10% or more, see above)' : 'soak: PASS (no 5xx, nothing lost, RSS growth under 10%)');
+  console.log(
+    failed
+      ? 'soak: MISS (5xx, lost sessions or RSS growth of 10% or more, see above)'
+      : 'soak: PASS (no 5xx, nothing lost, RSS growth under 10%)',
+  );
 }

@@ -18,10 +18,25 @@ import { pino } from 'pino';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { createServer, type GatehouseServer } from '../server/create-server.js';
 import { LogoutReceiver } from '../test/helpers/relying-party.js';
-import { BENCH_DIALECTS, createBenchDatabase, databaseVersion, planSummary, queryPlan, type BenchDialect } from './support/databases.js';
+import {
+  BENCH_DIALECTS,
+  createBenchDatabase,
+  databaseVersion,
+  planSummary,
+  queryPlan,
+  type BenchDialect,
+} from './support/databases.js';
 import { describeMachine, machineInfo } from './support/machine.js';
 import { measureMemory, type MemoryReport } from './support/memory.js';
-import { formatCount, heading, progress, table, targetLines, writeResults, type TargetResult } from './support/report.js';
+import {
+  formatCount,
+  heading,
+  progress,
+  table,
+  targetLines,
+  writeResults,
+  type TargetResult,
+} from './support/report.js';
 import type { Scale } from './support/scale.js';
 import type { SessionProfile } from './support/seed.js';
 import { seedInChildProcess } from './support/seed-process.js';
@@ -86,7 +101,13 @@ export async function run(scale: Scale): Promise<void> {
   const runs: SweepRun[] = [];
   for (const dialect of BENCH_DIALECTS) {
     // Each database in its own process: its memory figures start from a clean process.
-    runs.push(...(await runIsolated<SweepRun[]>(import.meta.url, 'benchDialect', [dialect, sizes.withoutNotifications[dialect], sizes.withNotifications])));
+    runs.push(
+      ...(await runIsolated<SweepRun[]>(import.meta.url, 'benchDialect', [
+        dialect,
+        sizes.withoutNotifications[dialect],
+        sizes.withNotifications,
+      ])),
+    );
   }
   const loadAverageEnd = machineInfo().loadAverage;
 
@@ -96,7 +117,18 @@ export async function run(scale: Scale): Promise<void> {
   console.log(`Each table also held ${LIVE_SHARE * 100}% live sessions (not due).\n`);
   console.log(
     table(
-      ['database', 'mode', 'expired', 'swept', 'sweep s', 'total s', 'sessions/s', 'SQL/session', 'delivered', 'of which during sweep'],
+      [
+        'database',
+        'mode',
+        'expired',
+        'swept',
+        'sweep s',
+        'total s',
+        'sessions/s',
+        'SQL/session',
+        'delivered',
+        'of which during sweep',
+      ],
       runs.map((r) => [
         r.database,
         r.mode,
@@ -114,7 +146,22 @@ export async function run(scale: Scale): Promise<void> {
   console.log(`\nMemory while sweeping without notifications (MiB; sampled every ${SAMPLE_INTERVAL_MS} ms)\n`);
   console.log(
     table(
-      ['database', 'expired', 'RSS start', 'peak', 'end', 'heap used start', 'peak', 'end', 'heap after GC before', 'after', 'native start', 'peak', 'native growth 2nd half', 'samples'],
+      [
+        'database',
+        'expired',
+        'RSS start',
+        'peak',
+        'end',
+        'heap used start',
+        'peak',
+        'end',
+        'heap after GC before',
+        'after',
+        'native start',
+        'peak',
+        'native growth 2nd half',
+        'samples',
+      ],
       runs
         .filter((r) => r.memory)
         .map((r) => {
@@ -150,7 +197,10 @@ export async function run(scale: Scale): Promise<void> {
     settings: {
       liveShare: LIVE_SHARE,
       sampleIntervalMs: SAMPLE_INTERVAL_MS,
-      flatMemory: { maxRetainedHeapMiB: FLAT_RETAINED_HEAP_MIB, maxNativeGrowthSecondHalfMiB: FLAT_NATIVE_SECOND_HALF_MIB },
+      flatMemory: {
+        maxRetainedHeapMiB: FLAT_RETAINED_HEAP_MIB,
+        maxNativeGrowthSecondHalfMiB: FLAT_NATIVE_SECOND_HALF_MIB,
+      },
       logging: 'info to /dev/null',
     },
     runs,
@@ -160,7 +210,11 @@ export async function run(scale: Scale): Promise<void> {
 }
 
 /** Both sweeps on one database; run through runIsolated (exported for it). */
-export async function benchDialect(dialect: BenchDialect, plainCount: number, notifiedCount: number): Promise<SweepRun[]> {
+export async function benchDialect(
+  dialect: BenchDialect,
+  plainCount: number,
+  notifiedCount: number,
+): Promise<SweepRun[]> {
   const database = await createBenchDatabase(dialect);
   const receiver = await new LogoutReceiver().start();
   let server: GatehouseServer | undefined;
@@ -173,7 +227,12 @@ export async function benchDialect(dialect: BenchDialect, plainCount: number, no
         backchannelLogout: { allowPrivateNetworks: true },
         serverSideSessions: { enabled: true, removeExpiredSessions: false },
         clients: [
-          { client_id: PLAIN_CLIENT, client_secret: 'plain-secret', redirect_uris: ['http://127.0.0.1:9/cb'], coordinateLifetimeWithUserSession: false },
+          {
+            client_id: PLAIN_CLIENT,
+            client_secret: 'plain-secret',
+            redirect_uris: ['http://127.0.0.1:9/cb'],
+            coordinateLifetimeWithUserSession: false,
+          },
           {
             client_id: NOTIFIED_CLIENT,
             client_secret: 'coord-secret',
@@ -183,7 +242,12 @@ export async function benchDialect(dialect: BenchDialect, plainCount: number, no
           },
         ],
       },
-      { logger: pino({ level: 'info', base: { service: 'gatehouse' } }, pino.destination({ dest: '/dev/null', sync: true })) },
+      {
+        logger: pino(
+          { level: 'info', base: { service: 'gatehouse' } },
+          pino.destination({ dest: '/dev/null', sync: true }),
+        ),
+      },
     );
     const version = await databaseVersion(server.sequelize);
     let statements = 0;
@@ -200,7 +264,11 @@ export async function benchDialect(dialect: BenchDialect, plainCount: number, no
     swept = 0;
     statements = 0;
     const started = process.hrtime.bigint();
-    const { value: result, memory } = await measureMemory(SAMPLE_INTERVAL_MS, () => swept, () => server!.sweeper.runOnce());
+    const { value: result, memory } = await measureMemory(
+      SAMPLE_INTERVAL_MS,
+      () => swept,
+      () => server!.sweeper.runOnce(),
+    );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     await checkSwept(server.sequelize, result.sessions, plainCount, 'plain');
     // Taken after the sweep, through the server's own connection: the plan of the claims it just ran.
@@ -235,7 +303,8 @@ export async function benchDialect(dialect: BenchDialect, plainCount: number, no
     const totalSeconds = Number(process.hrtime.bigint() - bStarted) / 1e9;
     await checkSwept(server.sequelize, bResult.sessions, notifiedCount, 'notified');
     const sids = new Set(receiver.tokens.slice(tokensBefore).map((token) => String(decodeJwt(token).sid)));
-    if (sids.size !== notifiedCount) throw new Error(`expected ${notifiedCount} distinct logout tokens, got ${sids.size}`);
+    if (sids.size !== notifiedCount)
+      throw new Error(`expected ${notifiedCount} distinct logout tokens, got ${sids.size}`);
     const outbox = await server.backchannel.outbox.countByStatus();
     if (outbox.failed || outbox.pending) throw new Error(`outbox not drained: ${JSON.stringify(outbox)}`);
     runs.push({
@@ -262,10 +331,22 @@ export async function benchDialect(dialect: BenchDialect, plainCount: number, no
 }
 
 /** Seeds `count` expired sessions of one client, plus LIVE_SHARE live ones, in a child process (see seed-process.ts). */
-async function seed(url: string, dialect: BenchDialect, namespace: string, clientId: string, count: number): Promise<void> {
+async function seed(
+  url: string,
+  dialect: BenchDialect,
+  namespace: string,
+  clientId: string,
+  count: number,
+): Promise<void> {
   progress(`${dialect}: seeding ${formatCount(count)} expired sessions (${namespace})`);
   const now = new Date();
-  const expired: SessionProfile = { namespace: `${namespace}-expired`, now, state: 'expired', subjects: Math.ceil(count / 3), clientIds: [clientId] };
+  const expired: SessionProfile = {
+    namespace: `${namespace}-expired`,
+    now,
+    state: 'expired',
+    subjects: Math.ceil(count / 3),
+    clientIds: [clientId],
+  };
   const live: SessionProfile = { ...expired, namespace: `${namespace}-live`, state: 'live' };
   await seedInChildProcess(url, [
     { profile: expired, from: 0, count },
@@ -275,7 +356,8 @@ async function seed(url: string, dialect: BenchDialect, namespace: string, clien
 
 /** Every expired session of the namespace is gone; every live one is still there. */
 async function checkSwept(sequelize: Sequelize, reported: number, expected: number, namespace: string): Promise<void> {
-  if (reported !== expected) throw new Error(`${namespace}: the sweeper reported ${reported} sessions, expected ${expected}`);
+  if (reported !== expected)
+    throw new Error(`${namespace}: the sweeper reported ${reported} sessions, expected ${expected}`);
   const [{ due }] = await sequelize.query<{ due: number | string }>(
     'SELECT COUNT(*) AS due FROM server_side_sessions WHERE expires < :now',
     { type: QueryTypes.SELECT, replacements: { now: new Date() } },
@@ -296,9 +378,14 @@ function targetResults(runs: SweepRun[]): TargetResult[] {
   const sqlite = runs.find((r) => r.dialect === 'sqlite' && r.mode === 'without notifications');
   const throughput = `SQLite sweep without notifications ≥ ${formatCount(TARGET_PER_SECOND)} expired sessions/s`;
   const flat = `SQLite sweep memory flat (heap retained after GC ≤ ${FLAT_RETAINED_HEAP_MIB} MiB, native growth in 2nd half ≤ ${FLAT_NATIVE_SECOND_HALF_MIB} MiB)`;
-  if (!sqlite?.memory) return [{ target: throughput, value: 'not measured', status: 'NOT RUN' }, { target: flat, value: 'not measured', status: 'NOT RUN' }];
+  if (!sqlite?.memory)
+    return [
+      { target: throughput, value: 'not measured', status: 'NOT RUN' },
+      { target: flat, value: 'not measured', status: 'NOT RUN' },
+    ];
   const m = sqlite.memory;
-  const isFlat = m.retainedHeapMiB <= FLAT_RETAINED_HEAP_MIB && m.nativeGrowthSecondHalfMiB <= FLAT_NATIVE_SECOND_HALF_MIB;
+  const isFlat =
+    m.retainedHeapMiB <= FLAT_RETAINED_HEAP_MIB && m.nativeGrowthSecondHalfMiB <= FLAT_NATIVE_SECOND_HALF_MIB;
   return [
     {
       target: throughput,

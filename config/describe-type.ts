@@ -9,7 +9,10 @@ import { baseOf } from './option.js';
 export function typeOf(schema: z.ZodType, { code = true }: { code?: boolean } = {}): string {
   const base = baseOf(schema) as z.ZodType & { def: { type: string } };
   if (base.def.type === 'custom') return 'module path, or class / factory / instance in code';
-  return describe(z.toJSONSchema(base, { unrepresentable: 'any' }) as Json, code ? (text) => `\`${text}\`` : (text) => text);
+  return describe(
+    z.toJSONSchema(base, { unrepresentable: 'any' }) as Json,
+    code ? (text) => `\`${text}\`` : (text) => text,
+  );
 }
 
 type Json = Record<string, unknown> & { type?: string; anyOf?: Json[]; items?: Json; enum?: unknown[] };

@@ -73,20 +73,30 @@ export interface CommandLineValue {
  * Applies the environment, then the command line's values, over a config object (a copy is returned; the input is not
  * changed). Variables that set the same option (an alias and the derived name, a value and its `_FILE`) must agree.
  */
-export function readEnvironment(input: GatehouseConfigInput, env: NodeJS.ProcessEnv, commandLine: CommandLineValue[] = []): EnvironmentResult {
+export function readEnvironment(
+  input: GatehouseConfigInput,
+  env: NodeJS.ProcessEnv,
+  commandLine: CommandLineValue[] = [],
+): EnvironmentResult {
   let config = input as Record<string, unknown>;
   const sources = new Map<string, string>();
   const problems: string[] = [];
   for (const option of environmentOptions()) {
     const flag = commandLine.find((value) => value.path === option.path.join('.'));
-    const given = flag ? [{ name: flag.flag, text: flag.text }] : option.names.flatMap((name) => givenValues(name, env, problems));
+    const given = flag
+      ? [{ name: flag.flag, text: flag.text }]
+      : option.names.flatMap((name) => givenValues(name, env, problems));
     if (given.length === 0) continue;
     if (new Set(given.map(({ text }) => text)).size > 1) {
-      problems.push(`${given.map(({ name }) => name).join(' and ')}: both set ${option.path.join('.')}, to different values; give one`);
+      problems.push(
+        `${given.map(({ name }) => name).join(' and ')}: both set ${option.path.join('.')}, to different values; give one`,
+      );
       continue;
     }
     const [{ name, text }] = given;
-    const value = option.info.key ? entries(option, name, text, config, problems, sources) : convert(option, name, text, problems);
+    const value = option.info.key
+      ? entries(option, name, text, config, problems, sources)
+      : convert(option, name, text, problems);
     if (value === undefined) continue;
     config = setPath(config, option.path, value);
     if (!option.info.key) sources.set(option.path.join('.'), name);
@@ -123,7 +133,9 @@ function convert(option: EnvironmentOption, name: string, text: string, problems
   try {
     value = parseYaml(text);
   } catch (error) {
-    problems.push(`${name}: cannot read the value as YAML or JSON${option.info.secret ? '' : `: ${(error as Error).message.split('\n')[0]}`}`);
+    problems.push(
+      `${name}: cannot read the value as YAML or JSON${option.info.secret ? '' : `: ${(error as Error).message.split('\n')[0]}`}`,
+    );
     return undefined;
   }
   if (kind === 'boolean' && typeof value !== 'boolean') problems.push(`${name}: expected true or false${got}`);
@@ -156,7 +168,9 @@ function entries(
     try {
       source = readFileSync(resolve(text), 'utf8');
     } catch (error) {
-      problems.push(`${name}: not inline JSON or YAML, and cannot read it as a file ${resolve(text)}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+      problems.push(
+        `${name}: not inline JSON or YAML, and cannot read it as a file ${resolve(text)}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+      );
       return undefined;
     }
   }
@@ -165,11 +179,15 @@ function entries(
     // YAML 1.2 is a superset of JSON: one parser for inline JSON, inline YAML and both kinds of file.
     parsed = parseYaml(source);
   } catch (error) {
-    problems.push(`${name}: cannot parse ${inline ? 'the inline value' : resolve(text)}: ${(error as Error).message.split('\n')[0]}`);
+    problems.push(
+      `${name}: cannot parse ${inline ? 'the inline value' : resolve(text)}: ${(error as Error).message.split('\n')[0]}`,
+    );
     return undefined;
   }
   if (!Array.isArray(parsed)) {
-    problems.push(`${name}: expected a list (an array) of ${option.path.join('.')}, got ${parsed === null ? 'nothing' : typeof parsed}`);
+    problems.push(
+      `${name}: expected a list (an array) of ${option.path.join('.')}, got ${parsed === null ? 'nothing' : typeof parsed}`,
+    );
     return undefined;
   }
   const entrySchema = (baseOf(option.schema) as z.ZodArray<z.ZodType>).element;
@@ -185,7 +203,9 @@ function entries(
   const replaced = new Set(fromEnv.map((entry) => entry[key]));
   const section = option.path.join('.');
   const configured = Array.isArray(config[option.path[0]]) ? (config[option.path[0]] as unknown[]) : [];
-  const kept = configured.flatMap((entry, index) => (isObject(entry) && replaced.has(entry[key]) ? [] : [{ entry, index }]));
+  const kept = configured.flatMap((entry, index) =>
+    isObject(entry) && replaced.has(entry[key]) ? [] : [{ entry, index }],
+  );
   // Problems found later name entries by their place in the merged list: name each by where it came from.
   for (const [at, { index }] of kept.entries()) {
     if (at !== index) sources.set(`${section}[${at}]`, `${section}[${index}]`);
@@ -217,7 +237,8 @@ function misspelt(env: NodeJS.ProcessEnv): string[] {
   const compared = (name: string) => name.replace(/^GATEHOUSE_/, '').replace(/_/g, '');
   // One suggestion per spelling: an option's own name rather than its alias that differs only in underscores.
   const bySpelling = new Map<string, string>();
-  for (const name of variables) if (name.startsWith('GATEHOUSE_') && !bySpelling.has(compared(name))) bySpelling.set(compared(name), name);
+  for (const name of variables)
+    if (name.startsWith('GATEHOUSE_') && !bySpelling.has(compared(name))) bySpelling.set(compared(name), name);
   const prefixed = [...bySpelling.values()];
   return Object.keys(env)
     .filter((name) => name.startsWith('GATEHOUSE_') && !known.has(name))
@@ -225,6 +246,8 @@ function misspelt(env: NodeJS.ProcessEnv): string[] {
       const file = name.endsWith('_FILE') ? '_FILE' : '';
       const nearest = nearestNames(name.slice(0, name.length - file.length), prefixed, compared);
       if (nearest.length === 0) return [];
-      return [`${name} is not a Gatehouse setting and is ignored; did you mean ${nearest.map((suggestion) => `${suggestion}${file}`).join(' or ')}?`];
+      return [
+        `${name} is not a Gatehouse setting and is ignored; did you mean ${nearest.map((suggestion) => `${suggestion}${file}`).join(' or ')}?`,
+      ];
     });
 }

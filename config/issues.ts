@@ -3,7 +3,8 @@ import type { z } from 'zod';
 
 /** One message per zod issue, each starting with its path (under `prefix`, e.g. `GATEHOUSE_USERS[1]`). */
 export function formatIssues(issues: z.core.$ZodIssue[], prefix = ''): string[] {
-  const join = (path: string) => (prefix && path ? `${prefix}${path.startsWith('[') ? '' : '.'}${path}` : prefix || path);
+  const join = (path: string) =>
+    prefix && path ? `${prefix}${path.startsWith('[') ? '' : '.'}${path}` : prefix || path;
   return issues.map((issue) => {
     const path = formatPath(issue.path);
     if (issue.code === 'unrecognized_keys') {
@@ -14,5 +15,8 @@ export function formatIssues(issues: z.core.$ZodIssue[], prefix = ''): string[] 
 }
 
 export function formatPath(path: PropertyKey[]): string {
-  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
+  return path.reduce<string>(
+    (out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)),
+    '',
+  );
 }

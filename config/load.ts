@@ -13,7 +13,15 @@ import { typeOf } from './describe-type.js';
 import { optionInfo, schemaAt } from './option.js';
 
 export { formatIssues, formatPath } from './issues.js';
-import { configSchema, DEVICE_CODE_GRANT, type AccountConfig, type ApiConfig, type ClientConfig, type GatehouseConfig, type GatehouseConfigInput } from './schema.js';
+import {
+  configSchema,
+  DEVICE_CODE_GRANT,
+  type AccountConfig,
+  type ApiConfig,
+  type ClientConfig,
+  type GatehouseConfig,
+  type GatehouseConfigInput,
+} from './schema.js';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -81,7 +89,9 @@ export function applyPreset(input: unknown): unknown {
     }
   }
   if (Array.isArray(input.clients)) {
-    out.clients = input.clients.map((client) => (isObject(client) ? { ...clientDefaults, ...definedOnly(client) } : client));
+    out.clients = input.clients.map((client) =>
+      isObject(client) ? { ...clientDefaults, ...definedOnly(client) } : client,
+    );
   }
   return out;
 }
@@ -94,12 +104,19 @@ function definedOnly(value: Record<string, unknown>): Record<string, unknown> {
  * Validates and applies defaults. Throws ConfigError listing every problem with its path, or with the environment
  * variable that set it (`sources`: path → variable, from readEnvironment).
  */
-export function validateConfig(input: unknown, source?: string, sources: Map<string, string> = new Map()): GatehouseConfig {
+export function validateConfig(
+  input: unknown,
+  source?: string,
+  sources: Map<string, string> = new Map(),
+): GatehouseConfig {
   const prepared = applyPreset(input);
   const result = configSchema.safeParse(prepared);
   if (!result.success) {
     const issues = result.error.issues.map((issue) => explained(issue, prepared));
-    throw new ConfigError(formatIssues(issues).map((problem) => namedBySource(problem, sources)), source);
+    throw new ConfigError(
+      formatIssues(issues).map((problem) => namedBySource(problem, sources)),
+      source,
+    );
   }
   const config = result.data;
   const problems = crossFieldProblems(config).map((problem) => namedBySource(problem, sources));
@@ -116,7 +133,10 @@ function explained(issue: z.core.$ZodIssue, input: unknown): z.core.$ZodIssue {
   if (issue.code !== 'invalid_union') return issue;
   const schema = schemaAt(configSchema, issue.path);
   if (!schema) return issue;
-  const value = issue.path.reduce<unknown>((at, part) => (at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[part] : undefined), input);
+  const value = issue.path.reduce<unknown>(
+    (at, part) => (at !== null && typeof at === 'object' ? (at as Record<PropertyKey, unknown>)[part] : undefined),
+    input,
+  );
   const got = optionInfo.get(schema)?.secret ? '' : `, got ${(JSON.stringify(value) ?? String(value)).slice(0, 60)}`;
   return { ...issue, message: `expected ${typeOf(schema, { code: false })}${got}` };
 }
@@ -149,12 +169,19 @@ export function loadConfig(options: LoadOptions = {}): GatehouseConfig {
   const { config, sources, problems, warnings } = readEnvironment(merged, env, options.commandLine);
   if (problems.length) {
     const fromFlags = problems.filter((problem) => problem.startsWith('--')).length;
-    throw new ConfigError(problems, inputList([fromFlags < problems.length && 'the environment', fromFlags > 0 && 'the command line']));
+    throw new ConfigError(
+      problems,
+      inputList([fromFlags < problems.length && 'the environment', fromFlags > 0 && 'the command line']),
+    );
   }
   for (const warning of warnings) options.warn?.(warning);
   // Problems found in validation name their variable or flag; the header names every input that went into them.
   const setBy = [...sources.values()];
-  const inputs = [file && resolve(file), setBy.some((name) => /^[A-Z]/.test(name)) && 'the environment', setBy.some((name) => name.startsWith('--')) && 'the command line'];
+  const inputs = [
+    file && resolve(file),
+    setBy.some((name) => /^[A-Z]/.test(name)) && 'the environment',
+    setBy.some((name) => name.startsWith('--')) && 'the command line',
+  ];
   return validateConfig(config, inputList(inputs), sources);
 }
 
@@ -174,7 +201,9 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
     ...apiClientProblems(config.apis, config.clients),
   ];
   if (config.metrics.enabled && config.metrics.port === undefined && !config.metrics.token) {
-    problems.push('metrics.enabled: set metrics.port (a separate listener) or metrics.token (bearer auth on the main port)');
+    problems.push(
+      'metrics.enabled: set metrics.port (a separate listener) or metrics.token (bearer auth on the main port)',
+    );
   }
   if (config.serverSideSessions.absoluteLifetime < config.serverSideSessions.idleTimeout) {
     problems.push(
@@ -182,17 +211,25 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
     );
   }
   if (config.passwordHashing.memory < 8 * config.passwordHashing.parallelism) {
-    problems.push(`passwordHashing.memory: expected at least 8 KiB per lane (8 × parallelism = ${8 * config.passwordHashing.parallelism}), got ${config.passwordHashing.memory}`);
+    problems.push(
+      `passwordHashing.memory: expected at least 8 KiB per lane (8 × parallelism = ${8 * config.passwordHashing.parallelism}), got ${config.passwordHashing.memory}`,
+    );
   }
   if (config.login.maxLockout < config.login.lockout) {
-    problems.push(`login.maxLockout: must be at least login.lockout (${config.login.lockout}), got ${config.login.maxLockout}`);
+    problems.push(
+      `login.maxLockout: must be at least login.lockout (${config.login.lockout}), got ${config.login.maxLockout}`,
+    );
   }
   if (config.keys.activationDelay * 1000 < 2 * config.keys.refreshMs) {
     // Every instance must have read a new key (every refreshMs) well before any instance signs with it.
-    problems.push(`keys.activationDelay: must be at least twice keys.refreshMs (${config.keys.refreshMs} ms), got ${config.keys.activationDelay} s`);
+    problems.push(
+      `keys.activationDelay: must be at least twice keys.refreshMs (${config.keys.refreshMs} ms), got ${config.keys.activationDelay} s`,
+    );
   }
   if (config.login.autoLogin !== undefined && config.mode === 'production') {
-    problems.push('login.autoLogin: only allowed in development or testing mode (mode is production); set mode: development or testing');
+    problems.push(
+      'login.autoLogin: only allowed in development or testing mode (mode is production); set mode: development or testing',
+    );
   }
   return problems;
 }
@@ -234,7 +271,8 @@ function clientListProblems(clients: Labelled<unknown>[]): string[] {
   const seen = new Map<string, string>();
   for (const { entry, label } of clients) {
     if (!isObject(entry) || typeof entry.client_id !== 'string') continue;
-    if (seen.has(entry.client_id)) problems.push(`${label}.client_id: "${entry.client_id}" is already used by ${seen.get(entry.client_id)}`);
+    if (seen.has(entry.client_id))
+      problems.push(`${label}.client_id: "${entry.client_id}" is already used by ${seen.get(entry.client_id)}`);
     seen.set(entry.client_id, label);
     problems.push(...clientProblems(entry as ClientConfig, label));
   }
@@ -245,7 +283,8 @@ function clientListProblems(clients: Labelled<unknown>[]): string[] {
 export function clientProblems(client: ClientConfig, label: string): string[] {
   const problems: string[] = [];
   const path = (field: string) => (label ? `${label}.${field}` : field);
-  if (client.client_id === RESERVED_CLIENT_ID) problems.push(`${path('client_id')}: "${RESERVED_CLIENT_ID}" is reserved for Gatehouse's own pages`);
+  if (client.client_id === RESERVED_CLIENT_ID)
+    problems.push(`${path('client_id')}: "${RESERVED_CLIENT_ID}" is reserved for Gatehouse's own pages`);
   const isPublic = client.token_endpoint_auth_method === 'none';
   if (!isPublic && !client.client_secret && client.token_endpoint_auth_method !== 'private_key_jwt') {
     problems.push(`${path('client_secret')}: required unless token_endpoint_auth_method is "none" (public client)`);
@@ -289,12 +328,14 @@ function apiListProblems(apis: Labelled<ApiConfig>[]): string[] {
   const scopes = new Map<string, string>();
   for (const { entry: api, label } of apis) {
     const key = URL.canParse(api.identifier) ? new URL(api.identifier).href : api.identifier;
-    if (identifiers.has(key)) problems.push(`${label}.identifier: "${api.identifier}" is already used by ${identifiers.get(key)}`);
+    if (identifiers.has(key))
+      problems.push(`${label}.identifier: "${api.identifier}" is already used by ${identifiers.get(key)}`);
     else identifiers.set(key, label);
     api.scopes.forEach((scope, index) => {
       const at = `${label}.scopes[${index}].name`;
       const owner = scopes.get(scope.name);
-      if (GATEHOUSE_SCOPES.includes(scope.name)) problems.push(`${at}: "${scope.name}" is one of Gatehouse's own scopes`);
+      if (GATEHOUSE_SCOPES.includes(scope.name))
+        problems.push(`${at}: "${scope.name}" is one of Gatehouse's own scopes`);
       else if (owner?.startsWith(`${label}.`)) problems.push(`${at}: "${scope.name}" is listed twice`);
       else if (owner) problems.push(`${at}: "${scope.name}" is already a scope of ${owner.replace(/\.scopes.*$/, '')}`);
       else scopes.set(scope.name, at);
@@ -307,9 +348,13 @@ function apiListProblems(apis: Labelled<ApiConfig>[]): string[] {
 function apiClientProblems(apis: ApiConfig[], clients: ClientConfig[]): string[] {
   const problems: string[] = [];
   apis.forEach((api, index) => {
-    const client = api.introspectionClientId ? clients.find((entry) => entry.client_id === api.introspectionClientId) : undefined;
+    const client = api.introspectionClientId
+      ? clients.find((entry) => entry.client_id === api.introspectionClientId)
+      : undefined;
     if (client?.token_endpoint_auth_method === 'none') {
-      problems.push(`apis[${index}].introspectionClientId: "${client.client_id}" is a public client; an API introspects as a confidential one`);
+      problems.push(
+        `apis[${index}].introspectionClientId: "${client.client_id}" is a public client; an API introspects as a confidential one`,
+      );
     }
   });
   return problems;

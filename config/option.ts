@@ -42,7 +42,10 @@ const groups = new WeakSet<z.ZodType>();
 /** The schema inside defaults, optionals and prefaults: what kind of value the option really takes. */
 export function baseOf(schema: z.ZodType): z.ZodType {
   let current = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType } };
-  while (['default', 'prefault', 'optional', 'nullable', 'readonly'].includes(current.def.type) && current.def.innerType) {
+  while (
+    ['default', 'prefault', 'optional', 'nullable', 'readonly'].includes(current.def.type) &&
+    current.def.innerType
+  ) {
     current = current.def.innerType as typeof current;
   }
   return current;
@@ -77,7 +80,9 @@ export function schemaAt(root: z.ZodType, path: readonly PropertyKey[]): z.ZodTy
   let current: z.ZodType | undefined = root;
   for (const part of path) {
     if (!current) return undefined;
-    const base = baseOf(current) as z.ZodType & { def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType } };
+    const base = baseOf(current) as z.ZodType & {
+      def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType };
+    };
     if (typeof part === 'number') current = base.def.type === 'array' ? base.def.element : undefined;
     else current = base.def.type === 'object' ? base.def.shape?.[String(part)] : undefined;
   }

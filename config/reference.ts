@@ -55,19 +55,43 @@ export function renderConfigurationReference(): string {
     const section = option.path.length > 1 ? option.path[0] : option.info.key ? 'lists' : '';
     if (!sections.has(section)) sections.set(section, []);
     const variables = option.names.map((name) => `\`${name}\``).join('<br>');
-    sections.get(section)!.push(row([`\`${option.path.join('.')}\``, variables, typeOf(option.schema), defaultOf(option.schema, option.info), option.info.description]));
+    sections
+      .get(section)!
+      .push(
+        row([
+          `\`${option.path.join('.')}\``,
+          variables,
+          typeOf(option.schema),
+          defaultOf(option.schema, option.info),
+          option.info.description,
+        ]),
+      );
   }
   for (const [section, rows] of sections) {
-    const description = section && section !== 'lists' ? optionInfo.get(configSchema.shape[section as keyof typeof configSchema.shape])?.description : undefined;
+    const description =
+      section && section !== 'lists'
+        ? optionInfo.get(configSchema.shape[section as keyof typeof configSchema.shape])?.description
+        : undefined;
     const title = section === '' ? 'Server' : section === 'lists' ? 'Users, clients and APIs' : `\`${section}\``;
     out.push('', `## ${title}`, '', ...(description ? [description, ''] : []));
     out.push('| key | environment | type | default | meaning |', '|---|---|---|---|---|', ...rows);
   }
-  for (const [name, schema] of [['accounts', accountSchema], ['clients', clientSchema], ['apis', apiSchema]] as const) {
+  for (const [name, schema] of [
+    ['accounts', accountSchema],
+    ['clients', clientSchema],
+    ['apis', apiSchema],
+  ] as const) {
     out.push('', `## \`${name}[]\` entries`, '', '| field | type | default | meaning |', '|---|---|---|---|');
     for (const [field, fieldSchema] of Object.entries(schema.shape)) {
       const info = optionInfo.get(fieldSchema as z.ZodType)!;
-      out.push(row([`\`${field}\``, typeOf(fieldSchema as z.ZodType), defaultOf(fieldSchema as z.ZodType, info), info.description]));
+      out.push(
+        row([
+          `\`${field}\``,
+          typeOf(fieldSchema as z.ZodType),
+          defaultOf(fieldSchema as z.ZodType, info),
+          info.description,
+        ]),
+      );
     }
   }
   out.push('', '## Presets', '', 'Values applied under the configuration: anything set explicitly still wins.', '');
@@ -95,7 +119,11 @@ function defaultOf(schema: z.ZodType, info: OptionInfo): string {
 }
 
 function humanSeconds(value: number): string {
-  for (const [size, unit] of [[86_400, 'd'], [3600, 'h'], [60, 'min']] as const) {
+  for (const [size, unit] of [
+    [86_400, 'd'],
+    [3600, 'h'],
+    [60, 'min'],
+  ] as const) {
     if (value >= size && value % size === 0) return ` (${value / size} ${unit})`;
   }
   return '';

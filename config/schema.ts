@@ -16,10 +16,12 @@ const positiveInt = z.number().int().positive();
 const nonEmpty = z.string().min(1);
 const portNumber = z.number().int().min(0).max(65535);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
-const seconds = (value: number, description: string) => option(positiveInt.default(value), { description, unit: 'seconds' });
+const seconds = (value: number, description: string) =>
+  option(positiveInt.default(value), { description, unit: 'seconds' });
 
 /** The password hashes Gatehouse can verify (server/provider/passwords.ts). */
-const PASSWORD_HASH = /^\$(argon2id\$v=19\$m=\d+,t=\d+,p=\d+|scrypt\$ln=\d+,r=\d+,p=\d+)\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
+const PASSWORD_HASH =
+  /^\$(argon2id\$v=19\$m=\d+,t=\d+,p=\d+|scrypt\$ln=\d+,r=\d+,p=\d+)\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
 
 /**
  * The costs a password hash may have, configured or stored: a hash beyond them is never tried (a hostile or corrupt
@@ -42,7 +44,8 @@ export function passwordHashCostProblem(phc: string): string | undefined {
     const [memory, passes, parallelism] = argon.slice(1).map(Number);
     if (memory > argon2id.maxMemoryKiB) return `argon2id m must be at most ${argon2id.maxMemoryKiB} KiB`;
     if (passes < 1 || passes > argon2id.maxPasses) return `argon2id t must be 1 to ${argon2id.maxPasses}`;
-    if (parallelism < 1 || parallelism > argon2id.maxParallelism) return `argon2id p must be 1 to ${argon2id.maxParallelism}`;
+    if (parallelism < 1 || parallelism > argon2id.maxParallelism)
+      return `argon2id p must be 1 to ${argon2id.maxParallelism}`;
     if (memory < 8 * parallelism) return 'argon2id m must be at least 8 KiB per lane';
   }
   const scryptCost = /^\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$/.exec(phc);
@@ -52,7 +55,10 @@ export function passwordHashCostProblem(phc: string): string | undefined {
     if (r < 1 || r > scrypt.maxR) return `scrypt r must be 1 to ${scrypt.maxR}`;
     if (p < 1 || p > scrypt.maxP) return `scrypt p must be 1 to ${scrypt.maxP}`;
   }
-  const [salt, hash] = phc.split('$').slice(-2).map((part) => Buffer.from(part, 'base64').length);
+  const [salt, hash] = phc
+    .split('$')
+    .slice(-2)
+    .map((part) => Buffer.from(part, 'base64').length);
   if (salt > PASSWORD_HASH_LIMITS.maxSaltBytes || hash > PASSWORD_HASH_LIMITS.maxHashBytes) {
     return `salt and hash must be at most ${PASSWORD_HASH_LIMITS.maxSaltBytes} bytes each`;
   }
@@ -72,13 +78,20 @@ export const accountSchema = z.strictObject({
   passwordHash: option(
     z
       .string()
-      .regex(PASSWORD_HASH, 'expected a PHC string $argon2id$v=19$m=…,t=…,p=…$salt$hash or $scrypt$ln=…,r=…,p=…$salt$hash (run: npm run hash-password)')
+      .regex(
+        PASSWORD_HASH,
+        'expected a PHC string $argon2id$v=19$m=…,t=…,p=…$salt$hash or $scrypt$ln=…,r=…,p=…$salt$hash (run: npm run hash-password)',
+      )
       .superRefine((phc, ctx) => {
         const problem = PASSWORD_HASH.test(phc) ? passwordHashCostProblem(phc) : undefined;
         if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (run: npm run hash-password)` });
       })
       .optional(),
-    { description: 'PHC string from `npm run hash-password -- \'secret\'` (`$argon2id$…`; `$scrypt$…` hashes of earlier versions work too).', secret: true },
+    {
+      description:
+        "PHC string from `npm run hash-password -- 'secret'` (`$argon2id$…`; `$scrypt$…` hashes of earlier versions work too).",
+      secret: true,
+    },
   ),
   password: option(z.string().min(1).max(1024).optional(), {
     description:
@@ -91,60 +104,92 @@ export const accountSchema = z.strictObject({
     description: 'Claims released by scope: name, email, email_verified, given_name, family_name, ...',
   }),
   roles: option(z.array(nonEmpty.max(64)).default([]), { description: 'Gatehouse roles, e.g. `[admin]`.' }),
-  demoPassword: option(z.string().optional(), { description: 'Shown on the home page when `pages.showDemoAccounts` is on.' }),
+  demoPassword: option(z.string().optional(), {
+    description: 'Shown on the home page when `pages.showDemoAccounts` is on.',
+  }),
 });
 
 /** One OAuth client, as configured (config file `clients[]`, env GATEHOUSE_CLIENTS, `gatehouse clients add`). */
 export const clientSchema = z.strictObject({
   client_id: option(nonEmpty.max(255), { description: 'The client identifier.' }),
-  client_secret: option(nonEmpty.optional(), { description: 'Required unless `token_endpoint_auth_method` is `none`.', secret: true }),
-  client_name: option(z.string().optional(), { description: 'Shown on the consent and logout pages.' }),
-  redirect_uris: option(z.array(httpUrl).default([]), { description: 'Allowed redirect URIs (at least one for authorization_code).' }),
-  post_logout_redirect_uris: option(z.array(httpUrl).default([]), { description: 'Allowed `post_logout_redirect_uri` values.' }),
-  grant_types: option(z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT])).default(['authorization_code']), {
-    description: `Grants the client may use; \`${DEVICE_CODE_GRANT}\` needs \`deviceFlow.enabled\`.`,
+  client_secret: option(nonEmpty.optional(), {
+    description: 'Required unless `token_endpoint_auth_method` is `none`.',
+    secret: true,
   }),
+  client_name: option(z.string().optional(), { description: 'Shown on the consent and logout pages.' }),
+  redirect_uris: option(z.array(httpUrl).default([]), {
+    description: 'Allowed redirect URIs (at least one for authorization_code).',
+  }),
+  post_logout_redirect_uris: option(z.array(httpUrl).default([]), {
+    description: 'Allowed `post_logout_redirect_uri` values.',
+  }),
+  grant_types: option(
+    z
+      .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT]))
+      .default(['authorization_code']),
+    {
+      description: `Grants the client may use; \`${DEVICE_CODE_GRANT}\` needs \`deviceFlow.enabled\`.`,
+    },
+  ),
   response_types: option(z.array(z.enum(['code'])).optional(), { description: 'Response types (only `code`).' }),
   token_endpoint_auth_method: option(
     z.enum(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']).optional(),
-    { description: 'How the client authenticates at the token endpoint; `none` makes a public client (PKCE required).' },
+    {
+      description: 'How the client authenticates at the token endpoint; `none` makes a public client (PKCE required).',
+    },
   ),
   scope: option(z.string().optional(), {
     description:
-      'Space-separated OpenID Connect scopes the client may ask for. API scopes are not limited by it: an API\'s ' +
+      "Space-separated OpenID Connect scopes the client may ask for. API scopes are not limited by it: an API's " +
       '`allowedClients` says which clients may get its tokens.',
   }),
   backchannel_logout_uri: option(httpUrl.optional(), { description: 'Where back-channel logout tokens are POSTed.' }),
   backchannel_logout_session_required: option(z.boolean().optional(), { description: 'Logout tokens carry `sid`.' }),
-  id_token_signed_response_alg: option(z.enum(['RS256', 'ES256']).optional(), { description: 'ID token signing algorithm.' }),
+  id_token_signed_response_alg: option(z.enum(['RS256', 'ES256']).optional(), {
+    description: 'ID token signing algorithm.',
+  }),
   application_type: option(z.enum(['web', 'native']).optional(), { description: 'OAuth application type.' }),
   require_pushed_authorization_requests: option(z.boolean().optional(), {
-    description: 'Refuse its authorization requests unless pushed first (RFC 9126; needs `pushedAuthorizationRequests.enabled`).',
+    description:
+      'Refuse its authorization requests unless pushed first (RFC 9126; needs `pushedAuthorizationRequests.enabled`).',
   }),
   dpop_bound_access_tokens: option(z.boolean().optional(), {
-    description: 'Refuse its token requests without a DPoP proof, so all its tokens are DPoP-bound (RFC 9449; needs `dpop.enabled`).',
+    description:
+      'Refuse its token requests without a DPoP proof, so all its tokens are DPoP-bound (RFC 9449; needs `dpop.enabled`).',
   }),
-  skipConsent: option(z.boolean().optional(), { description: 'Skip the consent page for this client (first-party apps).' }),
+  skipConsent: option(z.boolean().optional(), {
+    description: 'Skip the consent page for this client (first-party apps).',
+  }),
   coordinateLifetimeWithUserSession: option(z.boolean().optional(), {
     description: 'Override `serverSideSessions.coordinateClientLifetimesWithUserSession` for this client.',
   }),
 });
 
 /** An OAuth scope token (RFC 6749 §3.3): printable ASCII without spaces, double quotes or backslashes. */
-const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, 'expected a scope: 1 to 128 printable ASCII characters without spaces, quotes or backslashes');
+const scopeToken = z
+  .string()
+  .regex(
+    /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/,
+    'expected a scope: 1 to 128 printable ASCII characters without spaces, quotes or backslashes',
+  );
 
 /** RFC 8707: an absolute URI without a fragment. */
 const resourceIndicator = z
   .string()
   .max(255)
-  .refine((value) => URL.canParse(value) && !value.includes('#'), { error: 'expected an absolute URI without a fragment (e.g. https://api.example.com/orders)' });
+  .refine((value) => URL.canParse(value) && !value.includes('#'), {
+    error: 'expected an absolute URI without a fragment (e.g. https://api.example.com/orders)',
+  });
 
 /** One API (resource server), as configured (config file `apis[]`, env GATEHOUSE_APIS). See docs/apis-and-devices.md. */
 export const apiSchema = z.strictObject({
   identifier: option(resourceIndicator, {
     description: 'The resource indicator clients send (`resource=`) and the `aud` of its tokens: an absolute URI.',
   }),
-  name: option(z.string().min(1).max(255).optional(), { description: 'Shown on the consent page and in the admin views.', defaultText: 'the identifier' }),
+  name: option(z.string().min(1).max(255).optional(), {
+    description: 'Shown on the consent page and in the admin views.',
+    defaultText: 'the identifier',
+  }),
   scopes: option(
     z
       .array(
@@ -168,13 +213,15 @@ export const apiSchema = z.strictObject({
       'default, as in Duende IdentityServer and Keycloak.',
   }),
   accessTokenTtl: option(positiveInt.optional(), {
-    description: 'Lifetime of this API\'s access tokens.',
+    description: "Lifetime of this API's access tokens.",
     defaultText: '`ttl.accessToken` (`ttl.clientCredentials` for client credentials)',
     unit: 'seconds',
   }),
-  signingAlg: option(z.enum(['RS256', 'ES256']).default('RS256'), { description: 'The algorithm that signs its JWT access tokens (one of the published keys\').' }),
+  signingAlg: option(z.enum(['RS256', 'ES256']).default('RS256'), {
+    description: "The algorithm that signs its JWT access tokens (one of the published keys').",
+  }),
   allowedClients: option(z.array(nonEmpty.max(255)).optional(), {
-    description: 'Only these clients may get tokens for it (a client\'s own `scope` does not limit API scopes).',
+    description: "Only these clients may get tokens for it (a client's own `scope` does not limit API scopes).",
     defaultText: 'any client',
   }),
   introspectionClientId: option(nonEmpty.max(255).optional(), {
@@ -185,7 +232,11 @@ export const apiSchema = z.strictObject({
 });
 
 const sessionStoreOption = z.custom<unknown>(
-  (value) => value === undefined || typeof value === 'string' || typeof value === 'function' || (typeof value === 'object' && value !== null),
+  (value) =>
+    value === undefined ||
+    typeof value === 'string' ||
+    typeof value === 'function' ||
+    (typeof value === 'object' && value !== null),
   { error: 'expected a module path, a class, a factory or a store instance' },
 );
 
@@ -208,7 +259,10 @@ export const configSchema = z.strictObject({
     description: 'Public URL of the provider; every token carries it as `iss`.',
     defaultText: 'http://localhost:<port>',
   }),
-  port: option(portNumber.default(3000), { description: 'TCP port to listen on (0: any free port).', aliases: ['PORT'] }),
+  port: option(portNumber.default(3000), {
+    description: 'TCP port to listen on (0: any free port).',
+    aliases: ['PORT'],
+  }),
   host: option(z.string().optional(), { description: 'Interface to bind.', defaultText: 'all interfaces' }),
   proxy: option(z.boolean().default(false), {
     description:
@@ -226,7 +280,7 @@ export const configSchema = z.strictObject({
       description:
         '`sqlite:./file`, `sqlite::memory:`, `postgres://…`, `mysql://…` (the mysql2 driver) or `mariadb://…` (the mariadb ' +
         'driver). A relative SQLite path is relative to the current directory (where the command runs), not to the ' +
-        'config file\'s folder. PostgreSQL through a pooler: ' +
+        "config file's folder. PostgreSQL through a pooler: " +
         'session mode, or transaction mode only where it keeps prepared statements (PgBouncer ≥ 1.21 with ' +
         '`max_prepared_statements`).',
       aliases: ['GATEHOUSE_DATABASE_URL'],
@@ -236,7 +290,7 @@ export const configSchema = z.strictObject({
       description:
         'The longest wait for the database: connecting, waiting for a pooled connection, each statement (PostgreSQL ' +
         '`connectionTimeoutMillis`, `statement_timeout`, `query_timeout`; MariaDB `connectTimeout`, `queryTimeout`, ' +
-        '`socketTimeout`; MySQL `connectTimeout` and a per-query timeout; SQLite\'s lock wait and write queue). A silent ' +
+        "`socketTimeout`; MySQL `connectTimeout` and a per-query timeout; SQLite's lock wait and write queue). A silent " +
         'database gives 503 + Retry-After after about this long (docs/operations.md). Migrations run without it.',
       unit: 'ms',
     }),
@@ -247,7 +301,8 @@ export const configSchema = z.strictObject({
       defaultText: 'derived from `timeoutMs`: the five attempts and their backoff fit in it (407 ms)',
     }),
     readyTimeoutMs: option(positiveInt.max(60_000).default(1000), {
-      description: '`/readyz` answers 503 when the database has not answered within this (its own bound, below `timeoutMs`).',
+      description:
+        '`/readyz` answers 503 when the database has not answered within this (its own bound, below `timeoutMs`).',
       unit: 'ms',
     }),
     poolMax: option(positiveInt.default(10), { description: 'PostgreSQL / MariaDB / MySQL connection pool size.' }),
@@ -256,7 +311,7 @@ export const configSchema = z.strictObject({
     timeout: option(z.number().positive().max(3600).default(10), {
       description:
         'How long requests in flight and background work may take to finish after the first signal; whatever is left ' +
-        'then is cut (exit code 1). Fits Kubernetes\' default grace period of 30 s.',
+        "then is cut (exit code 1). Fits Kubernetes' default grace period of 30 s.",
       unit: 'seconds',
     }),
   }),
@@ -274,12 +329,14 @@ export const configSchema = z.strictObject({
   }),
   keys: group('Signing and cookie keys.', {
     jwks: option(z.strictObject({ keys: z.array(jwk).min(1) }).optional(), {
-      description: 'Your own private JWKS (`{ keys: [...] }`); otherwise RS256 + ES256 keys are generated once and kept in the database.',
+      description:
+        'Your own private JWKS (`{ keys: [...] }`); otherwise RS256 + ES256 keys are generated once and kept in the database.',
       defaultText: 'generated',
       secret: true,
     }),
     cookieKeys: option(z.array(z.string().min(16, 'expected at least 16 characters')).min(1).optional(), {
-      description: 'Your own cookie-signing keys (≥ 16 characters each); otherwise generated once and kept in the database.',
+      description:
+        'Your own cookie-signing keys (≥ 16 characters each); otherwise generated once and kept in the database.',
       defaultText: 'generated',
       secret: true,
     }),
@@ -322,14 +379,19 @@ export const configSchema = z.strictObject({
       "user's next successful sign-in (docs/sign-in-protection.md).",
     {
       algorithm: option(z.enum(['argon2id', 'scrypt']).default('argon2id'), {
-        description: "`argon2id` (OWASP's first choice; node:crypto, Node.js ≥ 24.16) or `scrypt` (OWASP's alternative).",
+        description:
+          "`argon2id` (OWASP's first choice; node:crypto, Node.js ≥ 24.16) or `scrypt` (OWASP's alternative).",
       }),
       memory: option(z.number().int().min(8).max(PASSWORD_HASH_LIMITS.argon2id.maxMemoryKiB).default(19456), {
         description:
           "argon2id memory in KiB: 19456 is OWASP's m = 19 MiB (its CPU per hash: docs/sign-in-protection.md).",
       }),
-      passes: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.argon2id.maxPasses).default(2), { description: 'argon2id passes over that memory (t).' }),
-      parallelism: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.argon2id.maxParallelism).default(1), { description: 'argon2id lanes (p); `memory` must be at least 8 KiB per lane.' }),
+      passes: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.argon2id.maxPasses).default(2), {
+        description: 'argon2id passes over that memory (t).',
+      }),
+      parallelism: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.argon2id.maxParallelism).default(1), {
+        description: 'argon2id lanes (p); `memory` must be at least 8 KiB per lane.',
+      }),
       log2N: option(z.number().int().min(1).max(PASSWORD_HASH_LIMITS.scrypt.maxLog2N).default(17), {
         description: "scrypt cost as log2(N): 17 is OWASP's minimum, 128 MiB of memory per hash with r = 8.",
       }),
@@ -343,7 +405,9 @@ export const configSchema = z.strictObject({
         'Let back-channel logout (and other outbound) requests reach loopback and private addresses (relying parties on ' +
         'localhost). Keep it off for a public IdP: it must not be made to call into its own network (SSRF).',
     }),
-    maxAttempts: option(positiveInt.max(100).default(8), { description: 'Delivery attempts per notification before it is marked failed.' }),
+    maxAttempts: option(positiveInt.max(100).default(8), {
+      description: 'Delivery attempts per notification before it is marked failed.',
+    }),
     retryBaseDelay: seconds(5, 'Wait before the first retry; doubles with every attempt.'),
     retryMaxDelay: seconds(HOUR, 'Longest wait between two attempts.'),
     pollInterval: seconds(10, 'How often the delivery worker looks for due notifications when idle.'),
@@ -358,13 +422,15 @@ export const configSchema = z.strictObject({
     }),
     host: option(nonEmpty.default('127.0.0.1'), { description: 'The interface of the metrics port.' }),
     token: option(z.string().min(16, 'expected at least 16 characters').optional(), {
-      description: 'Serve them on the main port behind `Authorization: Bearer <token>`. With `enabled`, set a port or a token.',
+      description:
+        'Serve them on the main port behind `Authorization: Bearer <token>`. With `enabled`, set a port or a token.',
       secret: true,
     }),
   }),
   login: group('Sign-in.', {
     autoLogin: option(nonEmpty.max(255).optional(), {
-      description: 'Sign this subject in without showing the login page (headless tests). Development and testing modes only.',
+      description:
+        'Sign this subject in without showing the login page (headless tests). Development and testing modes only.',
       aliases: ['GATEHOUSE_AUTO_LOGIN'],
     }),
     maxFailuresPerDevice: option(positiveInt.max(100).default(10), {
@@ -379,12 +445,17 @@ export const configSchema = z.strictObject({
         'of it (trusted devices never are): the bound on guessing one password through many addresses.',
     }),
     maxFailuresPerAccountAndIp: option(positiveInt.max(100).default(5), {
-      description: 'Untrusted failures for one name from one address within `failureWindow` before that address is locked out of it.',
+      description:
+        'Untrusted failures for one name from one address within `failureWindow` before that address is locked out of it.',
     }),
     maxFailuresPerIp: option(positiveInt.default(100), {
-      description: 'Untrusted failures from one address (IPv6: one /64) across all names within `failureWindow` before it is locked.',
+      description:
+        'Untrusted failures from one address (IPv6: one /64) across all names within `failureWindow` before it is locked.',
     }),
-    failureWindow: seconds(15 * MINUTE, 'The window over which failures per address and per name at an address are counted.'),
+    failureWindow: seconds(
+      15 * MINUTE,
+      'The window over which failures per address and per name at an address are counted.',
+    ),
     lockout: seconds(
       5 * MINUTE,
       'First lockout (HTTP 429 with Retry-After); a further lockout of the same key doubles it, up to `maxLockout`. The ' +
@@ -392,7 +463,8 @@ export const configSchema = z.strictObject({
     ),
     maxLockout: seconds(DAY, 'The longest lockout.'),
     deviceCookieLifetime: option(positiveInt.max(400 * DAY).default(365 * DAY), {
-      description: 'How long a device cookie (and with it the trust of that browser) lasts after its last sign-in (at most 400 days, as browsers cap it).',
+      description:
+        'How long a device cookie (and with it the trust of that browser) lasts after its last sign-in (at most 400 days, as browsers cap it).',
       unit: 'seconds',
     }),
   }),
@@ -405,14 +477,21 @@ export const configSchema = z.strictObject({
           'Serve the device grant and its pages. Off by default: it lets anyone who starts a flow send a sign-in link to ' +
           'someone else (device-code phishing), so it is turned on deliberately, for the clients that need it.',
       }),
-      userCodeCharset: option(z.enum(['base-20', 'digits']).default('base-20'), { description: 'Characters of user codes: `base-20` (consonants, no look-alikes) or `digits`.' }),
+      userCodeCharset: option(z.enum(['base-20', 'digits']).default('base-20'), {
+        description: 'Characters of user codes: `base-20` (consonants, no look-alikes) or `digits`.',
+      }),
       userCodeMask: option(
         z
           .string()
           .regex(/^[*\- ]{1,64}$/, 'expected only *, - and spaces')
-          .refine((mask) => (mask.match(/\*/g)?.length ?? 0) >= 6, { error: 'expected at least 6 * (random characters)' })
+          .refine((mask) => (mask.match(/\*/g)?.length ?? 0) >= 6, {
+            error: 'expected at least 6 * (random characters)',
+          })
           .default('****-****'),
-        { description: 'User code pattern: each `*` a random character; `-` and spaces for readability (8 of base-20 ≈ 34 bits).' },
+        {
+          description:
+            'User code pattern: each `*` a random character; `-` and spaces for readability (8 of base-20 ≈ 34 bits).',
+        },
       ),
       maxFailuresPerIp: option(positiveInt.default(10), {
         description:
@@ -425,7 +504,8 @@ export const configSchema = z.strictObject({
     'Pushed authorization requests (RFC 9126): the client POSTs its authorization request to `/request` and sends the browser with only a `request_uri`.',
     {
       enabled: option(z.boolean().default(true), {
-        description: 'Serve the PAR endpoint. On by default: it adds no capability, only a way to keep the request out of the browser and have it authenticated.',
+        description:
+          'Serve the PAR endpoint. On by default: it adds no capability, only a way to keep the request out of the browser and have it authenticated.',
       }),
       required: option(z.boolean().default(false), {
         description:
@@ -452,55 +532,71 @@ export const configSchema = z.strictObject({
   ),
   directory: group('Users and clients in the database.', {
     cacheMs: option(z.number().int().min(0).max(60_000).default(1000), {
-      description: 'How long a user or client read from the database is reused (changes by other processes show after this).',
+      description:
+        'How long a user or client read from the database is reused (changes by other processes show after this).',
       unit: 'ms',
     }),
   }),
   pages: group('The login, consent, account and admin pages.', {
-    showDemoAccounts: option(z.boolean().default(false), { description: 'List the accounts and their `demoPassword` on the home page (demo only).' }),
+    showDemoAccounts: option(z.boolean().default(false), {
+      description: 'List the accounts and their `demoPassword` on the home page (demo only).',
+    }),
     title: option(nonEmpty.default('Gatehouse'), { description: 'Product name shown on pages.' }),
   }),
-  serverSideSessions: group('Server-side sessions: login sessions kept in a store that can be listed, revoked and expired on the server.', {
-    enabled: option(z.boolean().default(false), {
-      description: 'Keep login sessions in the server-side session store.',
-      aliases: ['GATEHOUSE_SERVER_SIDE_SESSIONS'],
-    }),
-    store: option(sessionStoreOption.optional(), {
-      description:
-        'A custom store: a module path (config file, environment) or a class / factory / instance (code). A relative ' +
-        'path (`./my-store.js`) in a config file is relative to the file\'s folder; from the environment, to the current ' +
-        'directory.',
-      defaultText: 'the built-in Sequelize store',
-    }),
-    storeOptions: option(z.record(z.string(), z.unknown()).optional(), {
-      description:
-        "Settings for that store (e.g. its connection URL), handed to it as `context.options` (`{}` when unset); never logged. " +
-        'How a store configured by module path gets settings of its own (docs/custom-stores.md).',
-      secret: true,
-    }),
-    displayNameClaim: option(nonEmpty.optional(), { description: "Claim copied into the session's display name (PII, so unset by default)." }),
-    idleTimeout: seconds(10 * HOUR, 'A session ends after this long without activity (sliding).'),
-    absoluteLifetime: seconds(14 * DAY, 'Hard cap from sign-in, whatever the activity.'),
-    renewalWriteInterval: option(z.number().int().min(0).default(60), {
-      description: 'A request that only slides the expiry writes to the store at most once per interval.',
-      unit: 'seconds',
-    }),
-    removeExpiredSessions: option(z.boolean().default(true), { description: 'Run the expiry sweeper (ends expired sessions on the server, with their notifications).' }),
-    removeExpiredSessionsFrequency: seconds(10 * MINUTE, 'Time between sweeps.'),
-    fuzzExpiredSessionRemovalStart: option(z.boolean().default(true), {
-      description: 'First sweep at a random point of the first interval, so instances started together do not collide.',
-    }),
-    removeExpiredSessionsBatchSize: option(positiveInt.max(10_000).default(100), { description: 'Sessions claimed per batch; a sweep repeats until none is left.' }),
-    expiredSessionsTriggerBackchannelLogout: option(z.boolean().default(false), {
-      description: 'On expiry, notify every client of the session, not only the coordinated ones.',
-    }),
-    coordinateClientLifetimesWithUserSession: option(z.boolean().default(false), {
-      description:
-        "Tie clients' tokens to the user's session: refresh, userinfo and introspection fail once it has ended, and their " +
-        'use keeps it alive. Per client: `clients[].coordinateLifetimeWithUserSession`.',
-    }),
-    maxSessionsPerUser: option(positiveInt.optional(), { description: "End a user's oldest session when a sign-in would exceed this many.", defaultText: 'no limit' }),
-  }),
+  serverSideSessions: group(
+    'Server-side sessions: login sessions kept in a store that can be listed, revoked and expired on the server.',
+    {
+      enabled: option(z.boolean().default(false), {
+        description: 'Keep login sessions in the server-side session store.',
+        aliases: ['GATEHOUSE_SERVER_SIDE_SESSIONS'],
+      }),
+      store: option(sessionStoreOption.optional(), {
+        description:
+          'A custom store: a module path (config file, environment) or a class / factory / instance (code). A relative ' +
+          "path (`./my-store.js`) in a config file is relative to the file's folder; from the environment, to the current " +
+          'directory.',
+        defaultText: 'the built-in Sequelize store',
+      }),
+      storeOptions: option(z.record(z.string(), z.unknown()).optional(), {
+        description:
+          'Settings for that store (e.g. its connection URL), handed to it as `context.options` (`{}` when unset); never logged. ' +
+          'How a store configured by module path gets settings of its own (docs/custom-stores.md).',
+        secret: true,
+      }),
+      displayNameClaim: option(nonEmpty.optional(), {
+        description: "Claim copied into the session's display name (PII, so unset by default).",
+      }),
+      idleTimeout: seconds(10 * HOUR, 'A session ends after this long without activity (sliding).'),
+      absoluteLifetime: seconds(14 * DAY, 'Hard cap from sign-in, whatever the activity.'),
+      renewalWriteInterval: option(z.number().int().min(0).default(60), {
+        description: 'A request that only slides the expiry writes to the store at most once per interval.',
+        unit: 'seconds',
+      }),
+      removeExpiredSessions: option(z.boolean().default(true), {
+        description: 'Run the expiry sweeper (ends expired sessions on the server, with their notifications).',
+      }),
+      removeExpiredSessionsFrequency: seconds(10 * MINUTE, 'Time between sweeps.'),
+      fuzzExpiredSessionRemovalStart: option(z.boolean().default(true), {
+        description:
+          'First sweep at a random point of the first interval, so instances started together do not collide.',
+      }),
+      removeExpiredSessionsBatchSize: option(positiveInt.max(10_000).default(100), {
+        description: 'Sessions claimed per batch; a sweep repeats until none is left.',
+      }),
+      expiredSessionsTriggerBackchannelLogout: option(z.boolean().default(false), {
+        description: 'On expiry, notify every client of the session, not only the coordinated ones.',
+      }),
+      coordinateClientLifetimesWithUserSession: option(z.boolean().default(false), {
+        description:
+          "Tie clients' tokens to the user's session: refresh, userinfo and introspection fail once it has ended, and their " +
+          'use keeps it alive. Per client: `clients[].coordinateLifetimeWithUserSession`.',
+      }),
+      maxSessionsPerUser: option(positiveInt.optional(), {
+        description: "End a user's oldest session when a sign-in would exceed this many.",
+        defaultText: 'no limit',
+      }),
+    },
+  ),
   accounts: option(z.array(accountSchema).default([]), {
     description: 'Users, seeded into the directory at every start (fields below).',
     aliases: ['GATEHOUSE_USERS'],

@@ -19,14 +19,27 @@ const dist = resolve(root, values['out-dir'] ?? 'dist');
 
 rmSync(dist, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', dist], { cwd: root, stdio: 'inherit' });
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', dist], {
+  cwd: root,
+  stdio: 'inherit',
+});
 cpSync(join(root, 'views'), join(dist, 'views'), { recursive: true });
 
-const expected = ['server/cli.js', 'server/index.js', 'server/index.d.ts', 'testing/index.js', 'testing/index.d.ts', 'stores/conformance/index.js', 'views/login.eta'];
+const expected = [
+  'server/cli.js',
+  'server/index.js',
+  'server/index.d.ts',
+  'testing/index.js',
+  'testing/index.d.ts',
+  'stores/conformance/index.js',
+  'views/login.eta',
+];
 const missing = expected.filter((file) => !existsSync(join(dist, file)));
 const migrations = readdirSync(join(dist, 'stores/sequelize/migrations')).filter((file) => /^\d{4}-.*\.js$/.test(file));
 if (missing.length || migrations.length === 0) {
-  console.error(`build: missing from dist/: ${[...missing, ...(migrations.length ? [] : ['stores/sequelize/migrations/*.js'])].join(', ')}`);
+  console.error(
+    `build: missing from dist/: ${[...missing, ...(migrations.length ? [] : ['stores/sequelize/migrations/*.js'])].join(', ')}`,
+  );
   process.exit(1);
 }
 console.log(`build: ${dist} ready (${migrations.length} migrations, views copied)`);

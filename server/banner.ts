@@ -24,22 +24,33 @@ export function startBanner({ config, metricsPort, storeName }: BannerFacts): st
     ['Health', `${issuer}/healthz  ·  ${issuer}/readyz`],
     ['Metrics', metricsLine(config, metricsPort)],
     ['Database', redactedDatabaseUrl(config.database.url)],
-    ['Sessions', config.serverSideSessions.enabled ? `server-side (${storeName ?? 'built-in store'})` : 'in the provider (server-side sessions off)'],
+    [
+      'Sessions',
+      config.serverSideSessions.enabled
+        ? `server-side (${storeName ?? 'built-in store'})`
+        : 'in the provider (server-side sessions off)',
+    ],
   ];
   const lines = [`Gatehouse is running (${config.mode} mode)`, '', ...table(rows)];
   lines.push('', 'Users');
   if (config.accounts.length) {
-    lines.push(...config.accounts.slice(0, 10).map((account) => `  ${userLine(account, config.pages.showDemoAccounts)}`));
+    lines.push(
+      ...config.accounts.slice(0, 10).map((account) => `  ${userLine(account, config.pages.showDemoAccounts)}`),
+    );
     if (config.accounts.length > 10) lines.push(`  … and ${config.accounts.length - 10} more`);
   } else {
-    lines.push('  none in the configuration: add them with `gatehouse users add` or GATEHOUSE_USERS (docs/users-and-clients.md)');
+    lines.push(
+      '  none in the configuration: add them with `gatehouse users add` or GATEHOUSE_USERS (docs/users-and-clients.md)',
+    );
   }
   lines.push('', 'Clients');
   if (config.clients.length) {
     lines.push(...config.clients.slice(0, 10).map((client) => `  ${clientLine(client)}`));
     if (config.clients.length > 10) lines.push(`  … and ${config.clients.length - 10} more`);
   } else {
-    lines.push('  none in the configuration: add them with `gatehouse clients add` or GATEHOUSE_CLIENTS (docs/users-and-clients.md)');
+    lines.push(
+      '  none in the configuration: add them with `gatehouse clients add` or GATEHOUSE_CLIENTS (docs/users-and-clients.md)',
+    );
   }
   lines.push('', 'Ctrl+C stops it (requests in flight are finished first).', '');
   return lines.join('\n');
@@ -64,7 +75,8 @@ export function redactedDatabaseUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
-    for (const key of [...parsed.searchParams.keys()]) if (/pass|secret|key/i.test(key)) parsed.searchParams.set(key, '***');
+    for (const key of [...parsed.searchParams.keys()])
+      if (/pass|secret|key/i.test(key)) parsed.searchParams.set(key, '***');
     return parsed.toString();
   } catch {
     return '(not a valid URL)';

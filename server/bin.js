@@ -39,7 +39,13 @@ if (process.argv[2] === 'start') {
   const missing = SERVER_FLAGS.filter((flag) => !given.some((arg) => flagName(arg) === flagName(flag)));
   if (missing.length > 0 && typeof process.execve === 'function') {
     try {
-      process.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, fileURLToPath(import.meta.url), ...process.argv.slice(2)]);
+      process.execve(process.execPath, [
+        process.execPath,
+        ...process.execArgv,
+        ...missing,
+        fileURLToPath(import.meta.url),
+        ...process.argv.slice(2),
+      ]);
     } catch {
       // Not on this platform (Windows): run without the flags.
     }
@@ -53,7 +59,9 @@ if (existsSync(source)) {
     ({ register } = await import('tsx/esm/api'));
   } catch {
     if (!existsSync(compiled)) {
-      console.error('gatehouse: a checkout runs server/cli.ts through tsx, a devDependency: run `npm install` (or `npm run build`)');
+      console.error(
+        'gatehouse: a checkout runs server/cli.ts through tsx, a devDependency: run `npm install` (or `npm run build`)',
+      );
       process.exit(2);
     }
   }

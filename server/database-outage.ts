@@ -51,7 +51,10 @@ export class DatabaseOutage {
     if (this.#since !== undefined) return;
     this.#since = Date.now();
     this.#failures = 1;
-    this.#logger.warn({ event: 'database.unavailable', where, cause: causeOf(error) }, 'database unavailable: answering 503 with Retry-After until it is back');
+    this.#logger.warn(
+      { event: 'database.unavailable', where, cause: causeOf(error) },
+      'database unavailable: answering 503 with Retry-After until it is back',
+    );
     this.#schedule();
   }
 
@@ -63,7 +66,10 @@ export class DatabaseOutage {
       return;
     }
     const downtimeMs = Date.now() - this.#since;
-    this.#logger.info({ event: 'database.recovered', downtimeMs, failures: this.#failures }, 'database reachable again');
+    this.#logger.info(
+      { event: 'database.recovered', downtimeMs, failures: this.#failures },
+      'database reachable again',
+    );
     this.#since = undefined;
     this.#failures = 0;
     if (this.#timer) clearTimeout(this.#timer);
@@ -94,12 +100,18 @@ export class DatabaseOutage {
 
 /** The innermost error of a driver chain (the one that names what happened), fit for a log line. */
 function causeOf(error: unknown): { name?: string; code?: string; message: string } {
-  let current = error as { name?: string; code?: unknown; original?: unknown; parent?: unknown; cause?: unknown } | undefined;
+  let current = error as
+    | { name?: string; code?: unknown; original?: unknown; parent?: unknown; cause?: unknown }
+    | undefined;
   for (let depth = 0; depth < 6 && current; depth++) {
     const next = current.original ?? current.parent ?? current.cause;
     if (!next || typeof next !== 'object') break;
     current = next as typeof current;
   }
   const code = typeof current?.code === 'string' ? current.code : undefined;
-  return { name: current?.name, ...(code ? { code } : {}), message: loggableMessage(current).replace(/\/\/[^@/\s]*@/g, '//***@') };
+  return {
+    name: current?.name,
+    ...(code ? { code } : {}),
+    message: loggableMessage(current).replace(/\/\/[^@/\s]*@/g, '//***@'),
+  };
 }

@@ -10,11 +10,19 @@ const CAUSES: Record<string, string> = {
   EADDRNOTAVAIL: 'this machine has no such address',
 };
 
-export function listenError(path: 'port' | 'metrics.port', host: string | undefined, port: number, error: NodeJS.ErrnoException): Error {
+export function listenError(
+  path: 'port' | 'metrics.port',
+  host: string | undefined,
+  port: number,
+  error: NodeJS.ErrnoException,
+): Error {
   const variables = environmentOptions().find((option) => option.path.join('.') === path)?.names ?? [];
   const cause = (error.code && CAUSES[error.code]) ?? error.message;
   const where = host ? `${host.includes(':') ? `[${host}]` : host}:${port}` : `port ${port}`;
-  return new Error(`${path}: cannot listen on ${where}: ${cause}${error.code ? ` (${error.code})` : ''}; choose another ${path} (${variables.join(', ')})`, {
-    cause: error,
-  });
+  return new Error(
+    `${path}: cannot listen on ${where}: ${cause}${error.code ? ` (${error.code})` : ''}; choose another ${path} (${variables.join(', ')})`,
+    {
+      cause: error,
+    },
+  );
 }

@@ -23,7 +23,9 @@ export function createLogger(logging: GatehouseConfig['logging']): Logger {
     translateTime: 'HH:MM:ss.l',
     ignore: 'pid,hostname,service,method,path,status,ms',
     messageFormat: (log, messageKey) =>
-      log[messageKey] === 'request' ? `${log.method} ${log.path} ${log.status} ${log.ms} ms` : String(log[messageKey] ?? ''),
+      log[messageKey] === 'request'
+        ? `${log.method} ${log.path} ${log.status} ${log.ms} ms`
+        : String(log[messageKey] ?? ''),
     sync: true,
   });
   return pino(options, stream);

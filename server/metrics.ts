@@ -23,15 +23,31 @@ export class GatehouseMetrics {
   constructor(events: EventEmitter, sessions: SessionService, database: { activity(): DatabaseActivity }) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
-    const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
+    const counter = (name: string, help: string, labelNames: string[] = []) =>
+      new Counter({ name, help, labelNames, registers: [registry] });
     const logins = counter('gatehouse_logins_total', 'Sign-ins that created or refreshed a server-side session');
     const logouts = counter('gatehouse_logouts_total', 'RP-initiated logouts');
-    const revocations = counter('gatehouse_session_revocations_total', 'Sessions ended by an administrator, a user or a session limit');
+    const revocations = counter(
+      'gatehouse_session_revocations_total',
+      'Sessions ended by an administrator, a user or a session limit',
+    );
     const expiries = counter('gatehouse_session_expiries_total', 'Sessions ended on expiry');
-    const deliveries = counter('gatehouse_backchannel_deliveries_total', 'Back-channel logout delivery attempts by outcome', ['outcome']);
+    const deliveries = counter(
+      'gatehouse_backchannel_deliveries_total',
+      'Back-channel logout delivery attempts by outcome',
+      ['outcome'],
+    );
     const sweeps = counter('gatehouse_sweeper_runs_total', 'Expiry sweeps');
-    const loginFailures = counter('gatehouse_login_failures_total', 'Failed password sign-ins, by client (trusted: a device cookie for the name)', ['client']);
-    const lockouts = counter('gatehouse_login_lockouts_total', 'Sign-in locks started, by scope (device, username-untrusted, username-ip, ip)', ['scope']);
+    const loginFailures = counter(
+      'gatehouse_login_failures_total',
+      'Failed password sign-ins, by client (trusted: a device cookie for the name)',
+      ['client'],
+    );
+    const lockouts = counter(
+      'gatehouse_login_lockouts_total',
+      'Sign-in locks started, by scope (device, username-untrusted, username-ip, ip)',
+      ['scope'],
+    );
     const sweepDuration = new Histogram({
       name: 'gatehouse_sweeper_duration_seconds',
       help: 'Duration of expiry sweeps',
@@ -56,7 +72,12 @@ export class GatehouseMetrics {
       },
     });
     // What the database gateway sent (statements, commits, round trips: docs/database-gateway.md), as totals.
-    const totals = (name: string, help: string, labelNames: string[], read: (activity: DatabaseActivity) => [Record<string, string>, number][]) =>
+    const totals = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      read: (activity: DatabaseActivity) => [Record<string, string>, number][],
+    ) =>
       new Counter({
         name,
         help,
@@ -67,12 +88,24 @@ export class GatehouseMetrics {
           for (const [labels, value] of read(database.activity())) this.inc(labels, value);
         },
       });
-    totals('gatehouse_database_statements_total', 'SQL statements sent to the database, by kind (read or write)', ['kind'], (a) => [
-      [{ kind: 'read' }, a.reads],
-      [{ kind: 'write' }, a.writes],
+    totals(
+      'gatehouse_database_statements_total',
+      'SQL statements sent to the database, by kind (read or write)',
+      ['kind'],
+      (a) => [
+        [{ kind: 'read' }, a.reads],
+        [{ kind: 'write' }, a.writes],
+      ],
+    );
+    totals('gatehouse_database_commits_total', 'Commits: COMMITs and writes outside a transaction', [], (a) => [
+      [{}, a.commits],
     ]);
-    totals('gatehouse_database_commits_total', 'Commits: COMMITs and writes outside a transaction', [], (a) => [[{}, a.commits]]);
-    totals('gatehouse_database_round_trips_total', 'Round trips to the database: statements plus transaction control (BEGIN, COMMIT, SET, PRAGMA)', [], (a) => [[{}, a.roundTrips]]);
+    totals(
+      'gatehouse_database_round_trips_total',
+      'Round trips to the database: statements plus transaction control (BEGIN, COMMIT, SET, PRAGMA)',
+      [],
+      (a) => [[{}, a.roundTrips]],
+    );
     events.on('session.created', () => logins.inc());
     events.on('session.logged_out', () => logouts.inc());
     events.on('session.revoked', () => revocations.inc());
@@ -96,7 +129,11 @@ export class GatehouseMetrics {
         await next();
       } finally {
         const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-        end({ method: ctx.method, route: routeLabel(ctx.path, (ctx as { _matchedRoute?: string })._matchedRoute), status: String(status) });
+        end({
+          method: ctx.method,
+          route: routeLabel(ctx.path, (ctx as { _matchedRoute?: string })._matchedRoute),
+          status: String(status),
+        });
       }
     };
   }

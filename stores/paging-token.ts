@@ -83,9 +83,14 @@ export function pageResult(
   if (results.length === 0) return { results, hasPrevious: false, hasNext: false };
   const first = results[0];
   const last = results[results.length - 1];
-  if (hasNext) result.nextToken = encodePagingToken({ direction: 'next', created: +last.created, sessionId: last.sessionId });
+  if (hasNext)
+    result.nextToken = encodePagingToken({ direction: 'next', created: +last.created, sessionId: last.sessionId });
   if (hasPrevious) {
-    result.previousToken = encodePagingToken({ direction: 'previous', created: +first.created, sessionId: first.sessionId });
+    result.previousToken = encodePagingToken({
+      direction: 'previous',
+      created: +first.created,
+      sessionId: first.sessionId,
+    });
   }
   return result;
 }

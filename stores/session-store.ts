@@ -201,7 +201,14 @@ export function assertKeyList(keys: unknown): asserts keys is string[] {
  *   (`deleteSessions({ sessionId })`), which always work on such a record. Listings (`getSessions`, `querySessions`)
  *   never reject because of one: they skip it and log a warning; `claimExpired` deletes an expired one and logs it.
  */
-export type SessionStoreErrorCode = 'duplicate' | 'not_found' | 'invalid_filter' | 'invalid_argument' | 'storage' | 'unavailable' | 'corrupt';
+export type SessionStoreErrorCode =
+  | 'duplicate'
+  | 'not_found'
+  | 'invalid_filter'
+  | 'invalid_argument'
+  | 'storage'
+  | 'unavailable'
+  | 'corrupt';
 
 /** Every code of the contract (what `isSessionStoreError` accepts). */
 export const SESSION_STORE_ERROR_CODES = [
@@ -229,8 +236,12 @@ export class SessionStoreError extends Error {
  * the contract. Checked by name and code rather than `instanceof`, so that it holds for the class of any copy of this
  * package and for a store's own error class.
  */
-export function isSessionStoreError(error: unknown, code?: SessionStoreErrorCode): error is Error & { code: SessionStoreErrorCode } {
-  if (typeof error !== 'object' || error === null || (error as { name?: unknown }).name !== 'SessionStoreError') return false;
+export function isSessionStoreError(
+  error: unknown,
+  code?: SessionStoreErrorCode,
+): error is Error & { code: SessionStoreErrorCode } {
+  if (typeof error !== 'object' || error === null || (error as { name?: unknown }).name !== 'SessionStoreError')
+    return false;
   const actual = (error as { code?: unknown }).code;
   return (SESSION_STORE_ERROR_CODES as readonly unknown[]).includes(actual) && (code === undefined || actual === code);
 }

@@ -8,7 +8,14 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { Browser } from './helpers/browser.js';
 import type { JsonBody } from './helpers/json-body.js';
-import { discover, LogoutReceiver, REDIRECT_URI, signIn, startAuthorization, webClient } from './helpers/relying-party.js';
+import {
+  discover,
+  LogoutReceiver,
+  REDIRECT_URI,
+  signIn,
+  startAuthorization,
+  webClient,
+} from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -23,41 +30,78 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<Se
   const gatehouse = await startTestServer({
     config: {
       clients: [
-        { client_id: 'gatehouse-admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
+        {
+          client_id: 'gatehouse-admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
         { client_id: 'reporter', client_secret: 'reporter-secret', grant_types: ['client_credentials'] },
-        { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true, scope: 'openid profile email' },
+        {
+          client_id: 'web',
+          client_secret: 'web-secret',
+          redirect_uris: [REDIRECT_URI],
+          skipConsent: true,
+          scope: 'openid profile email',
+        },
       ],
     },
   });
   t.teardown(() => gatehouse.close());
-  const admin = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'gatehouse-admin', 'admin-secret'), { scope: 'gatehouse:admin' })).access_token;
+  const admin = (
+    await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'gatehouse-admin', 'admin-secret'), {
+      scope: 'gatehouse:admin',
+    })
+  ).access_token;
   return { gatehouse, admin, web: await discover(gatehouse.issuer, 'web', 'web-secret') };
 }
 
-async function api(gatehouse: TestServer, method: string, path: string, options: { token?: string; body?: unknown; raw?: string; type?: string } = {}) {
+async function api(
+  gatehouse: TestServer,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; raw?: string; type?: string } = {},
+) {
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   if (body !== undefined) headers['content-type'] = options.type ?? 'application/json';
   const response = await fetch(`${gatehouse.issuer}${path}`, { method, headers, body });
-  if (!response.headers.get('content-type')?.startsWith('application/json')) throw new Error(`not JSON: ${response.status}`);
+  if (!response.headers.get('content-type')?.startsWith('application/json'))
+    throw new Error(`not JSON: ${response.status}`);
   return { status: response.status, headers: response.headers, body: (await response.json()) as JsonBody };
 }
 
 async function userinfo(web: oidc.Configuration, username: string, password = `${username}-password`) {
   const { tokens, claims } = await signIn(new Browser(), web, { username, password });
-  return { claims, info: await oidc.fetchUserInfo(web, tokens.access_token, claims.sub), accessToken: tokens.access_token };
+  return {
+    claims,
+    info: await oidc.fetchUserInfo(web, tokens.access_token, claims.sub),
+    accessToken: tokens.access_token,
+  };
 }
 
 test('PUT creates a user who can sign in; GET shows it without the password hash', async (t) => {
   const { gatehouse, admin, web } = await setup(t);
   const created = await api(gatehouse, 'PUT', '/admin/api/v1/users/ida', {
     token: admin,
-    body: { username: 'Ida', claims: { name: 'Ida Ingram', email: 'ida@example.com', email_verified: true }, password: 'ida-secret-pw', roles: ['auditor'] },
+    body: {
+      username: 'Ida',
+      claims: { name: 'Ida Ingram', email: 'ida@example.com', email_verified: true },
+      password: 'ida-secret-pw',
+      roles: ['auditor'],
+    },
   });
   t.is(created.status, 201);
   t.is(created.headers.get('location'), '/admin/api/v1/users/ida');
-  t.like(created.body, { subject: 'ida', username: 'Ida', roles: ['auditor'], disabled: false, source: 'api', hasPassword: true });
+  t.like(created.body, {
+    subject: 'ida',
+    username: 'Ida',
+    roles: ['auditor'],
+    disabled: false,
+    source: 'api',
+    hasPassword: true,
+  });
   t.false(/argon2id|scrypt/.test(JSON.stringify(created.body)));
 
   const { info } = await userinfo(web, 'ida', 'ida-secret-pw');
@@ -69,14 +113,20 @@ test('PUT creates a user who can sign in; GET shows it without the password hash
 
 test('PUT changes claims at once; absent fields keep their values; a configured user keeps source config', async (t) => {
   const { gatehouse, admin, web } = await setup(t);
-  const changed = await api(gatehouse, 'PUT', '/admin/api/v1/users/bob', { token: admin, body: { claims: { name: 'Robert Brown', email: 'robert@example.com' } } });
+  const changed = await api(gatehouse, 'PUT', '/admin/api/v1/users/bob', {
+    token: admin,
+    body: { claims: { name: 'Robert Brown', email: 'robert@example.com' } },
+  });
   t.is(changed.status, 200);
   t.like(changed.body, { subject: 'bob', username: 'bob', source: 'config', hasPassword: true, roles: [] });
   const { info } = await userinfo(web, 'bob');
   t.like(info, { name: 'Robert Brown', email: 'robert@example.com' });
   t.false('email_verified' in info, 'claims are replaced, not merged');
 
-  const same = await api(gatehouse, 'PUT', '/admin/api/v1/users/bob', { token: admin, body: { claims: { name: 'Robert Brown', email: 'robert@example.com' }, password: 'new-bob-password' } });
+  const same = await api(gatehouse, 'PUT', '/admin/api/v1/users/bob', {
+    token: admin,
+    body: { claims: { name: 'Robert Brown', email: 'robert@example.com' }, password: 'new-bob-password' },
+  });
   t.is(same.status, 200);
   await t.throwsAsync(signIn(new Browser(), web, { username: 'bob' }), { message: 'login failed' });
   t.is((await userinfo(web, 'bob', 'new-bob-password')).claims.sub, 'bob');
@@ -85,13 +135,23 @@ test('PUT changes claims at once; absent fields keep their values; a configured 
 test('PUT disabled: true locks the user out and ends their tokens; false lets them back in', async (t) => {
   const { gatehouse, admin, web } = await setup(t);
   const { accessToken } = await userinfo(web, 'carol');
-  const disabled = await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', { token: admin, body: { claims: { name: 'Carol Clark' }, disabled: true } });
+  const disabled = await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', {
+    token: admin,
+    body: { claims: { name: 'Carol Clark' }, disabled: true },
+  });
   t.is(disabled.body.disabled, true);
   await t.throwsAsync(signIn(new Browser(), web, { username: 'carol' }), { message: 'login failed' });
   await t.throwsAsync(oidc.fetchUserInfo(web, accessToken, 'carol'));
-  t.is((await api(gatehouse, 'GET', '/admin/api/v1/users/carol', { token: admin })).body.disabled, true, 'still readable by the admin');
+  t.is(
+    (await api(gatehouse, 'GET', '/admin/api/v1/users/carol', { token: admin })).body.disabled,
+    true,
+    'still readable by the admin',
+  );
 
-  await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', { token: admin, body: { claims: { name: 'Carol Clark' }, disabled: false } });
+  await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', {
+    token: admin,
+    body: { claims: { name: 'Carol Clark' }, disabled: false },
+  });
   t.is((await userinfo(web, 'carol')).claims.sub, 'carol');
 });
 
@@ -111,28 +171,59 @@ test('invalid bodies get 400 naming each field, never echoing a password', async
   const { gatehouse, admin } = await setup(t);
   const put = (body: unknown) => api(gatehouse, 'PUT', '/admin/api/v1/users/zoe', { token: admin, body });
   t.deepEqual((await put({})).body.details, { claims: 'is required (an object of claims, e.g. {"name": "Alice"})' });
-  const many = await put({ claims: { sub: 'other', 'bad name': 1 }, roles: ['ok', '', 7], password: 12, disabled: 'yes', username: '', nickname: 'z' });
+  const many = await put({
+    claims: { sub: 'other', 'bad name': 1 },
+    roles: ['ok', '', 7],
+    password: 12,
+    disabled: 'yes',
+    username: '',
+    nickname: 'z',
+  });
   t.is(many.status, 400);
   t.is(many.body.error, 'invalid_request');
-  t.deepEqual(Object.keys(many.body.details).sort(), ['claims.bad name', 'claims.sub', 'disabled', 'nickname', 'password', 'roles[1]', 'roles[2]', 'username']);
+  t.deepEqual(Object.keys(many.body.details).sort(), [
+    'claims.bad name',
+    'claims.sub',
+    'disabled',
+    'nickname',
+    'password',
+    'roles[1]',
+    'roles[2]',
+    'username',
+  ]);
   t.is(many.body.details.nickname, 'unknown field');
   t.deepEqual((await put({ claims: [] })).body.details, { claims: 'must be an object' });
-  t.deepEqual((await put({ claims: {}, password: 'x'.repeat(1025) })).body.details, { password: 'must be a string of 1 to 1024 characters' });
+  t.deepEqual((await put({ claims: {}, password: 'x'.repeat(1025) })).body.details, {
+    password: 'must be a string of 1 to 1024 characters',
+  });
 
-  const broken = await api(gatehouse, 'PUT', '/admin/api/v1/users/zoe', { token: admin, raw: '{"claims": {}, "password": "hunter2-secret"' });
+  const broken = await api(gatehouse, 'PUT', '/admin/api/v1/users/zoe', {
+    token: admin,
+    raw: '{"claims": {}, "password": "hunter2-secret"',
+  });
   t.is(broken.status, 400);
   t.deepEqual(broken.body.details, { body: 'is not valid JSON' });
   t.false(JSON.stringify(broken.body).includes('hunter2-secret'));
-  const form = await api(gatehouse, 'PUT', '/admin/api/v1/users/zoe', { token: admin, raw: 'claims=x', type: 'application/x-www-form-urlencoded' });
+  const form = await api(gatehouse, 'PUT', '/admin/api/v1/users/zoe', {
+    token: admin,
+    raw: 'claims=x',
+    type: 'application/x-www-form-urlencoded',
+  });
   t.is(form.status, 415);
-  const longSubject = await api(gatehouse, 'PUT', `/admin/api/v1/users/${'s'.repeat(256)}`, { token: admin, body: { claims: {} } });
+  const longSubject = await api(gatehouse, 'PUT', `/admin/api/v1/users/${'s'.repeat(256)}`, {
+    token: admin,
+    body: { claims: {} },
+  });
   t.deepEqual(longSubject.body.details, { subject: 'must be 1 to 255 characters' });
   t.is((await api(gatehouse, 'GET', '/admin/api/v1/users/zoe', { token: admin })).status, 404, 'nothing was created');
 });
 
 test('a username another user has is a 409 conflict', async (t) => {
   const { gatehouse, admin } = await setup(t);
-  const taken = await api(gatehouse, 'PUT', '/admin/api/v1/users/newbie', { token: admin, body: { username: 'ALICE', claims: {} } });
+  const taken = await api(gatehouse, 'PUT', '/admin/api/v1/users/newbie', {
+    token: admin,
+    body: { username: 'ALICE', claims: {} },
+  });
   t.is(taken.status, 409);
   t.is(taken.body.error, 'conflict');
   t.deepEqual(taken.body.details, { username: 'is already used by another user' });
@@ -140,7 +231,8 @@ test('a username another user has is a 409 conflict', async (t) => {
 
 test('the user endpoints need an admin token: 401 without one, 403 without the scope', async (t) => {
   const { gatehouse } = await setup(t);
-  const reporter = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'reporter', 'reporter-secret'))).access_token;
+  const reporter = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'reporter', 'reporter-secret')))
+    .access_token;
   for (const method of ['GET', 'PUT', 'DELETE']) {
     const body = method === 'PUT' ? { claims: {} } : undefined;
     const anonymous = await api(gatehouse, method, '/admin/api/v1/users/alice', { body });
@@ -169,7 +261,12 @@ async function accessSetup(t: { teardown(fn: () => Promise<void>): void }, sessi
     config: {
       serverSideSessions: { enabled: sessions },
       clients: [
-        { client_id: 'gatehouse-admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
+        {
+          client_id: 'gatehouse-admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
         webClient(receiver.url, { skipConsent: true }),
       ],
     } as never,
@@ -178,19 +275,37 @@ async function accessSetup(t: { teardown(fn: () => Promise<void>): void }, sessi
     await gatehouse.close();
     await receiver.close();
   });
-  const admin = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'gatehouse-admin', 'admin-secret'), { scope: 'gatehouse:admin' })).access_token;
+  const admin = (
+    await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'gatehouse-admin', 'admin-secret'), {
+      scope: 'gatehouse:admin',
+    })
+  ).access_token;
   return { gatehouse, admin, web: await discover(gatehouse.issuer, 'web', 'web-secret'), receiver };
 }
 
 /** The userinfo endpoint's answer to a bearer token: status and the error of its challenge. */
-async function userinfoStatus(web: oidc.Configuration, accessToken: string): Promise<{ status: number; error: string | undefined }> {
-  const response = await fetch(web.serverMetadata().userinfo_endpoint!, { headers: { authorization: `Bearer ${accessToken}` } });
+async function userinfoStatus(
+  web: oidc.Configuration,
+  accessToken: string,
+): Promise<{ status: number; error: string | undefined }> {
+  const response = await fetch(web.serverMetadata().userinfo_endpoint!, {
+    headers: { authorization: `Bearer ${accessToken}` },
+  });
   await response.body?.cancel();
-  return { status: response.status, error: /error="([^"]+)"/.exec(response.headers.get('www-authenticate') ?? '')?.[1] };
+  return {
+    status: response.status,
+    error: /error="([^"]+)"/.exec(response.headers.get('www-authenticate') ?? '')?.[1],
+  };
 }
 
 /** Checks the logout token the relying party received for this subject and sid. */
-async function assertLogoutToken(t: { is(a: unknown, b: unknown): void; deepEqual(a: unknown, b: unknown): void }, gatehouse: TestServer, token: string, sub: string, sid: string) {
+async function assertLogoutToken(
+  t: { is(a: unknown, b: unknown): void; deepEqual(a: unknown, b: unknown): void },
+  gatehouse: TestServer,
+  token: string,
+  sub: string,
+  sid: string,
+) {
   const jwks = createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`));
   const { payload } = await jwtVerify(token, jwks, { issuer: gatehouse.issuer, audience: 'web', typ: 'logout+jwt' });
   t.is(payload.sub, sub);
@@ -198,7 +313,7 @@ async function assertLogoutToken(t: { is(a: unknown, b: unknown): void; deepEqua
   t.deepEqual(payload.events, { [BACKCHANNEL_EVENT]: {} });
 }
 
-test('DELETE ends the user\'s sessions: record gone, back-channel logout sent, tokens dead, the cookie signs no one in', async (t) => {
+test("DELETE ends the user's sessions: record gone, back-channel logout sent, tokens dead, the cookie signs no one in", async (t) => {
   const { gatehouse, admin, web, receiver } = await accessSetup(t, true);
   const browser = new Browser();
   const { tokens, claims } = await signIn(browser, web, { username: 'dave', scope: 'openid profile offline_access' });
@@ -209,15 +324,29 @@ test('DELETE ends the user\'s sessions: record gone, back-channel logout sent, t
 
   const removed = await api(gatehouse, 'DELETE', '/admin/api/v1/users/dave', { token: admin });
   t.is(removed.status, 200);
-  t.deepEqual(removed.body, { subject: 'dave', removed: true, sessions: [session.sessionId], grantsRevoked: 1, notificationsQueued: 1 });
+  t.deepEqual(removed.body, {
+    subject: 'dave',
+    removed: true,
+    sessions: [session.sessionId],
+    grantsRevoked: 1,
+    notificationsQueued: 1,
+  });
 
   // The session record is gone, and the relying party was told.
   t.deepEqual(await gatehouse.server.sessionStore!.getSessions({ subjectId: 'dave' }), []);
   t.is(await gatehouse.server.sessions.getSession(session.sessionId), null);
   const [logoutToken] = await receiver.waitFor(1);
   await assertLogoutToken(t, gatehouse, logoutToken, 'dave', claims.sid as string);
-  const outbox = await api(gatehouse, 'GET', `/admin/api/v1/backchannel?sessionId=${session.sessionId}`, { token: admin });
-  t.like(outbox.body.notifications[0], { clientId: 'web', subject: 'dave', sid: claims.sid, reason: 'terminated', status: 'delivered' });
+  const outbox = await api(gatehouse, 'GET', `/admin/api/v1/backchannel?sessionId=${session.sessionId}`, {
+    token: admin,
+  });
+  t.like(outbox.body.notifications[0], {
+    clientId: 'web',
+    subject: 'dave',
+    sid: claims.sid,
+    reason: 'terminated',
+    status: 'delivered',
+  });
 
   // Every token is dead.
   const refresh = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!));
@@ -248,13 +377,16 @@ test('DELETE repeated for a user already gone still ends what is left of their a
   t.is(refresh?.error, 'invalid_grant');
 });
 
-test('PUT disabled: true ends the user\'s sessions the same way; enabled again, they sign in anew', async (t) => {
+test("PUT disabled: true ends the user's sessions the same way; enabled again, they sign in anew", async (t) => {
   const { gatehouse, admin, web, receiver } = await accessSetup(t, true);
   const browser = new Browser();
   const { tokens, claims } = await signIn(browser, web, { username: 'carol', scope: 'openid profile offline_access' });
   const [session] = await gatehouse.server.sessionStore!.getSessions({ subjectId: 'carol' });
 
-  const disabled = await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', { token: admin, body: { claims: { name: 'Carol Clark' }, disabled: true } });
+  const disabled = await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', {
+    token: admin,
+    body: { claims: { name: 'Carol Clark' }, disabled: true },
+  });
   t.is(disabled.status, 200);
   t.is(disabled.body.disabled, true);
   t.is(await gatehouse.server.sessions.getSession(session.sessionId), null, 'the session record is gone');
@@ -267,10 +399,16 @@ test('PUT disabled: true ends the user\'s sessions the same way; enabled again, 
   await t.throwsAsync(signIn(new Browser(), web, { username: 'carol' }), { message: 'login failed' });
 
   // A change that keeps the user disabled finds nothing more to end.
-  await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', { token: admin, body: { claims: { name: 'Carol C.' }, disabled: true } });
+  await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', {
+    token: admin,
+    body: { claims: { name: 'Carol C.' }, disabled: true },
+  });
   t.is(receiver.tokens.length, 1);
 
-  await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', { token: admin, body: { claims: { name: 'Carol Clark' }, disabled: false } });
+  await api(gatehouse, 'PUT', '/admin/api/v1/users/carol', {
+    token: admin,
+    body: { claims: { name: 'Carol Clark' }, disabled: false },
+  });
   const again = await signIn(browser, web, { username: 'carol' });
   t.true(again.sawLogin);
   t.is(again.claims.sub, 'carol');

@@ -18,18 +18,36 @@ interface Setup {
   otherReceiver: LogoutReceiver;
 }
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }, options: { sessions?: boolean } = {}): Promise<Setup> {
+async function setup(
+  t: { teardown(fn: () => Promise<void>): void },
+  options: { sessions?: boolean } = {},
+): Promise<Setup> {
   const webReceiver = await new LogoutReceiver().start();
   const otherReceiver = await new LogoutReceiver().start();
-  const relyingParty = { redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile email offline_access' };
+  const relyingParty = {
+    redirect_uris: [REDIRECT_URI],
+    grant_types: ['authorization_code', 'refresh_token'],
+    scope: 'openid profile email offline_access',
+  };
   const gatehouse = await startTestServer({
     config: {
       serverSideSessions: { enabled: options.sessions ?? true, displayNameClaim: 'name' },
       clients: [
-        { client_id: 'gatehouse-admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
+        {
+          client_id: 'gatehouse-admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
         { client_id: 'reporter', client_secret: 'reporter-secret', grant_types: ['client_credentials'] },
         { client_id: 'web', client_secret: 'web-secret', backchannel_logout_uri: webReceiver.url, ...relyingParty },
-        { client_id: 'other', client_secret: 'other-secret', backchannel_logout_uri: otherReceiver.url, skipConsent: true, ...relyingParty },
+        {
+          client_id: 'other',
+          client_secret: 'other-secret',
+          backchannel_logout_uri: otherReceiver.url,
+          skipConsent: true,
+          ...relyingParty,
+        },
       ],
     } as never,
   });
@@ -38,7 +56,12 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, options: { 
     await webReceiver.close();
     await otherReceiver.close();
   });
-  return { gatehouse, admin: await clientToken(gatehouse, 'gatehouse-admin', 'admin-secret', 'gatehouse:admin'), webReceiver, otherReceiver };
+  return {
+    gatehouse,
+    admin: await clientToken(gatehouse, 'gatehouse-admin', 'admin-secret', 'gatehouse:admin'),
+    webReceiver,
+    otherReceiver,
+  };
 }
 
 async function clientToken(gatehouse: TestServer, clientId: string, secret: string, scope?: string): Promise<string> {
@@ -52,7 +75,11 @@ interface Answer {
   body: JsonBody;
 }
 
-async function api(gatehouse: TestServer, path: string, init: { method?: string; token?: string; authorization?: string } = {}): Promise<Answer> {
+async function api(
+  gatehouse: TestServer,
+  path: string,
+  init: { method?: string; token?: string; authorization?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (init.token) headers.authorization = `Bearer ${init.token}`;
   if (init.authorization) headers.authorization = init.authorization;
@@ -62,7 +89,8 @@ async function api(gatehouse: TestServer, path: string, init: { method?: string;
 }
 
 function assertJson(response: Response) {
-  if (!response.headers.get('content-type')?.startsWith('application/json')) throw new Error(`not JSON: ${response.status} ${response.headers.get('content-type')}`);
+  if (!response.headers.get('content-type')?.startsWith('application/json'))
+    throw new Error(`not JSON: ${response.status} ${response.headers.get('content-type')}`);
 }
 
 /** Sessions straight into the store, `created` one second apart in pairs (so the paging tie-break on id is exercised). */
@@ -98,18 +126,26 @@ test('requests without a valid bearer token get 401 with a Bearer challenge', as
   const missing = await api(gatehouse, '/admin/api/v1/sessions');
   t.is(missing.status, 401);
   t.regex(missing.headers.get('www-authenticate') ?? '', /^Bearer\b/);
-  t.notRegex(missing.headers.get('www-authenticate') ?? '', /error=/, 'no error code when no token was given (RFC 6750)');
+  t.notRegex(
+    missing.headers.get('www-authenticate') ?? '',
+    /error=/,
+    'no error code when no token was given (RFC 6750)',
+  );
 
   const garbage = await api(gatehouse, '/admin/api/v1/sessions', { token: 'not-a-token-at-all' });
   t.is(garbage.status, 401);
   t.is(garbage.body.error, 'invalid_token');
   t.regex(garbage.headers.get('www-authenticate') ?? '', /^Bearer .*error="invalid_token"/);
 
-  const basic = await api(gatehouse, '/admin/api/v1/sessions', { authorization: `Basic ${Buffer.from('gatehouse-admin:admin-secret').toString('base64')}` });
+  const basic = await api(gatehouse, '/admin/api/v1/sessions', {
+    authorization: `Basic ${Buffer.from('gatehouse-admin:admin-secret').toString('base64')}`,
+  });
   t.is(basic.status, 401);
 
   // A user's access token (authorization code flow) is not a client_credentials token.
-  const { tokens } = await signIn(new Browser(), await discover(gatehouse.issuer, 'other', 'other-secret'), { username: 'alice' });
+  const { tokens } = await signIn(new Browser(), await discover(gatehouse.issuer, 'other', 'other-secret'), {
+    username: 'alice',
+  });
   t.is((await api(gatehouse, '/admin/api/v1/sessions', { token: tokens.access_token })).status, 401);
   t.is((await api(gatehouse, '/admin/api/v1/backchannel')).status, 401);
   t.is((await api(gatehouse, '/admin/api/v1/sessions/whatever', { method: 'DELETE' })).status, 401);
@@ -128,10 +164,14 @@ test('a client_credentials token without the gatehouse:admin scope gets 403 insu
 test('a client that does not name gatehouse:admin in its own scope list cannot get the scope, nor use a token holding it', async (t) => {
   const { gatehouse } = await setup(t);
   // "reporter" registered no scope list: oidc-provider would let it ask for any scope, the admin one included.
-  const refused = await t.throwsAsync<oidc.ResponseBodyError>(clientToken(gatehouse, 'reporter', 'reporter-secret', 'gatehouse:admin'));
+  const refused = await t.throwsAsync<oidc.ResponseBodyError>(
+    clientToken(gatehouse, 'reporter', 'reporter-secret', 'gatehouse:admin'),
+  );
   t.is(refused?.error, 'invalid_scope');
   // A web client without a scope list (authorization code and client credentials) is refused the same way.
-  const web = await t.throwsAsync<oidc.ResponseBodyError>(clientToken(gatehouse, 'web', 'web-secret', 'openid gatehouse:admin'));
+  const web = await t.throwsAsync<oidc.ResponseBodyError>(
+    clientToken(gatehouse, 'web', 'web-secret', 'openid gatehouse:admin'),
+  );
   t.true(web instanceof Error);
   // The ordinary scopes still work for a client without a scope list.
   t.truthy(await clientToken(gatehouse, 'reporter', 'reporter-secret', 'profile'));
@@ -155,7 +195,11 @@ test('a client that does not name gatehouse:admin in its own scope list cannot g
 test('bad parameters get 400 invalid_request naming each one', async (t) => {
   const { gatehouse, admin } = await setup(t);
   const long = 'x'.repeat(256);
-  const list = await api(gatehouse, `/admin/api/v1/sessions?pageSize=0&count=yes&bogus=1&subject=${long}&displayName=a&displayName=b&page=`, { token: admin });
+  const list = await api(
+    gatehouse,
+    `/admin/api/v1/sessions?pageSize=0&count=yes&bogus=1&subject=${long}&displayName=a&displayName=b&page=`,
+    { token: admin },
+  );
   t.is(list.status, 400);
   t.is(list.body.error, 'invalid_request');
   t.deepEqual(Object.keys(list.body.details).sort(), ['bogus', 'count', 'displayName', 'page', 'pageSize', 'subject']);
@@ -169,24 +213,35 @@ test('bad parameters get 400 invalid_request naming each one', async (t) => {
     t.deepEqual(answer.body.details, { pageSize: 'must be an integer from 1 to 200' }, pageSize);
   }
 
-  const remove = await api(gatehouse, `/admin/api/v1/sessions/${'s'.repeat(129)}?revokeTokens=1&clientIds=web,,other&removeSession=TRUE`, { method: 'DELETE', token: admin });
+  const remove = await api(
+    gatehouse,
+    `/admin/api/v1/sessions/${'s'.repeat(129)}?revokeTokens=1&clientIds=web,,other&removeSession=TRUE`,
+    { method: 'DELETE', token: admin },
+  );
   t.is(remove.status, 400);
   t.deepEqual(Object.keys(remove.body.details).sort(), ['clientIds', 'removeSession', 'revokeTokens', 'sessionId']);
 
   const outbox = await api(gatehouse, '/admin/api/v1/backchannel?status=lost&limit=5000', { token: admin });
   t.deepEqual(Object.keys(outbox.body.details).sort(), ['limit', 'status']);
-  t.is((await api(gatehouse, '/admin/api/v1/sessions/seed?pageSize=3', { token: admin })).body.details.pageSize, 'unknown parameter');
+  t.is(
+    (await api(gatehouse, '/admin/api/v1/sessions/seed?pageSize=3', { token: admin })).body.details.pageSize,
+    'unknown parameter',
+  );
 });
 
 test('paging walks 60 sessions forward to the end and back with no gaps or duplicates', async (t) => {
   const { gatehouse, admin } = await setup(t);
   const seeded = await seed(gatehouse, 60);
-  const expected = [...seeded].sort((a, b) => b.created.getTime() - a.created.getTime() || (a.sessionId < b.sessionId ? 1 : -1)).map((s) => s.sessionId);
+  const expected = [...seeded]
+    .sort((a, b) => b.created.getTime() - a.created.getTime() || (a.sessionId < b.sessionId ? 1 : -1))
+    .map((s) => s.sessionId);
 
   const forward: string[][] = [];
   let page: string | undefined;
   for (let i = 0; i < 20; i++) {
-    const answer = await api(gatehouse, `/admin/api/v1/sessions?pageSize=7${page ? `&page=${page}` : ''}`, { token: admin });
+    const answer = await api(gatehouse, `/admin/api/v1/sessions?pageSize=7${page ? `&page=${page}` : ''}`, {
+      token: admin,
+    });
     t.is(answer.status, 200);
     t.is(answer.body.totalCount, 60);
     t.is(answer.body.paging.hasPrevious, i > 0);
@@ -217,13 +272,20 @@ test('filters: subject, session id, display name prefix, client; count=false lea
   const ids = async (query: string) => {
     const answer = await api(gatehouse, `/admin/api/v1/sessions?pageSize=200&${query}`, { token: admin });
     t.is(answer.status, 200, query);
-    return { ids: answer.body.sessions.map((s: { sessionId: string }) => s.sessionId).sort(), totalCount: answer.body.totalCount };
+    return {
+      ids: answer.body.sessions.map((s: { sessionId: string }) => s.sessionId).sort(),
+      totalCount: answer.body.totalCount,
+    };
   };
   const bob = await ids('subject=bob');
   t.is(bob.ids.length, 8);
   t.is(bob.totalCount, 8);
   t.deepEqual((await ids('sessionId=seed-05')).ids, ['seed-05']);
-  t.deepEqual((await ids('displayName=carol%20seeded%201')).ids, ['seed-11', 'seed-14', 'seed-17'], 'case-insensitive prefix');
+  t.deepEqual(
+    (await ids('displayName=carol%20seeded%201')).ids,
+    ['seed-11', 'seed-14', 'seed-17'],
+    'case-insensitive prefix',
+  );
   t.deepEqual((await ids('clientId=web')).ids, ['seed-00', 'seed-04', 'seed-08', 'seed-12', 'seed-16', 'seed-20']);
   t.deepEqual((await ids('clientId=web&subject=alice')).ids, ['seed-00', 'seed-12']);
   t.deepEqual((await ids('subject=nobody')).ids, []);
@@ -235,12 +297,25 @@ test('filters: subject, session id, display name prefix, client; count=false lea
 test('GET one session shows its fields but never the store key or the provider payload; a missing one is 404', async (t) => {
   const { gatehouse, admin } = await setup(t);
   const browser = new Browser('AdminApiTest/1.0');
-  const { claims } = await signIn(browser, await discover(gatehouse.issuer, 'other', 'other-secret'), { username: 'dave' });
+  const { claims } = await signIn(browser, await discover(gatehouse.issuer, 'other', 'other-secret'), {
+    username: 'dave',
+  });
   const [stored] = await gatehouse.server.sessionStore!.getSessions({ subjectId: 'dave' });
 
   const answer = await api(gatehouse, `/admin/api/v1/sessions/${stored.sessionId}`, { token: admin });
   t.is(answer.status, 200);
-  t.deepEqual(Object.keys(answer.body).sort(), ['authTime', 'clients', 'created', 'displayName', 'expires', 'last', 'lastActivity', 'login', 'sessionId', 'subject']);
+  t.deepEqual(Object.keys(answer.body).sort(), [
+    'authTime',
+    'clients',
+    'created',
+    'displayName',
+    'expires',
+    'last',
+    'lastActivity',
+    'login',
+    'sessionId',
+    'subject',
+  ]);
   t.is(answer.body.subject, 'dave');
   t.is(answer.body.displayName, 'Dave Davis');
   t.deepEqual(answer.body.clients, [{ clientId: 'other', sid: claims.sid }]);
@@ -254,7 +329,10 @@ test('GET one session shows its fields but never the store key or the provider p
   const missing = await api(gatehouse, '/admin/api/v1/sessions/no-such-session', { token: admin });
   t.is(missing.status, 404);
   t.is(missing.body.error, 'not_found');
-  t.is((await api(gatehouse, '/admin/api/v1/sessions/no-such-session', { method: 'DELETE', token: admin })).status, 404);
+  t.is(
+    (await api(gatehouse, '/admin/api/v1/sessions/no-such-session', { method: 'DELETE', token: admin })).status,
+    404,
+  );
 });
 
 test('an admin revocation notifies the relying party, kills its tokens and sends the browser back to the login page', async (t) => {
@@ -264,13 +342,20 @@ test('an admin revocation notifies the relying party, kills its tokens and sends
   const { tokens, claims } = await signIn(browser, web, { username: 'alice', scope: 'openid profile offline_access' });
   const [session] = await gatehouse.server.sessionStore!.getSessions({ subjectId: 'alice' });
 
-  const answer = await api(gatehouse, `/admin/api/v1/sessions/${session.sessionId}`, { method: 'DELETE', token: admin });
+  const answer = await api(gatehouse, `/admin/api/v1/sessions/${session.sessionId}`, {
+    method: 'DELETE',
+    token: admin,
+  });
   t.is(answer.status, 200);
   t.deepEqual(answer.body, { sessions: [session.sessionId], grantsRevoked: 1, notificationsQueued: 1 });
 
   const [logoutToken] = await webReceiver.waitFor(1);
   const jwks = createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`));
-  const { payload } = await jwtVerify(logoutToken, jwks, { issuer: gatehouse.issuer, audience: 'web', typ: 'logout+jwt' });
+  const { payload } = await jwtVerify(logoutToken, jwks, {
+    issuer: gatehouse.issuer,
+    audience: 'web',
+    typ: 'logout+jwt',
+  });
   t.is(payload.sub, 'alice');
   t.is(payload.sid, claims.sid);
   t.deepEqual(payload.events, { [BACKCHANNEL_EVENT]: {} });
@@ -283,9 +368,19 @@ test('an admin revocation notifies the relying party, kills its tokens and sends
 
   const outbox = await api(gatehouse, `/admin/api/v1/backchannel?sessionId=${session.sessionId}`, { token: admin });
   t.is(outbox.status, 200);
-  t.like(outbox.body.notifications[0], { clientId: 'web', subject: 'alice', sid: claims.sid, reason: 'terminated', status: 'delivered', attempts: 1 });
+  t.like(outbox.body.notifications[0], {
+    clientId: 'web',
+    subject: 'alice',
+    sid: claims.sid,
+    reason: 'terminated',
+    status: 'delivered',
+    attempts: 1,
+  });
   t.is(outbox.body.counts.delivered, 1);
-  t.is((await api(gatehouse, '/admin/api/v1/backchannel?status=pending', { token: admin })).body.notifications.length, 0);
+  t.is(
+    (await api(gatehouse, '/admin/api/v1/backchannel?status=pending', { token: admin })).body.notifications.length,
+    0,
+  );
 });
 
 test('clientIds limits revocation and notifications to those clients', async (t) => {
@@ -298,25 +393,43 @@ test('clientIds limits revocation and notifications to those clients', async (t)
   const otherTokens = (await signIn(browser, other, { username: 'bob', scope })).tokens;
   const [session] = await gatehouse.server.sessionStore!.getSessions({ subjectId: 'bob' });
 
-  const answer = await api(gatehouse, `/admin/api/v1/sessions/${session.sessionId}?clientIds=web`, { method: 'DELETE', token: admin });
+  const answer = await api(gatehouse, `/admin/api/v1/sessions/${session.sessionId}?clientIds=web`, {
+    method: 'DELETE',
+    token: admin,
+  });
   t.like(answer.body, { grantsRevoked: 1, notificationsQueued: 1 });
   await webReceiver.waitFor(1);
   await gatehouse.server.backchannel.runOnce();
   t.is(otherReceiver.tokens.length, 0, 'the other client is not told');
-  t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, webTokens.refresh_token!)))?.error, 'invalid_grant');
-  t.truthy((await oidc.refreshTokenGrant(other, otherTokens.refresh_token!)).access_token, "the other client's refresh token still works");
+  t.is(
+    (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, webTokens.refresh_token!)))?.error,
+    'invalid_grant',
+  );
+  t.truthy(
+    (await oidc.refreshTokenGrant(other, otherTokens.refresh_token!)).access_token,
+    "the other client's refresh token still works",
+  );
 });
 
 test('revokeConsents=true brings the consent page back; revokeConsents=false does not', async (t) => {
   const { gatehouse, admin } = await setup(t);
   const web = await discover(gatehouse.issuer, 'web', 'web-secret');
-  for (const [username, revokeConsents] of [['carol', true], ['dave', false]] as const) {
+  for (const [username, revokeConsents] of [
+    ['carol', true],
+    ['dave', false],
+  ] as const) {
     const browser = new Browser();
-    t.true((await signIn(browser, web, { username, scope: 'openid profile' })).sawConsent, 'first use asks for consent');
+    t.true(
+      (await signIn(browser, web, { username, scope: 'openid profile' })).sawConsent,
+      'first use asks for consent',
+    );
     const [session] = await gatehouse.server.sessionStore!.getSessions({ subjectId: username });
     // The session ends either way; only revokeConsents decides whether the next sign-in asks for consent again.
     const path = `/admin/api/v1/sessions/${session.sessionId}?revokeConsents=${revokeConsents}&sendBackchannelLogout=false`;
-    t.like((await api(gatehouse, path, { method: 'DELETE', token: admin })).body, { sessions: [session.sessionId], notificationsQueued: 0 });
+    t.like((await api(gatehouse, path, { method: 'DELETE', token: admin })).body, {
+      sessions: [session.sessionId],
+      notificationsQueued: 0,
+    });
     const again = await signIn(browser, web, { username, scope: 'openid profile' });
     t.true(again.sawLogin, 'the session was removed');
     t.is(again.sawConsent, revokeConsents, `revokeConsents=${revokeConsents}`);
@@ -339,12 +452,19 @@ test('sign out everywhere ends every session of the subject', async (t) => {
   await webReceiver.waitFor(2);
   t.true((await startAuthorization(laptop, web)).body.includes('name="password"'));
   t.true((await startAuthorization(phone, web)).body.includes('name="password"'));
-  t.is((await api(gatehouse, '/admin/api/v1/sessions?subject=bob', { token: admin })).body.totalCount, 1, "bob's session is untouched");
-  t.deepEqual((await api(gatehouse, '/admin/api/v1/subjects/alice/sessions', { method: 'DELETE', token: admin })).body, {
-    sessions: [],
-    grantsRevoked: 0,
-    notificationsQueued: 0,
-  });
+  t.is(
+    (await api(gatehouse, '/admin/api/v1/sessions?subject=bob', { token: admin })).body.totalCount,
+    1,
+    "bob's session is untouched",
+  );
+  t.deepEqual(
+    (await api(gatehouse, '/admin/api/v1/subjects/alice/sessions', { method: 'DELETE', token: admin })).body,
+    {
+      sessions: [],
+      grantsRevoked: 0,
+      notificationsQueued: 0,
+    },
+  );
 });
 
 test('session endpoints answer 409 when server-side sessions are off; the outbox still answers', async (t) => {
@@ -386,9 +506,24 @@ test('the OpenAPI document parses, needs no token and lists every endpoint with 
     '/admin/api/v1/users/{subject}',
     '/admin/api/v1/users/{subject}/lockout',
   ]);
-  const names = (operation: { parameters?: { name: string }[] }) => (operation.parameters ?? []).map((p) => p.name).sort();
-  t.deepEqual(names(doc.paths['/admin/api/v1/sessions'].get), ['clientId', 'count', 'displayName', 'page', 'pageSize', 'sessionId', 'subject']);
-  t.deepEqual(names(doc.paths['/admin/api/v1/sessions/{sessionId}'].delete), ['clientIds', 'removeSession', 'revokeConsents', 'revokeTokens', 'sendBackchannelLogout']);
+  const names = (operation: { parameters?: { name: string }[] }) =>
+    (operation.parameters ?? []).map((p) => p.name).sort();
+  t.deepEqual(names(doc.paths['/admin/api/v1/sessions'].get), [
+    'clientId',
+    'count',
+    'displayName',
+    'page',
+    'pageSize',
+    'sessionId',
+    'subject',
+  ]);
+  t.deepEqual(names(doc.paths['/admin/api/v1/sessions/{sessionId}'].delete), [
+    'clientIds',
+    'removeSession',
+    'revokeConsents',
+    'revokeTokens',
+    'sendBackchannelLogout',
+  ]);
   t.deepEqual(names(doc.paths['/admin/api/v1/backchannel'].get), ['clientId', 'limit', 'sessionId', 'status']);
   t.is(doc.components.securitySchemes.bearerAuth.scheme, 'bearer');
   t.deepEqual(doc.security[0], { bearerAuth: ['gatehouse:admin'] });
@@ -396,7 +531,10 @@ test('the OpenAPI document parses, needs no token and lists every endpoint with 
 
   // Every $ref resolves, and every documented operation exists (401 without a token, not 404/405).
   for (const [, target] of JSON.stringify(doc).matchAll(/"\$ref":"#\/([^"]+)"/g)) {
-    t.truthy(target.split('/').reduce((node: JsonBody, key) => node?.[key], doc), target);
+    t.truthy(
+      target.split('/').reduce((node: JsonBody, key) => node?.[key], doc),
+      target,
+    );
   }
   for (const [path, item] of Object.entries<Record<string, unknown>>(doc.paths)) {
     for (const method of Object.keys(item).filter((key) => key !== 'parameters')) {

@@ -13,10 +13,12 @@ import { discover, REDIRECT_URI, signIn, startAuthorization } from './helpers/re
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const UA = {
-  windowsChrome: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
+  windowsChrome:
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
   macFirefox: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0',
   linuxFirefox: 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
-  iphoneSafari: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+  iphoneSafari:
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
 };
 
 let chromiumBrowser: Chromium;
@@ -32,7 +34,15 @@ test.after.always(async () => {
 async function start(t: ExecutionContext, enabled = true): Promise<TestServer> {
   const gatehouse = await startTestServer({
     config: {
-      clients: [{ client_id: 'rp', client_secret: 'rp-secret', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code'], skipConsent: true }],
+      clients: [
+        {
+          client_id: 'rp',
+          client_secret: 'rp-secret',
+          redirect_uris: [REDIRECT_URI],
+          grant_types: ['authorization_code'],
+          skipConsent: true,
+        },
+      ],
       serverSideSessions: { enabled, displayNameClaim: 'name' },
     },
   });
@@ -50,7 +60,8 @@ async function newContext(t: ExecutionContext, userAgent?: string): Promise<Brow
 async function openSignedIn(context: BrowserContext, url: string, username: string): Promise<Page> {
   const page = await context.newPage();
   await page.goto(url);
-  if (!new URL(page.url()).pathname.startsWith('/interaction/')) throw new Error(`expected the login page, got ${page.url()}`);
+  if (!new URL(page.url()).pathname.startsWith('/interaction/'))
+    throw new Error(`expected the login page, got ${page.url()}`);
   await page.fill('#username', username);
   await page.fill('#password', `${username}-password`);
   await Promise.all([page.waitForURL(url), page.getByRole('button', { name: 'Sign in' }).click()]);
@@ -62,7 +73,9 @@ async function rpSession(gatehouse: TestServer, username: string, userAgent: str
   const browser = new Browser(userAgent);
   const config = await discover(gatehouse.issuer, 'rp', 'rp-secret');
   const { claims } = await signIn(browser, config, { username });
-  const session = (await gatehouse.server.sessions.sessionsOf(username)).find((s) => s.clients.some((c) => c.sid === claims.sid));
+  const session = (await gatehouse.server.sessions.sessionsOf(username)).find((s) =>
+    s.clients.some((c) => c.sid === claims.sid),
+  );
   if (!session) throw new Error('no server-side session for that login');
   return { browser, config, sessionId: session.sessionId };
 }
@@ -89,7 +102,10 @@ test('an admin signs in, filters, and revokes one session of another user after 
   const laptopRow = page.locator(`tr[data-session-id="${bobLaptop.sessionId}"]`);
   t.regex((await laptopRow.textContent()) ?? '', /bob[\s\S]*Bob Brown[\s\S]*rp[\s\S]*Firefox 128 on Linux/);
   t.regex((await page.locator(`tr[data-session-id="${bobPhone.sessionId}"]`).textContent()) ?? '', /Safari 17 on iOS/);
-  t.regex((await rows(page).filter({ hasText: 'alice' }).textContent()) ?? '', /you[\s\S]*gatehouse-console[\s\S]*Chrome 126 on Windows/);
+  t.regex(
+    (await rows(page).filter({ hasText: 'alice' }).textContent()) ?? '',
+    /you[\s\S]*gatehouse-console[\s\S]*Chrome 126 on Windows/,
+  );
   await page.screenshot({ path: '/tmp/admin-sessions.png', fullPage: true });
 
   await page.fill('#f-subject', 'bob');
@@ -97,7 +113,10 @@ test('an admin signs in, filters, and revokes one session of another user after 
   t.is(await rows(page).count(), 2);
   t.is(await page.locator('#total').textContent(), '2');
 
-  await Promise.all([page.waitForURL(/\/admin\/sessions\/revoke\?/), laptopRow.getByRole('link', { name: 'Revoke', exact: true }).click()]);
+  await Promise.all([
+    page.waitForURL(/\/admin\/sessions\/revoke\?/),
+    laptopRow.getByRole('link', { name: 'Revoke', exact: true }).click(),
+  ]);
   t.is(await page.locator('h1').textContent(), 'Revoke this session?');
   t.true((await page.textContent('main'))!.includes(bobLaptop.sessionId));
   t.is((await gatehouse.server.sessions.sessionsOf('bob')).length, 2, 'nothing happens before confirming');
@@ -107,7 +126,10 @@ test('an admin signs in, filters, and revokes one session of another user after 
   t.is(await rows(page).count(), 1);
   t.is(await laptopRow.count(), 0);
 
-  t.true(await isSignedOut(bobLaptop.browser, bobLaptop.config), "the revoked browser's next authorization shows the login page");
+  t.true(
+    await isSignedOut(bobLaptop.browser, bobLaptop.config),
+    "the revoked browser's next authorization shows the login page",
+  );
   t.false(await isSignedOut(bobPhone.browser, bobPhone.config), 'the other session is untouched');
 });
 
@@ -117,7 +139,11 @@ test('revoke POSTs without or with a wrong CSRF token are refused; a non-admin g
   const alice = await newContext(t);
   const page = await openSignedIn(alice, `${gatehouse.issuer}/admin/sessions`, 'alice');
   const url = `${gatehouse.issuer}/admin/sessions/revoke`;
-  const forms: Record<string, string>[] = [{ sessionId: bob.sessionId }, { sessionId: bob.sessionId, csrf: 'not-the-token' }, { subject: 'bob', csrf: '' }];
+  const forms: Record<string, string>[] = [
+    { sessionId: bob.sessionId },
+    { sessionId: bob.sessionId, csrf: 'not-the-token' },
+    { subject: 'bob', csrf: '' },
+  ];
   for (const form of forms) {
     const response = await page.request.post(url, { form, maxRedirects: 0, headers: { accept: 'text/html' } });
     t.is(response.status(), 403);
@@ -143,7 +169,10 @@ test('revoke POSTs without or with a wrong CSRF token are refused; a non-admin g
   await bobPage.goto(`${gatehouse.issuer}/admin/sessions`);
   await bobPage.fill('#username', 'bob');
   await bobPage.fill('#password', 'bob-password');
-  const [response] = await Promise.all([bobPage.waitForResponse((r) => r.url() === `${gatehouse.issuer}/admin/sessions`), bobPage.getByRole('button', { name: 'Sign in' }).click()]);
+  const [response] = await Promise.all([
+    bobPage.waitForResponse((r) => r.url() === `${gatehouse.issuer}/admin/sessions`),
+    bobPage.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
   t.is(response.status(), 403);
 });
 
@@ -195,13 +224,24 @@ test('a user sees their devices and signs out another one, then all others', asy
   await page.reload();
   t.is(await rows(page).count(), 2);
   const csrf = await page.locator('input[name=csrf]').first().inputValue();
-  const foreign = await page.request.post(`${url}/sign-out`, { form: { csrf, sessionId: bob.sessionId }, maxRedirects: 0, headers: { accept: 'text/html' } });
+  const foreign = await page.request.post(`${url}/sign-out`, {
+    form: { csrf, sessionId: bob.sessionId },
+    maxRedirects: 0,
+    headers: { accept: 'text/html' },
+  });
   t.is(foreign.status(), 404, "another user's session cannot be signed out");
   const own = (await gatehouse.server.sessions.sessionsOf('dave')).find((s) => s.sessionId !== phone.sessionId)!;
-  const self = await page.request.post(`${url}/sign-out`, { form: { csrf, sessionId: own.sessionId }, maxRedirects: 0, headers: { accept: 'text/html' } });
+  const self = await page.request.post(`${url}/sign-out`, {
+    form: { csrf, sessionId: own.sessionId },
+    maxRedirects: 0,
+    headers: { accept: 'text/html' },
+  });
   t.is(self.status(), 400, 'the current session is not ended here');
 
-  await Promise.all([page.waitForURL(/signedOut=1/), page.getByRole('button', { name: 'Sign out all other sessions' }).click()]);
+  await Promise.all([
+    page.waitForURL(/signedOut=1/),
+    page.getByRole('button', { name: 'Sign out all other sessions' }).click(),
+  ]);
   t.is(await rows(page).count(), 1);
   t.true(await isSignedOut(phone.browser, phone.config));
   t.false(await isSignedOut(bob.browser, bob.config));
@@ -210,7 +250,10 @@ test('a user sees their devices and signs out another one, then all others', asy
 
   // Sign out goes through the provider's logout, back to the home page; the page then asks for a login again.
   await page.getByRole('link', { name: 'Sign out', exact: true }).click();
-  await Promise.all([page.waitForURL(`${gatehouse.issuer}/`), page.getByRole('button', { name: 'Yes, sign me out' }).click()]);
+  await Promise.all([
+    page.waitForURL(`${gatehouse.issuer}/`),
+    page.getByRole('button', { name: 'Yes, sign me out' }).click(),
+  ]);
   await page.goto(url);
   t.true(new URL(page.url()).pathname.startsWith('/interaction/'));
 });
@@ -290,7 +333,10 @@ test('the admin list pages with next/previous and shows the total', async (t) =>
   t.is(await rows(page).first().getAttribute('data-session-id'), 'paged-00');
   t.is(await page.getByRole('link', { name: '← Previous' }).count(), 0);
   await Promise.all([page.waitForURL(/token=/), page.getByRole('link', { name: 'Next →' }).click()]);
-  t.deepEqual(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-session-id'))), ['paged-25', 'paged-26']);
+  t.deepEqual(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-session-id'))), [
+    'paged-25',
+    'paged-26',
+  ]);
   t.is(await page.locator('#total').textContent(), '27');
   t.is(await page.getByRole('link', { name: 'Next →' }).count(), 0);
   await page.getByRole('link', { name: '← Previous' }).click();
@@ -309,14 +355,20 @@ test('with server-side sessions off the pages say so', async (t) => {
 
 test('the sign-in return path is only ever a local path', (t) => {
   t.is(localPath('/admin/sessions?subject=bob'), '/admin/sessions?subject=bob');
-  for (const bad of ['https://evil.example/', '//evil.example/', '/\\evil.example', 'admin', '/a\nb', undefined]) t.is(localPath(bad), undefined);
+  for (const bad of ['https://evil.example/', '//evil.example/', '/\\evil.example', 'admin', '/a\nb', undefined])
+    t.is(localPath(bad), undefined);
 });
 
 test('user agents are described briefly', (t) => {
   t.is(describeUserAgent(UA.windowsChrome), 'Chrome 126 on Windows');
   t.is(describeUserAgent(UA.macFirefox), 'Firefox 127 on macOS');
   t.is(describeUserAgent(UA.iphoneSafari), 'Safari 17 on iOS');
-  t.is(describeUserAgent('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0'), 'Edge 126 on Windows');
+  t.is(
+    describeUserAgent(
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0',
+    ),
+    'Edge 126 on Windows',
+  );
   t.is(describeUserAgent('curl/8.5.0'), 'curl 8.5.0');
   t.is(describeUserAgent(null), 'Unknown browser');
 });

@@ -18,7 +18,10 @@ import { problemsOf, tempFiles } from './helpers/config-files.js';
 const { dir, file } = tempFiles('gatehouse-apis-');
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-const ORDERS = { identifier: 'https://api.example.com/orders', scopes: [{ name: 'orders:read', description: 'See your orders' }] };
+const ORDERS = {
+  identifier: 'https://api.example.com/orders',
+  scopes: [{ name: 'orders:read', description: 'See your orders' }],
+};
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 test('defaults: no APIs, device flow off, PAR and DPoP (with nonces) on, PAR not required', (t) => {
@@ -64,7 +67,11 @@ test('identifiers are unique as URLs; scope names say which API a request is for
       apis: [
         ORDERS,
         { identifier: 'https://ledger.example.com/', scopes: [{ name: 'other' }] },
-        { identifier: 'https://ledger.example.com', scopes: [{ name: 'orders:read' }, { name: 'openid' }, { name: 'x' }, { name: 'x' }], introspectionClientId: 'spa' },
+        {
+          identifier: 'https://ledger.example.com',
+          scopes: [{ name: 'orders:read' }, { name: 'openid' }, { name: 'x' }, { name: 'x' }],
+          introspectionClientId: 'spa',
+        },
       ],
     }),
   );
@@ -84,7 +91,13 @@ test('a client asking for a feature the configuration turns off is refused by pa
       dpop: { enabled: false },
       clients: [
         { client_id: 'tv', token_endpoint_auth_method: 'none', grant_types: [DEVICE_GRANT] },
-        { client_id: 'web', client_secret: 's', redirect_uris: ['http://localhost/cb'], require_pushed_authorization_requests: true, dpop_bound_access_tokens: true },
+        {
+          client_id: 'web',
+          client_secret: 's',
+          redirect_uris: ['http://localhost/cb'],
+          require_pushed_authorization_requests: true,
+          dpop_bound_access_tokens: true,
+        },
       ],
     }),
   );
@@ -98,7 +111,13 @@ test('a client asking for a feature the configuration turns off is refused by pa
     deviceFlow: { enabled: true },
     clients: [
       { client_id: 'tv', token_endpoint_auth_method: 'none', grant_types: [DEVICE_GRANT] },
-      { client_id: 'web', client_secret: 's', redirect_uris: ['http://localhost/cb'], require_pushed_authorization_requests: true, dpop_bound_access_tokens: true },
+      {
+        client_id: 'web',
+        client_secret: 's',
+        redirect_uris: ['http://localhost/cb'],
+        require_pushed_authorization_requests: true,
+        dpop_bound_access_tokens: true,
+      },
     ],
   });
   t.like(config.clients[1], { require_pushed_authorization_requests: true, dpop_bound_access_tokens: true });
@@ -118,21 +137,50 @@ for (const [form, value] of [
 ] as const) {
   test(`GATEHOUSE_APIS as ${form}`, (t) => {
     const config = loadConfig({ env: { GATEHOUSE_APIS: value() } });
-    t.like(config.apis[0], { identifier: ORDERS.identifier, tokenFormat: 'opaque', scopes: [{ name: 'orders:read', description: 'See your orders' }] });
+    t.like(config.apis[0], {
+      identifier: ORDERS.identifier,
+      tokenFormat: 'opaque',
+      scopes: [{ name: 'orders:read', description: 'See your orders' }],
+    });
   });
 }
 
 test('GATEHOUSE_APIS replaces file entries with the same identifier, keeps the others, and names its own problems', (t) => {
-  const base = file('base.yaml', `apis:\n  - { identifier: "https://api.example.com/orders", scopes: [{ name: "orders:read" }] }\n  - { identifier: "urn:reports", scopes: [{ name: "reports:read" }] }\n`);
-  const config = loadConfig({ file: base, env: { GATEHOUSE_APIS: JSON.stringify([{ ...ORDERS, tokenFormat: 'opaque' }]) } });
-  t.deepEqual(config.apis.map((api) => [api.identifier, api.tokenFormat]), [['urn:reports', 'jwt'], [ORDERS.identifier, 'opaque']]);
+  const base = file(
+    'base.yaml',
+    `apis:\n  - { identifier: "https://api.example.com/orders", scopes: [{ name: "orders:read" }] }\n  - { identifier: "urn:reports", scopes: [{ name: "reports:read" }] }\n`,
+  );
+  const config = loadConfig({
+    file: base,
+    env: { GATEHOUSE_APIS: JSON.stringify([{ ...ORDERS, tokenFormat: 'opaque' }]) },
+  });
+  t.deepEqual(
+    config.apis.map((api) => [api.identifier, api.tokenFormat]),
+    [
+      ['urn:reports', 'jwt'],
+      [ORDERS.identifier, 'opaque'],
+    ],
+  );
 
-  const problems = problemsOf(() => loadConfig({ file: base, env: { GATEHOUSE_APIS: JSON.stringify([{ identifier: 'urn:other', scopes: [{ name: 'reports:read' }] }, { identifier: 'x' }]) } }));
+  const problems = problemsOf(() =>
+    loadConfig({
+      file: base,
+      env: {
+        GATEHOUSE_APIS: JSON.stringify([
+          { identifier: 'urn:other', scopes: [{ name: 'reports:read' }] },
+          { identifier: 'x' },
+        ]),
+      },
+    }),
+  );
   t.deepEqual(problems, [
     'GATEHOUSE_APIS[1].identifier: expected an absolute URI without a fragment (e.g. https://api.example.com/orders)',
     'GATEHOUSE_APIS[1].scopes: Invalid input: expected array, received undefined',
   ]);
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_APIS: '{"identifier": "urn:x"}' } })), ['GATEHOUSE_APIS: expected a list (an array) of apis, got object']);
+  t.deepEqual(
+    problemsOf(() => loadConfig({ env: { GATEHOUSE_APIS: '{"identifier": "urn:x"}' } })),
+    ['GATEHOUSE_APIS: expected a list (an array) of apis, got object'],
+  );
 });
 
 test('the demo configuration turns every feature on and gives each a client', (t) => {
@@ -143,7 +191,12 @@ test('the demo configuration turns every feature on and gives each a client', (t
   t.true(config.apis.length >= 2);
   t.deepEqual(new Set(config.apis.map((api) => api.tokenFormat)), new Set(['jwt', 'opaque']));
   t.true(config.clients.some((client) => client.grant_types.includes(DEVICE_GRANT)));
-  t.true(config.apis.some((api) => api.introspectionClientId && config.clients.some((client) => client.client_id === api.introspectionClientId)));
+  t.true(
+    config.apis.some(
+      (api) =>
+        api.introspectionClientId && config.clients.some((client) => client.client_id === api.introspectionClientId),
+    ),
+  );
 });
 
 test('gatehouse clients add: --require-par and --dpop-bound, refused when the configuration turns the feature off', async (t) => {
@@ -154,7 +207,20 @@ test('gatehouse clients add: --require-par and --dpop-bound, refused when the co
   t.teardown(() => {
     console.log = log;
   });
-  await clients.run(['clients', 'add', '--db', database.url, '--client-id', 'strict', '--secret', 's3cret', '--redirect-uri', 'http://localhost/cb', '--require-par', '--dpop-bound']);
+  await clients.run([
+    'clients',
+    'add',
+    '--db',
+    database.url,
+    '--client-id',
+    'strict',
+    '--secret',
+    's3cret',
+    '--redirect-uri',
+    'http://localhost/cb',
+    '--require-par',
+    '--dpop-bound',
+  ]);
   const sequelize = await openDatabase({ url: database.url, sqliteBusyTimeoutMs: 5000, poolMax: 1 });
   t.teardown(() => sequelize.close());
   const stored = await new SequelizeDirectory(sequelize, systemClock).getClient('strict');
@@ -162,7 +228,21 @@ test('gatehouse clients add: --require-par and --dpop-bound, refused when the co
 
   const off = file('no-par.yaml', 'pushedAuthorizationRequests:\n  enabled: false\n');
   const error = await t.throwsAsync(
-    clients.run(['clients', 'add', '--config', off, '--db', database.url, '--client-id', 'strict2', '--secret', 's3cret', '--redirect-uri', 'http://localhost/cb', '--require-par']),
+    clients.run([
+      'clients',
+      'add',
+      '--config',
+      off,
+      '--db',
+      database.url,
+      '--client-id',
+      'strict2',
+      '--secret',
+      's3cret',
+      '--redirect-uri',
+      'http://localhost/cb',
+      '--require-par',
+    ]),
     { instanceOf: UsageError }, // exit code 2: the arguments contradict the configuration
   );
   t.regex(error!.message, /--require-par: needs pushedAuthorizationRequests\.enabled: true/);

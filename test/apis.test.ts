@@ -25,7 +25,12 @@ test.before(async () => {
     config: {
       serverSideSessions: { enabled: true, displayNameClaim: 'name' },
       clients: [
-        { client_id: 'gatehouse-admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
+        {
+          client_id: 'gatehouse-admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
         { client_id: 'svc', client_secret: 'svc-secret', grant_types: ['client_credentials'] },
         { client_id: 'other-svc', client_secret: 'other-svc-secret', grant_types: ['client_credentials'] },
         {
@@ -48,12 +53,23 @@ test.before(async () => {
             { name: 'orders:write', description: 'Place orders for you' },
           ],
         },
-        { identifier: LEDGER, name: 'Ledger', scopes: [{ name: 'ledger:read', description: 'Read your ledger' }], tokenFormat: 'opaque', accessTokenTtl: 300, introspectionClientId: 'ledger-api' },
+        {
+          identifier: LEDGER,
+          name: 'Ledger',
+          scopes: [{ name: 'ledger:read', description: 'Read your ledger' }],
+          tokenFormat: 'opaque',
+          accessTokenTtl: 300,
+          introspectionClientId: 'ledger-api',
+        },
         { identifier: REPORTS, scopes: [{ name: 'reports:read' }], signingAlg: 'ES256', allowedClients: ['svc'] },
       ],
     },
   });
-  admin = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'gatehouse-admin', 'admin-secret'), { scope: 'gatehouse:admin' })).access_token;
+  admin = (
+    await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'gatehouse-admin', 'admin-secret'), {
+      scope: 'gatehouse:admin',
+    })
+  ).access_token;
 });
 
 test.after.always(async () => {
@@ -63,7 +79,11 @@ test.after.always(async () => {
 const jwks = () => createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`));
 
 /** Authorization code + PKCE through the real login and consent pages; keeps the consent page's HTML. */
-async function signIn(config: oidc.Configuration, username: string, scope: string): Promise<{ tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers; consent?: string }> {
+async function signIn(
+  config: oidc.Configuration,
+  username: string,
+  scope: string,
+): Promise<{ tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers; consent?: string }> {
   const browser = new Browser();
   const verifier = oidc.randomPKCECodeVerifier();
   const nonce = oidc.randomNonce();
@@ -78,27 +98,45 @@ async function signIn(config: oidc.Configuration, username: string, scope: strin
   let page: Page = await browser.navigate(url, {}, gatehouse.issuer);
   let consent: string | undefined;
   for (let step = 0; step < 4 && !page.url.startsWith(REDIRECT_URI); step++) {
-    const form = page.body.includes('name="password"') ? formWithAction(page.body, '/login') : formWithAction(page.body, '/confirm');
+    const form = page.body.includes('name="password"')
+      ? formWithAction(page.body, '/login')
+      : formWithAction(page.body, '/confirm');
     if (form.action.endsWith('/confirm')) consent = page.body;
-    const fields = form.action.endsWith('/login') ? { ...form.fields, username, password: `${username}-password` } : form.fields;
+    const fields = form.action.endsWith('/login')
+      ? { ...form.fields, username, password: `${username}-password` }
+      : form.fields;
     page = await browser.navigate(new URL(form.action, page.url), { form: fields }, gatehouse.issuer);
   }
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: verifier, expectedNonce: nonce, idTokenExpected: true });
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), {
+    pkceCodeVerifier: verifier,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
   return { tokens, consent };
 }
 
 async function adminApi(path: string, method = 'GET'): Promise<{ status: number; body: JsonBody }> {
-  const response = await fetch(`${gatehouse.issuer}/admin/api/v1${path}`, { method, headers: { authorization: `Bearer ${admin}` } });
+  const response = await fetch(`${gatehouse.issuer}/admin/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${admin}` },
+  });
   return { status: response.status, body: await response.json() };
 }
 
 test('client credentials for an API: an RFC 9068 JWT that jose verifies against the JWKS', async (t) => {
   const svc = await discover(gatehouse.issuer, 'svc', 'svc-secret');
   // Named by its scope alone, or with the resource indicator: the same API.
-  for (const parameters of [{ scope: 'orders:read' }, { resource: ORDERS, scope: 'orders:read orders:write' }] as Record<string, string>[]) {
+  for (const parameters of [
+    { scope: 'orders:read' },
+    { resource: ORDERS, scope: 'orders:read orders:write' },
+  ] as Record<string, string>[]) {
     const tokens = await oidc.clientCredentialsGrant(svc, parameters);
     t.is(tokens.token_type, 'bearer');
-    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks(), { issuer: gatehouse.issuer, audience: ORDERS, typ: 'at+jwt' });
+    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks(), {
+      issuer: gatehouse.issuer,
+      audience: ORDERS,
+      typ: 'at+jwt',
+    });
     t.is(protectedHeader.alg, 'RS256');
     t.is(payload.scope, parameters.scope);
     t.is(payload.client_id, 'svc');
@@ -108,7 +146,12 @@ test('client credentials for an API: an RFC 9068 JWT that jose verifies against 
   }
   // An API with ES256 gets tokens signed with the published ES256 key.
   const reports = await oidc.clientCredentialsGrant(svc, { scope: 'reports:read' });
-  const { protectedHeader } = await jwtVerify(reports.access_token, jwks(), { issuer: gatehouse.issuer, audience: REPORTS, typ: 'at+jwt', algorithms: ['ES256'] });
+  const { protectedHeader } = await jwtVerify(reports.access_token, jwks(), {
+    issuer: gatehouse.issuer,
+    audience: REPORTS,
+    typ: 'at+jwt',
+    algorithms: ['ES256'],
+  });
   t.is(protectedHeader.alg, 'ES256');
   // Without an API scope or resource, the token stays what it was: opaque, for Gatehouse itself.
   const plain = await oidc.clientCredentialsGrant(svc);
@@ -119,14 +162,20 @@ test('a token for one API carries only that API’s scopes; allowedClients and u
   const svc = await discover(gatehouse.issuer, 'svc', 'svc-secret');
   const mixed = await oidc.clientCredentialsGrant(svc, { resource: ORDERS, scope: 'orders:read ledger:read' });
   t.is(decodeJwt(mixed.access_token).scope, 'orders:read');
-  const both = await t.throwsAsync<oidc.ResponseBodyError>(oidc.clientCredentialsGrant(svc, { scope: 'orders:read ledger:read' }));
+  const both = await t.throwsAsync<oidc.ResponseBodyError>(
+    oidc.clientCredentialsGrant(svc, { scope: 'orders:read ledger:read' }),
+  );
   t.is(both?.error, 'invalid_target', 'client credentials name one API at a time');
 
   const other = await discover(gatehouse.issuer, 'other-svc', 'other-svc-secret');
-  const refused = await t.throwsAsync<oidc.ResponseBodyError>(oidc.clientCredentialsGrant(other, { scope: 'reports:read' }));
+  const refused = await t.throwsAsync<oidc.ResponseBodyError>(
+    oidc.clientCredentialsGrant(other, { scope: 'reports:read' }),
+  );
   t.is(refused?.error, 'invalid_target');
   t.regex(refused?.error_description ?? '', /may not request tokens for this API/);
-  const unknown = await t.throwsAsync<oidc.ResponseBodyError>(oidc.clientCredentialsGrant(svc, { resource: 'https://unknown.example.com/' }));
+  const unknown = await t.throwsAsync<oidc.ResponseBodyError>(
+    oidc.clientCredentialsGrant(svc, { resource: 'https://unknown.example.com/' }),
+  );
   t.is(unknown?.error, 'invalid_target');
 });
 
@@ -139,20 +188,44 @@ test('authorization code and refresh for an API with reference tokens: the API i
   t.regex(consent ?? '', /Read your ledger/, 'the consent page lists the API scope with its description');
   t.throws(() => decodeJwt(tokens.access_token), undefined, 'a reference token, not a JWT');
   t.is(tokens.scope, 'ledger:read');
-  t.is(tokens.claims()?.name, 'Dave Davis', 'the ID token carries the profile claims: the access token cannot call userinfo');
+  t.is(
+    tokens.claims()?.name,
+    'Dave Davis',
+    'the ID token carries the profile claims: the access token cannot call userinfo',
+  );
 
   const introspected = await oidc.tokenIntrospection(ledgerApi, tokens.access_token);
-  t.like(introspected, { active: true, aud: LEDGER, scope: 'ledger:read', sub: 'dave', client_id: 'web', token_type: 'Bearer' });
+  t.like(introspected, {
+    active: true,
+    aud: LEDGER,
+    scope: 'ledger:read',
+    sub: 'dave',
+    client_id: 'web',
+    token_type: 'Bearer',
+  });
   t.is(introspected.exp! - introspected.iat!, 300, 'the API’s own lifetime');
 
   // Refresh keeps the API.
   const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token!);
-  t.like(await oidc.tokenIntrospection(ledgerApi, refreshed.access_token), { active: true, aud: LEDGER, scope: 'ledger:read' });
+  t.like(await oidc.tokenIntrospection(ledgerApi, refreshed.access_token), {
+    active: true,
+    aud: LEDGER,
+    scope: 'ledger:read',
+  });
 
   // The admin view says which APIs the session's clients hold tokens for, and how those end.
   const [session] = await gatehouse.server.sessions.sessionsOf('dave');
   const shown = await adminApi(`/sessions/${session.sessionId}`);
-  t.deepEqual(shown.body.apis, [{ clientId: 'web', api: LEDGER, name: 'Ledger', tokenFormat: 'opaque', accessTokenTtl: 300, tokensEnd: 'revoked-with-session' }]);
+  t.deepEqual(shown.body.apis, [
+    {
+      clientId: 'web',
+      api: LEDGER,
+      name: 'Ledger',
+      tokenFormat: 'opaque',
+      accessTokenTtl: 300,
+      tokensEnd: 'revoked-with-session',
+    },
+  ]);
   const listed = await adminApi('/sessions?subject=dave');
   t.deepEqual(listed.body.sessions[0].apis, shown.body.apis);
 
@@ -170,10 +243,24 @@ test('a coordinated client’s reference tokens for an API stop introspecting wh
     config: {
       serverSideSessions: { enabled: true, idleTimeout: 3600, coordinateClientLifetimesWithUserSession: true },
       clients: [
-        { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access', skipConsent: true },
+        {
+          client_id: 'web',
+          client_secret: 'web-secret',
+          redirect_uris: [REDIRECT_URI],
+          grant_types: ['authorization_code', 'refresh_token'],
+          scope: 'openid offline_access',
+          skipConsent: true,
+        },
         { client_id: 'ledger-api', client_secret: 'ledger-api-secret', grant_types: [] },
       ],
-      apis: [{ identifier: LEDGER, scopes: [{ name: 'ledger:read' }], tokenFormat: 'opaque', introspectionClientId: 'ledger-api' }],
+      apis: [
+        {
+          identifier: LEDGER,
+          scopes: [{ name: 'ledger:read' }],
+          tokenFormat: 'opaque',
+          introspectionClientId: 'ledger-api',
+        },
+      ],
     },
   });
   t.teardown(() => expiring.close());
@@ -181,18 +268,34 @@ test('a coordinated client’s reference tokens for an API stop introspecting wh
   const ledgerApi = await discover(expiring.issuer, 'ledger-api', 'ledger-api-secret');
   const browser = new Browser();
   const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(web, { redirect_uri: REDIRECT_URI, scope: 'openid offline_access ledger:read', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+  const url = oidc.buildAuthorizationUrl(web, {
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid offline_access ledger:read',
+    prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  });
   const login = await browser.navigate(url, {}, expiring.issuer);
   const form = formWithAction(login.body, '/login');
-  const back = await browser.navigate(new URL(form.action, login.url), { form: { ...form.fields, username: 'alice', password: 'alice-password' } }, expiring.issuer);
-  const tokens = await oidc.authorizationCodeGrant(web, new URL(back.url), { pkceCodeVerifier: verifier, idTokenExpected: true });
+  const back = await browser.navigate(
+    new URL(form.action, login.url),
+    { form: { ...form.fields, username: 'alice', password: 'alice-password' } },
+    expiring.issuer,
+  );
+  const tokens = await oidc.authorizationCodeGrant(web, new URL(back.url), {
+    pkceCodeVerifier: verifier,
+    idTokenExpected: true,
+  });
   t.true((await oidc.tokenIntrospection(ledgerApi, tokens.access_token)).active);
 
   clock.advance(3600 * 1000 + 1000);
   t.false((await oidc.tokenIntrospection(ledgerApi, tokens.access_token)).active, 'bound to the expired session');
   await expiring.server.sweeper.runOnce();
   t.false((await oidc.tokenIntrospection(web, tokens.access_token)).active);
-  t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!)))?.error, 'invalid_grant');
+  t.is(
+    (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!)))?.error,
+    'invalid_grant',
+  );
 });
 
 test('JWT access tokens from a sign-in: audience, subject and scope of the API; the session view says they live out their lifetime', async (t) => {
@@ -200,12 +303,25 @@ test('JWT access tokens from a sign-in: audience, subject and scope of the API; 
   const { tokens, consent } = await signIn(web, 'bob', 'openid orders:read');
   t.regex(consent ?? '', /See your orders/);
   t.notRegex(consent ?? '', /Place orders for you/, 'only the scopes asked for are listed');
-  const { payload } = await jwtVerify(tokens.access_token, jwks(), { issuer: gatehouse.issuer, audience: ORDERS, typ: 'at+jwt' });
+  const { payload } = await jwtVerify(tokens.access_token, jwks(), {
+    issuer: gatehouse.issuer,
+    audience: ORDERS,
+    typ: 'at+jwt',
+  });
   t.like(payload, { sub: 'bob', client_id: 'web', scope: 'orders:read' });
   t.is(payload.exp! - payload.iat!, 3600, 'ttl.accessToken');
   const [session] = await gatehouse.server.sessions.sessionsOf('bob');
   const shown = await adminApi(`/sessions/${session.sessionId}`);
-  t.deepEqual(shown.body.apis, [{ clientId: 'web', api: ORDERS, name: 'Orders', tokenFormat: 'jwt', accessTokenTtl: 3600, tokensEnd: 'until-expiry' }]);
+  t.deepEqual(shown.body.apis, [
+    {
+      clientId: 'web',
+      api: ORDERS,
+      name: 'Orders',
+      tokenFormat: 'jwt',
+      accessTokenTtl: 3600,
+      tokensEnd: 'until-expiry',
+    },
+  ]);
 });
 
 test('introspection: a client sees its own tokens, an API the tokens of its audience, nobody anything else', async (t) => {
@@ -225,12 +341,23 @@ test('introspection: a client sees its own tokens, an API the tokens of its audi
 test('the testing harness takes APIs: login for an API scope returns its JWT access token', async (t) => {
   const harness = await startGatehouse({
     users: [{ subject: 'erin', password: 'erin-pw' }],
-    clients: [{ client_id: 'app', client_secret: 'app-secret', redirect_uris: ['http://127.0.0.1:9/cb'], grant_types: ['authorization_code'] }],
+    clients: [
+      {
+        client_id: 'app',
+        client_secret: 'app-secret',
+        redirect_uris: ['http://127.0.0.1:9/cb'],
+        grant_types: ['authorization_code'],
+      },
+    ],
     apis: [{ identifier: ORDERS, scopes: [{ name: 'orders:read' }] }],
   });
   t.teardown(() => harness.stop());
   const { tokens } = await harness.login({ subject: 'erin', clientId: 'app', scope: 'openid orders:read' });
-  const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${harness.issuer}/jwks`)), { issuer: harness.issuer, audience: ORDERS, typ: 'at+jwt' });
+  const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${harness.issuer}/jwks`)), {
+    issuer: harness.issuer,
+    audience: ORDERS,
+    typ: 'at+jwt',
+  });
   t.is(payload.sub, 'erin');
 });
 
@@ -241,7 +368,9 @@ test('the admin sessions page shows which APIs a session’s clients hold tokens
   let page = await browser.navigate(`${gatehouse.issuer}/admin/sessions?subject=carol`);
   const login = formWithAction(page.body, '/login');
   // carol is no administrator: alice looks at carol's sessions.
-  page = await browser.navigate(new URL(login.action, page.url), { form: { ...login.fields, username: 'alice', password: 'alice-password' } });
+  page = await browser.navigate(new URL(login.action, page.url), {
+    form: { ...login.fields, username: 'alice', password: 'alice-password' },
+  });
   t.is(page.status, 200);
   t.regex(page.body, /<th>APIs<\/th>/);
   t.regex(page.body, /Orders <span class="muted">\(web: JWT, valid until expiry \(≤ 1 h\)\)<\/span>/);

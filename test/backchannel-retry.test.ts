@@ -23,17 +23,24 @@ test('a failed back-channel logout is retried when its backoff is due, long befo
     await gatehouse.close();
     await receiver.close();
   });
-  const { claims } = await signIn(new Browser(), await discover(gatehouse.issuer, 'web', 'web-secret'), { username: 'alice', scope: 'openid' });
+  const { claims } = await signIn(new Browser(), await discover(gatehouse.issuer, 'web', 'web-secret'), {
+    username: 'alice',
+    scope: 'openid',
+  });
   receiver.statuses.push(503); // the relying party fails the first attempt
   const started = Date.now();
-  const retried = new Promise<number>((resolve) => gatehouse.server.events.once('backchannel.delivered', ({ attempt }) => resolve(attempt)));
+  const retried = new Promise<number>((resolve) =>
+    gatehouse.server.events.once('backchannel.delivered', ({ attempt }) => resolve(attempt)),
+  );
   await gatehouse.server.sessions.removeSessions({ subjectId: 'alice', actor: 'test' });
 
   const [token] = await receiver.waitFor(1, 30_000);
   const elapsed = Date.now() - started;
   t.is(await retried, 2, 'delivered by the second attempt');
   t.truthy(token);
-  t.log(`delivered ${elapsed} ms after the revocation (retry due after ${RETRY_BASE_DELAY} s; poll every ${POLL_INTERVAL} s)`);
+  t.log(
+    `delivered ${elapsed} ms after the revocation (retry due after ${RETRY_BASE_DELAY} s; poll every ${POLL_INTERVAL} s)`,
+  );
   t.true(elapsed >= RETRY_BASE_DELAY * 1000 - 100, `not before its backoff (${elapsed} ms)`);
   t.true(elapsed < 20_000, `long before the next poll at ${POLL_INTERVAL} s (${elapsed} ms)`);
   const [row] = await gatehouse.server.backchannel.outbox.list({ clientId: 'web' });
@@ -62,6 +69,10 @@ test('a stopping worker delivers the notification it holds and claims no more', 
   await new Promise((resolve) => setTimeout(resolve, 500));
   await gatehouse.server.backchannel.stop();
   const rows = await gatehouse.server.backchannel.outbox.list({ clientId: 'web' });
-  t.deepEqual(rows.map((row) => row.status).sort(), ['delivered', 'pending'], 'the one held was delivered, the other left for later');
+  t.deepEqual(
+    rows.map((row) => row.status).sort(),
+    ['delivered', 'pending'],
+    'the one held was delivered, the other left for later',
+  );
   t.is(receiver.tokens.length, 1);
 });

@@ -9,7 +9,15 @@ test('with allowPrivateNetworks off (the default), back-channel logout never rea
     config: {
       backchannelLogout: { allowPrivateNetworks: false, maxAttempts: 1 },
       serverSideSessions: { enabled: true },
-      clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], backchannel_logout_uri: receiver.url, skipConsent: true }],
+      clients: [
+        {
+          client_id: 'web',
+          client_secret: 'web-secret',
+          redirect_uris: [REDIRECT_URI],
+          backchannel_logout_uri: receiver.url,
+          skipConsent: true,
+        },
+      ],
     },
   });
   t.teardown(async () => {

@@ -53,7 +53,10 @@ for (const dialect of ['sqlite-file', 'postgres'] as TestDialect[]) {
       skipConsent: true,
     };
     const sessions = { enabled: true, displayNameClaim: 'name' };
-    const gatehouse = await startTestServer({ databaseUrl: database.url, config: { serverSideSessions: sessions, clients: [web] } as never });
+    const gatehouse = await startTestServer({
+      databaseUrl: database.url,
+      config: { serverSideSessions: sessions, clients: [web] } as never,
+    });
     t.teardown(async () => {
       await gatehouse.close();
       await receiver.close();
@@ -79,7 +82,11 @@ for (const dialect of ['sqlite-file', 'postgres'] as TestDialect[]) {
     t.is(listed.code, 0, listed.stderr);
     const body = JSON.parse(listed.stdout);
     t.is(body.totalCount, 1);
-    t.like(body.sessions[0], { subject: 'alice', displayName: 'Alice Anderson', clients: [{ clientId: 'web', sid: claims.sid }] });
+    t.like(body.sessions[0], {
+      subject: 'alice',
+      displayName: 'Alice Anderson',
+      clients: [{ clientId: 'web', sid: claims.sid }],
+    });
     const sessionId: string = body.sessions[0].sessionId;
 
     const table = await cli(['sessions', 'list', '--config', config]);
@@ -94,7 +101,10 @@ for (const dialect of ['sqlite-file', 'postgres'] as TestDialect[]) {
     t.regex(revoked.stdout, /Back-channel logout: 1 queued, 1 delivered/);
 
     const [logoutToken] = await receiver.waitFor(1);
-    const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`)), { issuer: gatehouse.issuer, audience: 'web' });
+    const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`)), {
+      issuer: gatehouse.issuer,
+      audience: 'web',
+    });
     t.is(payload.sub, 'alice');
     t.is(payload.sid, claims.sid);
     t.is(await gatehouse.server.sessions.getSession(sessionId), null, 'the running server no longer knows the session');
@@ -112,7 +122,10 @@ test('bad arguments exit 2 with a message naming the argument', async (t) => {
     [['sessions', 'list', '--page-size', '0'], /--page-size must be an integer from 1 to 200/],
     [['sessions', 'list', '--frobnicate'], /--frobnicate/],
     [['sessions', 'revoke'], /--session-id or --subject/],
-    [['sessions', 'revoke', '--session-id', 'a', '--page-size', '5'], /--page-size is not an option of sessions revoke/],
+    [
+      ['sessions', 'revoke', '--session-id', 'a', '--page-size', '5'],
+      /--page-size is not an option of sessions revoke/,
+    ],
     [['sessions', 'revoke', '--subject', 'a', '--client-ids', 'web,,other'], /--client-ids/],
     [['sessions', 'purge'], /unknown subcommand "purge"/],
   ];
@@ -125,14 +138,20 @@ test('bad arguments exit 2 with a message naming the argument', async (t) => {
 });
 
 test('a session store that cannot be built stops start with exit code 2, naming serverSideSessions.store', async (t) => {
-  const config = configFile(t, { database: { url: 'sqlite::memory:' }, serverSideSessions: { enabled: true, store: './needs-url.mjs' } });
+  const config = configFile(t, {
+    database: { url: 'sqlite::memory:' },
+    serverSideSessions: { enabled: true, store: './needs-url.mjs' },
+  });
   writeFileSync(
     join(dirname(config), 'needs-url.mjs'),
     `export default class NeedsUrl {\n  constructor(context) { if (!context.options.url) throw new Error('storeOptions.url is required'); }\n}\n`,
   );
   const run = await cli(['start', '--config', config, '--port', '0']);
   t.is(run.code, 2, run.stderr);
-  t.regex(run.stderr, /^gatehouse: serverSideSessions\.store: building "NeedsUrl" from module ".*needs-url\.mjs" failed: storeOptions\.url is required/m);
+  t.regex(
+    run.stderr,
+    /^gatehouse: serverSideSessions\.store: building "NeedsUrl" from module ".*needs-url\.mjs" failed: storeOptions\.url is required/m,
+  );
 });
 
 test('a metrics port in use stops start with exit code 1, naming metrics.port; nothing stays half-started', async (t) => {
@@ -144,7 +163,13 @@ test('a metrics port in use stops start with exit code 1, naming metrics.port; n
   // Before the fix the server went on serving the main port (and the run ended only at the child's timeout).
   const run = await cli(['start', '--config', config, '--port', '0']);
   t.is(run.code, 1, run.stderr);
-  t.regex(run.stderr, new RegExp(`^gatehouse: metrics\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: the port is in use by another process \\(EADDRINUSE\\); choose another metrics\\.port \\(GATEHOUSE_METRICS__PORT\\)$`, 'm'));
+  t.regex(
+    run.stderr,
+    new RegExp(
+      `^gatehouse: metrics\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: the port is in use by another process \\(EADDRINUSE\\); choose another metrics\\.port \\(GATEHOUSE_METRICS__PORT\\)$`,
+      'm',
+    ),
+  );
   t.notRegex(run.stderr, /listening on/);
 });
 
@@ -153,11 +178,22 @@ test('an empty sessions list says why it may be empty: sessions off in the confi
   t.teardown(() => database.drop());
   const alone = await cli(['sessions', 'list', '--db', database.url]);
   t.is(alone.code, 0, alone.stderr);
-  t.regex(alone.stdout, /^No sessions\.\nOnly server-side sessions are listed: servers record them with serverSideSessions\.enabled: true \(off by default\)\.\n/);
+  t.regex(
+    alone.stdout,
+    /^No sessions\.\nOnly server-side sessions are listed: servers record them with serverSideSessions\.enabled: true \(off by default\)\.\n/,
+  );
   const off = await cli(['sessions', 'list', '--config', configFile(t, { database: { url: database.url } })]);
   t.is(off.code, 0, off.stderr);
-  t.regex(off.stdout, /^No sessions\.\nServer-side sessions are off in this configuration \(serverSideSessions\.enabled: false\): sign-ins are not recorded\.\n/);
-  const on = await cli(['sessions', 'list', '--config', configFile(t, { database: { url: database.url }, serverSideSessions: { enabled: true } })]);
+  t.regex(
+    off.stdout,
+    /^No sessions\.\nServer-side sessions are off in this configuration \(serverSideSessions\.enabled: false\): sign-ins are not recorded\.\n/,
+  );
+  const on = await cli([
+    'sessions',
+    'list',
+    '--config',
+    configFile(t, { database: { url: database.url }, serverSideSessions: { enabled: true } }),
+  ]);
   t.is(on.code, 0, on.stderr);
   t.regex(on.stdout, /^No sessions\.\n\n0 shown, 0 in total\.$/m);
 });
@@ -165,18 +201,32 @@ test('an empty sessions list says why it may be empty: sessions off in the confi
 test('sessions list and revoke work with --db alone, whatever a configuration says about server-side sessions', async (t) => {
   const database = await createTestDatabase('sqlite-file');
   const receiver = await new LogoutReceiver().start();
-  const web = { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], backchannel_logout_uri: receiver.url, skipConsent: true };
-  const gatehouse = await startTestServer({ databaseUrl: database.url, config: { serverSideSessions: { enabled: true }, clients: [web] } });
+  const web = {
+    client_id: 'web',
+    client_secret: 'web-secret',
+    redirect_uris: [REDIRECT_URI],
+    backchannel_logout_uri: receiver.url,
+    skipConsent: true,
+  };
+  const gatehouse = await startTestServer({
+    databaseUrl: database.url,
+    config: { serverSideSessions: { enabled: true }, clients: [web] },
+  });
   t.teardown(async () => {
     await gatehouse.close();
     await receiver.close();
     await database.drop();
   });
-  const { claims } = await signIn(new Browser(), await discover(gatehouse.issuer, 'web', 'web-secret'), { username: 'carol' });
+  const { claims } = await signIn(new Browser(), await discover(gatehouse.issuer, 'web', 'web-secret'), {
+    username: 'carol',
+  });
 
   const listed = await cli(['sessions', 'list', '--db', database.url, '--subject', 'carol', '--json']);
   t.is(listed.code, 0, listed.stderr);
-  t.like(JSON.parse(listed.stdout), { totalCount: 1, sessions: [{ subject: 'carol', clients: [{ clientId: 'web', sid: claims.sid }] }] });
+  t.like(JSON.parse(listed.stdout), {
+    totalCount: 1,
+    sessions: [{ subject: 'carol', clients: [{ clientId: 'web', sid: claims.sid }] }],
+  });
   const sessionsOff = configFile(t, { database: { url: database.url }, serverSideSessions: { enabled: false } });
   const again = await cli(['sessions', 'list', '--config', sessionsOff, '--subject', 'carol', '--json']);
   t.is(again.code, 0, again.stderr);
@@ -189,6 +239,9 @@ test('sessions list and revoke work with --db alone, whatever a configuration sa
   t.deepEqual(await gatehouse.server.sessions.sessionsOf('carol'), []);
   await gatehouse.server.backchannel.runOnce(); // what the running server's delivery worker does on its next poll
   const [logoutToken] = await receiver.waitFor(1);
-  const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`)), { issuer: gatehouse.issuer, audience: 'web' });
+  const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`)), {
+    issuer: gatehouse.issuer,
+    audience: 'web',
+  });
   t.is(payload.sid, claims.sid);
 });

@@ -27,11 +27,11 @@ test('variable names follow the rule', (t) => {
 /** A valid value for an option, different from its default where the type allows, as text for the environment. */
 function sample(path: string[], fallback: unknown): string | undefined {
   const special: Record<string, string> = {
-    'mode': 'development',
-    'preset': 'testing',
-    'issuer': 'https://id.example.com',
-    'host': '127.0.0.1',
-    'proxyHops': '2',
+    mode: 'development',
+    preset: 'testing',
+    issuer: 'https://id.example.com',
+    host: '127.0.0.1',
+    proxyHops: '2',
     'database.url': 'sqlite::memory:',
     'database.sqliteBusyTimeoutMs': '400',
     'logging.level': 'warn',
@@ -48,9 +48,9 @@ function sample(path: string[], fallback: unknown): string | undefined {
     'serverSideSessions.storeOptions': '{"url": "redis://127.0.0.1:6379"}',
     'serverSideSessions.displayNameClaim': 'email',
     'serverSideSessions.maxSessionsPerUser': '3',
-    'accounts': '[{"subject": "ivy"}]',
-    'clients': '[{"client_id": "svc", "client_secret": "s", "grant_types": ["client_credentials"]}]',
-    'apis': '[{"identifier": "https://api.example.com/", "scopes": [{"name": "api:read"}]}]',
+    accounts: '[{"subject": "ivy"}]',
+    clients: '[{"client_id": "svc", "client_secret": "s", "grant_types": ["client_credentials"]}]',
+    apis: '[{"identifier": "https://api.example.com/", "scopes": [{"name": "api:read"}]}]',
     'deviceFlow.userCodeCharset': 'digits',
     'deviceFlow.userCodeMask': '*** *** ***',
   };
@@ -84,66 +84,106 @@ test('older variable names still work; giving an option twice is refused', (t) =
   t.is(loadConfig({ env: { PORT: '4100' } }).port, 4100);
   t.is(loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'sqlite::memory:' } }).database.url, 'sqlite::memory:');
   t.true(loadConfig({ env: { GATEHOUSE_SERVER_SIDE_SESSIONS: 'true' } }).serverSideSessions.enabled);
-  t.deepEqual(problemsOf(() => loadConfig({ env: { PORT: '1', GATEHOUSE_PORT: '2' } })), ['GATEHOUSE_PORT and PORT: both set port, to different values; give one']);
+  t.deepEqual(
+    problemsOf(() => loadConfig({ env: { PORT: '1', GATEHOUSE_PORT: '2' } })),
+    ['GATEHOUSE_PORT and PORT: both set port, to different values; give one'],
+  );
 });
 
 test('an alias and the derived variable may both be set when they agree (a platform sets PORT too)', (t) => {
   t.is(loadConfig({ env: { PORT: '4100', GATEHOUSE_PORT: '4100' } }).port, 4100);
-  t.is(loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'sqlite::memory:', GATEHOUSE_DATABASE__URL: 'sqlite::memory:' } }).database.url, 'sqlite::memory:');
+  t.is(
+    loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'sqlite::memory:', GATEHOUSE_DATABASE__URL: 'sqlite::memory:' } })
+      .database.url,
+    'sqlite::memory:',
+  );
 });
 
 test('the message header names every input the values came from: the file, the environment, the command line', (t) => {
   const config = file('header.yaml', 'metrics:\n  enabled: true\n  port: 9464\n');
   const message = (env: NodeJS.ProcessEnv, commandLine = [] as { flag: string; path: string; text: string }[]) =>
     t.throws(() => loadConfig({ file: config, env, commandLine }), { instanceOf: ConfigError })!.message;
-  t.is(message({ GATEHOUSE_METRICS__PORT: '70000' }), `invalid configuration in ${config} and the environment:\n  GATEHOUSE_METRICS__PORT: Too big: expected number to be <=65535`);
+  t.is(
+    message({ GATEHOUSE_METRICS__PORT: '70000' }),
+    `invalid configuration in ${config} and the environment:\n  GATEHOUSE_METRICS__PORT: Too big: expected number to be <=65535`,
+  );
   t.is(
     message({ GATEHOUSE_METRICS__PORT: '70000' }, [{ flag: '--port', path: 'port', text: '3000' }]),
     `invalid configuration in ${config}, the environment and the command line:\n  GATEHOUSE_METRICS__PORT: Too big: expected number to be <=65535`,
   );
   const bad = file('bad.yaml', 'metrics:\n  enabled: true\n  port: abc\n');
   const fromFile = t.throws(() => loadConfig({ file: bad, env: {} }), { instanceOf: ConfigError })!;
-  t.is(fromFile.message, `invalid configuration in ${bad}:\n  metrics.port: expected false or integer 0–65535, got "abc"`);
-  const beside = t.throws(() => loadConfig({ file: bad, env: { GATEHOUSE_MODE: 'development' } }), { instanceOf: ConfigError })!;
-  t.is(beside.message, `invalid configuration in ${bad} and the environment:\n  metrics.port: expected false or integer 0–65535, got "abc"`, 'the line names the key: it came from the file');
+  t.is(
+    fromFile.message,
+    `invalid configuration in ${bad}:\n  metrics.port: expected false or integer 0–65535, got "abc"`,
+  );
+  const beside = t.throws(() => loadConfig({ file: bad, env: { GATEHOUSE_MODE: 'development' } }), {
+    instanceOf: ConfigError,
+  })!;
+  t.is(
+    beside.message,
+    `invalid configuration in ${bad} and the environment:\n  metrics.port: expected false or integer 0–65535, got "abc"`,
+    'the line names the key: it came from the file',
+  );
 });
 
 test('command-line values win over the environment and are named by their flag', (t) => {
   const port = (text: string) => ({ flag: '--port', path: 'port', text });
   const db = (text: string) => ({ flag: '--db', path: 'database.url', text });
   // The variables may even disagree with each other: the flag decides.
-  const config = loadConfig({ env: { GATEHOUSE_PORT: '3500', PORT: '3600', GATEHOUSE_DATABASE__URL: 'sqlite::memory:' }, commandLine: [port('3501'), db('sqlite:./x.sqlite')] });
+  const config = loadConfig({
+    env: { GATEHOUSE_PORT: '3500', PORT: '3600', GATEHOUSE_DATABASE__URL: 'sqlite::memory:' },
+    commandLine: [port('3501'), db('sqlite:./x.sqlite')],
+  });
   t.is(config.port, 3501);
   t.is(config.database.url, 'sqlite:./x.sqlite');
   t.is(loadConfig({ env: { GATEHOUSE_PORT: '3500' }, commandLine: [] }).port, 3500, 'no flag: the variable');
 
   const syntax = t.throws(() => loadConfig({ env: {}, commandLine: [port('abc')] }), { instanceOf: ConfigError });
   t.is(syntax!.message, 'invalid configuration in the command line:\n  --port: expected a number, got "abc"');
-  const range = t.throws(() => loadConfig({ env: { GATEHOUSE_ISSUER: 'http://localhost:1' }, commandLine: [port('70000')] }), { instanceOf: ConfigError });
-  t.is(range!.message, 'invalid configuration in the environment and the command line:\n  --port: Too big: expected number to be <=65535');
+  const range = t.throws(
+    () => loadConfig({ env: { GATEHOUSE_ISSUER: 'http://localhost:1' }, commandLine: [port('70000')] }),
+    { instanceOf: ConfigError },
+  );
+  t.is(
+    range!.message,
+    'invalid configuration in the environment and the command line:\n  --port: Too big: expected number to be <=65535',
+  );
 });
 
 test('a wrong value names the variable, and secrets are not echoed', (t) => {
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__PORT: 'ninety' } })), ['GATEHOUSE_METRICS__PORT: expected false or integer 0–65535, got "ninety"']);
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '-5' } })), [
-    'GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: Too small: expected number to be >0',
-  ]);
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_PROXY: 'maybe' } })), ['GATEHOUSE_PROXY: expected true or false, got "maybe"']);
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_LOGGING__LEVEL: 'loud' } })), [
-    'GATEHOUSE_LOGGING__LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
-  ]);
+  t.deepEqual(
+    problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__PORT: 'ninety' } })),
+    ['GATEHOUSE_METRICS__PORT: expected false or integer 0–65535, got "ninety"'],
+  );
+  t.deepEqual(
+    problemsOf(() => loadConfig({ env: { GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '-5' } })),
+    ['GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: Too small: expected number to be >0'],
+  );
+  t.deepEqual(
+    problemsOf(() => loadConfig({ env: { GATEHOUSE_PROXY: 'maybe' } })),
+    ['GATEHOUSE_PROXY: expected true or false, got "maybe"'],
+  );
+  t.deepEqual(
+    problemsOf(() => loadConfig({ env: { GATEHOUSE_LOGGING__LEVEL: 'loud' } })),
+    ['GATEHOUSE_LOGGING__LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+  );
   const secret = problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN: 'short-secret' } }));
   t.deepEqual(secret, ['GATEHOUSE_METRICS__TOKEN: expected at least 16 characters']);
   const list = problemsOf(() => loadConfig({ env: { GATEHOUSE_KEYS__COOKIE_KEYS: '["too-short-secret!"' } }));
   t.regex(list[0], /^GATEHOUSE_KEYS__COOKIE_KEYS: cannot read the value as YAML or JSON$/);
   t.false(JSON.stringify(list).includes('too-short-secret'));
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_KEYS__COOKIE_KEYS: '["0123456789abcdef", "short"]' } })), [
-    'GATEHOUSE_KEYS__COOKIE_KEYS[1]: expected at least 16 characters',
-  ]);
+  t.deepEqual(
+    problemsOf(() => loadConfig({ env: { GATEHOUSE_KEYS__COOKIE_KEYS: '["0123456789abcdef", "short"]' } })),
+    ['GATEHOUSE_KEYS__COOKIE_KEYS[1]: expected at least 16 characters'],
+  );
 });
 
 test('the environment wins over the file, option by option', (t) => {
-  const config = loadConfig({ file: 'config/demo.yaml', env: { GATEHOUSE_METRICS__PORT: '9465', GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '900' } });
+  const config = loadConfig({
+    file: 'config/demo.yaml',
+    env: { GATEHOUSE_METRICS__PORT: '9465', GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '900' },
+  });
   t.is(config.metrics.port, 9465);
   t.true(config.metrics.enabled, 'the rest of the section stays as the file says');
   t.is(config.serverSideSessions.idleTimeout, 900);
@@ -155,11 +195,22 @@ test('a _FILE variable reads the value from a file; a missing file or both forms
   const token = file('token', 'token-from-a-mounted-secret\n');
   const config = loadConfig({ env: { GATEHOUSE_METRICS__ENABLED: 'true', GATEHOUSE_METRICS__TOKEN_FILE: token } });
   t.is(config.metrics.token, 'token-from-a-mounted-secret', 'the final newline is dropped');
-  t.is(loadConfig({ env: { GATEHOUSE_DATABASE_URL_FILE: file('url', 'sqlite::memory:') } }).database.url, 'sqlite::memory:');
-  t.regex(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN_FILE: join(dir, 'nope') } }))[0], /^GATEHOUSE_METRICS__TOKEN_FILE: cannot read .*nope: ENOENT/);
-  t.deepEqual(problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN: 'x'.repeat(20), GATEHOUSE_METRICS__TOKEN_FILE: token } })), [
-    'GATEHOUSE_METRICS__TOKEN and GATEHOUSE_METRICS__TOKEN_FILE: both set metrics.token, to different values; give one',
-  ]);
+  t.is(
+    loadConfig({ env: { GATEHOUSE_DATABASE_URL_FILE: file('url', 'sqlite::memory:') } }).database.url,
+    'sqlite::memory:',
+  );
+  t.regex(
+    problemsOf(() => loadConfig({ env: { GATEHOUSE_METRICS__TOKEN_FILE: join(dir, 'nope') } }))[0],
+    /^GATEHOUSE_METRICS__TOKEN_FILE: cannot read .*nope: ENOENT/,
+  );
+  t.deepEqual(
+    problemsOf(() =>
+      loadConfig({ env: { GATEHOUSE_METRICS__TOKEN: 'x'.repeat(20), GATEHOUSE_METRICS__TOKEN_FILE: token } }),
+    ),
+    [
+      'GATEHOUSE_METRICS__TOKEN and GATEHOUSE_METRICS__TOKEN_FILE: both set metrics.token, to different values; give one',
+    ],
+  );
 });
 
 test('a misspelt variable is warned about with the right name; unrelated GATEHOUSE_ variables are left alone', (t) => {
@@ -182,7 +233,8 @@ test('a misspelt variable is warned about with the right name; unrelated GATEHOU
     },
     warn: (message) => warnings.push(message),
   });
-  const ignored = (name: string, suggestion: string) => `${name} is not a Gatehouse setting and is ignored; did you mean ${suggestion}?`;
+  const ignored = (name: string, suggestion: string) =>
+    `${name} is not a Gatehouse setting and is ignored; did you mean ${suggestion}?`;
   t.deepEqual(warnings, [
     ignored('GATEHOUSE_METRICS_PORT', 'GATEHOUSE_METRICS__PORT'),
     ignored('GATEHOUSE_METRIC__PORT', 'GATEHOUSE_METRICS__PORT'),
@@ -212,7 +264,10 @@ test('the demo config starts with its metrics port and idle timeout from the env
     GATEHOUSE_SERVER_SIDE_SESSIONS__IDLE_TIMEOUT: '900',
     GATEHOUSE_PASSWORD_HASHING__LOG2_N: '10',
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'start', '--config', 'config/demo.yaml'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'start', '--config', 'config/demo.yaml'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   t.teardown(() => child.kill('SIGKILL'));
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
@@ -230,8 +285,16 @@ test('the demo config starts with its metrics port and idle timeout from the env
 });
 
 test('a wrong value from the environment stops the server with exit code 2, naming the variable', async (t) => {
-  const env = { ...process.env, PORT: '0', GATEHOUSE_METRICS__PORT: 'ninety', GATEHOUSE_DATABASE_URL: 'sqlite::memory:' };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'start', '--config', 'config/demo.yaml'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = {
+    ...process.env,
+    PORT: '0',
+    GATEHOUSE_METRICS__PORT: 'ninety',
+    GATEHOUSE_DATABASE_URL: 'sqlite::memory:',
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'start', '--config', 'config/demo.yaml'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));

@@ -6,7 +6,10 @@ import { environmentOptions } from '../config/environment.js';
 
 test('docs/configuration.md is what `npm run docs:config` generates from config/schema.ts', (t) => {
   const committed = readFileSync('docs/configuration.md', 'utf8');
-  t.true(committed === renderConfigurationReference(), 'docs/configuration.md is out of date: run `npm run docs:config` and commit it');
+  t.true(
+    committed === renderConfigurationReference(),
+    'docs/configuration.md is out of date: run `npm run docs:config` and commit it',
+  );
 });
 
 test('the reference lists every option and its variable', (t) => {

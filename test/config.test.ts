@@ -9,7 +9,6 @@ import { problemsOf, tempFiles } from './helpers/config-files.js';
 const run = promisify(execFile);
 const { dir, file } = tempFiles('gatehouse-config-');
 
-
 test('defaults apply when nothing is configured', (t) => {
   const config = validateConfig({});
   t.is(config.port, defaults.port);
@@ -38,7 +37,12 @@ test('an unknown key is reported with its path', (t) => {
 
 test('array entries are named by index', (t) => {
   const problems = problemsOf(() =>
-    validateConfig({ accounts: [{ subject: 'a', passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g' }, { subject: 'b', passwordHash: 'plain-text' }] }),
+    validateConfig({
+      accounts: [
+        { subject: 'a', passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g' },
+        { subject: 'b', passwordHash: 'plain-text' },
+      ],
+    }),
   );
   t.is(problems.length, 1);
   t.regex(problems[0], /^accounts\[1\]\.passwordHash: expected a PHC string/);
@@ -68,7 +72,11 @@ test('YAML and JSON files load; environment overrides win', (t) => {
   const yaml = file('a.yaml', 'port: 4100\nserverSideSessions:\n  enabled: false\n');
   const config = loadConfig({
     file: yaml,
-    env: { GATEHOUSE_SERVER_SIDE_SESSIONS: 'true', GATEHOUSE_DATABASE_URL: 'sqlite::memory:', GATEHOUSE_ISSUER: 'https://id.example.com/' },
+    env: {
+      GATEHOUSE_SERVER_SIDE_SESSIONS: 'true',
+      GATEHOUSE_DATABASE_URL: 'sqlite::memory:',
+      GATEHOUSE_ISSUER: 'https://id.example.com/',
+    },
   });
   t.is(config.port, 4100);
   t.true(config.serverSideSessions.enabled);
@@ -89,8 +97,14 @@ test('bad environment values are named', (t) => {
 });
 
 test('an unparsable or missing file is a clear error', (t) => {
-  t.regex(problemsOf(() => loadConfig({ file: file('bad.yaml', 'port: [1, 2\n'), env: {} }))[0], /cannot parse .*bad\.yaml/);
-  t.regex(problemsOf(() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} }))[0], /cannot read config file .*missing\.yaml: ENOENT/);
+  t.regex(
+    problemsOf(() => loadConfig({ file: file('bad.yaml', 'port: [1, 2\n'), env: {} }))[0],
+    /cannot parse .*bad\.yaml/,
+  );
+  t.regex(
+    problemsOf(() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} }))[0],
+    /cannot read config file .*missing\.yaml: ENOENT/,
+  );
 });
 
 test('the server refuses to start on an invalid config file, naming the path, with exit code 2', async (t) => {
@@ -104,8 +118,14 @@ test('the server refuses to start on an invalid config file, naming the path, wi
 
 test('the shipped demo config is valid and has exactly the documented users and clients', (t) => {
   const config = loadConfig({ file: 'config/demo.yaml', env: {} });
-  t.deepEqual(config.accounts.map((a) => a.username), ['alice', 'bob']);
-  t.deepEqual(config.clients.map((c) => c.client_id), ['demo-web', 'demo-spa', 'demo-service', 'demo-tv', 'demo-ledger-api', 'gatehouse-admin']);
+  t.deepEqual(
+    config.accounts.map((a) => a.username),
+    ['alice', 'bob'],
+  );
+  t.deepEqual(
+    config.clients.map((c) => c.client_id),
+    ['demo-web', 'demo-spa', 'demo-service', 'demo-tv', 'demo-ledger-api', 'gatehouse-admin'],
+  );
   t.true(config.serverSideSessions.enabled);
   t.true(config.backchannelLogout.allowPrivateNetworks);
   t.true(config.pages.showDemoAccounts);

@@ -33,7 +33,10 @@ test('the Redis example store, configured by module path with storeOptions, carr
   const redis = new Redis('redis://127.0.0.1:6379');
   // storeOptions reach the store as context.options: here its key prefix and URL (and a value that must stay secret).
   const storeOptions = { keyPrefix: prefix, redisUrl: 'redis://127.0.0.1:6379', apiToken: 'store-secret' };
-  const gatehouse = await startTestServer({ logger, config: { clients, serverSideSessions: { enabled: true, store: modulePath, storeOptions } } });
+  const gatehouse = await startTestServer({
+    logger,
+    config: { clients, serverSideSessions: { enabled: true, store: modulePath, storeOptions } },
+  });
   t.teardown(async () => {
     await gatehouse.close();
     const keys = await redis.keys(`${prefix}*`);
@@ -42,7 +45,11 @@ test('the Redis example store, configured by module path with storeOptions, carr
   });
   t.is(gatehouse.server.sessionStore?.constructor.name, 'RedisSessionStore');
   const started = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.sessionStore);
-  t.like(started, { sessionStore: 'RedisSessionStore', module: modulePath, msg: 'server-side sessions in RedisSessionStore' });
+  t.like(started, {
+    sessionStore: 'RedisSessionStore',
+    module: modulePath,
+    msg: 'server-side sessions in RedisSessionStore',
+  });
   t.false(lines.join('\n').includes('store-secret'), 'store options are never logged');
 
   const browser = new Browser();
@@ -51,10 +58,20 @@ test('the Redis example store, configured by module path with storeOptions, carr
   t.false((await signIn(browser, config, { username: 'alice' })).sawLogin, 'the session lives in Redis');
   const [session] = await gatehouse.server.sessionStore!.getSessions({ subjectId: 'alice' });
   t.truthy(session);
-  t.true((await redis.exists(`${prefix}session:${session.sessionId}`)) === 1, 'the record is in Redis under the prefix');
-  t.deepEqual(await gatehouse.server.sequelize.query('SELECT * FROM server_side_sessions', { plain: false, raw: true }).then(([rows]) => rows), []);
+  t.true(
+    (await redis.exists(`${prefix}session:${session.sessionId}`)) === 1,
+    'the record is in Redis under the prefix',
+  );
+  t.deepEqual(
+    await gatehouse.server.sequelize
+      .query('SELECT * FROM server_side_sessions', { plain: false, raw: true })
+      .then(([rows]) => rows),
+    [],
+  );
 
-  const confirm = await browser.navigate(`${gatehouse.issuer}/session/end?id_token_hint=${tokens.id_token}&post_logout_redirect_uri=${encodeURIComponent(POST_LOGOUT_URI)}`);
+  const confirm = await browser.navigate(
+    `${gatehouse.issuer}/session/end?id_token_hint=${tokens.id_token}&post_logout_redirect_uri=${encodeURIComponent(POST_LOGOUT_URI)}`,
+  );
   const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1];
   await browser.navigate(`${gatehouse.issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } });
   t.deepEqual(await gatehouse.server.sessionStore!.getSessions({ subjectId: 'alice' }), []);
@@ -86,17 +103,32 @@ test('a store class, a factory and an instance are all accepted in code', async 
 
 test('a store class without querySessions is refused at start, naming the method', async (t) => {
   class Incomplete {
-    async get() { return null; }
-    async getBySessionId() { return null; }
+    async get() {
+      return null;
+    }
+    async getBySessionId() {
+      return null;
+    }
     async create() {}
     async update() {}
     async delete() {}
-    async getSessions() { return []; }
-    async deleteSessions() { return 0; }
-    async claimExpired() { return []; }
+    async getSessions() {
+      return [];
+    }
+    async deleteSessions() {
+      return 0;
+    }
+    async claimExpired() {
+      return [];
+    }
   }
   const error = await t.throwsAsync(
-    createServer({ port: 0, logging: { level: 'silent' }, database: { url: 'sqlite::memory:' }, serverSideSessions: { enabled: true, store: Incomplete } }),
+    createServer({
+      port: 0,
+      logging: { level: 'silent' },
+      database: { url: 'sqlite::memory:' },
+      serverSideSessions: { enabled: true, store: Incomplete },
+    }),
   );
   t.regex(error!.message, /missing method: querySessions$/);
 });
@@ -115,7 +147,10 @@ test('a store module path that does not load is a clear start-up error', async (
 
 /** A store error of the store's own making: the contract's name and code, not the class of Gatehouse's copy. */
 class OwnStoreError extends Error {
-  constructor(readonly code: SessionStoreErrorCode, message: string) {
+  constructor(
+    readonly code: SessionStoreErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'SessionStoreError';
   }
@@ -135,7 +170,9 @@ test('a store error of another class (name + code) is understood: a corrupt reco
       return super.delete(key);
     }
   }
-  const gatehouse = await startTestServer({ config: { clients, serverSideSessions: { enabled: true, store: DamagedMemoryStore } } });
+  const gatehouse = await startTestServer({
+    config: { clients, serverSideSessions: { enabled: true, store: DamagedMemoryStore } },
+  });
   t.teardown(() => gatehouse.close());
   const browser = new Browser();
   const config = await discover(gatehouse.issuer, 'web', 'web-secret');
@@ -151,9 +188,9 @@ test('a store error of another class (name + code) is understood: a corrupt reco
 });
 
 test('store errors of any class map to their HTTP status by code; other errors named alike do not', (t) => {
-  const statuses = (['invalid_filter', 'invalid_argument', 'not_found', 'duplicate', 'unavailable', 'storage', 'corrupt'] as const).map(
-    (code) => describeError(new OwnStoreError(code, 'x')).status,
-  );
+  const statuses = (
+    ['invalid_filter', 'invalid_argument', 'not_found', 'duplicate', 'unavailable', 'storage', 'corrupt'] as const
+  ).map((code) => describeError(new OwnStoreError(code, 'x')).status);
   t.deepEqual(statuses, [400, 400, 404, 409, 503, 500, 500]);
   t.is(describeError(new OwnStoreError('unavailable', 'x')).code, 'temporarily_unavailable');
   const impostor = Object.assign(new Error('x'), { name: 'SessionStoreError', code: 'teapot' });
@@ -166,8 +203,20 @@ test('a custom store whose storage is unreachable (code unavailable) gives 503 w
   const modulePath = resolve('examples/redis-session-store/redis-session-store.ts');
   const gatehouse = await startTestServer({
     config: {
-      clients: [...clients, { client_id: 'admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' }],
-      serverSideSessions: { enabled: true, store: modulePath, storeOptions: { keyPrefix: prefix, redisUrl: `redis://127.0.0.1:${proxy.port}` } },
+      clients: [
+        ...clients,
+        {
+          client_id: 'admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
+      ],
+      serverSideSessions: {
+        enabled: true,
+        store: modulePath,
+        storeOptions: { keyPrefix: prefix, redisUrl: `redis://127.0.0.1:${proxy.port}` },
+      },
     },
   });
   const redis = new Redis('redis://127.0.0.1:6379');
@@ -181,8 +230,13 @@ test('a custom store whose storage is unreachable (code unavailable) gives 503 w
   const browser = new Browser();
   const web = await discover(gatehouse.issuer, 'web', 'web-secret');
   await signIn(browser, web, { username: 'alice' });
-  const token = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'admin', 'admin-secret'), { scope: 'gatehouse:admin' })).access_token;
-  const listSessions = () => fetch(`${gatehouse.issuer}/admin/api/v1/sessions?subject=alice`, { headers: { authorization: `Bearer ${token}` } });
+  const token = (
+    await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'admin', 'admin-secret'), {
+      scope: 'gatehouse:admin',
+    })
+  ).access_token;
+  const listSessions = () =>
+    fetch(`${gatehouse.issuer}/admin/api/v1/sessions?subject=alice`, { headers: { authorization: `Bearer ${token}` } });
 
   proxy.cut();
   const api = await listSessions();
@@ -208,9 +262,20 @@ test('the store module loader takes a default export, or the only named export, 
   const modules = {
     'named-only.ts': `import { MemorySessionStore } from ${memory};\nexport class NamedOnly extends MemorySessionStore {}\n`,
     'factory.mjs': `import { MemorySessionStore } from ${memory};\nexport function makeStore(context) { return new MemorySessionStore(context); }\n`,
-    'commonjs.cjs': `exports.CommonJsStore = class CommonJsStore {\n` +
+    'commonjs.cjs':
+      `exports.CommonJsStore = class CommonJsStore {\n` +
       `  constructor(context) { this.context = context; }\n` +
-      ['get', 'getBySessionId', 'create', 'update', 'delete', 'getSessions', 'deleteSessions', 'claimExpired', 'querySessions']
+      [
+        'get',
+        'getBySessionId',
+        'create',
+        'update',
+        'delete',
+        'getSessions',
+        'deleteSessions',
+        'claimExpired',
+        'querySessions',
+      ]
         .map((method) => `  async ${method}() { return null; }\n`)
         .join('') +
       `};\n`,
@@ -218,14 +283,26 @@ test('the store module loader takes a default export, or the only named export, 
   };
   for (const [name, source] of Object.entries(modules)) writeFileSync(join(dir, name), source);
   const start = (store: string) =>
-    createServer({ port: 0, logging: { level: 'silent' }, database: { url: 'sqlite::memory:' }, serverSideSessions: { enabled: true, store } });
-  for (const [file, expected] of [['named-only.ts', 'NamedOnly'], ['factory.mjs', 'MemorySessionStore'], ['commonjs.cjs', 'CommonJsStore']]) {
+    createServer({
+      port: 0,
+      logging: { level: 'silent' },
+      database: { url: 'sqlite::memory:' },
+      serverSideSessions: { enabled: true, store },
+    });
+  for (const [file, expected] of [
+    ['named-only.ts', 'NamedOnly'],
+    ['factory.mjs', 'MemorySessionStore'],
+    ['commonjs.cjs', 'CommonJsStore'],
+  ]) {
     const server = await start(join(dir, file));
     t.is(server.sessionStore?.constructor.name, expected, file);
     await server.close();
   }
   const error = await t.throwsAsync(start(join(dir, 'two-named.mjs')));
-  t.regex(error!.message, /^serverSideSessions\.store: module ".*two-named\.mjs" has no default export and several named exports \(A, B\)/);
+  t.regex(
+    error!.message,
+    /^serverSideSessions\.store: module ".*two-named\.mjs" has no default export and several named exports \(A, B\)/,
+  );
 });
 
 test('a store whose constructor throws is a start-up error naming serverSideSessions.store', async (t) => {
@@ -236,7 +313,12 @@ test('a store whose constructor throws is a start-up error naming serverSideSess
     }
   }
   const error = await t.throwsAsync(
-    createServer({ port: 0, logging: { level: 'silent' }, database: { url: 'sqlite::memory:' }, serverSideSessions: { enabled: true, store: NeedsUrl } }),
+    createServer({
+      port: 0,
+      logging: { level: 'silent' },
+      database: { url: 'sqlite::memory:' },
+      serverSideSessions: { enabled: true, store: NeedsUrl },
+    }),
   );
   t.is(error!.message, 'serverSideSessions.store: building "NeedsUrl" failed: storeOptions.url is required');
   const server = await createServer({

@@ -22,10 +22,18 @@ test.before(async () => {
       serverSideSessions: { enabled: true },
       deviceFlow: { enabled: true, maxFailuresPerIp: 3 },
       clients: [
-        { client_id: 'tv', client_name: 'Living-room TV', token_endpoint_auth_method: 'none', grant_types: [DEVICE_GRANT, 'refresh_token'], scope: 'openid profile offline_access' },
+        {
+          client_id: 'tv',
+          client_name: 'Living-room TV',
+          token_endpoint_auth_method: 'none',
+          grant_types: [DEVICE_GRANT, 'refresh_token'],
+          scope: 'openid profile offline_access',
+        },
         { client_id: 'web', client_secret: 'web-secret', redirect_uris: ['http://127.0.0.1:9/cb'] },
       ],
-      apis: [{ identifier: ORDERS, name: 'Orders', scopes: [{ name: 'orders:read', description: 'Read your orders' }] }],
+      apis: [
+        { identifier: ORDERS, name: 'Orders', scopes: [{ name: 'orders:read', description: 'Read your orders' }] },
+      ],
     },
   });
 });
@@ -35,7 +43,9 @@ test.after.always(async () => {
 });
 
 async function device(): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(gatehouse.issuer), 'tv', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+  return oidc.discovery(new URL(gatehouse.issuer), 'tv', undefined, oidc.None(), {
+    execute: [oidc.allowInsecureRequests],
+  });
 }
 
 /** One poll of the token endpoint, as the device would send it. */
@@ -49,13 +59,21 @@ async function pollOnce(deviceCode: string): Promise<{ status: number; body: Rec
 }
 
 /** From the confirmation page: Continue, then the login and consent pages, until the success page. */
-async function approve(browser: Browser, confirmPage: Page, user: string): Promise<{ page: Page; sawConsent: string | undefined }> {
-  let page = await browser.navigate(new URL(parseForm(confirmPage.body, 0).action, confirmPage.url), { form: parseForm(confirmPage.body, 0).fields });
+async function approve(
+  browser: Browser,
+  confirmPage: Page,
+  user: string,
+): Promise<{ page: Page; sawConsent: string | undefined }> {
+  let page = await browser.navigate(new URL(parseForm(confirmPage.body, 0).action, confirmPage.url), {
+    form: parseForm(confirmPage.body, 0).fields,
+  });
   let sawConsent: string | undefined;
   for (let step = 0; step < 4; step++) {
     if (page.body.includes('name="password"')) {
       const form = formWithAction(page.body, '/login');
-      page = await browser.navigate(new URL(form.action, page.url), { form: { ...form.fields, username: user, password: `${user}-password` } });
+      page = await browser.navigate(new URL(form.action, page.url), {
+        form: { ...form.fields, username: user, password: `${user}-password` },
+      });
     } else if (page.body.includes('/confirm"')) {
       sawConsent = page.body;
       const form = formWithAction(page.body, '/confirm');
@@ -67,7 +85,9 @@ async function approve(browser: Browser, confirmPage: Page, user: string): Promi
 
 test('a device signs in through the code entry, confirmation, login and consent pages', async (t) => {
   const config = await device();
-  const authorization = await oidc.initiateDeviceAuthorization(config, { scope: 'openid profile offline_access orders:read' });
+  const authorization = await oidc.initiateDeviceAuthorization(config, {
+    scope: 'openid profile offline_access orders:read',
+  });
   t.regex(authorization.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
   t.is(authorization.verification_uri, `${gatehouse.issuer}/device`);
 
@@ -101,7 +121,11 @@ test('a device signs in through the code entry, confirmation, login and consent 
   const tokens = await oidc.pollDeviceAuthorizationGrant(config, { ...authorization, interval: 0 });
   t.is(tokens.claims()?.sub, 'alice');
   t.truthy(tokens.refresh_token);
-  t.is(tokens.scope?.split(' ').sort().join(' '), 'orders:read', 'the access token is for the API the device asked for');
+  t.is(
+    tokens.scope?.split(' ').sort().join(' '),
+    'orders:read',
+    'the access token is for the API the device asked for',
+  );
   const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
   t.truthy(refreshed.access_token);
 
@@ -110,7 +134,12 @@ test('a device signs in through the code entry, confirmation, login and consent 
   t.true(sessions.some((session) => session.clients.some((client) => client.clientId === 'tv')));
 
   // The code is used up: entering it again is refused on the entry page.
-  const again = await browser.navigate(new URL(entryForm.action, entry.url), { form: { ...parseForm((await browser.navigate(`${gatehouse.issuer}/device`)).body, 0).fields, user_code: authorization.user_code } });
+  const again = await browser.navigate(new URL(entryForm.action, entry.url), {
+    form: {
+      ...parseForm((await browser.navigate(`${gatehouse.issuer}/device`)).body, 0).fields,
+      user_code: authorization.user_code,
+    },
+  });
   t.regex(again.body, /already been used/);
 });
 
@@ -122,12 +151,16 @@ test('cancelling on the confirmation page denies the device', async (t) => {
   const entryForm = parseForm(entry.body, 0);
   t.is(entryForm.fields.user_code, '', 'the plain entry page has an empty field');
   // Typed the way people type: lower case, no dash.
-  const confirm = await browser.navigate(new URL(entryForm.action, entry.url), { form: { ...entryForm.fields, user_code: authorization.user_code.replace('-', '').toLowerCase() } });
+  const confirm = await browser.navigate(new URL(entryForm.action, entry.url), {
+    form: { ...entryForm.fields, user_code: authorization.user_code.replace('-', '').toLowerCase() },
+  });
   t.regex(confirm.body, /Connect Living-room TV\?/);
   // Cancel is the form's second button: abort=yes.
   t.regex(confirm.body, /<button type="submit" name="abort" value="yes" class="secondary">Cancel<\/button>/);
   const form = parseForm(confirm.body, 0);
-  const cancelled = await browser.navigate(new URL(form.action, confirm.url), { form: { ...form.fields, abort: 'yes' } });
+  const cancelled = await browser.navigate(new URL(form.action, confirm.url), {
+    form: { ...form.fields, abort: 'yes' },
+  });
   t.regex(cancelled.body, /Sign-in cancelled/);
   const denied = await pollOnce(authorization.device_code);
   t.is(denied.body.error, 'access_denied');
@@ -141,7 +174,10 @@ test('a wrong code is refused on the entry page, and too many lock code entry fr
   const submit = async (userCode: string) => {
     const entry = await browser.request(`${gatehouse.issuer}/device`, { headers: from });
     const form = parseForm(entry.body, 0);
-    return browser.request(new URL(form.action, entry.url), { form: { ...form.fields, user_code: userCode }, headers: from });
+    return browser.request(new URL(form.action, entry.url), {
+      form: { ...form.fields, user_code: userCode },
+      headers: from,
+    });
   };
   for (let attempt = 1; attempt <= 3; attempt++) {
     const wrong = await submit('BCDF-GHJK');
@@ -157,8 +193,12 @@ test('a wrong code is refused on the entry page, and too many lock code entry fr
   t.false(locked.body.includes('Connect Living-room TV'));
 
   // Another address is not affected.
-  const other = await browser.navigate(`${gatehouse.issuer}/device?user_code=${encodeURIComponent(authorization.user_code)}`);
-  const confirm = await browser.navigate(new URL(parseForm(other.body, 0).action, other.url), { form: parseForm(other.body, 0).fields });
+  const other = await browser.navigate(
+    `${gatehouse.issuer}/device?user_code=${encodeURIComponent(authorization.user_code)}`,
+  );
+  const confirm = await browser.navigate(new URL(parseForm(other.body, 0).action, other.url), {
+    form: parseForm(other.body, 0).fields,
+  });
   t.regex(confirm.body, /Connect Living-room TV\?/);
 });
 
@@ -168,20 +208,28 @@ test('a burst of parallel wrong codes from one address gets no more look-ups tha
   const entry = await browser.request(`${gatehouse.issuer}/device`, { headers: from });
   const form = parseForm(entry.body, 0);
   const answers = await Promise.all(
-    Array.from({ length: 30 }, () => browser.request(new URL(form.action, entry.url), { form: { ...form.fields, user_code: 'BCDF-GHJK' }, headers: from })),
+    Array.from({ length: 30 }, () =>
+      browser.request(new URL(form.action, entry.url), {
+        form: { ...form.fields, user_code: 'BCDF-GHJK' },
+        headers: from,
+      }),
+    ),
   );
   const lookedUp = answers.filter((answer) => /That code is not valid/.test(answer.body)).length;
   t.is(lookedUp, 3, 'deviceFlow.maxFailuresPerIp is 3 here');
   t.is(answers.filter((answer) => answer.status === 429).length, 27);
 });
 
-test('a forged X-Forwarded-For entry does not lock out the address it names: the proxy\'s own entry is counted', async (t) => {
+test("a forged X-Forwarded-For entry does not lock out the address it names: the proxy's own entry is counted", async (t) => {
   const browser = new Browser();
   const submit = async (forwardedFor: string) => {
     const from = { 'x-forwarded-for': forwardedFor };
     const entry = await browser.request(`${gatehouse.issuer}/device`, { headers: from });
     const form = parseForm(entry.body, 0);
-    return browser.request(new URL(form.action, entry.url), { form: { ...form.fields, user_code: 'BCDF-GHJK' }, headers: from });
+    return browser.request(new URL(form.action, entry.url), {
+      form: { ...form.fields, user_code: 'BCDF-GHJK' },
+      headers: from,
+    });
   };
   // The attacker (198.18.5.5, as the proxy appends it) writes the victim's address first.
   for (let attempt = 1; attempt <= 3; attempt++) t.is((await submit('198.51.100.5, 198.18.5.5')).status, 200);
@@ -195,7 +243,10 @@ test('IPv6 addresses of one /64 share one code-entry budget, as they do for sign
     const from = { 'x-forwarded-for': address };
     const entry = await browser.request(`${gatehouse.issuer}/device`, { headers: from });
     const form = parseForm(entry.body, 0);
-    return browser.request(new URL(form.action, entry.url), { form: { ...form.fields, user_code: 'BCDF-GHJK' }, headers: from });
+    return browser.request(new URL(form.action, entry.url), {
+      form: { ...form.fields, user_code: 'BCDF-GHJK' },
+      headers: from,
+    });
   };
   for (let host = 1; host <= 3; host++) t.is((await submit(`2001:db8:77:1::${host}`)).status, 200);
   t.is((await submit('2001:db8:77:1:ffff::9')).status, 429, 'another address of the same /64 is locked too');
@@ -203,13 +254,19 @@ test('IPv6 addresses of one /64 share one code-entry budget, as they do for sign
 });
 
 test('discovery advertises the device endpoint and grant when the device flow is on, and not when it is off', async (t) => {
-  const on = (await (await fetch(`${gatehouse.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+  const on = (await (await fetch(`${gatehouse.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    unknown
+  >;
   t.is(on.device_authorization_endpoint, `${gatehouse.issuer}/device/auth`);
   t.true((on.grant_types_supported as string[]).includes(DEVICE_GRANT));
 
   const off = await startTestServer({ config: { deviceFlow: { enabled: false } } });
   try {
-    const metadata = (await (await fetch(`${off.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    const metadata = (await (await fetch(`${off.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
     t.is(metadata.device_authorization_endpoint, undefined);
     t.false((metadata.grant_types_supported as string[]).includes(DEVICE_GRANT));
     t.is((await fetch(`${off.issuer}/device`)).status, 404);
@@ -221,7 +278,14 @@ test('discovery advertises the device endpoint and grant when the device flow is
 test('hostile codes and parameters get a page or a 4xx, never a 5xx, and never an unescaped echo', async (t) => {
   const hostile = fc.oneof(
     fc.string({ maxLength: 200 }),
-    fc.constantFrom('<script>alert(1)</script>', '\u0000', '%', 'a'.repeat(5000), '"><img src=x>', 'BCDF-GHJK\r\nSet-Cookie: x=1'),
+    fc.constantFrom(
+      '<script>alert(1)</script>',
+      '\u0000',
+      '%',
+      'a'.repeat(5000),
+      '"><img src=x>',
+      'BCDF-GHJK\r\nSet-Cookie: x=1',
+    ),
   );
   const browser = new Browser();
   let run = 0;
@@ -229,12 +293,25 @@ test('hostile codes and parameters get a page or a 4xx, never a 5xx, and never a
     fc.asyncProperty(hostile, hostile, async (code, scope) => {
       // Each run from its own address, so the lockout never hides a page that would echo the code.
       const from = { 'x-forwarded-for': `198.51.${Math.floor(run / 250)}.${run++ % 250}` };
-      const entry = await browser.request(`${gatehouse.issuer}/device?user_code=${encodeURIComponent(code)}`, { headers: from });
-      const posted = await browser.request(`${gatehouse.issuer}/device`, { form: { xsrf: parseForm(entry.body.includes('<form') ? entry.body : '<form></form>', 0).fields.xsrf ?? '', user_code: code }, headers: from });
-      const started = await fetch(`${gatehouse.issuer}/device/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: 'tv', scope }) });
+      const entry = await browser.request(`${gatehouse.issuer}/device?user_code=${encodeURIComponent(code)}`, {
+        headers: from,
+      });
+      const posted = await browser.request(`${gatehouse.issuer}/device`, {
+        form: {
+          xsrf: parseForm(entry.body.includes('<form') ? entry.body : '<form></form>', 0).fields.xsrf ?? '',
+          user_code: code,
+        },
+        headers: from,
+      });
+      const started = await fetch(`${gatehouse.issuer}/device/auth`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: 'tv', scope }),
+      });
       for (const response of [entry, posted, { status: started.status, body: await started.text() }]) {
         if (response.status >= 500) throw new Error(`${response.status}: ${response.body.slice(0, 300)}`);
-        if (response.body.includes('<script>alert(1)</script>') || response.body.includes('"><img src=x>')) throw new Error('an unescaped echo');
+        if (response.body.includes('<script>alert(1)</script>') || response.body.includes('"><img src=x>'))
+          throw new Error('an unescaped echo');
       }
       return true;
     }),

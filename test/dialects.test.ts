@@ -10,7 +10,14 @@ import { QueryTypes } from 'sequelize';
 import { ManualClock } from '../stores/clock.js';
 import { Browser } from './helpers/browser.js';
 import type { TestDialect } from './helpers/databases.js';
-import { discover, LogoutReceiver, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
+import {
+  discover,
+  LogoutReceiver,
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  signIn,
+  startAuthorization,
+} from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const DIALECTS: TestDialect[] = ['sqlite-file', 'postgres', 'mariadb', 'mysql'];
@@ -34,7 +41,12 @@ async function setup(t: ExecutionContext, dialect: TestDialect): Promise<Setup> 
     config: {
       serverSideSessions: { enabled: true, idleTimeout: IDLE_TIMEOUT, absoluteLifetime: 86_400 },
       clients: [
-        { client_id: 'gatehouse-admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
+        {
+          client_id: 'gatehouse-admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
         {
           client_id: 'web',
           client_secret: 'web-secret',
@@ -57,7 +69,9 @@ async function setup(t: ExecutionContext, dialect: TestDialect): Promise<Setup> 
 
 /** Every row of the session table, read directly (anonymous sessions included), not through the store. */
 async function sessionRows(gatehouse: TestServer): Promise<{ session_id: string; subject_id: string | null }[]> {
-  return gatehouse.server.sequelize.query('SELECT session_id, subject_id FROM server_side_sessions', { type: QueryTypes.SELECT });
+  return gatehouse.server.sequelize.query('SELECT session_id, subject_id FROM server_side_sessions', {
+    type: QueryTypes.SELECT,
+  });
 }
 
 async function adminToken(gatehouse: TestServer): Promise<string> {
@@ -68,7 +82,12 @@ async function adminToken(gatehouse: TestServer): Promise<string> {
 /** Checks a back-channel logout token against the issuer's published keys. */
 async function verifyLogoutToken(gatehouse: TestServer, token: string) {
   const jwks = createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`));
-  const { payload } = await jwtVerify(token, jwks, { issuer: gatehouse.issuer, audience: 'web', typ: 'logout+jwt', currentDate: new Date() });
+  const { payload } = await jwtVerify(token, jwks, {
+    issuer: gatehouse.issuer,
+    audience: 'web',
+    typ: 'logout+jwt',
+    currentDate: new Date(),
+  });
   return payload;
 }
 
@@ -116,7 +135,10 @@ for (const dialect of DIALECTS) {
     t.is(payload.sid, claims.sid);
     t.deepEqual(payload.events, { [BACKCHANNEL_EVENT]: {} });
 
-    t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!)))?.error, 'invalid_grant');
+    t.is(
+      (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!)))?.error,
+      'invalid_grant',
+    );
     t.deepEqual(await sessionRows(gatehouse), []);
     t.true((await startAuthorization(browser, web)).body.includes('name="password"'), 'the browser must sign in again');
   });
@@ -127,7 +149,13 @@ for (const dialect of DIALECTS) {
     const { tokens, claims } = await signIn(browser, web, { username: 'carol', scope: OFFLINE });
     t.is((await sessionRows(gatehouse)).length, 1);
 
-    const confirm = await browser.navigate(oidc.buildEndSessionUrl(web, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI, state: 'bye' }));
+    const confirm = await browser.navigate(
+      oidc.buildEndSessionUrl(web, {
+        id_token_hint: tokens.id_token!,
+        post_logout_redirect_uri: POST_LOGOUT_URI,
+        state: 'bye',
+      }),
+    );
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
     if (!xsrf) return t.fail(`no logout confirmation page:\n${confirm.body.slice(0, 600)}`);
     const done = await browser.navigate(`${gatehouse.issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } });
@@ -155,6 +183,9 @@ for (const dialect of DIALECTS) {
     t.deepEqual(await sessionRows(gatehouse), []);
     const [row] = await gatehouse.server.backchannel.outbox.list({ clientId: 'web' });
     t.like(row, { status: 'delivered', reason: 'session_expiration', attempts: 1 });
-    t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!)))?.error, 'invalid_grant');
+    t.is(
+      (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(web, tokens.refresh_token!)))?.error,
+      'invalid_grant',
+    );
   });
 }

@@ -18,7 +18,6 @@ import { problemsOf, tempFiles } from './helpers/config-files.js';
 const { dir, file } = tempFiles('gatehouse-env-');
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-
 const WEB = { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true };
 
 const USERS_JSON = JSON.stringify([{ subject: 'ivy', password: 'ivy-password', claims: { name: 'Ivy Irwin' } }]);
@@ -46,7 +45,12 @@ for (const [form, values] of forms) {
     const { users, clients } = values();
     const config = loadConfig({ env: { GATEHOUSE_USERS: users, GATEHOUSE_CLIENTS: clients } });
     t.like(config.accounts[0], { subject: 'ivy', password: 'ivy-password', claims: { name: 'Ivy Irwin' } });
-    t.like(config.clients[0], { client_id: 'web', redirect_uris: [REDIRECT_URI], skipConsent: true, grant_types: ['authorization_code'] });
+    t.like(config.clients[0], {
+      client_id: 'web',
+      redirect_uris: [REDIRECT_URI],
+      skipConsent: true,
+      grant_types: ['authorization_code'],
+    });
   });
 }
 
@@ -56,9 +60,26 @@ test('environment entries replace file entries with the same subject or client_i
     `accounts:\n  - { subject: ivy, username: old-ivy, passwordHash: "$scrypt$ln=10,r=8,p=1$c2FsdA$aGFzaA" }\n  - { subject: jon, passwordHash: "$scrypt$ln=10,r=8,p=1$c2FsdA$aGFzaA" }\n` +
       `clients:\n  - { client_id: web, client_secret: old, redirect_uris: ["http://localhost/old"] }\n`,
   );
-  const config = loadConfig({ file: base, env: { GATEHOUSE_USERS: USERS_JSON, GATEHOUSE_CLIENTS: JSON.stringify([{ ...WEB, client_id: 'api', grant_types: ['client_credentials'], redirect_uris: [] }]) } });
-  t.deepEqual(config.accounts.map((a) => [a.subject, a.username]), [['jon', undefined], ['ivy', undefined]]);
-  t.deepEqual(config.clients.map((c) => c.client_id), ['web', 'api']);
+  const config = loadConfig({
+    file: base,
+    env: {
+      GATEHOUSE_USERS: USERS_JSON,
+      GATEHOUSE_CLIENTS: JSON.stringify([
+        { ...WEB, client_id: 'api', grant_types: ['client_credentials'], redirect_uris: [] },
+      ]),
+    },
+  });
+  t.deepEqual(
+    config.accounts.map((a) => [a.subject, a.username]),
+    [
+      ['jon', undefined],
+      ['ivy', undefined],
+    ],
+  );
+  t.deepEqual(
+    config.clients.map((c) => c.client_id),
+    ['web', 'api'],
+  );
 });
 
 test('a user from the environment signs in with the plain password, which is hashed, reused over restarts and never logged', async (t) => {
@@ -72,7 +93,12 @@ test('a user from the environment signs in with the plain password, which is has
     },
   });
   const logger = pino({ level: 'trace' }, sink);
-  const env = { GATEHOUSE_USERS: USERS_YAML, GATEHOUSE_CLIENTS: CLIENTS_JSON, GATEHOUSE_DATABASE_URL: database.url, PORT: '0' };
+  const env = {
+    GATEHOUSE_USERS: USERS_YAML,
+    GATEHOUSE_CLIENTS: CLIENTS_JSON,
+    GATEHOUSE_DATABASE_URL: database.url,
+    PORT: '0',
+  };
   const start = async () => {
     const config = loadConfig({ env: { ...env, GATEHOUSE_PRESET: 'testing' } });
     const server = await createServer(config as GatehouseConfigInput, { logger });
@@ -82,7 +108,9 @@ test('a user from the environment signs in with the plain password, which is has
   };
 
   const first = await start();
-  const { claims } = await signIn(new Browser(), await discover(first.config.issuer, 'web', 'web-secret'), { username: 'ivy' });
+  const { claims } = await signIn(new Browser(), await discover(first.config.issuer, 'web', 'web-secret'), {
+    username: 'ivy',
+  });
   t.is(claims.sub, 'ivy');
   const hash = (await first.accounts.get('ivy'))!.passwordHash!;
   t.regex(hash, /^\$argon2id\$v=19\$m=1024,t=1,p=1\$/, 'hashed with the preset cost');
@@ -97,17 +125,40 @@ test('a user from the environment signs in with the plain password, which is has
 });
 
 test('the testing preset: in-memory database, fast hashing, loopback back-channel, sessions on, mode testing, auto-consent', (t) => {
-  const config = loadConfig({ env: { GATEHOUSE_PRESET: 'testing', GATEHOUSE_CLIENTS: CLIENTS_JSON.replace('"skipConsent":true', '"skipConsent":false').replace(',"skipConsent":false', '') } });
+  const config = loadConfig({
+    env: {
+      GATEHOUSE_PRESET: 'testing',
+      GATEHOUSE_CLIENTS: CLIENTS_JSON.replace('"skipConsent":true', '"skipConsent":false').replace(
+        ',"skipConsent":false',
+        '',
+      ),
+    },
+  });
   t.is(config.mode, 'testing');
   t.is(config.database.url, 'sqlite::memory:');
-  t.deepEqual(config.passwordHashing, { algorithm: 'argon2id', memory: 1024, passes: 1, parallelism: 1, log2N: 10, r: 8, p: 1 });
-  t.deepEqual([config.login.lockout, config.login.maxLockout], [1, 5], 'sign-in protection stays on, with lockouts of seconds');
+  t.deepEqual(config.passwordHashing, {
+    algorithm: 'argon2id',
+    memory: 1024,
+    passes: 1,
+    parallelism: 1,
+    log2N: 10,
+    r: 8,
+    p: 1,
+  });
+  t.deepEqual(
+    [config.login.lockout, config.login.maxLockout],
+    [1, 5],
+    'sign-in protection stays on, with lockouts of seconds',
+  );
   t.true(config.backchannelLogout.allowPrivateNetworks);
   t.true(config.serverSideSessions.enabled);
   t.true(config.clients[0].skipConsent, 'configured clients skip consent');
 
   const fromFile = loadConfig({
-    file: file('preset.yaml', `preset: testing\ndatabase:\n  url: sqlite:${join(dir, 'kept.sqlite')}\nserverSideSessions:\n  enabled: false\nclients:\n  - { client_id: c, client_secret: s, redirect_uris: ["${REDIRECT_URI}"], skipConsent: false }\n`),
+    file: file(
+      'preset.yaml',
+      `preset: testing\ndatabase:\n  url: sqlite:${join(dir, 'kept.sqlite')}\nserverSideSessions:\n  enabled: false\nclients:\n  - { client_id: c, client_secret: s, redirect_uris: ["${REDIRECT_URI}"], skipConsent: false }\n`,
+    ),
     env: {},
   });
   t.is(fromFile.mode, 'testing', '`preset: testing` in a file works too');
@@ -119,11 +170,21 @@ test('the testing preset: in-memory database, fast hashing, loopback back-channe
 });
 
 test('a server from the testing preset alone signs a user in without a consent page', async (t) => {
-  const config = loadConfig({ env: { GATEHOUSE_PRESET: 'testing', GATEHOUSE_USERS: USERS_JSON, GATEHOUSE_CLIENTS: JSON.stringify([{ ...WEB, skipConsent: undefined }]), PORT: '0', GATEHOUSE_LOG_LEVEL: 'silent' } });
+  const config = loadConfig({
+    env: {
+      GATEHOUSE_PRESET: 'testing',
+      GATEHOUSE_USERS: USERS_JSON,
+      GATEHOUSE_CLIENTS: JSON.stringify([{ ...WEB, skipConsent: undefined }]),
+      PORT: '0',
+      GATEHOUSE_LOG_LEVEL: 'silent',
+    },
+  });
   const server = await createServer(config as GatehouseConfigInput);
   t.teardown(() => server.close());
   await server.listen();
-  const result = await signIn(new Browser(), await discover(server.config.issuer, 'web', 'web-secret'), { username: 'ivy' });
+  const result = await signIn(new Browser(), await discover(server.config.issuer, 'web', 'web-secret'), {
+    username: 'ivy',
+  });
   t.true(result.sawLogin);
   t.false(result.sawConsent);
   t.truthy(server.sessionStore, 'server-side sessions are on');
@@ -131,24 +192,50 @@ test('a server from the testing preset alone signs a user in without a consent p
 
 test('bad values are named by variable and index, without echoing them', (t) => {
   const env = (vars: Record<string, string>) => problemsOf(() => loadConfig({ env: vars }));
-  t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a","password":"hunter2-secret"},{"subject":"","password":"p"}]' }), ['GATEHOUSE_USERS[1].subject: Too small: expected string to have >=1 characters']);
-  t.deepEqual(env({ GATEHOUSE_USERS: '- subject: a\n  pasword: x\n' }), ['GATEHOUSE_USERS[0].pasword: unknown key']);
-  t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a","password":"p","passwordHash":"$scrypt$ln=10,r=8,p=1$c2FsdA$aGFzaA"}]' }), ['GATEHOUSE_USERS[0].password: give either password or passwordHash, not both']);
-  t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a"},{"subject":"a"}]' }), ['GATEHOUSE_USERS[1]: subject/username "a" is already used by GATEHOUSE_USERS[0]']);
-  t.deepEqual(env({ GATEHOUSE_USERS: '{"subject":"a"}' }), ['GATEHOUSE_USERS: expected a list (an array) of accounts, got object']);
-  t.regex(env({ GATEHOUSE_USERS: '[{"subject": "a", "password": "hunter2-secret"' })[0], /^GATEHOUSE_USERS: cannot parse the inline value: /);
-  t.regex(env({ GATEHOUSE_USERS: join(dir, 'missing.yaml') })[0], /^GATEHOUSE_USERS: not inline JSON or YAML, and cannot read it as a file .*missing\.yaml: ENOENT/);
-  t.deepEqual(env({ GATEHOUSE_CLIENTS: JSON.stringify([WEB, { client_id: 'b', redirect_uris: ['not a url'] }]) }), ['GATEHOUSE_CLIENTS[1].redirect_uris[0]: expected an http(s) URL']);
-  t.deepEqual(env({ GATEHOUSE_CLIENTS: JSON.stringify([{ client_id: 'b', redirect_uris: [REDIRECT_URI] }, WEB, WEB]) }), [
-    'GATEHOUSE_CLIENTS[0].client_secret: required unless token_endpoint_auth_method is "none" (public client)',
-    'GATEHOUSE_CLIENTS[2].client_id: "web" is already used by GATEHOUSE_CLIENTS[1]',
+  t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a","password":"hunter2-secret"},{"subject":"","password":"p"}]' }), [
+    'GATEHOUSE_USERS[1].subject: Too small: expected string to have >=1 characters',
   ]);
+  t.deepEqual(env({ GATEHOUSE_USERS: '- subject: a\n  pasword: x\n' }), ['GATEHOUSE_USERS[0].pasword: unknown key']);
+  t.deepEqual(
+    env({ GATEHOUSE_USERS: '[{"subject":"a","password":"p","passwordHash":"$scrypt$ln=10,r=8,p=1$c2FsdA$aGFzaA"}]' }),
+    ['GATEHOUSE_USERS[0].password: give either password or passwordHash, not both'],
+  );
+  t.deepEqual(env({ GATEHOUSE_USERS: '[{"subject":"a"},{"subject":"a"}]' }), [
+    'GATEHOUSE_USERS[1]: subject/username "a" is already used by GATEHOUSE_USERS[0]',
+  ]);
+  t.deepEqual(env({ GATEHOUSE_USERS: '{"subject":"a"}' }), [
+    'GATEHOUSE_USERS: expected a list (an array) of accounts, got object',
+  ]);
+  t.regex(
+    env({ GATEHOUSE_USERS: '[{"subject": "a", "password": "hunter2-secret"' })[0],
+    /^GATEHOUSE_USERS: cannot parse the inline value: /,
+  );
+  t.regex(
+    env({ GATEHOUSE_USERS: join(dir, 'missing.yaml') })[0],
+    /^GATEHOUSE_USERS: not inline JSON or YAML, and cannot read it as a file .*missing\.yaml: ENOENT/,
+  );
+  t.deepEqual(env({ GATEHOUSE_CLIENTS: JSON.stringify([WEB, { client_id: 'b', redirect_uris: ['not a url'] }]) }), [
+    'GATEHOUSE_CLIENTS[1].redirect_uris[0]: expected an http(s) URL',
+  ]);
+  t.deepEqual(
+    env({ GATEHOUSE_CLIENTS: JSON.stringify([{ client_id: 'b', redirect_uris: [REDIRECT_URI] }, WEB, WEB]) }),
+    [
+      'GATEHOUSE_CLIENTS[0].client_secret: required unless token_endpoint_auth_method is "none" (public client)',
+      'GATEHOUSE_CLIENTS[2].client_id: "web" is already used by GATEHOUSE_CLIENTS[1]',
+    ],
+  );
   t.deepEqual(env({ GATEHOUSE_CLIENTS: JSON.stringify([{ ...WEB, client_id: 'gatehouse-console' }]) }), [
     `GATEHOUSE_CLIENTS[0].client_id: "gatehouse-console" is reserved for Gatehouse's own pages`,
   ]);
   t.deepEqual(env({ GATEHOUSE_PRESET: 'fast' }), ['GATEHOUSE_PRESET: expected one of testing, got "fast"']);
-  t.deepEqual(env({ GATEHOUSE_MODE: 'prod' }), ['GATEHOUSE_MODE: expected one of production, development, testing, got "prod"']);
-  const everything = JSON.stringify(problemsOf(() => loadConfig({ env: { GATEHOUSE_USERS: '[{"subject": "a", "password": "hunter2-secret", "x": 1}' } })));
+  t.deepEqual(env({ GATEHOUSE_MODE: 'prod' }), [
+    'GATEHOUSE_MODE: expected one of production, development, testing, got "prod"',
+  ]);
+  const everything = JSON.stringify(
+    problemsOf(() =>
+      loadConfig({ env: { GATEHOUSE_USERS: '[{"subject": "a", "password": "hunter2-secret", "x": 1}' } }),
+    ),
+  );
   t.false(everything.includes('hunter2-secret'), 'a parse error does not quote the value');
   const error = t.throws(() => loadConfig({ env: { GATEHOUSE_USERS: '[{"subject": 1}]' } }));
   t.regex(error!.message, /^invalid configuration in the environment:\n {2}GATEHOUSE_USERS\[0\]\.subject: /);

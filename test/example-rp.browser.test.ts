@@ -49,7 +49,12 @@ async function setUp(t: { teardown(fn: () => Promise<void>): void }): Promise<Se
       },
     ],
   });
-  const app = createRelyingParty({ issuer: gatehouse.issuer, clientId: 'example-app', clientSecret: 'example-app-secret', appUrl });
+  const app = createRelyingParty({
+    issuer: gatehouse.issuer,
+    clientId: 'example-app',
+    clientSecret: 'example-app-secret',
+    appUrl,
+  });
   http.on('request', app.handle);
   t.teardown(async () => {
     await gatehouse.stop();
@@ -85,7 +90,10 @@ test('sign in, sign out through Gatehouse, sign in again, and a revocation signs
     t.regex((await page.textContent('main')) ?? (await page.textContent('body')) ?? '', /Example app/);
     await page.fill('#username', 'alice');
     await page.fill('#password', 'alice-pw');
-    await Promise.all([page.waitForURL(`${appUrl}/`), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
+    await Promise.all([
+      page.waitForURL(`${appUrl}/`),
+      page.getByRole('button', { name: 'Sign in', exact: true }).click(),
+    ]);
     t.is(await page.textContent('#status'), 'Signed in as Alice Anderson');
     return (await page.textContent('#sid'))!;
   };
@@ -97,7 +105,11 @@ test('sign in, sign out through Gatehouse, sign in again, and a revocation signs
   const firstSid = await signIn();
   t.is(await page.textContent('#sub'), 'alice');
   const [session] = await gatehouse.sessions.sessionsOf('alice');
-  t.deepEqual(session!.clients.map((client) => client.sid), [firstSid], "Gatehouse's session knows the app's sid");
+  t.deepEqual(
+    session!.clients.map((client) => client.sid),
+    [firstSid],
+    "Gatehouse's session knows the app's sid",
+  );
 
   const firstLogoutToken = backchannelLogoutOf(app, firstSid);
   await Promise.all([page.waitForURL(/\/session\/end/), page.getByRole('button', { name: 'Sign out' }).click()]);
@@ -105,7 +117,11 @@ test('sign in, sign out through Gatehouse, sign in again, and a revocation signs
   await Promise.all([page.waitForURL(`${appUrl}/`), page.getByRole('button', { name: 'Yes, sign me out' }).click()]);
   t.is(await page.textContent('#status'), 'Signed out');
   t.deepEqual(await gatehouse.sessions.sessionsOf('alice'), [], 'the Gatehouse session ended too');
-  t.is((await firstLogoutToken).ended, 0, 'the logout also reached the back-channel endpoint (nothing left to end there)');
+  t.is(
+    (await firstLogoutToken).ended,
+    0,
+    'the logout also reached the back-channel endpoint (nothing left to end there)',
+  );
 
   // 2. Sign in again: Gatehouse asks for the password again (its session is gone).
   const secondSid = await signIn();
@@ -131,7 +147,10 @@ test("the app's back-channel endpoint refuses a missing, malformed or forged log
   // A well-formed logout token for the app's sid, signed by a key that is not the issuer's (with one of its kids).
   const { keys } = (await (await fetch(`${gatehouse.issuer}/jwks`)).json()) as { keys: { kid: string; kty: string }[] };
   const { privateKey } = await generateKeyPair('ES256');
-  const forged = await new SignJWT({ sid: tokens.claims.sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
+  const forged = await new SignJWT({
+    sid: tokens.claims.sid,
+    events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+  })
     .setProtectedHeader({ alg: 'ES256', typ: 'logout+jwt', kid: keys.find((key) => key.kty === 'EC')!.kid })
     .setIssuer(gatehouse.issuer)
     .setAudience('example-app')

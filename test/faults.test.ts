@@ -17,10 +17,14 @@ import { TcpProxy } from './helpers/tcp-proxy.js';
 const run = promisify(execFile);
 
 test('an unreachable database at start is a clear error and a non-zero exit', async (t) => {
-  const error = await t.throwsAsync(createServer({ port: 0, logging: { level: 'silent' }, database: { url: 'postgres://root@127.0.0.1:1/nowhere' } }));
+  const error = await t.throwsAsync(
+    createServer({ port: 0, logging: { level: 'silent' }, database: { url: 'postgres://root@127.0.0.1:1/nowhere' } }),
+  );
   t.regex(error!.message, /^database: cannot connect to the postgres database: /);
   const cli = await t.throwsAsync<Error & { code: number; stderr: string }>(
-    run('npx', ['tsx', 'server/cli.ts', 'start', '--db', 'postgres://root:s3cret@127.0.0.1:1/nowhere'], { env: { ...process.env, PORT: '0' } }),
+    run('npx', ['tsx', 'server/cli.ts', 'start', '--db', 'postgres://root:s3cret@127.0.0.1:1/nowhere'], {
+      env: { ...process.env, PORT: '0' },
+    }),
   );
   t.is(cli?.code, 1);
   t.regex(cli?.stderr ?? '', /cannot connect to the postgres database/);
@@ -38,8 +42,20 @@ test('a database lost while running gives 503 pages and JSON, and the server rec
       database: { url: url.toString(), poolMax: 3 },
       serverSideSessions: { enabled: true },
       clients: [
-        { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access', skipConsent: true },
-        { client_id: 'admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
+        {
+          client_id: 'web',
+          client_secret: 'web-secret',
+          redirect_uris: [REDIRECT_URI],
+          grant_types: ['authorization_code', 'refresh_token'],
+          scope: 'openid offline_access',
+          skipConsent: true,
+        },
+        {
+          client_id: 'admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
       ],
     },
   });
@@ -51,22 +67,33 @@ test('a database lost while running gives 503 pages and JSON, and the server rec
   const web = await discover(gatehouse.issuer, 'web', 'web-secret');
   const browser = new Browser();
   const { tokens } = await signIn(browser, web, { username: 'alice', scope: 'openid offline_access' });
-  const adminToken = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'admin', 'admin-secret'), { scope: 'gatehouse:admin' })).access_token;
+  const adminToken = (
+    await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'admin', 'admin-secret'), {
+      scope: 'gatehouse:admin',
+    })
+  ).access_token;
 
   proxy.cut();
   const ready = await fetch(`${gatehouse.issuer}/readyz`);
   t.is(ready.status, 503);
-  const page = await browser.request(`${gatehouse.issuer}/auth?client_id=web&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`);
+  const page = await browser.request(
+    `${gatehouse.issuer}/auth?client_id=web&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`,
+  );
   t.is(page.status, 503);
   t.regex(page.headers.get('content-type') ?? '', /text\/html/);
   const token = await fetch(`${gatehouse.issuer}/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('web:web-secret').toString('base64')}` },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from('web:web-secret').toString('base64')}`,
+    },
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),
   });
   t.is(token.status, 503);
   t.is(((await token.json()) as { error: string }).error, 'server_error');
-  const api = await fetch(`${gatehouse.issuer}/admin/api/v1/sessions?subject=alice`, { headers: { authorization: `Bearer ${adminToken}` } });
+  const api = await fetch(`${gatehouse.issuer}/admin/api/v1/sessions?subject=alice`, {
+    headers: { authorization: `Bearer ${adminToken}` },
+  });
   t.is(api.status, 503);
   t.like(await api.json(), { error: 'temporarily_unavailable' });
   t.is((await fetch(`${gatehouse.issuer}/healthz`)).status, 200, 'the process is alive');
@@ -80,7 +107,10 @@ test('a database lost while running gives 503 pages and JSON, and the server rec
   t.true(recovered, 'ready again once the database is back');
   const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token!);
   t.truthy(refreshed.access_token);
-  t.false((await signIn(browser, web, { username: 'alice', scope: 'openid' })).sawLogin, 'the session survived the outage');
+  t.false(
+    (await signIn(browser, web, { username: 'alice', scope: 'openid' })).sawLogin,
+    'the session survived the outage',
+  );
 });
 
 test('SIGTERM under load finishes in-flight requests and leaves no half-written session', async (t) => {
@@ -100,21 +130,29 @@ test('SIGTERM under load finishes in-flight requests and leaves no half-written 
     }),
   );
   // One process (no npx/tsx wrapper in between), so the signal reaches the server itself.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts', 'start', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
-  for (let i = 0; i < 600 && !output.includes('listening'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let i = 0; i < 600 && !output.includes('listening'); i++)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   t.true(output.includes('listening'), 'server started');
   const issuer = `http://localhost:${port}`;
   const web = await discover(issuer, 'web', 'web-secret');
 
   // Many sign-ins in flight (each costs a 16 MiB scrypt), then SIGTERM to the server process.
   const browsers = Array.from({ length: 12 }, () => new Browser());
-  const logins = browsers.map((browser) => signIn(browser, web, { username: 'alice', scope: 'openid' }).then(() => 'ok', (error: Error) => `failed: ${error.message}`));
+  const logins = browsers.map((browser) =>
+    signIn(browser, web, { username: 'alice', scope: 'openid' }).then(
+      () => 'ok',
+      (error: Error) => `failed: ${error.message}`,
+    ),
+  );
   await new Promise((resolve) => setTimeout(resolve, 150));
   child.kill('SIGTERM');
   const results = await Promise.all(logins);
@@ -122,13 +160,19 @@ test('SIGTERM under load finishes in-flight requests and leaves no half-written 
   t.is(code, 0, 'clean exit');
   const completed = results.filter((r) => r === 'ok').length;
   t.log(`${completed} of ${results.length} sign-ins completed; the rest were refused after the signal`);
-  t.true(results.every((r) => r === 'ok' || /fetch failed|ECONNREFUSED|socket/.test(r)), results.join('\n'));
+  t.true(
+    results.every((r) => r === 'ok' || /fetch failed|ECONNREFUSED|socket/.test(r)),
+    results.join('\n'),
+  );
 
   // Nothing half-written: every stored session is readable and signed-in ones are complete.
   const { openDatabase } = await import('../stores/sequelize/connection.js');
   const sequelize = await openDatabase({ url: `sqlite:${join(dir, 'db.sqlite')}` });
   t.teardown(() => sequelize.close());
-  const rows = await sequelize.query<{ data: string; subject_id: string | null; clients: string }>('SELECT data, subject_id, clients FROM server_side_sessions', { type: QueryTypes.SELECT });
+  const rows = await sequelize.query<{ data: string; subject_id: string | null; clients: string }>(
+    'SELECT data, subject_id, clients FROM server_side_sessions',
+    { type: QueryTypes.SELECT },
+  );
   for (const row of rows) {
     const data = JSON.parse(row.data) as { uid: string; accountId?: string };
     t.truthy(data.uid);

@@ -23,7 +23,12 @@ test.before(async () => {
       serverSideSessions: { enabled: true },
       clients: [
         { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI] },
-        { client_id: 'admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
+        {
+          client_id: 'admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
       ],
     },
   });
@@ -36,7 +41,21 @@ test.after.always(() => gatehouse?.close());
 const hostileString = fc.oneof(
   fc.string({ maxLength: 300 }),
   fc.string({ unit: 'grapheme', maxLength: 50 }),
-  fc.constantFrom("' OR 1=1 --", '%', '_', '\\', '\u0000', '../../etc/passwd', '<script>alert(1)</script>', 'a'.repeat(5000), '1e309', '-1', '0', 'NaN', 'true,false'),
+  fc.constantFrom(
+    "' OR 1=1 --",
+    '%',
+    '_',
+    '\\',
+    '\u0000',
+    '../../etc/passwd',
+    '<script>alert(1)</script>',
+    'a'.repeat(5000),
+    '1e309',
+    '-1',
+    '0',
+    'NaN',
+    'true,false',
+  ),
 );
 
 /** Raw bytes, percent-encoded one by one: mostly not UTF-8, sometimes a NUL or another control character. */
@@ -46,7 +65,12 @@ const percentEncodedBytes = fc
 
 /** What the edge must refuse: bytes that are not UTF-8, or that decode to a control character (tab, LF, CR aside). */
 function refusedAtTheEdge(encoded: string): boolean {
-  const bytes = Buffer.from(encoded.split('%').slice(1).map((hex) => Number.parseInt(hex, 16)));
+  const bytes = Buffer.from(
+    encoded
+      .split('%')
+      .slice(1)
+      .map((hex) => Number.parseInt(hex, 16)),
+  );
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -57,9 +81,12 @@ function refusedAtTheEdge(encoded: string): boolean {
 }
 
 async function signedInSessions(): Promise<number> {
-  const [row] = await gatehouse.server.sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM server_side_sessions WHERE subject_id IS NOT NULL', {
-    type: QueryTypes.SELECT,
-  });
+  const [row] = await gatehouse.server.sequelize.query<{ n: number }>(
+    'SELECT COUNT(*) AS n FROM server_side_sessions WHERE subject_id IS NOT NULL',
+    {
+      type: QueryTypes.SELECT,
+    },
+  );
   return Number(row.n);
 }
 
@@ -81,14 +108,27 @@ test('the config loader rejects anything invalid with a ConfigError, never anoth
         validateConfig(input);
         return true;
       } catch (error) {
-        return error instanceof ConfigError && error.problems.length > 0 && error.problems.every((p) => /^[\w.[\]()]+: /.test(p) || /: /.test(p));
+        return (
+          error instanceof ConfigError &&
+          error.problems.length > 0 &&
+          error.problems.every((p) => /^[\w.[\]()]+: /.test(p) || /: /.test(p))
+        );
       }
     }),
     { numRuns: 500 },
   );
   fc.assert(
     fc.property(
-      fc.record({ port: fc.anything(), database: fc.anything(), serverSideSessions: fc.anything(), clients: fc.anything(), accounts: fc.anything() }, { requiredKeys: [] }),
+      fc.record(
+        {
+          port: fc.anything(),
+          database: fc.anything(),
+          serverSideSessions: fc.anything(),
+          clients: fc.anything(),
+          accounts: fc.anything(),
+        },
+        { requiredKeys: [] },
+      ),
       (input) => {
         try {
           validateConfig(input);
@@ -105,17 +145,39 @@ test('the config loader rejects anything invalid with a ConfigError, never anoth
 
 test('the admin API answers hostile queries with 200 or 400 JSON, never a 5xx, and writes nothing', async (t) => {
   const before = await signedInSessions();
-  const names = fc.constantFrom('subject', 'sessionId', 'displayName', 'clientId', 'pageSize', 'page', 'count', 'bogus', 'revokeTokens', '__proto__');
+  const names = fc.constantFrom(
+    'subject',
+    'sessionId',
+    'displayName',
+    'clientId',
+    'pageSize',
+    'page',
+    'count',
+    'bogus',
+    'revokeTokens',
+    '__proto__',
+  );
   await fc.assert(
-    fc.asyncProperty(fc.dictionary(names, hostileString, { maxKeys: 5 }), fc.constantFrom('GET', 'DELETE'), hostileString, async (params, method, id) => {
-      const query = new URLSearchParams(params as Record<string, string>).toString();
-      const path = method === 'GET' ? `/admin/api/v1/sessions?${query}` : `/admin/api/v1/sessions/${encodeURIComponent(id)}?${query}`;
-      const response = await fetch(`${gatehouse.issuer}${path}`, { method, headers: { authorization: `Bearer ${adminToken}` } });
-      const body = await response.text();
-      if (response.status >= 500) throw new Error(`${method} ${path} -> ${response.status} ${body}`);
-      JSON.parse(body);
-      return [200, 400, 404, 405].includes(response.status);
-    }),
+    fc.asyncProperty(
+      fc.dictionary(names, hostileString, { maxKeys: 5 }),
+      fc.constantFrom('GET', 'DELETE'),
+      hostileString,
+      async (params, method, id) => {
+        const query = new URLSearchParams(params as Record<string, string>).toString();
+        const path =
+          method === 'GET'
+            ? `/admin/api/v1/sessions?${query}`
+            : `/admin/api/v1/sessions/${encodeURIComponent(id)}?${query}`;
+        const response = await fetch(`${gatehouse.issuer}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        const body = await response.text();
+        if (response.status >= 500) throw new Error(`${method} ${path} -> ${response.status} ${body}`);
+        JSON.parse(body);
+        return [200, 400, 404, 405].includes(response.status);
+      },
+    ),
     { numRuns: 150 },
   );
   t.is(await signedInSessions(), before);
@@ -146,8 +208,11 @@ test('the login form answers hostile fields with the form again or 403, never a 
       if (page.status >= 500) throw new Error(`login -> ${page.status}`);
       // Control characters in any field: 400 before anything else. Otherwise a forged token: 403; else the form
       // again (200), or 429 once this address has failed too often (the sign-in throttle).
-      if ([username, password, forgedCsrf ?? ''].some((v) => /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v))) return page.status === 400;
-      return forgedCsrf === null || forgedCsrf === csrf ? page.status === 200 || page.status === 429 : page.status === 403;
+      if ([username, password, forgedCsrf ?? ''].some((v) => /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v)))
+        return page.status === 400;
+      return forgedCsrf === null || forgedCsrf === csrf
+        ? page.status === 200 || page.status === 429
+        : page.status === 403;
     }),
     { numRuns: 60 },
   );
@@ -157,25 +222,39 @@ test('the login form answers hostile fields with the form again or 403, never a 
 test("the provider's endpoints answer hostile parameters without a 5xx", async (t) => {
   const basic = `Basic ${Buffer.from('web:web-secret').toString('base64')}`;
   await fc.assert(
-    fc.asyncProperty(hostileString, hostileString, fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'bogus'), async (value, clientId, grantType) => {
-      const token = await fetch(`${gatehouse.issuer}/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
-        body: new URLSearchParams({ grant_type: grantType, code: value, refresh_token: value, redirect_uri: REDIRECT_URI, scope: value }).toString(),
-      });
-      const auth = await fetch(`${gatehouse.issuer}/auth?${new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, state: value })}`, {
-        redirect: 'manual',
-      });
-      const introspect = await fetch(`${gatehouse.issuer}/token/introspection`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
-        body: new URLSearchParams({ token: value }).toString(),
-      });
-      for (const response of [token, auth, introspect]) {
-        if (response.status >= 500) throw new Error(`${response.url} -> ${response.status} ${await response.text()}`);
-      }
-      return true;
-    }),
+    fc.asyncProperty(
+      hostileString,
+      hostileString,
+      fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'bogus'),
+      async (value, clientId, grantType) => {
+        const token = await fetch(`${gatehouse.issuer}/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+          body: new URLSearchParams({
+            grant_type: grantType,
+            code: value,
+            refresh_token: value,
+            redirect_uri: REDIRECT_URI,
+            scope: value,
+          }).toString(),
+        });
+        const auth = await fetch(
+          `${gatehouse.issuer}/auth?${new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, state: value })}`,
+          {
+            redirect: 'manual',
+          },
+        );
+        const introspect = await fetch(`${gatehouse.issuer}/token/introspection`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+          body: new URLSearchParams({ token: value }).toString(),
+        });
+        for (const response of [token, auth, introspect]) {
+          if (response.status >= 500) throw new Error(`${response.url} -> ${response.status} ${await response.text()}`);
+        }
+        return true;
+      },
+    ),
     { numRuns: 100 },
   );
   t.pass();
@@ -183,12 +262,20 @@ test("the provider's endpoints answer hostile parameters without a 5xx", async (
 
 test('percent-encoded bytes that are not UTF-8 or decode to control characters get 400 at the edge, anywhere in the URL', async (t) => {
   await fc.assert(
-    fc.asyncProperty(percentEncodedBytes, fc.constantFrom('client_id', 'state', 'redirect_uri', 'scope'), async (encoded, name) => {
-      const response = await fetch(`${gatehouse.issuer}/auth?response_type=code&${name}=${encoded}&client_id=web`, { redirect: 'manual' });
-      const body = await response.text();
-      if (response.status >= 500) throw new Error(`${encoded} -> ${response.status} ${body}`);
-      return refusedAtTheEdge(encoded) ? response.status === 400 && JSON.parse(body).error === 'invalid_request' : response.status !== 400 || !body.includes('percent-encoded');
-    }),
+    fc.asyncProperty(
+      percentEncodedBytes,
+      fc.constantFrom('client_id', 'state', 'redirect_uri', 'scope'),
+      async (encoded, name) => {
+        const response = await fetch(`${gatehouse.issuer}/auth?response_type=code&${name}=${encoded}&client_id=web`, {
+          redirect: 'manual',
+        });
+        const body = await response.text();
+        if (response.status >= 500) throw new Error(`${encoded} -> ${response.status} ${body}`);
+        return refusedAtTheEdge(encoded)
+          ? response.status === 400 && JSON.parse(body).error === 'invalid_request'
+          : response.status !== 400 || !body.includes('percent-encoded');
+      },
+    ),
     { numRuns: 150 },
   );
   t.pass();
@@ -203,7 +290,11 @@ test("the provider's form endpoints answer bytes that are not UTF-8 and NULs in 
         ['/token/introspection', `token=${token}&client_id=${clientId}&client_secret=x`],
         ['/token/revocation', `token=${token}&client_id=web&client_secret=web-secret`],
       ]) {
-        const response = await fetch(`${gatehouse.issuer}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+        const response = await fetch(`${gatehouse.issuer}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body,
+        });
         if (response.status >= 500) throw new Error(`${path} ${body} -> ${response.status} ${await response.text()}`);
       }
       return true;
@@ -215,11 +306,17 @@ test("the provider's form endpoints answer bytes that are not UTF-8 and NULs in 
 
 for (const dialect of ALL_DIALECTS) {
   test(`${dialect}: GET /auth?client_id=%00%ff%fe is a 400, and a NUL client_id in a token request body an unknown client`, async (t) => {
-    const server = await startTestServer({ dialect, config: { clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI] }] } });
+    const server = await startTestServer({
+      dialect,
+      config: { clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI] }] },
+    });
     t.teardown(() => server.close());
     const response = await fetch(`${server.issuer}/auth?client_id=%00%ff%fe`, { redirect: 'manual' });
     t.is(response.status, 400);
-    t.deepEqual(await response.json(), { error: 'invalid_request', error_description: 'the URL is not valid percent-encoded UTF-8' });
+    t.deepEqual(await response.json(), {
+      error: 'invalid_request',
+      error_description: 'the URL is not valid percent-encoded UTF-8',
+    });
     const token = await fetch(`${server.issuer}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },

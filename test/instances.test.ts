@@ -37,12 +37,18 @@ interface Cluster {
 
 /** Starts one serve.ts process; resolves once it prints its ready line, rejects (with its stderr) if it exits first. */
 function spawnInstance(env: Record<string, string>): { child: ChildProcess; ready: Promise<number> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`instance on port ${env.PORT} not ready after 30 s:\n${stderr}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`instance on port ${env.PORT} not ready after 30 s:\n${stderr}`)),
+      30_000,
+    );
     child.stdout!.on('data', (chunk) => {
       stdout += chunk;
       for (const line of stdout.split('\n')) {
@@ -80,7 +86,10 @@ async function startCluster(t: ExecutionContext, env: Record<string, string> = {
   while (portB === portA) portB = await freePort();
   const issuer = `http://localhost:${portA}`;
   const common = { GATEHOUSE_DATABASE_URL: database.url, GATEHOUSE_ISSUER: issuer, RECEIVER_URL: receiver.url, ...env };
-  const processes = [spawnInstance({ ...common, PORT: String(portA) }), spawnInstance({ ...common, PORT: String(portB) })];
+  const processes = [
+    spawnInstance({ ...common, PORT: String(portA) }),
+    spawnInstance({ ...common, PORT: String(portB) }),
+  ];
   t.teardown(async () => {
     await Promise.all(processes.map(({ child }) => stopInstance(child)));
     await receiver.close();
@@ -106,7 +115,12 @@ function on(cluster: Cluster, url: string | URL, instance: Instance): URL {
 }
 
 /** An openid-client configuration whose every request (discovery included) goes to the given instance. */
-function relyingParty(cluster: Cluster, instance: Instance, clientId: string, clientSecret: string): Promise<oidc.Configuration> {
+function relyingParty(
+  cluster: Cluster,
+  instance: Instance,
+  clientId: string,
+  clientSecret: string,
+): Promise<oidc.Configuration> {
   return oidc.discovery(new URL(cluster.issuer), clientId, { client_secret: clientSecret }, undefined, {
     execute: [oidc.allowInsecureRequests],
     [oidc.customFetch]: (url, options) => fetch(on(cluster, url, instance), options as RequestInit),
@@ -134,7 +148,9 @@ class BalancedBrowser {
   async #request(url: string | URL, init: { form?: Record<string, string> } = {}): Promise<Page> {
     const instance = this.#next();
     const target = on(this.cluster, url, instance);
-    this.hops.push(`${instance.name} ${init.form ? 'POST' : 'GET'} ${target.pathname.replace(/\/interaction\/[^/]+/, '/interaction/:uid').replace(/\/auth\/[^/]+/, '/auth/:uid')}`);
+    this.hops.push(
+      `${instance.name} ${init.form ? 'POST' : 'GET'} ${target.pathname.replace(/\/interaction\/[^/]+/, '/interaction/:uid').replace(/\/auth\/[^/]+/, '/auth/:uid')}`,
+    );
     return this.browser.request(target, init);
   }
 
@@ -145,7 +161,8 @@ class BalancedBrowser {
       const location = page.headers.get('location');
       if (!(page.status >= 300 && page.status < 400 && location)) return page;
       const next = new URL(location, page.url);
-      if (next.origin !== this.cluster.A.origin && next.origin !== this.cluster.B.origin) return { ...page, url: next.href };
+      if (next.origin !== this.cluster.A.origin && next.origin !== this.cluster.B.origin)
+        return { ...page, url: next.href };
       page = await this.#request(next);
     }
     throw new Error('too many redirects');
@@ -158,12 +175,19 @@ class BalancedBrowser {
   }
 
   hasSessionCookie(): boolean {
-    return [...this.browser.cookies.values()].some((cookie) => cookie.name === '_session' && (cookie.expires === undefined || cookie.expires > Date.now()));
+    return [...this.browser.cookies.values()].some(
+      (cookie) => cookie.name === '_session' && (cookie.expires === undefined || cookie.expires > Date.now()),
+    );
   }
 }
 
 /** Authorization code + PKCE through the real login and consent pages, each request on the other instance. */
-async function signInAcross(balanced: BalancedBrowser, authorizeWith: oidc.Configuration, exchangeWith: oidc.Configuration, username: string) {
+async function signInAcross(
+  balanced: BalancedBrowser,
+  authorizeWith: oidc.Configuration,
+  exchangeWith: oidc.Configuration,
+  username: string,
+) {
   const verifier = oidc.randomPKCECodeVerifier();
   const nonce = oidc.randomNonce();
   const state = oidc.randomState();
@@ -178,11 +202,16 @@ async function signInAcross(balanced: BalancedBrowser, authorizeWith: oidc.Confi
   });
   let page = await balanced.navigate(url);
   for (let step = 0; step < 4 && !page.url.startsWith(REDIRECT_URI); step++) {
-    const form = page.body.includes('name="password"') ? formWithAction(page.body, '/login') : formWithAction(page.body, '/confirm');
-    const fields = form.action.includes('/login') ? { ...form.fields, username, password: `${username}-password` } : form.fields;
+    const form = page.body.includes('name="password"')
+      ? formWithAction(page.body, '/login')
+      : formWithAction(page.body, '/confirm');
+    const fields = form.action.includes('/login')
+      ? { ...form.fields, username, password: `${username}-password` }
+      : form.fields;
     page = await balanced.navigate(new URL(form.action, page.url), { form: fields });
   }
-  if (!page.url.startsWith(REDIRECT_URI)) throw new Error(`did not reach the redirect uri: ${page.status} ${page.url}\n${page.body.slice(0, 600)}`);
+  if (!page.url.startsWith(REDIRECT_URI))
+    throw new Error(`did not reach the redirect uri: ${page.status} ${page.url}\n${page.body.slice(0, 600)}`);
   const tokens = await oidc.authorizationCodeGrant(exchangeWith, new URL(page.url), {
     pkceCodeVerifier: verifier,
     expectedNonce: nonce,
@@ -193,7 +222,10 @@ async function signInAcross(balanced: BalancedBrowser, authorizeWith: oidc.Confi
 }
 
 async function adminApi(cluster: Cluster, instance: Instance, path: string, token: string, method = 'GET') {
-  const response = await fetch(on(cluster, `${cluster.issuer}/admin/api/v1${path}`, instance), { method, headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(on(cluster, `${cluster.issuer}/admin/api/v1${path}`, instance), {
+    method,
+    headers: { authorization: `Bearer ${token}` },
+  });
   return { status: response.status, body: (await response.json()) as JsonBody };
 }
 
@@ -214,16 +246,25 @@ test('two processes started together on one fresh PostgreSQL database share one 
 
   const sequelize: Sequelize = await openDatabase({ url: cluster.databaseUrl });
   t.teardown(() => sequelize.close());
-  const names = (await sequelize.query<{ name: string }>('SELECT name FROM gatehouse_migrations ORDER BY name', { type: QueryTypes.SELECT })).map((row) => row.name);
+  const names = (
+    await sequelize.query<{ name: string }>('SELECT name FROM gatehouse_migrations ORDER BY name', {
+      type: QueryTypes.SELECT,
+    })
+  ).map((row) => row.name);
   const expected = readdirSync(MIGRATIONS)
     .filter((file) => /^\d{4}-.*\.ts$/.test(file))
     .map((file) => file.replace(/\.ts$/, ''))
     .sort();
   t.true(expected.length >= 4);
   t.deepEqual(names, expected, 'every migration listed exactly once');
-  const secrets = await sequelize.query<{ name: string }>('SELECT name FROM gatehouse_secrets ORDER BY name', { type: QueryTypes.SELECT });
+  const secrets = await sequelize.query<{ name: string }>('SELECT name FROM gatehouse_secrets ORDER BY name', {
+    type: QueryTypes.SELECT,
+  });
   // One of each, whichever instance generated it: the DPoP nonce secret and the sign-in name key too.
-  t.deepEqual(secrets.map((row) => row.name), ['cookie-keys', 'dpop-nonce-secret', 'jwks', 'login-name-key']);
+  t.deepEqual(
+    secrets.map((row) => row.name),
+    ['cookie-keys', 'dpop-nonce-secret', 'jwks', 'login-name-key'],
+  );
 });
 
 test('one relying party and one browser alternating between two instances: login, tokens, revocation and expiry', async (t) => {
@@ -264,10 +305,18 @@ test('one relying party and one browser alternating between two instances: login
   const revoked = await adminApi(cluster, A, `/sessions/${sessionId}`, adminToken, 'DELETE');
   t.deepEqual(revoked.body, { sessions: [sessionId], grantsRevoked: 1, notificationsQueued: 1 });
   t.is((await adminApi(cluster, B, `/sessions/${sessionId}`, adminToken)).status, 404);
-  t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(webB, refreshed.refresh_token!)))?.error, 'invalid_grant');
+  t.is(
+    (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(webB, refreshed.refresh_token!)))?.error,
+    'invalid_grant',
+  );
   t.true(balanced.hasSessionCookie(), 'the browser still holds its session cookie');
   const again = await balanced.startOn(B).navigate(
-    oidc.buildAuthorizationUrl(webA, { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' }),
+    oidc.buildAuthorizationUrl(webA, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    }),
   );
   t.true(again.body.includes('name="password"'), 'the next authorization shows the login page');
   const revocation = await verify((await receiver.waitFor(1))[0]);
@@ -289,7 +338,13 @@ test('one relying party and one browser alternating between two instances: login
 
   const outbox = await adminApi(cluster, B, `/backchannel?clientId=web`, adminToken);
   t.is(outbox.body.notifications.length, 2);
-  t.like(outbox.body.notifications.find((row: { sid: string }) => row.sid === second.claims.sid), { reason: 'session_expiration', status: 'delivered', attempts: 1 });
+  t.like(
+    outbox.body.notifications.find((row: { sid: string }) => row.sid === second.claims.sid),
+    { reason: 'session_expiration', status: 'delivered', attempts: 1 },
+  );
   t.is((await adminApi(cluster, A, '/sessions?subject=alice', adminToken)).body.totalCount, 0);
-  t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(webA, second.tokens.refresh_token!)))?.error, 'invalid_grant');
+  t.is(
+    (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(webA, second.tokens.refresh_token!)))?.error,
+    'invalid_grant',
+  );
 });

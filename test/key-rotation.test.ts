@@ -43,7 +43,16 @@ test('two instances rotate keys without a restart: each always publishes every k
     issuer,
     ttl: TTL,
     keys: KEYS,
-    clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access', skipConsent: true }],
+    clients: [
+      {
+        client_id: 'web',
+        client_secret: 'web-secret',
+        redirect_uris: [REDIRECT_URI],
+        grant_types: ['authorization_code', 'refresh_token'],
+        scope: 'openid offline_access',
+        skipConsent: true,
+      },
+    ],
   };
   const A = await startTestServer({ databaseUrl: database.url, config: { ...config, port: portA } });
   const B = await startTestServer({ databaseUrl: database.url, config: { ...config, port: await freePort() } });
@@ -73,9 +82,14 @@ test('two instances rotate keys without a restart: each always publishes every k
     A: (await signIn(new Browser(), web, { username: 'alice', scope: 'openid offline_access' })).tokens.refresh_token!,
     B: (await signIn(new Browser(), web, { username: 'bob', scope: 'openid offline_access' })).tokens.refresh_token!,
   };
-  const jwksOf = async (port: string | number) => (await (await fetch(`http://localhost:${port}/jwks`)).json()) as JSONWebKeySet;
+  const jwksOf = async (port: string | number) =>
+    (await (await fetch(`http://localhost:${port}/jwks`)).json()) as JSONWebKeySet;
   const before = await jwksOf(portA);
-  t.deepEqual((await jwksOf(portB)).keys.map((key) => key.kid), before.keys.map((key) => key.kid), 'one set of keys');
+  t.deepEqual(
+    (await jwksOf(portB)).keys.map((key) => key.kid),
+    before.keys.map((key) => key.kid),
+    'one set of keys',
+  );
   const oldRsa = before.keys.find((key) => key.alg === 'RS256')!.kid!;
 
   // Rotate with the real command, on the same database, while both serve.
@@ -101,11 +115,16 @@ test('two instances rotate keys without a restart: each always publishes every k
       signed[name] = tokens.id_token!;
     }
     const published = { A: await jwksOf(portA), B: await jwksOf(portB) };
-    for (const [signer, verifier] of [['A', 'B'], ['B', 'A']] as const) {
+    for (const [signer, verifier] of [
+      ['A', 'B'],
+      ['B', 'A'],
+    ] as const) {
       try {
         await jwtVerify(signed[signer], createLocalJWKSet(published[verifier]), { issuer, audience: 'web' });
       } catch (error) {
-        failures.push(`${Date.now() - started} ms: a token signed by ${signer} (kid ${decodeProtectedHeader(signed[signer]).kid}) fails against ${verifier}'s JWKS: ${(error as Error).message}`);
+        failures.push(
+          `${Date.now() - started} ms: a token signed by ${signer} (kid ${decodeProtectedHeader(signed[signer]).kid}) fails against ${verifier}'s JWKS: ${(error as Error).message}`,
+        );
       }
     }
     samples.push({
@@ -125,14 +144,24 @@ test('two instances rotate keys without a restart: each always publishes every k
   const newRsa = samples.at(-1)!.signedBy.A;
   t.not(newRsa, oldRsa, 'A signs with a new key at the end');
   t.is(samples.at(-1)!.signedBy.B, newRsa, 'and so does B');
-  const pendingSeen = samples.filter((s) => s.signedBy.A === oldRsa && s.signedBy.B === oldRsa && s.published.A.includes(newRsa) && s.published.B.includes(newRsa));
-  const overlapSeen = samples.filter((s) => s.signedBy.A === newRsa && s.published.A.includes(oldRsa) && s.published.B.includes(oldRsa));
+  const pendingSeen = samples.filter(
+    (s) =>
+      s.signedBy.A === oldRsa &&
+      s.signedBy.B === oldRsa &&
+      s.published.A.includes(newRsa) &&
+      s.published.B.includes(newRsa),
+  );
+  const overlapSeen = samples.filter(
+    (s) => s.signedBy.A === newRsa && s.published.A.includes(oldRsa) && s.published.B.includes(oldRsa),
+  );
   t.true(pendingSeen.length > 0, 'the new key was published by both while the old one still signed');
   t.true(overlapSeen.length > 0, 'the old key stayed published after the new one signed');
   t.false(samples.at(-1)!.published.A.includes(oldRsa), 'and was dropped once everything it signed had expired');
   const firstPublished = samples.find((s) => s.published.A.includes(newRsa) || s.published.B.includes(newRsa))!.at;
   const firstSigned = samples.find((s) => s.signedBy.A === newRsa || s.signedBy.B === newRsa)!.at;
-  t.log(`${samples.length} samples over ${samples.at(-1)!.at} ms; new key published at ${firstPublished} ms, signing at ${firstSigned} ms, old key gone at ${samples.at(-1)!.at} ms; no restart`);
+  t.log(
+    `${samples.length} samples over ${samples.at(-1)!.at} ms; new key published at ${firstPublished} ms, signing at ${firstSigned} ms, old key gone at ${samples.at(-1)!.at} ms; no restart`,
+  );
 
   const listed = await gatehouse(['keys', 'list', '--config', configFile, '--json']);
   const statuses = (JSON.parse(listed.stdout) as { keys: { kid: string; status: string }[] }).keys;
@@ -147,14 +176,23 @@ test('stages follow from the stored times alone; keys stored before staged rotat
   const at = (seconds: number) => new Date(seconds * 1000);
   // The stored form of an earlier rotation: the new pair first, the old one with a retire time only.
   const legacy = { keys: [rsa2, ec2, rsa1, ec1], retireAfter: { [String(rsa1.kid)]: 1000, [String(ec1.kid)]: 1000 } };
-  t.deepEqual(keyStages(legacy, at(500)).map((info) => info.status), ['active', 'active', 'retiring', 'retiring']);
-  t.deepEqual(keyStages(legacy, at(1000)).map((info) => info.status), ['active', 'active', 'retired', 'retired']);
-  t.deepEqual(providerKeys(legacy, at(500)).map((key) => [key.kid, key.key_ops]), [
-    [rsa2.kid, undefined],
-    [ec2.kid, undefined],
-    [rsa1.kid, ['verify']],
-    [ec1.kid, ['verify']],
-  ]);
+  t.deepEqual(
+    keyStages(legacy, at(500)).map((info) => info.status),
+    ['active', 'active', 'retiring', 'retiring'],
+  );
+  t.deepEqual(
+    keyStages(legacy, at(1000)).map((info) => info.status),
+    ['active', 'active', 'retired', 'retired'],
+  );
+  t.deepEqual(
+    providerKeys(legacy, at(500)).map((key) => [key.kid, key.key_ops]),
+    [
+      [rsa2.kid, undefined],
+      [ec2.kid, undefined],
+      [rsa1.kid, ['verify']],
+      [ec1.kid, ['verify']],
+    ],
+  );
 
   // Two rotations in a row: each pending key signs from its own activation; the one in between signs until the next.
   const staged = {

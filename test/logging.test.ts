@@ -49,16 +49,30 @@ test('one structured line per request with a request id, and no secret, password
   const { tokens } = await signIn(browser, web, { username: 'alice', scope: 'openid profile offline_access' });
   const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token!);
   await oidc.fetchUserInfo(web, refreshed.access_token, 'alice');
-  const confirm = await browser.navigate(oidc.buildEndSessionUrl(web, { id_token_hint: refreshed.id_token ?? tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }));
+  const confirm = await browser.navigate(
+    oidc.buildEndSessionUrl(web, {
+      id_token_hint: refreshed.id_token ?? tokens.id_token!,
+      post_logout_redirect_uri: POST_LOGOUT_URI,
+    }),
+  );
   const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1];
   await browser.navigate(`${issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } });
   await receiver.waitFor(1);
   await server.backchannel.runOnce();
 
-  const requests = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === 'request');
+  const requests = lines
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.msg === 'request');
   t.true(requests.length >= 10);
-  t.true(requests.every((line) => typeof line.reqId === 'string' && typeof line.status === 'number' && typeof line.path === 'string'));
-  t.true(requests.every((line) => !String(line.path).includes('?')), 'no query strings');
+  t.true(
+    requests.every(
+      (line) => typeof line.reqId === 'string' && typeof line.status === 'number' && typeof line.path === 'string',
+    ),
+  );
+  t.true(
+    requests.every((line) => !String(line.path).includes('?')),
+    'no query strings',
+  );
 
   const secrets = [
     'alice-password',
@@ -77,7 +91,11 @@ test('one structured line per request with a request id, and no secret, password
     const line = lines.find((l) => l.includes(secret));
     t.is(line, undefined, `leaked: ${secret.slice(0, 12)}…`);
   }
-  const jwks = JSON.stringify(((await (await fetch(`${issuer}/jwks`)).json()) as { keys: { n?: string; x?: string }[] }).keys.map((k) => k.n ?? k.x));
+  const jwks = JSON.stringify(
+    ((await (await fetch(`${issuer}/jwks`)).json()) as { keys: { n?: string; x?: string }[] }).keys.map(
+      (k) => k.n ?? k.x,
+    ),
+  );
   t.false(/"d":"/.test(everything), 'no private key material');
   t.truthy(jwks);
 });

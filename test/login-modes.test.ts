@@ -30,11 +30,27 @@ for (const mode of ['development', 'testing'] as const) {
     const browser = new Browser();
     const page = await startAuthorization(browser, web);
     t.true(page.body.includes('name="password"'), 'the password form is still there');
-    const buttons = [...page.body.matchAll(/<button type="submit" class="secondary" name="subject" value="([^"]+)">Continue as ([^<]+)<\/button>/g)].map((m) => [m[1], m[2]]);
-    t.deepEqual(buttons, [['alice', 'Alice Anderson'], ['bob', 'Bob Brown'], ['carol', 'Carol Clark']], 'dave is disabled');
+    const buttons = [
+      ...page.body.matchAll(
+        /<button type="submit" class="secondary" name="subject" value="([^"]+)">Continue as ([^<]+)<\/button>/g,
+      ),
+    ].map((m) => [m[1], m[2]]);
+    t.deepEqual(
+      buttons,
+      [
+        ['alice', 'Alice Anderson'],
+        ['bob', 'Bob Brown'],
+        ['carol', 'Carol Clark'],
+      ],
+      'dave is disabled',
+    );
 
     const form = oneClickForm(page);
-    const done = await browser.navigate(new URL(form.action, page.url), { form: { ...form.fields, subject: 'bob' } }, new URL(gatehouse.issuer).origin);
+    const done = await browser.navigate(
+      new URL(form.action, page.url),
+      { form: { ...form.fields, subject: 'bob' } },
+      new URL(gatehouse.issuer).origin,
+    );
     t.true(done.url.startsWith(REDIRECT_URI), done.url);
     t.truthy(new URL(done.url).searchParams.get('code'));
     t.is((await gatehouse.server.sessions.sessionsOf('bob')).length, 1, 'a session of bob');
@@ -66,7 +82,9 @@ test('production mode (the default): no one-click buttons, and the one-click rou
   t.false(page.body.includes('one-click'));
   t.false(page.body.includes('Continue as'));
   const login = formWithAction(page.body, '/login');
-  const posted = await browser.request(new URL(login.action.replace(/\/login$/, '/one-click'), page.url), { form: { csrf: login.fields.csrf, subject: 'alice' } });
+  const posted = await browser.request(new URL(login.action.replace(/\/login$/, '/one-click'), page.url), {
+    form: { csrf: login.fields.csrf, subject: 'alice' },
+  });
   t.is(posted.status, 404);
   t.true((await startAuthorization(browser, web)).body.includes('name="password"'), 'still signed out');
 });
@@ -88,8 +106,16 @@ test('login.autoLogin naming no enabled user shows the login page with the reaso
 });
 
 test('login.autoLogin is refused in production mode at start', async (t) => {
-  for (const config of [{ login: { autoLogin: 'alice' } }, { mode: 'production' as const, login: { autoLogin: 'alice' } }]) {
-    const error = await t.throwsAsync(createServer({ port: 0, logging: { level: 'silent' }, database: { url: 'sqlite::memory:' }, ...config }), { instanceOf: ConfigError });
-    t.deepEqual(error!.problems, ['login.autoLogin: only allowed in development or testing mode (mode is production); set mode: development or testing']);
+  for (const config of [
+    { login: { autoLogin: 'alice' } },
+    { mode: 'production' as const, login: { autoLogin: 'alice' } },
+  ]) {
+    const error = await t.throwsAsync(
+      createServer({ port: 0, logging: { level: 'silent' }, database: { url: 'sqlite::memory:' }, ...config }),
+      { instanceOf: ConfigError },
+    );
+    t.deepEqual(error!.problems, [
+      'login.autoLogin: only allowed in development or testing mode (mode is production); set mode: development or testing',
+    ]);
   }
 });

@@ -25,7 +25,10 @@ interface Audit {
   locked: Record<string, unknown>[];
 }
 
-async function start(t: ExecutionContext, options: Parameters<typeof startTestServer>[0] = {}): Promise<{ gatehouse: TestServer; audit: Audit; web: Awaited<ReturnType<typeof discover>> }> {
+async function start(
+  t: ExecutionContext,
+  options: Parameters<typeof startTestServer>[0] = {},
+): Promise<{ gatehouse: TestServer; audit: Audit; web: Awaited<ReturnType<typeof discover>> }> {
   const gatehouse = await startTestServer({ ...options, config: { clients, ...options.config } });
   t.teardown(() => gatehouse.close());
   const audit: Audit = { failed: [], locked: [] };
@@ -35,14 +38,24 @@ async function start(t: ExecutionContext, options: Parameters<typeof startTestSe
 }
 
 /** One password attempt on a login page of `browser` (a new browser when none is given). */
-async function attempt(web: Awaited<ReturnType<typeof discover>>, username: string, password: string, browser = new Browser()): Promise<Page> {
+async function attempt(
+  web: Awaited<ReturnType<typeof discover>>,
+  username: string,
+  password: string,
+  browser = new Browser(),
+): Promise<Page> {
   const login = await startAuthorization(browser, web, { prompt: 'login' });
   const form = formWithAction(login.body, '/login');
-  return browser.navigate(new URL(form.action, login.url), { form: { ...form.fields, username, password } }, new URL(login.url).origin);
+  return browser.navigate(
+    new URL(form.action, login.url),
+    { form: { ...form.fields, username, password } },
+    new URL(login.url).origin,
+  );
 }
 
 const signedIn = (page: Page) => page.url.startsWith(REDIRECT_URI);
-const hasDeviceCookie = (browser: Browser) => [...browser.cookies.values()].some((cookie) => cookie.name === DEVICE_COOKIE);
+const hasDeviceCookie = (browser: Browser) =>
+  [...browser.cookies.values()].some((cookie) => cookie.name === DEVICE_COOKIE);
 const untrusted = (audit: Audit) => audit.failed.filter((detail) => detail.client === 'untrusted').length;
 const scopes = (audit: Audit) => audit.locked.map((detail) => detail.scope);
 const count = (values: number[], value: number) => values.filter((v) => v === value).length;
@@ -72,8 +85,21 @@ for (const mode of ['forwarded', 'source'] as const) {
     // Round 1: 300 guesses, every one from a new address. The name's untrusted budget (10) is all they get.
     const first = await round(300);
     t.is(untrusted(audit), 10, 'the password was checked 10 times');
-    t.is(count(first.map((a) => a.status), 200), 10);
-    t.is(count(first.map((a) => a.status), 429), 290, 'the rest were refused unchecked');
+    t.is(
+      count(
+        first.map((a) => a.status),
+        200,
+      ),
+      10,
+    );
+    t.is(
+      count(
+        first.map((a) => a.status),
+        429,
+      ),
+      290,
+      'the rest were refused unchecked',
+    );
     t.deepEqual(scopes(audit), ['username-untrusted']);
     t.true(first.filter((a) => a.status === 429).every((a) => a.retryAfter! > 0 && a.retryAfter! <= 5 * MINUTE));
 
@@ -87,7 +113,10 @@ for (const mode of ['forwarded', 'source'] as const) {
     const refused = await attempt(web, 'alice', 'alice-password', stranger);
     t.is(refused.status, 429);
     t.is(refused.headers.get('retry-after'), '300');
-    t.regex(refused.body, /Too many failed sign-ins\. Try again in 5 minutes, or sign in from a browser you have used before\./);
+    t.regex(
+      refused.body,
+      /Too many failed sign-ins\. Try again in 5 minutes, or sign in from a browser you have used before\./,
+    );
     t.false(hasDeviceCookie(stranger));
 
     // Rounds 2 and 3, each once the lock has run out: 10 more checks each, and the lock doubles.
@@ -97,7 +126,10 @@ for (const mode of ['forwarded', 'source'] as const) {
     clock.advance(601_000);
     await round(150);
     t.is(untrusted(audit), 30, '600 guesses from 600 addresses: 30 password checks');
-    t.deepEqual(audit.locked.map((detail) => detail.seconds), [300, 600, 1200]);
+    t.deepEqual(
+      audit.locked.map((detail) => detail.seconds),
+      [300, 600, 1200],
+    );
     t.true((await signIn(alice, web, { username: 'alice', prompt: 'login' })).sawLogin, 'alice is never affected');
 
     // The lock ends by itself: the new browser signs in once it has run out (and becomes trusted).
@@ -113,14 +145,31 @@ test('a burst of parallel guesses gets no more password checks than the limit, a
   const guesser = await Guesser.open(web);
   const answers = await guessMany(guesser, 'bob', 60, (i) => ({ forwardedFor: `198.19.0.${i + 1}` }), 60);
   t.is(untrusted(audit), 10, '60 at once, 10 checked');
-  t.is(count(answers.map((a) => a.status), 200), 10);
-  t.is(count(answers.map((a) => a.status), 429), 50);
+  t.is(
+    count(
+      answers.map((a) => a.status),
+      200,
+    ),
+    10,
+  );
+  t.is(
+    count(
+      answers.map((a) => a.status),
+      429,
+    ),
+    50,
+  );
   t.deepEqual(scopes(audit), ['username-untrusted'], 'one lock');
 
   // Twenty right passwords for one name from one address at once (a test suite signing one user in everywhere):
   // more than the limits, and all of them succeed.
-  const together = await Promise.all(Array.from({ length: 20 }, async () => (await Guesser.open(web)).guess('carol', 'carol-password')));
-  t.deepEqual(together.map((answer) => answer.status), new Array(20).fill(303));
+  const together = await Promise.all(
+    Array.from({ length: 20 }, async () => (await Guesser.open(web)).guess('carol', 'carol-password')),
+  );
+  t.deepEqual(
+    together.map((answer) => answer.status),
+    new Array(20).fill(303),
+  );
   t.deepEqual(scopes(audit), ['username-untrusted'], 'and nothing was locked');
 });
 
@@ -143,7 +192,7 @@ test("failures from alice's own address lock strangers there, never her trusted 
   t.truthy(status.addresses[0].lockedUntil);
 });
 
-test('an unlock clears trusted devices\' failures but keeps an invalidated device invalidated (a stolen cookie gets no new budget)', async (t) => {
+test("an unlock clears trusted devices' failures but keeps an invalidated device invalidated (a stolen cookie gets no new budget)", async (t) => {
   const { gatehouse, audit, web } = await start(t);
   const alice = new Browser();
   await signIn(alice, web, { username: 'alice' });
@@ -157,7 +206,11 @@ test('an unlock clears trusted devices\' failures but keeps an invalidated devic
   t.deepEqual((await gatehouse.server.throttle.status('alice')).devices, { failing: 1, invalidated: 1 });
 
   await gatehouse.server.throttle.unlock('alice');
-  t.deepEqual((await gatehouse.server.throttle.status('alice')).devices, { failing: 0, invalidated: 1 }, 'the laptop is forgiven, the stolen device is not');
+  t.deepEqual(
+    (await gatehouse.server.throttle.status('alice')).devices,
+    { failing: 0, invalidated: 1 },
+    'the laptop is forgiven, the stolen device is not',
+  );
   const copy = new Browser();
   for (const [name, cookie] of alice.cookies) copy.cookies.set(name, { ...cookie });
   await attempt(web, 'alice', 'stolen-11', copy);
@@ -166,16 +219,25 @@ test('an unlock clears trusted devices\' failures but keeps an invalidated devic
 });
 
 test('a trusted device has its own budget: ten failures invalidate it, and they never count against the name', async (t) => {
-  const { gatehouse, audit, web } = await start(t, { config: { metrics: { enabled: true, token: 'metrics-token-0123456789' } } });
+  const { gatehouse, audit, web } = await start(t, {
+    config: { metrics: { enabled: true, token: 'metrics-token-0123456789' } },
+  });
   const alice = new Browser();
   await signIn(alice, web, { username: 'alice' });
   for (let i = 1; i <= 10; i++) {
     const page = await attempt(web, 'alice', `typo-${i}`, alice);
     t.is(page.status, 200);
     t.regex(page.body, /Invalid username or password\./);
-    t.is(hasDeviceCookie(alice), i < 10, i < 10 ? 'still trusted' : 'the 10th failure invalidates the device and drops its cookie');
+    t.is(
+      hasDeviceCookie(alice),
+      i < 10,
+      i < 10 ? 'still trusted' : 'the 10th failure invalidates the device and drops its cookie',
+    );
   }
-  t.deepEqual(audit.failed.map((detail) => detail.client), new Array(10).fill('trusted'));
+  t.deepEqual(
+    audit.failed.map((detail) => detail.client),
+    new Array(10).fill('trusted'),
+  );
   t.deepEqual(scopes(audit), ['device']);
   t.like(audit.locked[0], { scope: 'device', subject: 'alice' });
   t.is((await gatehouse.server.throttle.status('alice')).untrustedFailures, 0, "the device's failures are its own");
@@ -185,10 +247,15 @@ test('a trusted device has its own budget: ten failures invalidate it, and they 
   t.is((await attempt(web, 'alice', 'typo-11', alice)).status, 200);
   t.is(audit.failed.at(-1)!.client, 'untrusted');
   t.is((await gatehouse.server.throttle.status('alice')).untrustedFailures, 1);
-  t.true(signedIn(await attempt(web, 'alice', 'alice-password', alice)), 'the right password still works (the name is not locked)');
+  t.true(
+    signedIn(await attempt(web, 'alice', 'alice-password', alice)),
+    'the right password still works (the name is not locked)',
+  );
   t.true(hasDeviceCookie(alice), 'and makes the browser trusted again, with a new nonce');
 
-  const metrics = await (await fetch(`${gatehouse.issuer}/metrics`, { headers: { authorization: 'Bearer metrics-token-0123456789' } })).text();
+  const metrics = await (
+    await fetch(`${gatehouse.issuer}/metrics`, { headers: { authorization: 'Bearer metrics-token-0123456789' } })
+  ).text();
   t.regex(metrics, /gatehouse_login_lockouts_total\{scope="device"\} 1/);
   t.regex(metrics, /gatehouse_login_failures_total\{client="trusted"\} 10/);
   t.regex(metrics, /gatehouse_login_failures_total\{client="untrusted"\} 1/);
@@ -201,17 +268,26 @@ test('a device cookie is bound to its name, and a forged or altered one is worth
   const guesser = await Guesser.open(web);
   await guessMany(guesser, 'alice', 20, (i) => ({ forwardedFor: `198.18.1.${i + 1}` }));
   t.truthy((await gatehouse.server.throttle.status('alice')).untrustedLockedUntil);
-  t.is((await attempt(web, 'alice', 'alice-password', bob)).status, 429, "bob's device cookie does not make the browser trusted for alice");
+  t.is(
+    (await attempt(web, 'alice', 'alice-password', bob)).status,
+    429,
+    "bob's device cookie does not make the browser trusted for alice",
+  );
 
   const alice = new Browser();
-  const cookieOf = (browser: Browser) => [...browser.cookies.values()].filter((c) => c.name.startsWith(DEVICE_COOKIE)).map((c) => `${c.name}=${c.value}`);
+  const cookieOf = (browser: Browser) =>
+    [...browser.cookies.values()].filter((c) => c.name.startsWith(DEVICE_COOKIE)).map((c) => `${c.name}=${c.value}`);
   await gatehouse.server.throttle.unlock('alice');
   await signIn(alice, web, { username: 'alice' });
   await guessMany(guesser, 'alice', 20, (i) => ({ forwardedFor: `198.18.2.${i + 1}` }));
   const [value, signature] = cookieOf(alice);
   t.truthy(value && signature);
   const altered = value.replace(/\.([A-Za-z0-9_-]{22})\./, (_, nonce: string) => `.${nonce.slice(1)}A.`);
-  t.is((await guesser.guess('alice', 'alice-password', {}, `${altered}; ${signature}`)).status, 429, 'an altered value fails its signature');
+  t.is(
+    (await guesser.guess('alice', 'alice-password', {}, `${altered}; ${signature}`)).status,
+    429,
+    'an altered value fails its signature',
+  );
   t.is((await guesser.guess('alice', 'alice-password', {}, value)).status, 429, 'an unsigned value is ignored');
   const genuine = await guesser.guess('alice', 'alice-password', {}, `${value}; ${signature}`);
   t.is(genuine.status, 303, 'the genuine cookie signs in');
@@ -260,14 +336,21 @@ test('a sign-in from a trusted device starts the untrusted count again, and keep
   t.is(untrusted(audit), 17, 'ten more were needed for the lock');
   clock.advance(301_000);
   await guesses(12);
-  t.deepEqual(audit.locked.map((detail) => detail.seconds), [300, 600], 'the second lock doubles');
+  t.deepEqual(
+    audit.locked.map((detail) => detail.seconds),
+    [300, 600],
+    'the second lock doubles',
+  );
   await signIn(alice, web, { username: 'alice', prompt: 'login' });
   const status = await gatehouse.server.throttle.status('alice');
   t.is(status.level, 2, 'the escalation stays: forgiving it would give the guesser a new cycle of short locks');
   t.truthy(status.untrustedLockedUntil, 'and the running lock goes on');
   clock.advance(601_000);
   await guesses(12);
-  t.deepEqual(audit.locked.map((detail) => detail.seconds), [300, 600, 1200]);
+  t.deepEqual(
+    audit.locked.map((detail) => detail.seconds),
+    [300, 600, 1200],
+  );
 });
 
 test('locks double up to maxLockout, always end by themselves, and the doubling is forgotten after a quiet maxLockout', async (t) => {
@@ -313,7 +396,10 @@ test('unknown names are counted exactly like real ones, and every answer is the 
   const { web } = await start(t, { config: { proxy: true } });
   const alice = new Browser();
   await signIn(alice, web, { username: 'alice' });
-  const device = [...alice.cookies.values()].filter((c) => c.name.startsWith(DEVICE_COOKIE)).map((c) => `${c.name}=${c.value}`).join('; ');
+  const device = [...alice.cookies.values()]
+    .filter((c) => c.name.startsWith(DEVICE_COOKIE))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ');
   const guesser = await Guesser.open(web);
   const normalise = (answer: { status: number; body: string; setCookies: string[] }, name: string) => ({
     status: answer.status,
@@ -329,7 +415,11 @@ test('unknown names are counted exactly like real ones, and every answer is the 
   // Ten failures lock a real name and an unknown one alike.
   for (const name of ['dave', 'nobody-else']) {
     const answers = await guessMany(guesser, name, 11, (i) => ({ forwardedFor: `198.18.6.${i + 1}` }));
-    t.deepEqual(answers.map((a) => a.status), [...new Array(10).fill(200), 429], name);
+    t.deepEqual(
+      answers.map((a) => a.status),
+      [...new Array(10).fill(200), 429],
+      name,
+    );
   }
 });
 
@@ -337,7 +427,8 @@ test('case and whitespace variants of a name share its counters', async (t) => {
   const { gatehouse, web } = await start(t, { config: { proxy: true } });
   const guesser = await Guesser.open(web);
   const variants = ['alice', 'ALICE', ' Alice ', 'aLiCe\t'];
-  for (let i = 0; i < 10; i++) await guesser.guess(variants[i % variants.length], 'wrong', { forwardedFor: `198.18.7.${i + 1}` });
+  for (let i = 0; i < 10; i++)
+    await guesser.guess(variants[i % variants.length], 'wrong', { forwardedFor: `198.18.7.${i + 1}` });
   t.truthy((await gatehouse.server.throttle.status('Alice')).untrustedLockedUntil);
   t.is((await attempt(web, 'alice', 'alice-password')).status, 429);
 });
@@ -349,7 +440,8 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
     const a = await start(t, { databaseUrl: database.url, config: { proxy: true } });
     const b = await start(t, { databaseUrl: database.url, config: { proxy: true } });
     const [guessA, guessB] = [await Guesser.open(a.web), await Guesser.open(b.web)];
-    for (let i = 0; i < 10; i++) await (i % 2 ? guessA : guessB).guess('carol', 'wrong', { forwardedFor: `198.18.8.${i + 1}` });
+    for (let i = 0; i < 10; i++)
+      await (i % 2 ? guessA : guessB).guess('carol', 'wrong', { forwardedFor: `198.18.8.${i + 1}` });
     t.is((await guessA.guess('carol', 'carol-password', { forwardedFor: '198.18.8.200' })).status, 429);
     t.is((await guessB.guess('carol', 'carol-password', { forwardedFor: '198.18.8.201' })).status, 429);
 
@@ -360,7 +452,11 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
     t.true((await signIn(alice, b.web, { username: 'alice', prompt: 'login' })).sawLogin, 'trusted on B too');
     for (let i = 0; i < 10; i++) await attempt(i % 2 ? a.web : b.web, 'alice', 'typo', alice);
     t.false(hasDeviceCookie(alice), 'ten failures across both instances invalidate the device');
-    t.is((await attempt(b.web, 'alice', 'alice-password', alice)).status, 429, 'now an untrusted client, and the name is locked');
+    t.is(
+      (await attempt(b.web, 'alice', 'alice-password', alice)).status,
+      429,
+      'now an untrusted client, and the name is locked',
+    );
   });
 }
 
@@ -375,13 +471,22 @@ test('audit log lines name the lock and the subject, never a password or a typed
   const logger = pino({ level: 'info' }, sink);
   const { web } = await start(t, { logger, config: { proxy: true } });
   const guesser = await Guesser.open(web);
-  for (let i = 0; i < 10; i++) await guesser.guess('alice', `secret-guess-${i}`, { forwardedFor: `198.18.10.${i + 1}` });
+  for (let i = 0; i < 10; i++)
+    await guesser.guess('alice', `secret-guess-${i}`, { forwardedFor: `198.18.10.${i + 1}` });
   await guesser.guess('mistyped-password-in-name-field', 'x', { forwardedFor: '198.18.10.100' });
-  const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => String(line.event).startsWith('login.'));
+  const events = lines
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => String(line.event).startsWith('login.'));
   t.is(events.filter((event) => event.event === 'login.failed').length, 11);
-  t.like(events.find((event) => event.event === 'login.failed'), { subject: 'alice', client: 'untrusted', ip: '198.18.10.1' });
+  t.like(
+    events.find((event) => event.event === 'login.failed'),
+    { subject: 'alice', client: 'untrusted', ip: '198.18.10.1' },
+  );
   t.regex(String(events[0].nameId), /^[0-9a-f]{32}$/);
-  t.like(events.find((event) => event.event === 'login.locked'), { scope: 'username-untrusted', subject: 'alice', seconds: 300, level: 1 });
+  t.like(
+    events.find((event) => event.event === 'login.locked'),
+    { scope: 'username-untrusted', subject: 'alice', seconds: 300, level: 1 },
+  );
   const all = lines.join('\n');
   t.false(all.includes('secret-guess'), 'no password');
   t.false(all.includes('mistyped-password-in-name-field'), 'no typed name');
@@ -392,8 +497,13 @@ test('the testing preset keeps protection on with lockouts of seconds', async (t
   const clock = new ManualClock();
   const idp = await startGatehouse({ clock, users: [{ subject: 'tess', password: 'tess-pw' }], clients });
   t.teardown(() => idp.stop());
-  for (let i = 0; i < 5; i++) await t.throwsAsync(idp.login({ subject: 'tess', clientId: 'web', password: 'wrong' }), { message: /Invalid username or password/ });
-  await t.throwsAsync(idp.login({ subject: 'tess', clientId: 'web' }), { message: /429 .*Too many failed sign-ins\. Try again in 1 second/ });
+  for (let i = 0; i < 5; i++)
+    await t.throwsAsync(idp.login({ subject: 'tess', clientId: 'web', password: 'wrong' }), {
+      message: /Invalid username or password/,
+    });
+  await t.throwsAsync(idp.login({ subject: 'tess', clientId: 'web' }), {
+    message: /429 .*Too many failed sign-ins\. Try again in 1 second/,
+  });
   clock.advance(1_100);
   t.is((await idp.login({ subject: 'tess', clientId: 'web' })).tokens.claims.sub, 'tess');
 });

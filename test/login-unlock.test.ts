@@ -17,7 +17,12 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const clients = [
   { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true },
-  { client_id: 'gatehouse-admin', client_secret: 'admin-secret', grant_types: ['client_credentials' as const], scope: 'gatehouse:admin' },
+  {
+    client_id: 'gatehouse-admin',
+    client_secret: 'admin-secret',
+    grant_types: ['client_credentials' as const],
+    scope: 'gatehouse:admin',
+  },
 ];
 
 function gatehouse(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -38,7 +43,11 @@ async function setup(t: ExecutionContext, dialect: TestDialect) {
     await database.drop();
   });
   const web = await discover(server.issuer, 'web', 'web-secret');
-  const admin = (await oidc.clientCredentialsGrant(await discover(server.issuer, 'gatehouse-admin', 'admin-secret'), { scope: 'gatehouse:admin' })).access_token;
+  const admin = (
+    await oidc.clientCredentialsGrant(await discover(server.issuer, 'gatehouse-admin', 'admin-secret'), {
+      scope: 'gatehouse:admin',
+    })
+  ).access_token;
   return { server, web, admin, databaseUrl: database.url };
 }
 
@@ -46,11 +55,18 @@ async function attempt(web: oidc.Configuration, username: string, password: stri
   const browser = new Browser();
   const login = await startAuthorization(browser, web);
   const form = formWithAction(login.body, '/login');
-  return browser.navigate(new URL(form.action, login.url), { form: { ...form.fields, username, password } }, new URL(login.url).origin);
+  return browser.navigate(
+    new URL(form.action, login.url),
+    { form: { ...form.fields, username, password } },
+    new URL(login.url).origin,
+  );
 }
 
 async function api(server: TestServer, method: string, path: string, token?: string) {
-  const response = await fetch(`${server.issuer}/admin/api/v1${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const response = await fetch(`${server.issuer}/admin/api/v1${path}`, {
+    method,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
   return { status: response.status, body: (await response.json()) as JsonBody };
 }
 
@@ -83,7 +99,11 @@ test('the admin API shows a user’s lockout and lifts it; the user signs in fro
   t.is(locked.status, 200);
   t.like(locked.body, { locked: true, untrustedClients: { failures: 0, level: 1 } });
   t.true(Date.parse(locked.body.untrustedClients.lockedUntil) > Date.now());
-  t.is(locked.body.addresses.length, 6, '127.0.0.1, and five forwarded addresses with a failure each (the other five were refused unchecked)');
+  t.is(
+    locked.body.addresses.length,
+    6,
+    '127.0.0.1, and five forwarded addresses with a failure each (the other five were refused unchecked)',
+  );
   t.truthy(locked.body.addresses.find((entry: { address: string }) => entry.address === '127.0.0.1').lockedUntil);
 
   t.is((await api(server, 'GET', '/users/alice/lockout')).status, 401);
@@ -93,7 +113,13 @@ test('the admin API shows a user’s lockout and lifts it; the user signs in fro
 
   const lifted = await api(server, 'DELETE', '/users/alice/lockout', admin);
   t.is(lifted.status, 200);
-  t.like(lifted.body, { subject: 'alice', locked: false, untrustedClients: { lockedUntil: null, failures: 0, level: 0 }, addresses: [], cleared: 7 });
+  t.like(lifted.body, {
+    subject: 'alice',
+    locked: false,
+    untrustedClients: { lockedUntil: null, failures: 0, level: 0 },
+    addresses: [],
+    cleared: 7,
+  });
   t.deepEqual(unlocked, [{ subject: 'alice', actor: 'gatehouse-admin', cleared: 7 }]);
   const page = await attempt(web, 'alice', 'alice-password');
   t.true(page.url.startsWith(REDIRECT_URI), 'signed in from a new browser, no wait');
@@ -107,8 +133,14 @@ for (const dialect of ['sqlite-file', 'postgres'] as TestDialect[]) {
 
     const run = await gatehouse(['users', 'unlock', '--db', databaseUrl, '--subject', 'bob']);
     t.is(run.code, 0, run.stderr);
-    t.regex(run.stdout, /^Unlocked user bob \(username bob\): 11 counters cleared\.\nLifted: untrusted clients \(locked until \d{4}-\d\d-\d\dT[\d:.]+Z\)\.\n$/);
-    t.true((await attempt(web, 'bob', 'bob-password')).url.startsWith(REDIRECT_URI), 'the running server lets bob in at once');
+    t.regex(
+      run.stdout,
+      /^Unlocked user bob \(username bob\): 11 counters cleared\.\nLifted: untrusted clients \(locked until \d{4}-\d\d-\d\dT[\d:.]+Z\)\.\n$/,
+    );
+    t.true(
+      (await attempt(web, 'bob', 'bob-password')).url.startsWith(REDIRECT_URI),
+      'the running server lets bob in at once',
+    );
 
     const again = await gatehouse(['users', 'unlock', '--db', databaseUrl, '--subject', 'bob', '--json']);
     t.is(again.code, 0, again.stderr);

@@ -7,7 +7,14 @@ import { freePort, startTestServer } from './helpers/server.js';
 import { ConfigError, validateConfig } from '../config/load.js';
 
 const TOKEN = 'metrics-token-0123456789';
-const clients = [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code' as const] }];
+const clients = [
+  {
+    client_id: 'web',
+    client_secret: 'web-secret',
+    redirect_uris: [REDIRECT_URI],
+    grant_types: ['authorization_code' as const],
+  },
+];
 
 function value(text: string, metric: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${metric} `) || l.startsWith(`${metric}{`));
@@ -15,7 +22,9 @@ function value(text: string, metric: string): number | undefined {
 }
 
 test('metrics on the main port need the bearer token and count sessions, logins, revocations and requests', async (t) => {
-  const gatehouse = await startTestServer({ config: { clients, serverSideSessions: { enabled: true }, metrics: { enabled: true, token: TOKEN } } });
+  const gatehouse = await startTestServer({
+    config: { clients, serverSideSessions: { enabled: true }, metrics: { enabled: true, token: TOKEN } },
+  });
   t.teardown(() => gatehouse.close());
   const url = `${gatehouse.issuer}/metrics`;
   t.is((await fetch(url)).status, 401);
@@ -45,7 +54,10 @@ test('metrics on the main port need the bearer token and count sessions, logins,
   t.true(reads > 0 && writes > 0 && commits > 0, `reads ${reads}, writes ${writes}, commits ${commits}`);
   t.true(roundTrips >= reads + writes, 'every statement is a round trip');
   const again = await (await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
-  t.true(value(again, 'gatehouse_database_round_trips_total')! > roundTrips, 'the active-session count of the scrape itself went to the database');
+  t.true(
+    value(again, 'gatehouse_database_round_trips_total')! > roundTrips,
+    'the active-session count of the scrape itself went to the database',
+  );
 });
 
 test('metrics can be served on their own port instead', async (t) => {
@@ -73,8 +85,16 @@ test('a listen that cannot bind the metrics port rejects naming metrics.port and
   });
   t.teardown(() => server.close());
   const error = await t.throwsAsync(server.listen());
-  t.regex(error!.message, new RegExp(`^metrics\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: the port is in use by another process \\(EADDRINUSE\\)`));
-  const refused = await fetch(`http://127.0.0.1:${mainPort}/healthz`).then(() => 'answered', (failure: Error) => (failure.cause as NodeJS.ErrnoException)?.code);
+  t.regex(
+    error!.message,
+    new RegExp(
+      `^metrics\\.port: cannot listen on 127\\.0\\.0\\.1:${taken}: the port is in use by another process \\(EADDRINUSE\\)`,
+    ),
+  );
+  const refused = await fetch(`http://127.0.0.1:${mainPort}/healthz`).then(
+    () => 'answered',
+    (failure: Error) => (failure.cause as NodeJS.ErrnoException)?.code,
+  );
   t.is(refused, 'ECONNREFUSED', 'the main port was released');
 });
 

@@ -2,7 +2,14 @@ import test from 'ava';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { Browser } from './helpers/browser.js';
-import { discover, LogoutReceiver, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
+import {
+  discover,
+  LogoutReceiver,
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  signIn,
+  startAuthorization,
+} from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let gatehouse: TestServer;
@@ -54,7 +61,10 @@ test('discovery advertises the supported protocol', async (t) => {
   t.truthy(metadata.end_session_endpoint);
   const jwks = (await (await fetch(String(metadata.jwks_uri))).json()) as { keys: { alg: string; d?: string }[] };
   t.deepEqual(jwks.keys.map((key) => key.alg).sort(), ['ES256', 'RS256']);
-  t.true(jwks.keys.every((key) => key.d === undefined), 'private key material is never published');
+  t.true(
+    jwks.keys.every((key) => key.d === undefined),
+    'private key material is never published',
+  );
 });
 
 test('authorization code with PKCE: login, consent, ID token, userinfo, refresh, introspection, revocation', async (t) => {
@@ -65,7 +75,10 @@ test('authorization code with PKCE: login, consent, ID token, userinfo, refresh,
   t.true(result.sawConsent);
 
   const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
-  const { payload, protectedHeader } = await jwtVerify(result.tokens.id_token!, jwks, { issuer: gatehouse.issuer, audience: 'web' });
+  const { payload, protectedHeader } = await jwtVerify(result.tokens.id_token!, jwks, {
+    issuer: gatehouse.issuer,
+    audience: 'web',
+  });
   t.is(protectedHeader.alg, 'RS256');
   t.is(payload.sub, 'alice');
   t.is(payload.nonce, result.nonce);
@@ -88,9 +101,13 @@ test('authorization code with PKCE: login, consent, ID token, userinfo, refresh,
   t.false((await oidc.tokenIntrospection(config, refreshed.access_token)).active);
 
   // Re-using a rotated refresh token is treated as theft: it fails and revokes the whole grant.
-  const reuse = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(config, result.tokens.refresh_token!));
+  const reuse = await t.throwsAsync<oidc.ResponseBodyError>(
+    oidc.refreshTokenGrant(config, result.tokens.refresh_token!),
+  );
   t.is(reuse?.error, 'invalid_grant');
-  const afterReuse = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(config, refreshed.refresh_token!));
+  const afterReuse = await t.throwsAsync<oidc.ResponseBodyError>(
+    oidc.refreshTokenGrant(config, refreshed.refresh_token!),
+  );
   t.is(afterReuse?.error, 'invalid_grant');
 });
 
@@ -152,7 +169,11 @@ test('RP-initiated logout with id_token_hint echoes state, ends the session and 
   await receiver.waitFor(before + 1);
   const logoutToken = receiver.tokens.find((token) => decodeJwt(token).sub === 'dave')!;
   const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
-  const { payload } = await jwtVerify(logoutToken, jwks, { issuer: gatehouse.issuer, audience: 'web', typ: 'logout+jwt' });
+  const { payload } = await jwtVerify(logoutToken, jwks, {
+    issuer: gatehouse.issuer,
+    audience: 'web',
+    typ: 'logout+jwt',
+  });
   t.is(payload.sub, 'dave');
   t.is(payload.sid, claims.sid);
   t.truthy((payload.events as Record<string, unknown>)['http://schemas.openid.net/event/backchannel-logout']);
@@ -189,17 +210,23 @@ test('a login form without its CSRF token is refused', async (t) => {
   const browser = new Browser();
   const login = await startAuthorization(browser, config);
   const action = /action="([^"]*\/login)"/.exec(login.body)![1];
-  const page = await browser.request(new URL(action, login.url), { form: { username: 'alice', password: 'alice-password' } });
+  const page = await browser.request(new URL(action, login.url), {
+    form: { username: 'alice', password: 'alice-password' },
+  });
   t.is(page.status, 403);
 });
 
 test('malformed authorization requests get OAuth error responses', async (t) => {
   const authorize = `${gatehouse.issuer}/auth`;
-  const unknownClient = await new Browser().request(`${authorize}?client_id=nope&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`);
+  const unknownClient = await new Browser().request(
+    `${authorize}?client_id=nope&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`,
+  );
   t.is(unknownClient.status, 400);
   t.regex(unknownClient.body, /invalid_client/);
 
-  const badRedirect = await new Browser().request(`${authorize}?client_id=web&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('https://evil.example/cb')}`);
+  const badRedirect = await new Browser().request(
+    `${authorize}?client_id=web&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('https://evil.example/cb')}`,
+  );
   t.is(badRedirect.status, 400);
   t.regex(badRedirect.body, /invalid_redirect_uri|redirect_uri did not match/);
   t.falsy(badRedirect.headers.get('location'), 'never redirects to an unregistered URI');
@@ -244,7 +271,12 @@ test("ending one session does not revoke another session's tokens of the same us
   const phone = new Browser();
   const first = await signIn(laptop, config, { username: 'carol', scope: 'openid offline_access' });
   const second = await signIn(phone, config, { username: 'carol', scope: 'openid offline_access' });
-  const confirm = await laptop.navigate(oidc.buildEndSessionUrl(config, { id_token_hint: first.tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }));
+  const confirm = await laptop.navigate(
+    oidc.buildEndSessionUrl(config, {
+      id_token_hint: first.tokens.id_token!,
+      post_logout_redirect_uri: POST_LOGOUT_URI,
+    }),
+  );
   const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1];
   await laptop.navigate(`${gatehouse.issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } });
   const refreshed = await oidc.refreshTokenGrant(config, second.tokens.refresh_token!);

@@ -47,7 +47,10 @@ function asDate(value: Date | string | null): Date | null {
 }
 
 /** A second, direct read of the table, not through the adapter. */
-async function storedRows(sequelize: Sequelize, where: { model?: string; id?: string; grantId?: string }): Promise<StoredRow[]> {
+async function storedRows(
+  sequelize: Sequelize,
+  where: { model?: string; id?: string; grantId?: string },
+): Promise<StoredRow[]> {
   const conditions: string[] = [];
   if (where.model !== undefined) conditions.push('model = :model');
   if (where.id !== undefined) conditions.push('id = :id');
@@ -87,8 +90,16 @@ for (const dialect of ALL_DIALECTS) {
     const id = uniq('at');
     const [grantId, accountId, sessionUid] = [uniq('grant'), uniq('acct'), uniq('suid')];
     const payload: AdapterPayload = {
-      jti: id, kind: 'AccessToken', grantId, accountId, sessionUid,
-      clientId: 'client-1', scope: 'openid profile', iat: BASE / 1000, exp: BASE / 1000 + 3600, extra: { nested: [1, 'two', null] },
+      jti: id,
+      kind: 'AccessToken',
+      grantId,
+      accountId,
+      sessionUid,
+      clientId: 'client-1',
+      scope: 'openid profile',
+      iat: BASE / 1000,
+      exp: BASE / 1000 + 3600,
+      extra: { nested: [1, 'two', null] },
     };
     await adapter.upsert(id, payload, 3600);
 
@@ -110,11 +121,19 @@ for (const dialect of ALL_DIALECTS) {
     const ids = Array.from({ length: 300 }, () => uniq('many'));
     await Promise.all(ids.map((id) => adapter.upsert(id, { jti: id, grantId: 'g' }, 60)));
     const found = await Promise.all(ids.map((id) => adapter.find(id)));
-    t.deepEqual(found.map((payload) => payload?.jti), ids);
+    t.deepEqual(
+      found.map((payload) => payload?.jti),
+      ids,
+    );
     await Promise.all(ids.map((id) => adapter.consume(id)));
-    t.true((await Promise.all(ids.map((id) => adapter.find(id)))).every((payload) => payload?.consumed === BASE / 1000));
+    t.true(
+      (await Promise.all(ids.map((id) => adapter.find(id)))).every((payload) => payload?.consumed === BASE / 1000),
+    );
     await Promise.all(ids.map((id) => adapter.destroy(id)));
-    t.deepEqual(await Promise.all(ids.map((id) => adapter.find(id))), ids.map(() => undefined));
+    t.deepEqual(
+      await Promise.all(ids.map((id) => adapter.find(id))),
+      ids.map(() => undefined),
+    );
   });
 
   it('upsert replaces the payload, the promoted columns and the expiry', async (t, { sequelize }) => {
@@ -239,7 +258,7 @@ for (const dialect of ALL_DIALECTS) {
     await t.notThrowsAsync(adapter.destroy(id));
   });
 
-  it('revokeByGrantId removes only this model\'s rows with that grant id', async (t, { sequelize }) => {
+  it("revokeByGrantId removes only this model's rows with that grant id", async (t, { sequelize }) => {
     const accessTokens = adapterFor('AccessToken');
     const refreshTokens = adapterFor('RefreshToken');
     const grantId = uniq('grant');
@@ -280,7 +299,9 @@ for (const dialect of ALL_DIALECTS) {
     const adapter = adapterFor('Session');
     const id = uniq('sess');
     const uid = uniq('uid');
-    const writes = Array.from({ length: 20 }, (_, n) => adapter.upsert(id, { jti: id, uid, kind: 'Session', state: { n } }, 600));
+    const writes = Array.from({ length: 20 }, (_, n) =>
+      adapter.upsert(id, { jti: id, uid, kind: 'Session', state: { n } }, 600),
+    );
     await t.notThrowsAsync(Promise.all(writes));
     const found = await adapter.find(id);
     t.is(found?.jti, id);
@@ -300,7 +321,9 @@ for (const dialect of ALL_DIALECTS) {
     t.is(asDate(rows[0].expires_at)?.getTime(), BASE + 60_000);
   });
 
-  it('insertIfAbsent: a live row stays; an expired one is replaced by one of concurrent calls', async (t, { sequelize }) => {
+  it('insertIfAbsent: a live row stays; an expired one is replaced by one of concurrent calls', async (t, {
+    sequelize,
+  }) => {
     const clock = new ManualClock(BASE);
     const adapter = adapterFor('ReplayDetection', clock);
     const id = uniq('replay');
@@ -337,7 +360,12 @@ for (const dialect of ALL_DIALECTS) {
     const adapter = adapterFor('Session');
     const id = uniq('sess');
     const text = 'Zoë 🦊 — 日本語 \u0000 \\ \' " :name $1 ? \n'.repeat(2_600);
-    const payload: AdapterPayload = { jti: id, uid: uniq('uid'), accountId: 'ünïcødé-🦊', state: { text, blob: 'x'.repeat(100 * 1024) } };
+    const payload: AdapterPayload = {
+      jti: id,
+      uid: uniq('uid'),
+      accountId: 'ünïcødé-🦊',
+      state: { text, blob: 'x'.repeat(100 * 1024) },
+    };
     await adapter.upsert(id, payload, 600);
     t.deepEqual(await adapter.find(id), payload);
     t.deepEqual(JSON.parse((await storedRows(sequelize, { model: 'Session', id }))[0].payload), payload);
@@ -381,19 +409,27 @@ for (const dialect of ALL_DIALECTS) {
   it('getOrCreateSecret called concurrently returns one stored value everywhere', async (t, { sequelize }) => {
     const name = uniq('cookie-keys').slice(0, 64);
     const candidates: string[] = [];
-    const values = await Promise.all(Array.from({ length: 10 }, (_, n) => getOrCreateSecret(sequelize, name, async () => {
-      await tick();
-      const candidate = `secret-${n}-${randomUUID()}`;
-      candidates.push(candidate);
-      return candidate;
-    })));
+    const values = await Promise.all(
+      Array.from({ length: 10 }, (_, n) =>
+        getOrCreateSecret(sequelize, name, async () => {
+          await tick();
+          const candidate = `secret-${n}-${randomUUID()}`;
+          candidates.push(candidate);
+          return candidate;
+        }),
+      ),
+    );
     t.is(new Set(values).size, 1);
     t.true(candidates.includes(values[0]));
     t.is(await getSecret(sequelize, name), values[0]);
     const rows = await sequelize.query<{ value: string }>('SELECT value FROM gatehouse_secrets WHERE name = :name', {
-      replacements: { name }, type: QueryTypes.SELECT,
+      replacements: { name },
+      type: QueryTypes.SELECT,
     });
-    t.deepEqual(rows.map((row) => row.value), [values[0]]);
+    t.deepEqual(
+      rows.map((row) => row.value),
+      [values[0]],
+    );
     t.is(await getOrCreateSecret(sequelize, name, async () => t.fail('not called once stored') as never), values[0]);
   });
 
@@ -406,30 +442,45 @@ for (const dialect of ALL_DIALECTS) {
     t.is(await getSecret(sequelize, name), 'two');
     t.is(await getOrCreateSecret(sequelize, name, async () => 'three'), 'two');
     const rows = await sequelize.query<{ value: string }>('SELECT value FROM gatehouse_secrets WHERE name = :name', {
-      replacements: { name }, type: QueryTypes.SELECT,
+      replacements: { name },
+      type: QueryTypes.SELECT,
     });
-    t.deepEqual(rows.map((row) => row.value), ['two']);
+    t.deepEqual(
+      rows.map((row) => row.value),
+      ['two'],
+    );
   });
 
   it('the migrations go down and up again (own database)', async (t) => {
     const own = await openMigrated(dialect);
     try {
       const queryInterface = own.sequelize.getQueryInterface();
-      const tables = async () => (await queryInterface.showAllTables() as (string | { tableName: string })[])
-        .map((table) => (typeof table === 'string' ? table : table.tableName)).filter((name) => name !== 'gatehouse_migrations').sort();
+      const tables = async () =>
+        ((await queryInterface.showAllTables()) as (string | { tableName: string })[])
+          .map((table) => (typeof table === 'string' ? table : table.tableName))
+          .filter((name) => name !== 'gatehouse_migrations')
+          .sort();
       const before = await tables();
       t.true(before.includes('gatehouse_secrets') && before.includes('oidc_payloads'), before.join(', '));
       const indexes = (await queryInterface.showIndex('oidc_payloads')) as { name: string }[];
       const names = indexes.map((index) => index.name);
-      const lookups = ['oidc_payloads_model_grant_id', 'oidc_payloads_model_uid', 'oidc_payloads_model_user_code', 'oidc_payloads_model_account_client'];
+      const lookups = [
+        'oidc_payloads_model_grant_id',
+        'oidc_payloads_model_uid',
+        'oidc_payloads_model_user_code',
+        'oidc_payloads_model_account_client',
+      ];
       for (const name of [...lookups, 'oidc_payloads_expires_at']) t.true(names.includes(name), name);
       // 0008: no index for a column nothing looks up by, none that another index's prefix covers.
-      for (const name of ['oidc_payloads_model_account_id', 'oidc_payloads_model_session_uid']) t.false(names.includes(name), name);
+      for (const name of ['oidc_payloads_model_account_id', 'oidc_payloads_model_session_uid'])
+        t.false(names.includes(name), name);
       if (dialect !== 'mariadb' && dialect !== 'mysql') {
         // Partial where the database has them: a row without the column (most tokens) adds no entry.
         for (const name of lookups) {
           const [row] = await own.sequelize.query<{ definition: string }>(
-            dialect === 'postgres' ? 'SELECT indexdef AS definition FROM pg_indexes WHERE indexname = :name' : 'SELECT sql AS definition FROM sqlite_master WHERE name = :name',
+            dialect === 'postgres'
+              ? 'SELECT indexdef AS definition FROM pg_indexes WHERE indexname = :name'
+              : 'SELECT sql AS definition FROM sqlite_master WHERE name = :name',
             { replacements: { name }, type: QueryTypes.SELECT },
           );
           t.regex(row.definition, /WHERE .*IS NOT NULL/i, name);
@@ -462,8 +513,14 @@ for (const dialect of ['sqlite-memory', 'postgres'] as const) {
       lines.length = 0;
       await adapter.upsert('token-value-not-logged', { jti: 'token-value-not-logged' }, 60);
       t.truthy(await adapter.find('token-value-not-logged'));
-      t.true(lines.some((line) => line.includes('INSERT INTO oidc_payloads')), lines.join('\n'));
-      t.true(lines.some((line) => line.includes('SELECT payload, consumed_at FROM oidc_payloads')), lines.join('\n'));
+      t.true(
+        lines.some((line) => line.includes('INSERT INTO oidc_payloads')),
+        lines.join('\n'),
+      );
+      t.true(
+        lines.some((line) => line.includes('SELECT payload, consumed_at FROM oidc_payloads')),
+        lines.join('\n'),
+      );
       t.false(lines.some((line) => line.includes('token-value-not-logged')));
     } finally {
       await sequelize.close();
@@ -479,7 +536,9 @@ for (const dialect of ['sqlite-memory', 'sqlite-file'] as const) {
     try {
       await migrate(sequelize);
       const adapter = new (createOperationalAdapter(sequelize, new ManualClock(BASE)))('AccessToken');
-      await Promise.all(Array.from({ length: 50 }, (_, index) => adapter.upsert(`close-${index}`, { jti: `close-${index}` }, 60)));
+      await Promise.all(
+        Array.from({ length: 50 }, (_, index) => adapter.upsert(`close-${index}`, { jti: `close-${index}` }, 60)),
+      );
       await Promise.all(Array.from({ length: 50 }, (_, index) => adapter.find(`close-${index}`)));
       await adapter.consume('close-0');
       await adapter.destroy('close-1');
@@ -498,11 +557,21 @@ for (const dialect of ALL_DIALECTS) {
       const queryInterface = own.sequelize.getQueryInterface();
       const lean = await import('../stores/sequelize/migrations/0008-lean-payload-indexes.js');
       await t.notThrowsAsync(lean.up({ context: queryInterface }));
-      const names = ((await queryInterface.showIndex('oidc_payloads')) as { name: string }[]).map((index) => index.name);
-      for (const name of ['oidc_payloads_model_grant_id', 'oidc_payloads_model_uid', 'oidc_payloads_model_user_code', 'oidc_payloads_model_account_client']) {
+      const names = ((await queryInterface.showIndex('oidc_payloads')) as { name: string }[]).map(
+        (index) => index.name,
+      );
+      for (const name of [
+        'oidc_payloads_model_grant_id',
+        'oidc_payloads_model_uid',
+        'oidc_payloads_model_user_code',
+        'oidc_payloads_model_account_client',
+      ]) {
         t.true(names.includes(name), name);
       }
-      t.false(names.some((name) => name.endsWith('_partial')), 'no temporary index left');
+      t.false(
+        names.some((name) => name.endsWith('_partial')),
+        'no temporary index left',
+      );
     } finally {
       await own.sequelize.close();
       await own.db.drop();

@@ -31,7 +31,9 @@ interface Run {
 
 /** A child process on this test's Node (first on PATH, for npm and npx too), without the caller's GATEHOUSE_* and npm settings. */
 function childEnv(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GATEHOUSE_') && !name.startsWith('npm_')));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('GATEHOUSE_') && !name.startsWith('npm_')),
+  );
   env.PATH = [dirname(process.execPath), env.PATH].join(':');
   return env;
 }
@@ -46,11 +48,13 @@ function run(command: string, args: string[], cwd: string, timeout = 120_000): P
 
 async function ok(what: string, command: string, args: string[], cwd: string, timeout?: number): Promise<string> {
   const result = await run(command, args, cwd, timeout);
-  if (result.code !== 0) throw new Error(`${what} failed (${result.code}):\n${result.stderr.slice(-3000)}\n${result.stdout.slice(-2000)}`);
+  if (result.code !== 0)
+    throw new Error(`${what} failed (${result.code}):\n${result.stderr.slice(-3000)}\n${result.stdout.slice(-2000)}`);
   return result.stdout;
 }
 
-const versionOf = (name: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+const versionOf = (name: string) =>
+  (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 
 interface Packed {
   work: string;
@@ -75,7 +79,12 @@ function packAndInstall(t: ExecutionContext): Promise<Packed> {
 
     // 1. Build into the staging folder (the checkout's dist/ is left alone); stage package.json and what "files" lists.
     let started = Date.now();
-    await ok('build', process.execPath, ['--import=tsx', join(ROOT, 'scripts/build.ts'), '--out-dir', join(stage, 'dist')], ROOT);
+    await ok(
+      'build',
+      process.execPath,
+      ['--import=tsx', join(ROOT, 'scripts/build.ts'), '--out-dir', join(stage, 'dist')],
+      ROOT,
+    );
     t.log(`build: ${Date.now() - started} ms`);
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
     for (const entry of [...pkg.files.filter((file) => file !== 'dist'), 'package.json', 'README.md', 'LICENSE']) {
@@ -84,7 +93,9 @@ function packAndInstall(t: ExecutionContext): Promise<Packed> {
     }
 
     // 2. Pack.
-    const [tarball] = JSON.parse(await ok('npm pack', 'npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], stage)) as {
+    const [tarball] = JSON.parse(
+      await ok('npm pack', 'npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], stage),
+    ) as {
       filename: string;
       files: { path: string }[];
     }[];
@@ -93,7 +104,20 @@ function packAndInstall(t: ExecutionContext): Promise<Packed> {
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     started = Date.now();
     const install = (packages: string[]) =>
-      ok('npm install', 'npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...(WITH_SCRIPTS ? [] : ['--ignore-scripts']), ...packages], project, WITH_SCRIPTS ? 600_000 : 120_000);
+      ok(
+        'npm install',
+        'npm',
+        [
+          'install',
+          '--no-audit',
+          '--no-fund',
+          '--prefer-offline',
+          ...(WITH_SCRIPTS ? [] : ['--ignore-scripts']),
+          ...packages,
+        ],
+        project,
+        WITH_SCRIPTS ? 600_000 : 120_000,
+      );
     await install([join(work, tarball!.filename), `sqlite3@${versionOf('sqlite3')}`]);
     t.log(`npm install of the tarball: ${Date.now() - started} ms`);
     const runtimeTree = (await ok('npm ls', 'npm', ['ls', '--omit=dev', '--all', '--parseable'], project))
@@ -101,12 +125,16 @@ function packAndInstall(t: ExecutionContext): Promise<Packed> {
       .filter(Boolean)
       .map((path) => path.split('node_modules/').slice(1).join('node_modules/'))
       .filter(Boolean);
-    const scripts = JSON.parse(await ok('npm install-scripts ls', 'npm', ['install-scripts', 'ls', '--json'], project)) as { allowScripts: { name: string }[] };
+    const scripts = JSON.parse(
+      await ok('npm install-scripts ls', 'npm', ['install-scripts', 'ls', '--json'], project),
+    ) as { allowScripts: { name: string }[] };
 
     // 4. What the project's own tests use beside it: a client library, ava, and TypeScript with the optional @types peers.
     started = Date.now();
     await install(
-      ['openid-client', 'ava', 'typescript', '@types/node', '@types/koa', '@types/oidc-provider', 'sqlite3'].map((name) => `${name}@${versionOf(name)}`),
+      ['openid-client', 'ava', 'typescript', '@types/node', '@types/koa', '@types/oidc-provider', 'sqlite3'].map(
+        (name) => `${name}@${versionOf(name)}`,
+      ),
     );
     t.log(`npm install of the project's test tools: ${Date.now() - started} ms`);
     if (!WITH_SCRIPTS) {
@@ -129,65 +157,95 @@ test.after.always(async () => {
   if (done) rmSync(done.work, { recursive: true, force: true });
 });
 
-test.serial('the tarball: compiled JavaScript, declarations, views, migrations, LICENSE, and every file its READMEs link to', async (t) => {
-  t.timeout(300_000);
-  const { files } = await packAndInstall(t);
-  for (const expected of [
-    'package.json',
-    'README.md',
-    'LICENSE',
-    'server/bin.js',
-    'dist/server/cli.js',
-    'dist/server/index.js',
-    'dist/server/index.d.ts',
-    'dist/testing/index.js',
-    'dist/testing/index.d.ts',
-    'dist/stores/conformance/index.js',
-    'dist/stores/conformance/index.d.ts',
-    'dist/stores/sequelize/migrations/0001-operational-store.js',
-    'dist/views/login.eta',
-    'dist/views/layout.eta',
-    'testing/README.md',
-    'docs/custom-stores.md',
-  ]) {
-    t.true(files.includes(expected), `the tarball has ${expected}`);
-  }
-  t.deepEqual(files.filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts')), [], 'no TypeScript sources');
-  t.deepEqual(files.filter((file) => /(^|\/)test\//.test(file) || file.startsWith('examples/') || file.startsWith('bench/')), []);
-  t.regex(readFileSync(join(ROOT, 'LICENSE'), 'utf8'), /^MIT License/);
-
-  // Every relative link of every Markdown file in the tarball resolves to a file in it (absolute URLs are fine).
-  const broken: string[] = [];
-  for (const markdown of files.filter((file) => file.endsWith('.md'))) {
-    const text = readFileSync(join(ROOT, markdown), 'utf8');
-    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-      if (/^[a-z][a-z0-9+.-]*:/i.test(target!) || target!.startsWith('#')) continue;
-      const path = normalize(join(dirname(markdown), target!.split('#')[0]!)).replace(/\/$/, '');
-      if (!files.includes(path) && !files.some((file) => file.startsWith(`${path}/`))) broken.push(`${markdown}: ${target}`);
+test.serial(
+  'the tarball: compiled JavaScript, declarations, views, migrations, LICENSE, and every file its READMEs link to',
+  async (t) => {
+    t.timeout(300_000);
+    const { files } = await packAndInstall(t);
+    for (const expected of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'server/bin.js',
+      'dist/server/cli.js',
+      'dist/server/index.js',
+      'dist/server/index.d.ts',
+      'dist/testing/index.js',
+      'dist/testing/index.d.ts',
+      'dist/stores/conformance/index.js',
+      'dist/stores/conformance/index.d.ts',
+      'dist/stores/sequelize/migrations/0001-operational-store.js',
+      'dist/views/login.eta',
+      'dist/views/layout.eta',
+      'testing/README.md',
+      'docs/custom-stores.md',
+    ]) {
+      t.true(files.includes(expected), `the tarball has ${expected}`);
     }
-  }
-  t.deepEqual(broken, [], 'README links that do not resolve inside the package');
-});
+    t.deepEqual(
+      files.filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts')),
+      [],
+      'no TypeScript sources',
+    );
+    t.deepEqual(
+      files.filter((file) => /(^|\/)test\//.test(file) || file.startsWith('examples/') || file.startsWith('bench/')),
+      [],
+    );
+    t.regex(readFileSync(join(ROOT, 'LICENSE'), 'utf8'), /^MIT License/);
 
-test.serial('the installed package has no TypeScript tooling, no database driver but sqlite3, and only sqlite3 has an install script', async (t) => {
-  t.timeout(300_000);
-  const { runtimeTree, unreviewedScripts, project } = await packAndInstall(t);
-  const names = new Set(runtimeTree);
-  t.true(names.has('gatehouse-idp'));
-  for (const tooling of ['typescript', 'tsx', 'esbuild', 'ts-node', 'pg', 'mariadb', 'mysql2']) t.false(names.has(tooling), `${tooling} is not installed`);
-  t.deepEqual([...names].filter((name) => name.startsWith('@esbuild/')), []);
-  const own = JSON.parse(readFileSync(join(project, 'node_modules/gatehouse-idp/package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  t.deepEqual(Object.keys(own.dependencies).filter((name) => name.startsWith('@types/') || name === 'tsx'), [], 'no @types or tsx among its own dependencies');
-  t.deepEqual(unreviewedScripts, ['sqlite3'], 'the one install script a user allows (npm install-scripts approve sqlite3)');
-  t.log(`${names.size} packages at run time`);
-});
+    // Every relative link of every Markdown file in the tarball resolves to a file in it (absolute URLs are fine).
+    const broken: string[] = [];
+    for (const markdown of files.filter((file) => file.endsWith('.md'))) {
+      const text = readFileSync(join(ROOT, markdown), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z][a-z0-9+.-]*:/i.test(target!) || target!.startsWith('#')) continue;
+        const path = normalize(join(dirname(markdown), target!.split('#')[0]!)).replace(/\/$/, '');
+        if (!files.includes(path) && !files.some((file) => file.startsWith(`${path}/`)))
+          broken.push(`${markdown}: ${target}`);
+      }
+    }
+    t.deepEqual(broken, [], 'README links that do not resolve inside the package');
+  },
+);
 
-test.serial('startGatehouse + authorize() from the installed package, with openid-client exchanging the code', async (t) => {
-  t.timeout(300_000);
-  const { project } = await packAndInstall(t);
-  writeFileSync(
-    join(project, 'harness.mjs'),
-    `import * as client from 'openid-client';
+test.serial(
+  'the installed package has no TypeScript tooling, no database driver but sqlite3, and only sqlite3 has an install script',
+  async (t) => {
+    t.timeout(300_000);
+    const { runtimeTree, unreviewedScripts, project } = await packAndInstall(t);
+    const names = new Set(runtimeTree);
+    t.true(names.has('gatehouse-idp'));
+    for (const tooling of ['typescript', 'tsx', 'esbuild', 'ts-node', 'pg', 'mariadb', 'mysql2'])
+      t.false(names.has(tooling), `${tooling} is not installed`);
+    t.deepEqual(
+      [...names].filter((name) => name.startsWith('@esbuild/')),
+      [],
+    );
+    const own = JSON.parse(readFileSync(join(project, 'node_modules/gatehouse-idp/package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    t.deepEqual(
+      Object.keys(own.dependencies).filter((name) => name.startsWith('@types/') || name === 'tsx'),
+      [],
+      'no @types or tsx among its own dependencies',
+    );
+    t.deepEqual(
+      unreviewedScripts,
+      ['sqlite3'],
+      'the one install script a user allows (npm install-scripts approve sqlite3)',
+    );
+    t.log(`${names.size} packages at run time`);
+  },
+);
+
+test.serial(
+  'startGatehouse + authorize() from the installed package, with openid-client exchanging the code',
+  async (t) => {
+    t.timeout(300_000);
+    const { project } = await packAndInstall(t);
+    writeFileSync(
+      join(project, 'harness.mjs'),
+      `import * as client from 'openid-client';
      import { startGatehouse } from 'gatehouse-idp/testing';
      import { createServer } from 'gatehouse-idp';
      const idp = await startGatehouse({
@@ -209,10 +267,14 @@ test.serial('startGatehouse + authorize() from the installed package, with openi
      } finally {
        await idp.stop();
      }`,
-  );
-  const output = JSON.parse(await ok('harness.mjs', process.execPath, ['harness.mjs'], project, 60_000)) as Record<string, unknown>;
-  t.deepEqual(output, { sub: 'alice', name: 'Alice', sessions: 2, loginSub: 'alice', createServer: 'function' });
-});
+    );
+    const output = JSON.parse(await ok('harness.mjs', process.execPath, ['harness.mjs'], project, 60_000)) as Record<
+      string,
+      unknown
+    >;
+    t.deepEqual(output, { sub: 'alice', name: 'Alice', sessions: 2, loginSub: 'alice', createServer: 'function' });
+  },
+);
 
 /** The project's own store: the package's memory store, which a test can make fail the way broken storage does. */
 const APP_STORE = `import { MemorySessionStore, SessionStoreError } from 'gatehouse-idp';
@@ -235,13 +297,15 @@ export class AppStore extends MemorySessionStore {
 export default AppStore;
 `;
 
-test.serial('the conformance suite from the package, in a plain .mjs ava test: a store of the project passes, skipped checks show, a broken store fails fast', async (t) => {
-  t.timeout(300_000);
-  const { project } = await packAndInstall(t);
-  writeFileSync(join(project, 'app-store.mjs'), APP_STORE);
-  writeFileSync(
-    join(project, 'conformance.test.mjs'),
-    `import test from 'ava';
+test.serial(
+  'the conformance suite from the package, in a plain .mjs ava test: a store of the project passes, skipped checks show, a broken store fails fast',
+  async (t) => {
+    t.timeout(300_000);
+    const { project } = await packAndInstall(t);
+    writeFileSync(join(project, 'app-store.mjs'), APP_STORE);
+    writeFileSync(
+      join(project, 'conformance.test.mjs'),
+      `import test from 'ava';
      import { runSessionStoreConformance } from 'gatehouse-idp/conformance';
      import { AppStore } from './app-store.mjs';
      runSessionStoreConformance(test, {
@@ -251,19 +315,22 @@ test.serial('the conformance suite from the package, in a plain .mjs ava test: a
          return { store: new AppStore({ clock, logger }) };
        },
      });`,
-  );
-  const ava = join(project, 'node_modules/ava/entrypoints/cli.mjs');
-  const good = await run(process.execPath, [ava, 'conformance.test.mjs'], project, 180_000);
-  const goodOutput = good.stdout + good.stderr;
-  t.is(good.code, 0, goodOutput.slice(-3000));
-  t.regex(goodOutput, /\d+ tests passed/);
-  t.regex(goodOutput, /8 tests skipped/, 'directRead and the 7 corrupt-record checks are listed as skipped');
-  t.regex(goodOutput, /\[skip\] app store: corrupt records: .* \[needs createStore's corrupt hook: not in provides\]/);
+    );
+    const ava = join(project, 'node_modules/ava/entrypoints/cli.mjs');
+    const good = await run(process.execPath, [ava, 'conformance.test.mjs'], project, 180_000);
+    const goodOutput = good.stdout + good.stderr;
+    t.is(good.code, 0, goodOutput.slice(-3000));
+    t.regex(goodOutput, /\d+ tests passed/);
+    t.regex(goodOutput, /8 tests skipped/, 'directRead and the 7 corrupt-record checks are listed as skipped');
+    t.regex(
+      goodOutput,
+      /\[skip\] app store: corrupt records: .* \[needs createStore's corrupt hook: not in provides\]/,
+    );
 
-  // A store that releases every claim at once (so it hands records out again) and whose page tokens never end.
-  writeFileSync(
-    join(project, 'broken-store.test.mjs'),
-    `import test from 'ava';
+    // A store that releases every claim at once (so it hands records out again) and whose page tokens never end.
+    writeFileSync(
+      join(project, 'broken-store.test.mjs'),
+      `import test from 'ava';
      import { runSessionStoreConformance } from 'gatehouse-idp/conformance';
      import { AppStore } from './app-store.mjs';
      class BrokenStore extends AppStore {
@@ -284,44 +351,67 @@ test.serial('the conformance suite from the package, in a plain .mjs ava test: a
          return { store: new BrokenStore({ clock, logger }) };
        },
      });`,
-  );
-  const broken = await run(process.execPath, [ava, 'broken-store.test.mjs', '--match', '*several concurrent callers*', '--match', '*exactly once*', '--timeout', '60s'], project, 180_000);
-  const brokenOutput = broken.stdout + broken.stderr;
-  t.is(broken.code, 1, brokenOutput.slice(-3000));
-  t.regex(brokenOutput, /claimExpired\(7, 300\) still returned records after 201 calls/);
-  t.regex(brokenOutput, /querySessions: still a nextToken after 5 pages/);
-  t.notRegex(brokenOutput, /Timed out/, 'failed by the bounds, not by the timeout');
-});
+    );
+    const broken = await run(
+      process.execPath,
+      [
+        ava,
+        'broken-store.test.mjs',
+        '--match',
+        '*several concurrent callers*',
+        '--match',
+        '*exactly once*',
+        '--timeout',
+        '60s',
+      ],
+      project,
+      180_000,
+    );
+    const brokenOutput = broken.stdout + broken.stderr;
+    t.is(broken.code, 1, brokenOutput.slice(-3000));
+    t.regex(brokenOutput, /claimExpired\(7, 300\) still returned records after 201 calls/);
+    t.regex(brokenOutput, /querySessions: still a nextToken after 5 pages/);
+    t.notRegex(brokenOutput, /Timed out/, 'failed by the bounds, not by the timeout');
+  },
+);
 
-test.serial('a store module built against the installed package, in a server from this checkout: its store errors are understood', async (t) => {
-  t.timeout(300_000);
-  const { project } = await packAndInstall(t);
-  const storeModule = join(project, 'app-store.mjs');
-  writeFileSync(storeModule, APP_STORE);
-  // The store's SessionStoreError is the installed package's class; the server's is this checkout's.
-  const { damaged } = (await import(pathToFileURL(storeModule).href)) as { damaged: { corrupt: Set<string>; unreachable: Set<string> } };
-  const idp = await startGatehouse({
-    users: [{ subject: 'alice', password: 'alice-pw' }],
-    clients: [{ client_id: 'app', client_secret: 'app-secret', redirect_uris: ['http://127.0.0.1:9/cb'] }],
-    config: { serverSideSessions: { store: storeModule } },
-  });
-  t.teardown(() => idp.stop());
-  t.is(idp.server.sessionStore?.constructor.name, 'AppStore');
+test.serial(
+  'a store module built against the installed package, in a server from this checkout: its store errors are understood',
+  async (t) => {
+    t.timeout(300_000);
+    const { project } = await packAndInstall(t);
+    const storeModule = join(project, 'app-store.mjs');
+    writeFileSync(storeModule, APP_STORE);
+    // The store's SessionStoreError is the installed package's class; the server's is this checkout's.
+    const { damaged } = (await import(pathToFileURL(storeModule).href)) as {
+      damaged: { corrupt: Set<string>; unreachable: Set<string> };
+    };
+    const idp = await startGatehouse({
+      users: [{ subject: 'alice', password: 'alice-pw' }],
+      clients: [{ client_id: 'app', client_secret: 'app-secret', redirect_uris: ['http://127.0.0.1:9/cb'] }],
+      config: { serverSideSessions: { store: storeModule } },
+    });
+    t.teardown(() => idp.stop());
+    t.is(idp.server.sessionStore?.constructor.name, 'AppStore');
 
-  const unreachable = await idp.login({ subject: 'alice', clientId: 'app' });
-  const unreachableKey = (await idp.server.sessionStore!.getBySessionId(unreachable.sessionId!))!.key;
-  damaged.unreachable.add(unreachableKey);
-  await t.throwsAsync(idp.authorize({ subject: 'alice', clientId: 'app', prompt: 'none', sessionCookie: unreachable.sessionCookie }), {
-    message: /^authorize: 503 at \/auth/,
-  });
-  damaged.unreachable.delete(unreachableKey);
+    const unreachable = await idp.login({ subject: 'alice', clientId: 'app' });
+    const unreachableKey = (await idp.server.sessionStore!.getBySessionId(unreachable.sessionId!))!.key;
+    damaged.unreachable.add(unreachableKey);
+    await t.throwsAsync(
+      idp.authorize({ subject: 'alice', clientId: 'app', prompt: 'none', sessionCookie: unreachable.sessionCookie }),
+      {
+        message: /^authorize: 503 at \/auth/,
+      },
+    );
+    damaged.unreachable.delete(unreachableKey);
 
-  const { sessionCookie, sessionId } = await idp.login({ subject: 'alice', clientId: 'app' });
-  damaged.corrupt.add((await idp.server.sessionStore!.getBySessionId(sessionId!))!.key);
-  const response = await idp.authorize({ subject: 'alice', clientId: 'app', prompt: 'none', sessionCookie });
-  t.is(response.error, 'login_required', 'the unreadable session signs no one in (no server error)');
-  t.is(await idp.sessions.getSession(sessionId!), null, 'and its record was deleted');
-});
+    const { sessionCookie, sessionId } = await idp.login({ subject: 'alice', clientId: 'app' });
+    damaged.corrupt.add((await idp.server.sessionStore!.getBySessionId(sessionId!))!.key);
+    const response = await idp.authorize({ subject: 'alice', clientId: 'app', prompt: 'none', sessionCookie });
+    t.is(response.error, 'login_required', 'the unreadable session signs no one in (no server error)');
+    t.is(await idp.sessions.getSession(sessionId!), null, 'and its record was deleted');
+  },
+);
 
 test.serial('a database URL whose driver is not installed is refused naming the package to install', async (t) => {
   t.timeout(300_000);
@@ -334,7 +424,10 @@ test.serial('a database URL whose driver is not installed is refused naming the 
   ] as const) {
     const result = await run(bin, ['migrate', '--db', url], project, 60_000);
     t.is(result.code, 2, result.stderr);
-    t.true(result.stderr.includes(`needs the "${driver}" package, which is not installed: npm install ${driver}`), result.stderr);
+    t.true(
+      result.stderr.includes(`needs the "${driver}" package, which is not installed: npm install ${driver}`),
+      result.stderr,
+    );
   }
 });
 
@@ -345,75 +438,109 @@ const STARTS: { name: string; command: (project: string) => [string, string[]] }
   { name: 'the bin itself', command: (project) => [join(project, 'node_modules/.bin/gatehouse'), ['start']] },
 ];
 
-test.serial('the installed bin stops on one SIGTERM to the process that was started: npx, npm start, the bin itself', async (t) => {
-  t.timeout(300_000);
-  const { project, work } = await packAndInstall(t);
-  writeFileSync(
-    join(project, 'gatehouse.yaml'),
-    ['logging: { level: info }', 'accounts: [{ subject: alice, password: alice-pw }]', 'clients: [{ client_id: app, client_secret: app-secret, redirect_uris: ["http://127.0.0.1:9/cb"] }]'].join('\n'),
-  );
-  const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ ...pkg, scripts: { start: 'gatehouse start' } }));
+test.serial(
+  'the installed bin stops on one SIGTERM to the process that was started: npx, npm start, the bin itself',
+  async (t) => {
+    t.timeout(300_000);
+    const { project, work } = await packAndInstall(t);
+    writeFileSync(
+      join(project, 'gatehouse.yaml'),
+      [
+        'logging: { level: info }',
+        'accounts: [{ subject: alice, password: alice-pw }]',
+        'clients: [{ client_id: app, client_secret: app-secret, redirect_uris: ["http://127.0.0.1:9/cb"] }]',
+      ].join('\n'),
+    );
+    const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ ...pkg, scripts: { start: 'gatehouse start' } }));
 
-  for (const { name, command } of STARTS) {
-    const port = await freePort();
-    const [file, args] = command(project);
-    // Its own process group, so that the teardown can clean up after a failure; the test signals the one process only.
-    const child = spawn(file, [...args, '--port', String(port), '--db', `sqlite:${join(work, `${port}.sqlite`)}`, '--config', 'gatehouse.yaml'], {
-      cwd: project,
-      env: childEnv(),
-      detached: true,
-    });
-    t.teardown(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone, as it should be
-      }
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    // The pipes close once every process that writes to them has exited: npm, its shell and the server alike.
-    const closed = Promise.all([child.stdout, child.stderr].map((stream) => new Promise<void>((resolve) => stream.on('close', () => resolve()))));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-
-    let started = Date.now();
-    let discovery: { issuer?: string } | undefined;
-    while (!discovery && Date.now() - started < 60_000 && child.exitCode === null) {
-      discovery = await fetch(`http://localhost:${port}/.well-known/openid-configuration`)
-        .then((response) => (response.ok ? (response.json() as Promise<{ issuer?: string }>) : undefined))
-        .catch(() => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100)));
-    }
-    t.is(discovery?.issuer, `http://localhost:${port}`, `${name}: discovery answered; output:\n${output}`);
-    t.log(`${name}: discovery after ${Date.now() - started} ms`);
-
-    process.kill(child.pid!, 'SIGTERM');
-    const { code, signal } = await exited;
-    started = Date.now();
-    let listening = true;
-    while (listening && Date.now() - started < 20_000) {
-      listening = await fetch(`http://localhost:${port}/healthz`).then(
-        () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 100)),
-        () => false,
+    for (const { name, command } of STARTS) {
+      const port = await freePort();
+      const [file, args] = command(project);
+      // Its own process group, so that the teardown can clean up after a failure; the test signals the one process only.
+      const child = spawn(
+        file,
+        [
+          ...args,
+          '--port',
+          String(port),
+          '--db',
+          `sqlite:${join(work, `${port}.sqlite`)}`,
+          '--config',
+          'gatehouse.yaml',
+        ],
+        {
+          cwd: project,
+          env: childEnv(),
+          detached: true,
+        },
       );
-    }
-    t.false(listening, `${name}: the server stopped (not left running, orphaned); output:\n${output}`);
-    const allExited = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 20_000))]);
-    t.true(allExited, `${name}: no process is left holding its output`);
-    t.regex(output, /"signal":"SIGTERM","msg":"shutting down"/, `${name}: the server itself shut down on the SIGTERM`);
-    t.notRegex(output, /"level":50/, `${name}: no errors logged:\n${output}`);
-    t.log(`${name}: exited with ${code ?? signal}, stopped ${Date.now() - started} ms after`);
-    if (name === 'the bin itself') t.is(code, 0, 'one process: the server itself exits 0');
-  }
-});
+      t.teardown(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // gone, as it should be
+        }
+      });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      // The pipes close once every process that writes to them has exited: npm, its shell and the server alike.
+      const closed = Promise.all(
+        [child.stdout, child.stderr].map(
+          (stream) => new Promise<void>((resolve) => stream.on('close', () => resolve())),
+        ),
+      );
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.on('exit', (code, signal) => resolve({ code, signal })),
+      );
 
-test.serial('the declarations type-check in a strict TypeScript consumer (with the optional @types peers installed)', async (t) => {
-  t.timeout(300_000);
-  const { project } = await packAndInstall(t);
-  writeFileSync(
-    join(project, 'consumer.ts'),
-    `import { startGatehouse, type AuthorizeResult, type LoginResult } from 'gatehouse-idp/testing';
+      let started = Date.now();
+      let discovery: { issuer?: string } | undefined;
+      while (!discovery && Date.now() - started < 60_000 && child.exitCode === null) {
+        discovery = await fetch(`http://localhost:${port}/.well-known/openid-configuration`)
+          .then((response) => (response.ok ? (response.json() as Promise<{ issuer?: string }>) : undefined))
+          .catch(() => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100)));
+      }
+      t.is(discovery?.issuer, `http://localhost:${port}`, `${name}: discovery answered; output:\n${output}`);
+      t.log(`${name}: discovery after ${Date.now() - started} ms`);
+
+      process.kill(child.pid!, 'SIGTERM');
+      const { code, signal } = await exited;
+      started = Date.now();
+      let listening = true;
+      while (listening && Date.now() - started < 20_000) {
+        listening = await fetch(`http://localhost:${port}/healthz`).then(
+          () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 100)),
+          () => false,
+        );
+      }
+      t.false(listening, `${name}: the server stopped (not left running, orphaned); output:\n${output}`);
+      const allExited = await Promise.race([
+        closed.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 20_000)),
+      ]);
+      t.true(allExited, `${name}: no process is left holding its output`);
+      t.regex(
+        output,
+        /"signal":"SIGTERM","msg":"shutting down"/,
+        `${name}: the server itself shut down on the SIGTERM`,
+      );
+      t.notRegex(output, /"level":50/, `${name}: no errors logged:\n${output}`);
+      t.log(`${name}: exited with ${code ?? signal}, stopped ${Date.now() - started} ms after`);
+      if (name === 'the bin itself') t.is(code, 0, 'one process: the server itself exits 0');
+    }
+  },
+);
+
+test.serial(
+  'the declarations type-check in a strict TypeScript consumer (with the optional @types peers installed)',
+  async (t) => {
+    t.timeout(300_000);
+    const { project } = await packAndInstall(t);
+    writeFileSync(
+      join(project, 'consumer.ts'),
+      `import { startGatehouse, type AuthorizeResult, type LoginResult } from 'gatehouse-idp/testing';
      import { createServer, isSessionStoreError, SessionStoreError, type GatehouseServer, type SessionStoreContext } from 'gatehouse-idp';
      import { runSessionStoreConformance, type ConformanceOptions } from 'gatehouse-idp/conformance';
      const gatehouse = await startGatehouse({ users: [{ subject: 'a', password: 'p' }], clients: [{ client_id: 'c', client_secret: 's', redirect_uris: ['http://127.0.0.1/cb'] }] });
@@ -428,14 +555,31 @@ test.serial('the declarations type-check in a strict TypeScript consumer (with t
      const unavailable: boolean = isSessionStoreError(new SessionStoreError('unavailable', 'down'), 'unavailable');
      const suite: ConformanceOptions['provides'] = ['directRead', 'corrupt', 'deleteMany'];
      export const exported = [server.provider.issuer, code, options, unavailable, suite, typeof runSessionStoreConformance];`,
-  );
-  writeFileSync(
-    join(project, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ES2023', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['consumer.ts'] }),
-  );
-  await ok('tsc in the consumer', process.execPath, [join(project, 'node_modules/typescript/bin/tsc'), '-p', project], project);
-  t.pass('declarations type-check');
-});
+    );
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2023',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: ['node'],
+        },
+        files: ['consumer.ts'],
+      }),
+    );
+    await ok(
+      'tsc in the consumer',
+      process.execPath,
+      [join(project, 'node_modules/typescript/bin/tsc'), '-p', project],
+      project,
+    );
+    t.pass('declarations type-check');
+  },
+);
 
 test.serial('in a checkout the bin runs the TypeScript source, and says what is missing without tsx', async (t) => {
   t.timeout(120_000);

@@ -21,7 +21,8 @@ import { startTestServer, testAccounts, type TestServer } from './helpers/server
 
 const UA = {
   linuxFirefox: 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
-  iphoneSafari: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+  iphoneSafari:
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
 };
 
 /** 43 characters like a real session id, without a hyphen where a line could break. */
@@ -53,7 +54,10 @@ async function start(t: ExecutionContext): Promise<Setup> {
   await once(app, 'listening');
   t.teardown(() => new Promise<void>((resolve) => app.close(() => resolve())));
   const callback = `http://127.0.0.1:${(app.address() as AddressInfo).port}/callback`;
-  const accounts = (await testAccounts()).map((account) => ({ ...account, demoPassword: `${account.subject}-password` }));
+  const accounts = (await testAccounts()).map((account) => ({
+    ...account,
+    demoPassword: `${account.subject}-password`,
+  }));
   const gatehouse = await startTestServer({
     config: {
       mode: 'development',
@@ -68,7 +72,13 @@ async function start(t: ExecutionContext): Promise<Setup> {
           grant_types: ['authorization_code', 'refresh_token'],
           scope: 'openid profile email offline_access',
         },
-        { client_id: 'rp', client_secret: 'rp-secret', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code'], skipConsent: true },
+        {
+          client_id: 'rp',
+          client_secret: 'rp-secret',
+          redirect_uris: [REDIRECT_URI],
+          grant_types: ['authorization_code'],
+          skipConsent: true,
+        },
       ],
       serverSideSessions: { enabled: true, displayNameClaim: 'name' },
     },
@@ -105,7 +115,10 @@ async function clickToCallback(page: Page, { callback }: Setup, click: () => Pro
 /** The consent page's list: each scope's name and whether it is marked as allowed before. */
 function consentList(page: Page): Promise<{ name: string; before: boolean }[]> {
   return page.locator('[data-scope]').evaluateAll((items) =>
-    items.map((item) => ({ name: item.getAttribute('data-scope') ?? '', before: item.textContent?.includes('allowed before') ?? false })),
+    items.map((item) => ({
+      name: item.getAttribute('data-scope') ?? '',
+      before: item.textContent?.includes('allowed before') ?? false,
+    })),
   );
 }
 
@@ -143,7 +156,10 @@ test('login, login error, consent and repeated consent pages; the consent page l
   await checkPage(t, page, 'login error');
 
   await page.fill('#password', 'alice-password');
-  await Promise.all([page.waitForURL(/\/interaction\//), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
+  await Promise.all([
+    page.waitForURL(/\/interaction\//),
+    page.getByRole('button', { name: 'Sign in', exact: true }).click(),
+  ]);
   await page.locator('[data-scope]').first().waitFor();
   t.is(await page.locator('h1').textContent(), 'Authorize Demo web app');
   t.deepEqual(await consentList(page), [
@@ -184,7 +200,10 @@ test('login, login error, consent and repeated consent pages; the consent page l
   ]);
   const other = await newPage(t);
   await other.goto(authorizeUrl(setup, 'openid'));
-  t.is((await clickToCallback(other, setup, () => other.getByRole('button', { name: 'Cancel' }).click())).get('error'), 'access_denied');
+  t.is(
+    (await clickToCallback(other, setup, () => other.getByRole('button', { name: 'Cancel' }).click())).get('error'),
+    'access_denied',
+  );
 });
 
 test('logout and logged-out pages', async (t) => {
@@ -193,7 +212,10 @@ test('logout and logged-out pages', async (t) => {
   await page.goto(`${gatehouse.issuer}/session/end`);
   t.is(await page.locator('h1').textContent(), 'Sign out?');
   await checkPage(t, page, 'logout');
-  await Promise.all([page.waitForURL(/\/session\/end\/success/), page.getByRole('button', { name: 'Yes, sign me out' }).click()]);
+  await Promise.all([
+    page.waitForURL(/\/session\/end\/success/),
+    page.getByRole('button', { name: 'Yes, sign me out' }).click(),
+  ]);
   t.is(await page.locator('h1').textContent(), 'Signed out');
   await checkPage(t, page, 'logged out');
 });
@@ -201,7 +223,9 @@ test('logout and logged-out pages', async (t) => {
 test('error page', async (t) => {
   const { gatehouse } = await start(t);
   const page = await newPage(t);
-  const response = await page.goto(`${gatehouse.issuer}/auth?client_id=no-such-client&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`);
+  const response = await page.goto(
+    `${gatehouse.issuer}/auth?client_id=no-such-client&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`,
+  );
   t.is(response!.status(), 400);
   t.is(await page.locator('h1').textContent(), 'Something went wrong');
   await checkPage(t, page, 'error');
@@ -209,7 +233,15 @@ test('error page', async (t) => {
 
 test('home page, with the accounts and clients of the demo configuration', async (t) => {
   const demo = readConfigFile(fileURLToPath(new URL('../config/demo.yaml', import.meta.url)));
-  const gatehouse = await startTestServer({ config: { pages: demo.pages, accounts: demo.accounts, clients: demo.clients, deviceFlow: demo.deviceFlow, apis: demo.apis } });
+  const gatehouse = await startTestServer({
+    config: {
+      pages: demo.pages,
+      accounts: demo.accounts,
+      clients: demo.clients,
+      deviceFlow: demo.deviceFlow,
+      apis: demo.apis,
+    },
+  });
   t.teardown(() => gatehouse.close());
   const page = await newPage(t);
   await page.goto(`${gatehouse.issuer}/`);
@@ -221,7 +253,11 @@ test('home page, with the accounts and clients of the demo configuration', async
 test('account sessions, admin sessions and the admin revoke confirmations', async (t) => {
   const { gatehouse } = await start(t);
   const config = await discover(gatehouse.issuer, 'rp', 'rp-secret');
-  for (const [username, userAgent] of [['alice', UA.iphoneSafari], ['alice', UA.linuxFirefox], ['bob', UA.linuxFirefox]] as const) {
+  for (const [username, userAgent] of [
+    ['alice', UA.iphoneSafari],
+    ['alice', UA.linuxFirefox],
+    ['bob', UA.linuxFirefox],
+  ] as const) {
     await signIn(new Browser(userAgent), config, { username });
   }
   // A session with the longest values a row can hold: an id without a place to break, an IPv6 address, a long name.
@@ -265,7 +301,14 @@ test('account sessions, admin sessions and the admin revoke confirmations', asyn
       cells.map((cell) => {
         const range = document.createRange();
         range.selectNodeContents(cell);
-        return [cell.textContent!.trim(), new Set(Array.from(range.getClientRects()).filter((rect) => rect.width > 0).map((rect) => Math.round(rect.top))).size] as const;
+        return [
+          cell.textContent!.trim(),
+          new Set(
+            Array.from(range.getClientRects())
+              .filter((rect) => rect.width > 0)
+              .map((rect) => Math.round(rect.top)),
+          ).size,
+        ] as const;
       }),
     );
   const page = await openSignedIn(t, `${gatehouse.issuer}/account/sessions`, 'alice');
@@ -289,7 +332,10 @@ test('account sessions, admin sessions and the admin revoke confirmations', asyn
   await checkPage(t, page, 'admin revoke session');
   const button = await page.getByRole('button', { name: 'Revoke session' }).boundingBox();
   const cancel = await page.getByRole('link', { name: 'Cancel' }).boundingBox();
-  t.true(Math.abs(button!.y + button!.height / 2 - (cancel!.y + cancel!.height / 2)) < 2, 'Cancel is aligned with the button');
+  t.true(
+    Math.abs(button!.y + button!.height / 2 - (cancel!.y + cancel!.height / 2)) < 2,
+    'Cancel is aligned with the button',
+  );
 
   await page.goto(`${gatehouse.issuer}/admin/sessions/revoke?subject=alice&back=%2Fadmin%2Fsessions`);
   t.is(await page.locator('h1').textContent(), 'Revoke all sessions of alice?');
@@ -311,12 +357,21 @@ test('device flow pages: code entry, confirmation, consent with an API’s scope
           scope: 'openid profile offline_access',
         },
       ],
-      apis: [{ identifier: 'https://api.example.com/orders', name: 'Orders', scopes: [{ name: 'orders:read', description: 'See your orders' }] }],
+      apis: [
+        {
+          identifier: 'https://api.example.com/orders',
+          name: 'Orders',
+          scopes: [{ name: 'orders:read', description: 'See your orders' }],
+        },
+      ],
     },
   });
   t.teardown(() => gatehouse.close());
   const startDevice = async () => {
-    const response = await fetch(`${gatehouse.issuer}/device/auth`, { method: 'POST', body: new URLSearchParams({ client_id: 'tv', scope: 'openid profile orders:read' }) });
+    const response = await fetch(`${gatehouse.issuer}/device/auth`, {
+      method: 'POST',
+      body: new URLSearchParams({ client_id: 'tv', scope: 'openid profile orders:read' }),
+    });
     return (await response.json()) as { user_code: string; verification_uri_complete: string };
   };
 

@@ -16,7 +16,13 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 let gatehouse: TestServer;
 
 const CLIENTS = [
-  { client_id: 'par-web', client_secret: 'par-web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true, require_pushed_authorization_requests: true },
+  {
+    client_id: 'par-web',
+    client_secret: 'par-web-secret',
+    redirect_uris: [REDIRECT_URI],
+    skipConsent: true,
+    require_pushed_authorization_requests: true,
+  },
   { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true },
   {
     client_id: 'dpop-spa',
@@ -27,7 +33,12 @@ const CLIENTS = [
     skipConsent: true,
     dpop_bound_access_tokens: true,
   },
-  { client_id: 'dpop-svc', client_secret: 'dpop-svc-secret', grant_types: ['client_credentials' as const], dpop_bound_access_tokens: true },
+  {
+    client_id: 'dpop-svc',
+    client_secret: 'dpop-svc-secret',
+    grant_types: ['client_credentials' as const],
+    dpop_bound_access_tokens: true,
+  },
 ];
 
 test.before(async () => {
@@ -52,15 +63,24 @@ async function signIn(
     code_challenge_method: 'S256',
     ...(options.prompt ? { prompt: options.prompt } : {}),
   };
-  const url = options.par ? await oidc.buildAuthorizationUrlWithPAR(config, parameters, { DPoP: options.dpop }) : oidc.buildAuthorizationUrl(config, parameters);
+  const url = options.par
+    ? await oidc.buildAuthorizationUrlWithPAR(config, parameters, { DPoP: options.dpop })
+    : oidc.buildAuthorizationUrl(config, parameters);
   const browser = new Browser();
   let page: Page = await browser.navigate(url, {}, gatehouse.issuer);
   if (page.body.includes('name="password"')) {
     const form = formWithAction(page.body, '/login');
-    page = await browser.navigate(new URL(form.action, page.url), { form: { ...form.fields, username, password: `${username}-password` } }, gatehouse.issuer);
+    page = await browser.navigate(
+      new URL(form.action, page.url),
+      { form: { ...form.fields, username, password: `${username}-password` } },
+      gatehouse.issuer,
+    );
   }
   const landed = new URL(page.url);
-  if (landed.searchParams.get('error')) throw Object.assign(new Error(landed.searchParams.get('error_description') ?? ''), { error: landed.searchParams.get('error') });
+  if (landed.searchParams.get('error'))
+    throw Object.assign(new Error(landed.searchParams.get('error_description') ?? ''), {
+      error: landed.searchParams.get('error'),
+    });
   return oidc.authorizationCodeGrant(config, landed, { pkceCodeVerifier: verifier }, undefined, { DPoP: options.dpop });
 }
 
@@ -79,28 +99,44 @@ test('DPoP: a public client’s bound access and refresh tokens work only with p
   const config = await discover(gatehouse.issuer, 'dpop-spa');
   const key = await oidc.randomDPoPKeyPair('ES256');
   const dpop = oidc.getDPoPHandle(config, key);
-  const tokens = await signIn(config, 'carol', { scope: 'openid profile offline_access', prompt: 'consent', par: true, dpop });
+  const tokens = await signIn(config, 'carol', {
+    scope: 'openid profile offline_access',
+    prompt: 'consent',
+    par: true,
+    dpop,
+  });
   t.is(tokens.token_type, 'dpop');
   t.truthy(tokens.refresh_token);
 
   // userinfo checks the proof: with it, fine; as a bearer token or with another key's proof, refused.
   t.is((await oidc.fetchUserInfo(config, tokens.access_token, 'carol', { DPoP: dpop })).name, 'Carol Clark');
-  const asBearer = await t.throwsAsync<oidc.WWWAuthenticateChallengeError>(oidc.fetchUserInfo(config, tokens.access_token, 'carol'));
+  const asBearer = await t.throwsAsync<oidc.WWWAuthenticateChallengeError>(
+    oidc.fetchUserInfo(config, tokens.access_token, 'carol'),
+  );
   t.is(asBearer?.cause?.[0]?.parameters.error, 'invalid_token');
   const stranger = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
-  const wrongKey = await t.throwsAsync<oidc.WWWAuthenticateChallengeError>(oidc.fetchUserInfo(config, tokens.access_token, 'carol', { DPoP: stranger }));
+  const wrongKey = await t.throwsAsync<oidc.WWWAuthenticateChallengeError>(
+    oidc.fetchUserInfo(config, tokens.access_token, 'carol', { DPoP: stranger }),
+  );
   t.is(wrongKey?.cause?.[0]?.parameters.error, 'invalid_token');
 
   // Introspection says the token is bound, and to which key, for the API to check the proof against.
   const introspection = await oidc.tokenIntrospection(config, tokens.access_token);
   t.is(introspection.token_type, 'DPoP');
-  t.is((introspection.cnf as { jkt?: string } | undefined)?.jkt, await calculateJwkThumbprint(await exportJWK(key.publicKey)));
+  t.is(
+    (introspection.cnf as { jkt?: string } | undefined)?.jkt,
+    await calculateJwkThumbprint(await exportJWK(key.publicKey)),
+  );
 
   // The public client's refresh token is bound to the key too: refused without its proof or with another key's (the
   // provider says only invalid_grant), refreshed with it.
-  const withoutProof = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(config, tokens.refresh_token!));
+  const withoutProof = await t.throwsAsync<oidc.ResponseBodyError>(
+    oidc.refreshTokenGrant(config, tokens.refresh_token!),
+  );
   t.is(withoutProof?.error, 'invalid_grant');
-  const otherKey = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP: stranger }));
+  const otherKey = await t.throwsAsync<oidc.ResponseBodyError>(
+    oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP: stranger }),
+  );
   t.is(otherKey?.error, 'invalid_grant');
   const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP: dpop });
   t.is(refreshed.token_type, 'dpop');
@@ -128,7 +164,11 @@ async function proof(issuer: string, keys: CryptoKeyPair, nonce?: string): Promi
 async function tokenRequest(issuer: string, dpopProof: string): Promise<Response> {
   return fetch(`${issuer}/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('dpop-svc:dpop-svc-secret').toString('base64')}`, dpop: dpopProof },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from('dpop-svc:dpop-svc-secret').toString('base64')}`,
+      dpop: dpopProof,
+    },
     body: new URLSearchParams({ grant_type: 'client_credentials' }),
   });
 }
@@ -138,7 +178,10 @@ test('DPoP nonces are required, and every instance on one database accepts the n
   t.teardown(() => database.drop());
   const first = await startTestServer({ databaseUrl: database.url, config: { clients: CLIENTS } });
   t.teardown(() => first.close());
-  const second = await startTestServer({ databaseUrl: database.url, config: { clients: CLIENTS, issuer: first.issuer } as never });
+  const second = await startTestServer({
+    databaseUrl: database.url,
+    config: { clients: CLIENTS, issuer: first.issuer } as never,
+  });
   t.teardown(() => second.close());
   const secondUrl = `http://localhost:${(await second.server.listen()).port}`;
   t.not(secondUrl, first.issuer);
@@ -165,25 +208,43 @@ test('DPoP nonces are required, and every instance on one database accepts the n
 });
 
 test('discovery advertises PAR and DPoP when on, PAR as required when required, and neither when off', async (t) => {
-  const on = (await (await fetch(`${gatehouse.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+  const on = (await (await fetch(`${gatehouse.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    unknown
+  >;
   t.is(on.pushed_authorization_request_endpoint, `${gatehouse.issuer}/request`);
   t.is(on.require_pushed_authorization_requests, undefined);
   t.deepEqual(on.dpop_signing_alg_values_supported, ['ES256', 'Ed25519', 'EdDSA']);
 
-  const required = await startTestServer({ config: { pushedAuthorizationRequests: { required: true }, clients: [CLIENTS[1]] } });
+  const required = await startTestServer({
+    config: { pushedAuthorizationRequests: { required: true }, clients: [CLIENTS[1]] },
+  });
   t.teardown(() => required.close());
-  const strict = (await (await fetch(`${required.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+  const strict = (await (await fetch(`${required.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    unknown
+  >;
   t.true(strict.require_pushed_authorization_requests);
   const page = await new Browser().navigate(
-    oidc.buildAuthorizationUrl(await discover(required.issuer, 'web', 'web-secret'), { redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' }),
+    oidc.buildAuthorizationUrl(await discover(required.issuer, 'web', 'web-secret'), {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: 'a'.repeat(43),
+      code_challenge_method: 'S256',
+    }),
     {},
     required.issuer,
   );
   t.is(new URL(page.url).searchParams.get('error'), 'invalid_request', 'every client must push its requests');
 
-  const off = await startTestServer({ config: { pushedAuthorizationRequests: { enabled: false }, dpop: { enabled: false } } });
+  const off = await startTestServer({
+    config: { pushedAuthorizationRequests: { enabled: false }, dpop: { enabled: false } },
+  });
   t.teardown(() => off.close());
-  const metadata = (await (await fetch(`${off.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+  const metadata = (await (await fetch(`${off.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    unknown
+  >;
   t.is(metadata.pushed_authorization_request_endpoint, undefined);
   t.is(metadata.dpop_signing_alg_values_supported, undefined);
   t.is((await fetch(`${off.issuer}/request`, { method: 'POST' })).status, 404);

@@ -11,7 +11,13 @@ import test from 'ava';
 import { QueryTypes } from 'sequelize';
 import { validateConfig } from '../config/load.js';
 import { defaults } from '../config/defaults.js';
-import { createDummyHash, hashPassword, needsRehash, parsePasswordHash, verifyPassword } from '../server/provider/passwords.js';
+import {
+  createDummyHash,
+  hashPassword,
+  needsRehash,
+  parsePasswordHash,
+  verifyPassword,
+} from '../server/provider/passwords.js';
 import { Browser } from './helpers/browser.js';
 import { createTestDatabase } from './helpers/databases.js';
 import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
@@ -24,9 +30,14 @@ function gatehouse(args: string[], input = ''): Promise<{ code: number; stdout: 
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GATEHOUSE_')));
   env.PATH = [dirname(process.execPath), env.PATH].join(':');
   return new Promise((resolve) => {
-    const child = execFile(join(ROOT, 'server/bin.js'), args, { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      join(ROOT, 'server/bin.js'),
+      args,
+      { cwd: ROOT, env, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(input);
   });
 }
@@ -67,12 +78,23 @@ test('malformed or hostile hashes never match and cost nothing', async (t) => {
   // memory for the first); none is even parsed, so none is ever tried.
   const salt = 'c29tZXNhbHRzb21lc2FsdA';
   const hash = 'GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo';
-  for (const cost of ['argon2id$v=19$m=4194304,t=1,p=1', 'argon2id$v=19$m=19456,t=999,p=1', 'argon2id$v=19$m=19456,t=2,p=99', 'scrypt$ln=15,r=8,p=20', 'scrypt$ln=15,r=999,p=1']) {
+  for (const cost of [
+    'argon2id$v=19$m=4194304,t=1,p=1',
+    'argon2id$v=19$m=19456,t=999,p=1',
+    'argon2id$v=19$m=19456,t=2,p=99',
+    'scrypt$ln=15,r=8,p=20',
+    'scrypt$ln=15,r=999,p=1',
+  ]) {
     t.is(parsePasswordHash(`$${cost}$${salt}$${hash}`), null, cost);
   }
   t.is(parsePasswordHash(`$argon2id$v=19$m=19456,t=2,p=1$${'A'.repeat(200)}$${hash}`), null, 'a 150-byte salt');
-  t.truthy(parsePasswordHash(`$argon2id$v=19$m=19456,t=2,p=1$${salt}$${hash}`), 'the default cost is within the limits');
-  const problems = t.throws(() => validateConfig({ accounts: [{ subject: 'a', passwordHash: `$argon2id$v=19$m=19456,t=999,p=1$${salt}$${hash}` }] }));
+  t.truthy(
+    parsePasswordHash(`$argon2id$v=19$m=19456,t=2,p=1$${salt}$${hash}`),
+    'the default cost is within the limits',
+  );
+  const problems = t.throws(() =>
+    validateConfig({ accounts: [{ subject: 'a', passwordHash: `$argon2id$v=19$m=19456,t=999,p=1$${salt}$${hash}` }] }),
+  );
   t.regex(problems!.message, /accounts\[0\]\.passwordHash: argon2id t must be 1 to 16/);
   t.throws(() => validateConfig({ passwordHashing: { passes: 50 } }), { message: /passwordHashing\.passes/ });
 });
@@ -93,27 +115,46 @@ test('scrypt stays available, at OWASP N = 2^17 by default', async (t) => {
 });
 
 test('the configuration names bad hashing settings and accepts both hash formats', (t) => {
-  t.throws(() => validateConfig({ passwordHashing: { algorithm: 'bcrypt' as never } }), { message: /passwordHashing\.algorithm/ });
-  t.throws(() => validateConfig({ passwordHashing: { memory: 16, parallelism: 4 } }), { message: /passwordHashing\.memory: expected at least 8 KiB per lane/ });
+  t.throws(() => validateConfig({ passwordHashing: { algorithm: 'bcrypt' as never } }), {
+    message: /passwordHashing\.algorithm/,
+  });
+  t.throws(() => validateConfig({ passwordHashing: { memory: 16, parallelism: 4 } }), {
+    message: /passwordHashing\.memory: expected at least 8 KiB per lane/,
+  });
   t.notThrows(() =>
     validateConfig({
       accounts: [
-        { subject: 'a', passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo' },
+        {
+          subject: 'a',
+          passwordHash:
+            '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo',
+        },
         { subject: 'b', passwordHash: '$scrypt$ln=15,r=8,p=1$c29tZXNhbHQ$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo' },
       ],
     }),
   );
-  t.throws(() => validateConfig({ accounts: [{ subject: 'a', passwordHash: '$argon2id$x' }] }), { message: /accounts\[0\]\.passwordHash: expected a PHC string/ });
+  t.throws(() => validateConfig({ accounts: [{ subject: 'a', passwordHash: '$argon2id$x' }] }), {
+    message: /accounts\[0\]\.passwordHash: expected a PHC string/,
+  });
 });
 
 test('an account seeded with an scrypt hash signs in and its hash is upgraded to argon2id', async (t) => {
   const legacy = await hashPassword('erin-password', { log2N: 15, r: 8, p: 1 }); // the default of earlier versions
   const gatehouse = await startTestServer({
-    config: { clients, passwordHashing: { algorithm: 'argon2id', memory: 2048, passes: 2, parallelism: 1 }, accounts: [{ subject: 'erin', passwordHash: legacy }] },
+    config: {
+      clients,
+      passwordHashing: { algorithm: 'argon2id', memory: 2048, passes: 2, parallelism: 1 },
+      accounts: [{ subject: 'erin', passwordHash: legacy }],
+    },
   });
   t.teardown(() => gatehouse.close());
   const stored = async () =>
-    (await gatehouse.server.sequelize.query<{ password_hash: string }>('SELECT password_hash FROM gatehouse_users WHERE subject = :s', { replacements: { s: 'erin' }, type: QueryTypes.SELECT }))[0].password_hash;
+    (
+      await gatehouse.server.sequelize.query<{ password_hash: string }>(
+        'SELECT password_hash FROM gatehouse_users WHERE subject = :s',
+        { replacements: { s: 'erin' }, type: QueryTypes.SELECT },
+      )
+    )[0].password_hash;
   t.is(await stored(), legacy);
   const web = await discover(gatehouse.issuer, 'web', 'web-secret');
   t.is((await signIn(new Browser(), web, { username: 'erin' })).claims.sub, 'erin');
@@ -124,10 +165,14 @@ test('an account seeded with an scrypt hash signs in and its hash is upgraded to
   t.is(await stored(), upgraded, 'and is not replaced again');
 });
 
-test('a re-hash at sign-in changes only the hash, and loses to an administrator\'s change made meanwhile', async (t) => {
+test("a re-hash at sign-in changes only the hash, and loses to an administrator's change made meanwhile", async (t) => {
   const legacy = await hashPassword('erin-password', { log2N: 10, r: 8, p: 1 });
   const gatehouse = await startTestServer({
-    config: { clients, passwordHashing: { algorithm: 'argon2id', memory: 2048, passes: 2, parallelism: 1 }, accounts: [{ subject: 'erin', passwordHash: legacy }] },
+    config: {
+      clients,
+      passwordHashing: { algorithm: 'argon2id', memory: 2048, passes: 2, parallelism: 1 },
+      accounts: [{ subject: 'erin', passwordHash: legacy }],
+    },
   });
   t.teardown(() => gatehouse.close());
   const { accounts } = gatehouse.server;
@@ -161,21 +206,38 @@ test('hash-password, users add and the admin API make argon2id hashes at the con
 
   const database = await createTestDatabase('sqlite-file');
   t.teardown(() => database.drop());
-  const added = await gatehouse(['users', 'add', '--db', database.url, '--subject', 'kim', '--password-stdin'], 'kim-password\n');
+  const added = await gatehouse(
+    ['users', 'add', '--db', database.url, '--subject', 'kim', '--password-stdin'],
+    'kim-password\n',
+  );
   t.is(added.code, 0, added.stderr);
   const gatehouseServer = await startTestServer({
     databaseUrl: database.url,
     config: {
       passwordHashing: TEST_HASHING,
-      clients: [{ client_id: 'admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' }],
+      clients: [
+        {
+          client_id: 'admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
+      ],
     },
   });
   t.teardown(() => gatehouseServer.close());
-  t.regex((await gatehouseServer.server.accounts.get('kim'))!.passwordHash!, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, 'users add: the default cost (no config given)');
+  t.regex(
+    (await gatehouseServer.server.accounts.get('kim'))!.passwordHash!,
+    /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/,
+    'users add: the default cost (no config given)',
+  );
 
   const tokenResponse = await fetch(`${gatehouseServer.issuer}/token`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from('admin:admin-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: `Basic ${Buffer.from('admin:admin-secret').toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: 'grant_type=client_credentials&scope=gatehouse%3Aadmin',
   });
   const { access_token: token } = (await tokenResponse.json()) as { access_token: string };
@@ -185,7 +247,11 @@ test('hash-password, users add and the admin API make argon2id hashes at the con
     body: JSON.stringify({ claims: {}, password: 'lee-password' }),
   });
   t.is(put.status, 201);
-  t.regex((await gatehouseServer.server.accounts.get('lee'))!.passwordHash!, /^\$argon2id\$v=19\$m=1024,t=1,p=1\$/, 'admin API: the configured cost');
+  t.regex(
+    (await gatehouseServer.server.accounts.get('lee'))!.passwordHash!,
+    /^\$argon2id\$v=19\$m=1024,t=1,p=1\$/,
+    'admin API: the configured cost',
+  );
 });
 
 test.serial('unknown users are checked against a dummy hash of the configured algorithm and cost', async (t) => {
@@ -196,7 +262,10 @@ test.serial('unknown users are checked against a dummy hash of the configured al
   // thread pool included, so a busy machine does not skew it; the hash dominates, the bounds are generous).
   const hashing = { algorithm: 'argon2id' as const, memory: 32768, passes: 2, parallelism: 1 };
   const gatehouse = await startTestServer({
-    config: { passwordHashing: hashing, accounts: [{ subject: 'mia', passwordHash: await hashPassword('mia-password', hashing) }] },
+    config: {
+      passwordHashing: hashing,
+      accounts: [{ subject: 'mia', passwordHash: await hashPassword('mia-password', hashing) }],
+    },
   });
   t.teardown(() => gatehouse.close());
   const cpuOf = async (username: string) => {

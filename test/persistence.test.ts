@@ -34,10 +34,16 @@ for (const serverSideSessions of [false, true]) {
       const second = await startTestServer({ databaseUrl: database.url, config });
       try {
         t.deepEqual(await (await fetch(`${second.issuer}/jwks`)).json(), jwksBefore, 'same signing keys');
-        const again = await signIn(browser, await discover(second.issuer, 'web', 'web-secret'), { username: 'alice', scope: 'openid profile' });
+        const again = await signIn(browser, await discover(second.issuer, 'web', 'web-secret'), {
+          username: 'alice',
+          scope: 'openid profile',
+        });
         t.false(again.sawLogin, 'the cookie session survived the restart');
         t.is(again.claims.sub, 'alice');
-        const refreshed = await oidc.refreshTokenGrant(await discover(second.issuer, 'web', 'web-secret'), tokens.refresh_token!);
+        const refreshed = await oidc.refreshTokenGrant(
+          await discover(second.issuer, 'web', 'web-secret'),
+          tokens.refresh_token!,
+        );
         t.truthy(refreshed.access_token);
       } finally {
         await second.close();

@@ -74,11 +74,13 @@ async function dpopNonce(issuer: string, keys: CryptoKeyPair): Promise<string> {
 /** Sends BURST copies of one request at once; resolves to each one's status and body. */
 async function burst(send: () => Promise<Response>): Promise<{ status: number; body: string; challenge: string }[]> {
   const responses = await Promise.all(Array.from({ length: BURST }, send));
-  return Promise.all(responses.map(async (response) => ({
-    status: response.status,
-    body: await response.text(),
-    challenge: response.headers.get('www-authenticate') ?? '',
-  })));
+  return Promise.all(
+    responses.map(async (response) => ({
+      status: response.status,
+      body: await response.text(),
+      challenge: response.headers.get('www-authenticate') ?? '',
+    })),
+  );
 }
 
 /**

@@ -46,10 +46,13 @@ interface SessionRow {
 }
 
 async function rows(gatehouse: TestServer, where = '1=1', replacements: Record<string, unknown> = {}) {
-  return gatehouse.server.sequelize.query<SessionRow>(`SELECT * FROM server_side_sessions WHERE ${where} ORDER BY created`, {
-    type: QueryTypes.SELECT,
-    replacements,
-  });
+  return gatehouse.server.sequelize.query<SessionRow>(
+    `SELECT * FROM server_side_sessions WHERE ${where} ORDER BY created`,
+    {
+      type: QueryTypes.SELECT,
+      replacements,
+    },
+  );
 }
 
 function sessionCookie(browser: Browser): string {
@@ -58,13 +61,20 @@ function sessionCookie(browser: Browser): string {
   return cookie.value;
 }
 
-async function start(t: { teardown(fn: () => Promise<void>): void }, options: { clock?: ManualClock; config?: Record<string, unknown> } = {}) {
+async function start(
+  t: { teardown(fn: () => Promise<void>): void },
+  options: { clock?: ManualClock; config?: Record<string, unknown> } = {},
+) {
   const gatehouse = await startTestServer({
     clock: options.clock,
     config: {
       clients,
       ...(options.config ?? {}),
-      serverSideSessions: { enabled: true, displayNameClaim: 'name', ...(options.config?.serverSideSessions as object) },
+      serverSideSessions: {
+        enabled: true,
+        displayNameClaim: 'name',
+        ...(options.config?.serverSideSessions as object),
+      },
     } as never,
   });
   t.teardown(() => gatehouse.close());
@@ -82,7 +92,9 @@ test('login creates exactly one record with subject, session id, clients, sids, 
   const [row] = all;
   t.is(row.subject_id, 'alice');
   t.is(row.display_name, 'Alice Anderson');
-  const sids = Object.fromEntries((JSON.parse(row.clients) as { clientId: string; sid: string }[]).map((c) => [c.clientId, c.sid]));
+  const sids = Object.fromEntries(
+    (JSON.parse(row.clients) as { clientId: string; sid: string }[]).map((c) => [c.clientId, c.sid]),
+  );
   t.deepEqual(sids, { web: web.claims.sid, other: other.claims.sid });
   t.is(row.login_user_agent, browser.userAgent);
   t.is(row.last_user_agent, browser.userAgent);
@@ -106,7 +118,10 @@ test('a sign-in in a new browser creates its session record without reading the 
   stop();
   const created = statements.findIndex((line) => line.includes('INSERT INTO server_side_sessions'));
   t.true(created >= 0, statements.join('\n'));
-  t.false(statements.slice(0, created).some((line) => line.startsWith('read')), statements.join('\n'));
+  t.false(
+    statements.slice(0, created).some((line) => line.startsWith('read')),
+    statements.join('\n'),
+  );
   // The record is the session: the same browser signs in to another client without the login form.
   const again = await signIn(browser, await discover(gatehouse.issuer, 'other', 'other-secret'), { username: 'bob' });
   t.false(again.sawLogin);
@@ -185,7 +200,9 @@ test('RP-initiated logout removes the record', async (t) => {
   const config = await discover(gatehouse.issuer, 'web', 'web-secret');
   const { tokens } = await signIn(browser, config, { username: 'bob' });
   t.is((await rows(gatehouse, 'subject_id IS NOT NULL')).length, 1);
-  const confirm = await browser.navigate(`${gatehouse.issuer}/session/end?id_token_hint=${tokens.id_token}&post_logout_redirect_uri=${encodeURIComponent(POST_LOGOUT_URI)}`);
+  const confirm = await browser.navigate(
+    `${gatehouse.issuer}/session/end?id_token_hint=${tokens.id_token}&post_logout_redirect_uri=${encodeURIComponent(POST_LOGOUT_URI)}`,
+  );
   const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1];
   await browser.navigate(`${gatehouse.issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } });
   t.deepEqual(await rows(gatehouse, 'subject_id IS NOT NULL'), []);
@@ -203,7 +220,10 @@ test('anonymous sessions never appear in listings', async (t) => {
 
 test('idle timeout ends a session; activity slides it', async (t) => {
   const clock = new ManualClock();
-  const gatehouse = await start(t, { clock, config: { serverSideSessions: { idleTimeout: 2 * 3600, absoluteLifetime: 48 * 3600 } } });
+  const gatehouse = await start(t, {
+    clock,
+    config: { serverSideSessions: { idleTimeout: 2 * 3600, absoluteLifetime: 48 * 3600 } },
+  });
   const browser = new Browser();
   const config = await discover(gatehouse.issuer, 'other', 'other-secret');
   await signIn(browser, config, { username: 'alice' });
@@ -212,12 +232,18 @@ test('idle timeout ends a session; activity slides it', async (t) => {
   clock.advance(1.5 * HOUR);
   t.false((await signIn(browser, config, { username: 'alice' })).sawLogin, 'activity slid the expiry');
   clock.advance(2 * HOUR + 1000);
-  t.true((await startAuthorization(browser, config)).body.includes('name="password"'), 'idle for longer than the timeout');
+  t.true(
+    (await startAuthorization(browser, config)).body.includes('name="password"'),
+    'idle for longer than the timeout',
+  );
 });
 
 test('the absolute lifetime ends a session however active it is', async (t) => {
   const clock = new ManualClock();
-  const gatehouse = await start(t, { clock, config: { serverSideSessions: { idleTimeout: 3600, absoluteLifetime: 3 * 3600 } } });
+  const gatehouse = await start(t, {
+    clock,
+    config: { serverSideSessions: { idleTimeout: 3600, absoluteLifetime: 3 * 3600 } },
+  });
   const browser = new Browser();
   const config = await discover(gatehouse.issuer, 'other', 'other-secret');
   await signIn(browser, config, { username: 'bob' });
@@ -227,7 +253,10 @@ test('the absolute lifetime ends a session however active it is', async (t) => {
   }
   const [row] = await rows(gatehouse, 'subject_id = :s', { s: 'bob' });
   // Lifetimes are whole seconds, so the cap holds to within one second.
-  t.true(new Date(row.expires).getTime() <= new Date(row.auth_time).getTime() + 3 * HOUR + 1000, 'expiry capped by the absolute lifetime');
+  t.true(
+    new Date(row.expires).getTime() <= new Date(row.auth_time).getTime() + 3 * HOUR + 1000,
+    'expiry capped by the absolute lifetime',
+  );
   clock.advance(0.5 * HOUR + 1000);
   t.true((await startAuthorization(browser, config)).body.includes('name="password"'));
 });
@@ -276,7 +305,11 @@ test("session fixation: a session id planted in a browser never carries the vict
 
   const { claims } = await signIn(victim, config, { username: 'alice', prompt: 'login' });
   t.is(claims.sub, 'alice');
-  t.not(sessionCookie(victim), planted.find((c) => c.name === '_session')!.value, 'signing in replaced the planted session id');
+  t.not(
+    sessionCookie(victim),
+    planted.find((c) => c.name === '_session')!.value,
+    'signing in replaced the planted session id',
+  );
   const page = await startAuthorization(attacker, config);
   t.true(page.body.includes('name="password"'), "the attacker's copy is signed in as nobody");
   t.deepEqual((await gatehouse.server.sessionStore!.getSessions({ subjectId: 'bob' })).length, 0);
@@ -305,7 +338,11 @@ test('a save that lands after the session expired does not revive it (the sweepe
   await adapter.upsert('jti-1', payload, 3600);
   // A request loaded the session just before it expired and saves (a consent for another client) just after.
   clock.advance(HOUR + 1);
-  await adapter.upsert('jti-1', { ...payload, authorizations: { ...payload.authorizations, other: { sid: 'sid-other', grantId: 'grant-other' } } }, 3600);
+  await adapter.upsert(
+    'jti-1',
+    { ...payload, authorizations: { ...payload.authorizations, other: { sid: 'sid-other', grantId: 'grant-other' } } },
+    3600,
+  );
   const record = await store.getBySessionId('uid-1');
   t.deepEqual(record?.clients, [{ clientId: 'web', sid: 'sid-web' }], 'the late save was not written');
   t.true(record!.expires!.getTime() < clock.now().getTime(), 'still expired, so the sweeper ends it as it was');

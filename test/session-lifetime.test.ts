@@ -3,7 +3,14 @@ import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { ManualClock } from '../stores/clock.js';
 import { Browser } from './helpers/browser.js';
-import { discover, LogoutReceiver, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
+import {
+  discover,
+  LogoutReceiver,
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  signIn,
+  startAuthorization,
+} from './helpers/relying-party.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const MINUTE = 60_000;
@@ -77,7 +84,12 @@ test('expired sessions are swept and their coordinated clients get a verifiable 
 
   const [token] = await coordReceiver.waitFor(1);
   const jwks = createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`));
-  const { payload } = await jwtVerify(token, jwks, { issuer: gatehouse.issuer, audience: 'coord', typ: 'logout+jwt', currentDate: new Date() });
+  const { payload } = await jwtVerify(token, jwks, {
+    issuer: gatehouse.issuer,
+    audience: 'coord',
+    typ: 'logout+jwt',
+    currentDate: new Date(),
+  });
   t.is(payload.sub, 'alice');
   t.is(payload.sid, claims.sid);
   t.is(freeReceiver.tokens.length, 0, 'a non-coordinated client is not told by default');
@@ -88,7 +100,9 @@ test('expired sessions are swept and their coordinated clients get a verifiable 
 });
 
 test('expiredSessionsTriggerBackchannelLogout notifies every client of the session', async (t) => {
-  const { gatehouse, clock, coordReceiver, freeReceiver } = await setup(t, { expiredSessionsTriggerBackchannelLogout: true });
+  const { gatehouse, clock, coordReceiver, freeReceiver } = await setup(t, {
+    expiredSessionsTriggerBackchannelLogout: true,
+  });
   const browser = new Browser();
   await signIn(browser, await discover(gatehouse.issuer, 'coord', 'coord-secret'), { username: 'bob', ...offline });
   await signIn(browser, await discover(gatehouse.issuer, 'free', 'free-secret'), { username: 'bob', ...offline });
@@ -156,14 +170,22 @@ test('refresh, userinfo and introspection fail for a deleted or expired session'
 
   const deleted = (await signIn(new Browser(), coord, { username: 'bob', ...offline })).tokens;
   await gatehouse.server.sessionStore!.deleteSessions({ subjectId: 'bob' });
-  t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(coord, deleted.refresh_token!)))?.error, 'invalid_grant');
-  const userinfo = await t.throwsAsync<oidc.WWWAuthenticateChallengeError>(oidc.fetchUserInfo(coord, deleted.access_token, 'bob'));
+  t.is(
+    (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(coord, deleted.refresh_token!)))?.error,
+    'invalid_grant',
+  );
+  const userinfo = await t.throwsAsync<oidc.WWWAuthenticateChallengeError>(
+    oidc.fetchUserInfo(coord, deleted.access_token, 'bob'),
+  );
   t.is(userinfo?.cause?.[0]?.parameters.error, 'invalid_token');
   t.false((await oidc.tokenIntrospection(coord, deleted.access_token)).active);
 
   const expired = (await signIn(new Browser(), coord, { username: 'carol', ...offline })).tokens;
   clock.advance(HOUR + 1000);
-  t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(coord, expired.refresh_token!)))?.error, 'invalid_grant');
+  t.is(
+    (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(coord, expired.refresh_token!)))?.error,
+    'invalid_grant',
+  );
 });
 
 test('an explicit logout sends exactly one notification per client', async (t) => {
@@ -172,7 +194,9 @@ test('an explicit logout sends exactly one notification per client', async (t) =
   const coord = await discover(gatehouse.issuer, 'coord', 'coord-secret');
   const { tokens } = await signIn(browser, coord, { username: 'dave', ...offline });
   await signIn(browser, await discover(gatehouse.issuer, 'free', 'free-secret'), { username: 'dave', ...offline });
-  const confirm = await browser.navigate(oidc.buildEndSessionUrl(coord, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }));
+  const confirm = await browser.navigate(
+    oidc.buildEndSessionUrl(coord, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI }),
+  );
   const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1];
   await browser.navigate(`${gatehouse.issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } });
   await coordReceiver.waitFor(1);
@@ -183,7 +207,9 @@ test('an explicit logout sends exactly one notification per client', async (t) =
   t.is(coordReceiver.tokens.length, 1);
   t.is(freeReceiver.tokens.length, 1);
   t.is(decodeJwt(coordReceiver.tokens[0]).sub, 'dave');
-  const coordinatedRefresh = await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(coord, tokens.refresh_token!));
+  const coordinatedRefresh = await t.throwsAsync<oidc.ResponseBodyError>(
+    oidc.refreshTokenGrant(coord, tokens.refresh_token!),
+  );
   t.is(coordinatedRefresh?.error, 'invalid_grant', 'logout revokes a coordinated offline_access token');
 });
 
@@ -214,7 +240,10 @@ test('a relying party that answers 500 twice and then 200 gets its notification'
 test('a notification is given up after the configured number of attempts, and the outcome is recorded', async (t) => {
   const { gatehouse, clock, coordReceiver } = await setup(t, {}, { retryBaseDelay: 1, maxAttempts: 3 });
   coordReceiver.statuses.push(503, 503, 503, 503);
-  await signIn(new Browser(), await discover(gatehouse.issuer, 'coord', 'coord-secret'), { username: 'bob', ...offline });
+  await signIn(new Browser(), await discover(gatehouse.issuer, 'coord', 'coord-secret'), {
+    username: 'bob',
+    ...offline,
+  });
   await gatehouse.server.sessions.removeSessions({ subjectId: 'bob' });
   for (let i = 0; i < 5; i++) {
     await gatehouse.server.backchannel.runOnce();
@@ -244,14 +273,24 @@ test('inactivity timeout recipe: client activity keeps the session alive, then e
     coordTokens = await oidc.refreshTokenGrant(coord, coordTokens.refresh_token!);
     await gatehouse.server.sweeper.runOnce();
   }
-  t.is((await gatehouse.server.sessionStore!.getSessions({ subjectId: 'carol' })).length, 1, 'alive 40 minutes in, thanks to the client');
+  t.is(
+    (await gatehouse.server.sessionStore!.getSessions({ subjectId: 'carol' })).length,
+    1,
+    'alive 40 minutes in, thanks to the client',
+  );
 
   clock.advance(16 * MINUTE);
   await gatehouse.server.sweeper.runOnce();
   await gatehouse.server.backchannel.runOnce();
   t.is((await coordReceiver.waitFor(1)).length, 1);
   t.is((await freeReceiver.waitFor(1)).length, 1);
-  t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(coord, coordTokens.refresh_token!)))?.error, 'invalid_grant');
-  t.is((await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(free, freeTokens.refresh_token!)))?.error, 'invalid_grant');
+  t.is(
+    (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(coord, coordTokens.refresh_token!)))?.error,
+    'invalid_grant',
+  );
+  t.is(
+    (await t.throwsAsync<oidc.ResponseBodyError>(oidc.refreshTokenGrant(free, freeTokens.refresh_token!)))?.error,
+    'invalid_grant',
+  );
   t.true((await startAuthorization(browser, coord)).body.includes('name="password"'));
 });

@@ -11,7 +11,15 @@ test('maxSessionsPerUser ends the oldest session with back-channel logout when a
   const gatehouse = await startTestServer({
     config: {
       serverSideSessions: { enabled: true, maxSessionsPerUser: 2 },
-      clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], backchannel_logout_uri: receiver.url, skipConsent: true }],
+      clients: [
+        {
+          client_id: 'web',
+          client_secret: 'web-secret',
+          redirect_uris: [REDIRECT_URI],
+          backchannel_logout_uri: receiver.url,
+          skipConsent: true,
+        },
+      ],
     },
   });
   t.teardown(async () => {
@@ -43,7 +51,15 @@ test('audit events: created, logged out, revoked and expired sessions', async (t
     clock,
     config: {
       serverSideSessions: { enabled: true, idleTimeout: 3600 },
-      clients: [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], post_logout_redirect_uris: ['http://127.0.0.1:9/bye'], skipConsent: true }],
+      clients: [
+        {
+          client_id: 'web',
+          client_secret: 'web-secret',
+          redirect_uris: [REDIRECT_URI],
+          post_logout_redirect_uris: ['http://127.0.0.1:9/bye'],
+          skipConsent: true,
+        },
+      ],
     },
   });
   t.teardown(() => gatehouse.close());
@@ -57,7 +73,12 @@ test('audit events: created, logged out, revoked and expired sessions', async (t
 
   const browser = new Browser();
   const { tokens } = await signIn(browser, web, { username: 'carol' });
-  const confirm = await browser.navigate(oidc.buildEndSessionUrl(web, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:9/bye' }));
+  const confirm = await browser.navigate(
+    oidc.buildEndSessionUrl(web, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: 'http://127.0.0.1:9/bye',
+    }),
+  );
   const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1];
   await browser.navigate(`${gatehouse.issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } });
 
@@ -65,13 +86,16 @@ test('audit events: created, logged out, revoked and expired sessions', async (t
   clock.advance(3600_000 + 1000);
   await gatehouse.server.sweeper.runOnce();
 
-  t.deepEqual(seen.map(([name, detail]) => `${name} ${detail.subjectId}`), [
-    'session.created bob',
-    'session.revoked bob',
-    'session.created carol',
-    'session.logged_out carol',
-    'session.created dave',
-    'session.expired dave',
-  ]);
+  t.deepEqual(
+    seen.map(([name, detail]) => `${name} ${detail.subjectId}`),
+    [
+      'session.created bob',
+      'session.revoked bob',
+      'session.created carol',
+      'session.logged_out carol',
+      'session.created dave',
+      'session.expired dave',
+    ],
+  );
   t.like(seen[1][1], { subjectId: 'bob', actor: 'admin:alice' });
 });

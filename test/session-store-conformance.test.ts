@@ -14,7 +14,12 @@ import { SequelizeSessionStore } from '../stores/sequelize/session-store.js';
 import { openDatabase } from '../stores/sequelize/connection.js';
 import { createMigrator, migrate } from '../stores/sequelize/migrate.js';
 import { decodePagingToken, encodePagingToken } from '../stores/paging-token.js';
-import type { ServerSideSession, SessionStoreContext, SessionStoreErrorCode, StoreLogger } from '../stores/session-store.js';
+import type {
+  ServerSideSession,
+  SessionStoreContext,
+  SessionStoreErrorCode,
+  StoreLogger,
+} from '../stores/session-store.js';
 import { RedisSessionStore } from '../examples/redis-session-store/redis-session-store.js';
 import { createTestDatabase, type TestDialect } from './helpers/databases.js';
 
@@ -46,7 +51,9 @@ class Semaphore {
 }
 
 /** A freshly created and migrated database; `close` closes the connection and drops it. */
-async function freshDatabase(dialect: TestDialect): Promise<{ sequelize: Sequelize; url: string; close: () => Promise<void> }> {
+async function freshDatabase(
+  dialect: TestDialect,
+): Promise<{ sequelize: Sequelize; url: string; close: () => Promise<void> }> {
   const local = dialect === 'sqlite-memory' || dialect === 'sqlite-file';
   let semaphore = slots.get(dialect);
   if (!semaphore) {
@@ -78,10 +85,13 @@ async function freshDatabase(dialect: TestDialect): Promise<{ sequelize: Sequeli
 
 function sqlDirectRead(sequelize: Sequelize) {
   return async (sessionId: string) => {
-    const rows = await sequelize.query<Record<string, unknown>>('SELECT * FROM server_side_sessions WHERE session_id = :sessionId', {
-      type: QueryTypes.SELECT,
-      replacements: { sessionId },
-    });
+    const rows = await sequelize.query<Record<string, unknown>>(
+      'SELECT * FROM server_side_sessions WHERE session_id = :sessionId',
+      {
+        type: QueryTypes.SELECT,
+        replacements: { sessionId },
+      },
+    );
     return rows[0] ?? null;
   };
 }
@@ -186,10 +196,13 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
     const second = await openDatabase({ url: database.url, poolMax: 6 });
     t.teardown(() => second.close());
     const clock = new ManualClock(Date.UTC(2001, 0, 1));
-    const stores = [database.sequelize, second].map((sequelize) => new SequelizeSessionStore({ clock, logger: silent, sequelize }));
+    const stores = [database.sequelize, second].map(
+      (sequelize) => new SequelizeSessionStore({ clock, logger: silent, sequelize }),
+    );
     const total = 300;
     const records = Array.from({ length: total }, (_, i) => expiredSession(clock, i));
-    for (let i = 0; i < total; i += 30) await Promise.all(records.slice(i, i + 30).map((record) => stores[0].create(record)));
+    for (let i = 0; i < total; i += 30)
+      await Promise.all(records.slice(i, i + 30).map((record) => stores[0].create(record)));
     // Each worker claims, "notifies", then completes every claim with delete (as the sweeper does).
     const drain = async (store: SequelizeSessionStore) => {
       const mine: string[] = [];
@@ -216,7 +229,9 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
     const second = await openDatabase({ url: database.url, poolMax: 6 });
     t.teardown(() => second.close());
     const clock = new ManualClock(Date.UTC(2001, 0, 1));
-    const [crashed, survivor] = [database.sequelize, second].map((sequelize) => new SequelizeSessionStore({ clock, logger: silent, sequelize }));
+    const [crashed, survivor] = [database.sequelize, second].map(
+      (sequelize) => new SequelizeSessionStore({ clock, logger: silent, sequelize }),
+    );
     const records = Array.from({ length: 5 }, (_, i) => expiredSession(clock, i));
     for (const record of records) await crashed.create(record);
     t.is((await crashed.claimExpired(3, 120)).length, 3); // ... and never deletes them
@@ -278,8 +293,14 @@ test('sequelize sqlite-memory: a corrupt date or clients list is reported as cor
   for (const record of [badDate, badClients, badShape]) await store.create(record);
   const damage = (sql: string, sessionId: string) =>
     database.sequelize.query(sql, { type: QueryTypes.UPDATE, replacements: { sessionId } });
-  await damage(`UPDATE server_side_sessions SET renewed = 'not a date' WHERE session_id = :sessionId`, badDate.sessionId);
-  await damage(`UPDATE server_side_sessions SET clients = '[{"clientId": 1}]' WHERE session_id = :sessionId`, badClients.sessionId);
+  await damage(
+    `UPDATE server_side_sessions SET renewed = 'not a date' WHERE session_id = :sessionId`,
+    badDate.sessionId,
+  );
+  await damage(
+    `UPDATE server_side_sessions SET clients = '[{"clientId": 1}]' WHERE session_id = :sessionId`,
+    badClients.sessionId,
+  );
   await damage(`UPDATE server_side_sessions SET data = '[1, 2]' WHERE session_id = :sessionId`, badShape.sessionId);
   for (const record of [badDate, badClients, badShape]) {
     const error = await t.throwsAsync(store.getBySessionId(record.sessionId));
@@ -341,9 +362,16 @@ test('a check that expects a rejection names the call when a store resolves inst
     attempt.discard();
     return attempt.passed ? [] : attempt.errors.map((error) => error.message);
   };
-  t.deepEqual(await failures("getSessions({ subjectId: '' })", () => store.getSessions({ subjectId: '' }), 'invalid_filter'), [
-    "getSessions({ subjectId: '' }): expected a rejection with code invalid_filter, but it resolved",
+  t.deepEqual(
+    await failures("getSessions({ subjectId: '' })", () => store.getSessions({ subjectId: '' }), 'invalid_filter'),
+    ["getSessions({ subjectId: '' }): expected a rejection with code invalid_filter, but it resolved"],
+  );
+  t.deepEqual(await failures('getSessions({})', () => store.getSessions({}), 'duplicate'), [
+    "getSessions({}): the rejection's code",
   ]);
-  t.deepEqual(await failures('getSessions({})', () => store.getSessions({}), 'duplicate'), ["getSessions({}): the rejection's code"]);
-  t.deepEqual(await failures('getSessions({})', () => store.getSessions({}), 'invalid_filter'), [], 'the right rejection passes');
+  t.deepEqual(
+    await failures('getSessions({})', () => store.getSessions({}), 'invalid_filter'),
+    [],
+    'the right rejection passes',
+  );
 });

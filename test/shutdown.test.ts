@@ -21,7 +21,12 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLIENTS = 8;
 /** Answers received before the signal is sent. */
 const WARM_UP = 100;
-const ADMIN = { client_id: 'admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' };
+const ADMIN = {
+  client_id: 'admin',
+  client_secret: 'admin-secret',
+  grant_types: ['client_credentials'],
+  scope: 'gatehouse:admin',
+};
 
 interface Started {
   child: ChildProcess;
@@ -37,7 +42,11 @@ async function start(t: ExecutionContext, config: Record<string, unknown>): Prom
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ port, logging: { level: 'info' }, clients: [ADMIN], ...config }));
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GATEHOUSE_')));
-  const child = spawn(process.execPath, [join(ROOT, 'server/bin.js'), 'start', '--config', file], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'server/bin.js'), 'start', '--config', file], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: Record<string, unknown>[] = [];
   let stderr = '';
   let buffer = '';
@@ -48,7 +57,9 @@ async function start(t: ExecutionContext, config: Record<string, unknown>): Prom
     for (const line of complete) if (line.startsWith('{')) lines.push(JSON.parse(line) as Record<string, unknown>);
   });
   child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.once('exit', (code) => resolve({ code, at: performance.now() })));
+  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+    child.once('exit', (code) => resolve({ code, at: performance.now() })),
+  );
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -61,7 +72,8 @@ async function start(t: ExecutionContext, config: Record<string, unknown>): Prom
     if (child.exitCode !== null) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  if (!lines.some((line) => String(line.msg).includes('listening'))) throw new Error(`gatehouse start did not listen:\n${stderr}`);
+  if (!lines.some((line) => String(line.msg).includes('listening')))
+    throw new Error(`gatehouse start did not listen:\n${stderr}`);
   return { child, port, lines, exited };
 }
 
@@ -80,7 +92,12 @@ const form = new URLSearchParams({ grant_type: 'client_credentials', scope: 'gat
 const basic = `Basic ${Buffer.from(`${ADMIN.client_id}:${ADMIN.client_secret}`).toString('base64')}`;
 const REQUESTS = [
   { method: 'GET', path: '/.well-known/openid-configuration' },
-  { method: 'POST', path: '/token', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic } },
+  {
+    method: 'POST',
+    path: '/token',
+    body: form,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+  },
   { method: 'GET', path: '/readyz' },
   { method: 'GET', path: '/jwks' },
 ];
@@ -88,15 +105,18 @@ const REQUESTS = [
 function send(port: number, agent: Agent, spec: (typeof REQUESTS)[number]): Promise<Outcome> {
   return new Promise((resolve) => {
     const outcome: Outcome = { path: spec.path, result: 'closed' };
-    const req = request({ host: '127.0.0.1', port, method: spec.method, path: spec.path, agent, headers: spec.headers }, (res) => {
-      outcome.status = res.statusCode;
-      outcome.connection = res.headers.connection;
-      res.resume();
-      res.on('close', () => {
-        outcome.result = res.complete ? 'complete' : 'half';
-        resolve(outcome);
-      });
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method: spec.method, path: spec.path, agent, headers: spec.headers },
+      (res) => {
+        outcome.status = res.statusCode;
+        outcome.connection = res.headers.connection;
+        res.resume();
+        res.on('close', () => {
+          outcome.result = res.complete ? 'complete' : 'half';
+          resolve(outcome);
+        });
+      },
+    );
     req.on('finish', () => (outcome.sent = performance.now()));
     req.on('error', (error: NodeJS.ErrnoException) => {
       outcome.error = error.code ?? error.message;
@@ -147,12 +167,26 @@ for (const dialect of ['sqlite-file', 'postgres'] as TestDialect[]) {
     const before = outcomes.filter((outcome) => outcome.sent !== undefined && outcome.sent < signalAt);
     const after = outcomes.filter((outcome) => !before.includes(outcome));
     t.true(before.length >= WARM_UP, `the load was real (${before.length} requests before the signal)`);
-    t.deepEqual(before.filter((outcome) => outcome.result !== 'complete'), [], 'every request sent before the signal got its whole response');
-    t.deepEqual(outcomes.filter((outcome) => outcome.result === 'half'), [], 'nothing half-answered');
-    t.true(before.every((outcome) => outcome.status !== undefined && outcome.status < 500 || outcome.path === '/readyz'), 'no 5xx but a draining /readyz');
+    t.deepEqual(
+      before.filter((outcome) => outcome.result !== 'complete'),
+      [],
+      'every request sent before the signal got its whole response',
+    );
+    t.deepEqual(
+      outcomes.filter((outcome) => outcome.result === 'half'),
+      [],
+      'nothing half-answered',
+    );
+    t.true(
+      before.every((outcome) => (outcome.status !== undefined && outcome.status < 500) || outcome.path === '/readyz'),
+      'no 5xx but a draining /readyz',
+    );
     const answeredAfter = after.filter((outcome) => outcome.result === 'complete');
     // A client may have sent one more request on its connection before it saw `Connection: close`: at most that.
-    t.true(answeredAfter.length <= CLIENTS, `the open connections were not kept serving (${answeredAfter.length} answered after the signal)`);
+    t.true(
+      answeredAfter.length <= CLIENTS,
+      `the open connections were not kept serving (${answeredAfter.length} answered after the signal)`,
+    );
     t.true(after.every((outcome) => ['complete', 'refused', 'closed'].includes(outcome.result)));
     const drained = server.lines.find((line) => line.event === 'shutdown');
     t.like(drained, { cut: 0, backgroundCut: false }, JSON.stringify(drained));
@@ -173,10 +207,17 @@ async function startWithSlowWrites(t: ExecutionContext, dialect: TestDialect, sh
   const database = await createTestDatabase(dialect);
   t.teardown(() => database.drop());
   const server = await start(t, {
-    database: { url: database.url, timeoutMs: 60_000, ...(dialect === 'sqlite-file' ? { sqliteBusyTimeoutMs: 400 } : {}) },
+    database: {
+      url: database.url,
+      timeoutMs: 60_000,
+      ...(dialect === 'sqlite-file' ? { sqliteBusyTimeoutMs: 400 } : {}),
+    },
     shutdown: { timeout: shutdownTimeout },
   });
-  const release = dialect === 'sqlite-file' ? await holdSqliteWriteLock(database.url.slice('sqlite:'.length)) : await holdPostgresTable(database.url, 'oidc_payloads');
+  const release =
+    dialect === 'sqlite-file'
+      ? await holdSqliteWriteLock(database.url.slice('sqlite:'.length))
+      : await holdPostgresTable(database.url, 'oidc_payloads');
   t.teardown(release);
   const slow = send(server.port, new Agent({ keepAlive: true }), REQUESTS[1]); // a client_credentials grant: its token write waits
   await new Promise((resolve) => setTimeout(resolve, 700));
@@ -185,9 +226,13 @@ async function startWithSlowWrites(t: ExecutionContext, dialect: TestDialect, sh
 
 async function holdSqliteWriteLock(file: string): Promise<() => Promise<void>> {
   const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-    const opened: sqlite3.Database = new sqlite3.Database(file, sqlite3.OPEN_READWRITE, (error) => (error ? reject(error) : resolve(opened)));
+    const opened: sqlite3.Database = new sqlite3.Database(file, sqlite3.OPEN_READWRITE, (error) =>
+      error ? reject(error) : resolve(opened),
+    );
   });
-  await new Promise<void>((resolve, reject) => db.run('BEGIN IMMEDIATE', (error) => (error ? reject(error) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    db.run('BEGIN IMMEDIATE', (error) => (error ? reject(error) : resolve())),
+  );
   return () => new Promise<void>((resolve) => db.run('ROLLBACK', () => db.close(() => resolve())));
 }
 

@@ -32,7 +32,14 @@ const MARGIN_MS = 2500;
 const DEFAULT_PORTS: Record<string, number> = { postgres: 5432, mariadb: 3306, mysql: 3306 };
 
 const CLIENTS: GatehouseConfigInput['clients'] = [
-  { client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access', skipConsent: true },
+  {
+    client_id: 'web',
+    client_secret: 'web-secret',
+    redirect_uris: [REDIRECT_URI],
+    grant_types: ['authorization_code', 'refresh_token'],
+    scope: 'openid offline_access',
+    skipConsent: true,
+  },
   { client_id: 'admin', client_secret: 'admin-secret', grant_types: ['client_credentials'], scope: 'gatehouse:admin' },
 ];
 
@@ -47,7 +54,10 @@ interface Setup {
 async function setup(t: ExecutionContext, dialect: TestDialect): Promise<Setup> {
   const database = await createTestDatabase(dialect);
   const target = new URL(database.url);
-  const proxy = await new TcpProxy({ host: target.hostname, port: Number(target.port || DEFAULT_PORTS[dialect]) }).start();
+  const proxy = await new TcpProxy({
+    host: target.hostname,
+    port: Number(target.port || DEFAULT_PORTS[dialect]),
+  }).start();
   const url = new URL(database.url);
   url.port = String(proxy.port);
   const { logger, lines } = captureLogs('info');
@@ -71,11 +81,18 @@ async function setup(t: ExecutionContext, dialect: TestDialect): Promise<Setup> 
   return { gatehouse, proxy, lines, direct };
 }
 
-async function timed(request: () => Promise<Response>): Promise<{ status: number; retryAfter: string | null; ms: number; type: string }> {
+async function timed(
+  request: () => Promise<Response>,
+): Promise<{ status: number; retryAfter: string | null; ms: number; type: string }> {
   const started = performance.now();
   const response = await request();
   await response.arrayBuffer();
-  return { status: response.status, retryAfter: response.headers.get('retry-after'), ms: Math.round(performance.now() - started), type: response.headers.get('content-type') ?? '' };
+  return {
+    status: response.status,
+    retryAfter: response.headers.get('retry-after'),
+    ms: Math.round(performance.now() - started),
+    type: response.headers.get('content-type') ?? '',
+  };
 }
 
 for (const dialect of ['postgres', 'mariadb', 'mysql'] as TestDialect[]) {
@@ -85,10 +102,15 @@ for (const dialect of ['postgres', 'mariadb', 'mysql'] as TestDialect[]) {
     const web = await discover(issuer, 'web', 'web-secret');
     const browser = new Browser();
     const { tokens } = await signIn(browser, web, { username: 'alice', scope: 'openid offline_access' });
-    const adminToken = (await oidc.clientCredentialsGrant(await discover(issuer, 'admin', 'admin-secret'), { scope: 'gatehouse:admin' })).access_token;
+    const adminToken = (
+      await oidc.clientCredentialsGrant(await discover(issuer, 'admin', 'admin-secret'), { scope: 'gatehouse:admin' })
+    ).access_token;
     const form = (body: Record<string, string>, client: string) => ({
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(client).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(client).toString('base64')}`,
+      },
       body: new URLSearchParams(body),
     });
 
@@ -96,11 +118,21 @@ for (const dialect of ['postgres', 'mariadb', 'mysql'] as TestDialect[]) {
     const silentAt = performance.now();
     const requests: Record<string, () => Promise<Response>> = {
       readiness: () => fetch(`${issuer}/readyz`),
-      'authorization page': () => fetch(`${issuer}${authorizationPath()}`, { headers: { accept: 'text/html' }, redirect: 'manual' }),
-      'refresh grant': () => fetch(`${issuer}/token`, form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, 'web:web-secret')),
-      'client credentials': () => fetch(`${issuer}/token`, form({ grant_type: 'client_credentials', scope: 'gatehouse:admin' }, 'admin:admin-secret')),
+      'authorization page': () =>
+        fetch(`${issuer}${authorizationPath()}`, { headers: { accept: 'text/html' }, redirect: 'manual' }),
+      'refresh grant': () =>
+        fetch(
+          `${issuer}/token`,
+          form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, 'web:web-secret'),
+        ),
+      'client credentials': () =>
+        fetch(
+          `${issuer}/token`,
+          form({ grant_type: 'client_credentials', scope: 'gatehouse:admin' }, 'admin:admin-secret'),
+        ),
       userinfo: () => fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } }),
-      'admin API': () => fetch(`${issuer}/admin/api/v1/sessions?subject=alice`, { headers: { authorization: `Bearer ${adminToken}` } }),
+      'admin API': () =>
+        fetch(`${issuer}/admin/api/v1/sessions?subject=alice`, { headers: { authorization: `Bearer ${adminToken}` } }),
     };
     // Each kind twice at once, so some wait for a pooled connection (poolMax 3) while others wait for an answer.
     const names = [...Object.keys(requests), ...Object.keys(requests)];
@@ -114,7 +146,9 @@ for (const dialect of ['postgres', 'mariadb', 'mysql'] as TestDialect[]) {
       const bound = name === 'readiness' ? READY_TIMEOUT_MS : 2 * TIMEOUT_MS;
       t.true(ms < bound + MARGIN_MS, `${name}: 503 after ${ms} ms (bound ${bound} ms)`);
     });
-    t.log(`database.timeoutMs ${TIMEOUT_MS} ms, readyTimeoutMs ${READY_TIMEOUT_MS} ms; slowest 503 per request: ${JSON.stringify(worst)}`);
+    t.log(
+      `database.timeoutMs ${TIMEOUT_MS} ms, readyTimeoutMs ${READY_TIMEOUT_MS} ms; slowest 503 per request: ${JSON.stringify(worst)}`,
+    );
     t.is((await fetch(`${issuer}/healthz`)).status, 200, 'the process is alive');
 
     // Later requests meet the same bound (connections to a silent server are dropped, not queued behind).
@@ -126,7 +160,11 @@ for (const dialect of ['postgres', 'mariadb', 'mysql'] as TestDialect[]) {
     t.is(unavailable.length, 1, 'one line for the whole outage');
     t.is(unavailable[0].level, LEVEL.warn);
     t.truthy((unavailable[0].cause as { message?: string }).message, 'with its cause');
-    t.deepEqual(lines.filter((line) => line.level >= LEVEL.error).map((line) => line.msg), [], 'no error line');
+    t.deepEqual(
+      lines.filter((line) => line.level >= LEVEL.error).map((line) => line.msg),
+      [],
+      'no error line',
+    );
 
     proxy.resume();
     let ready = false;
@@ -136,11 +174,14 @@ for (const dialect of ['postgres', 'mariadb', 'mysql'] as TestDialect[]) {
     }
     t.true(ready, 'ready again once the database answers');
     // The end of the outage is logged once nothing has failed for a while (2 x database.timeoutMs).
-    for (let i = 0; i < 40 && !lines.some((line) => line.event === 'database.recovered'); i++) await new Promise((resolve) => setTimeout(resolve, 250));
+    for (let i = 0; i < 40 && !lines.some((line) => line.event === 'database.recovered'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 250));
     const recovered = lines.filter((line) => line.event === 'database.recovered');
     t.is(recovered.length, 1);
     t.true((recovered[0].failures as number) >= names.length, `every failure counted (${recovered[0].failures})`);
-    t.log(`outage logged as ${recovered[0].downtimeMs} ms from ${Math.round(performance.now() - silentAt)} ms of silence`);
+    t.log(
+      `outage logged as ${recovered[0].downtimeMs} ms from ${Math.round(performance.now() - silentAt)} ms of silence`,
+    );
     const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token!);
     t.truthy(refreshed.access_token, 'the refresh token survived the outage');
   });
@@ -174,17 +215,34 @@ async function assertWhole(t: ExecutionContext, direct: Sequelize): Promise<numb
     'SELECT session_id, subject_id, clients, data FROM server_side_sessions',
     { type: QueryTypes.SELECT },
   );
-  const clientRows = await direct.query<{ session_id: string; client_id: string }>('SELECT session_id, client_id FROM server_side_session_clients', { type: QueryTypes.SELECT });
+  const clientRows = await direct.query<{ session_id: string; client_id: string }>(
+    'SELECT session_id, client_id FROM server_side_session_clients',
+    { type: QueryTypes.SELECT },
+  );
   for (const row of sessions) {
     const data = JSON.parse(row.data) as { uid?: string; accountId?: string };
     t.is(data.uid, row.session_id, 'payload and row agree');
     t.is(data.accountId ?? null, row.subject_id);
     const listed = (JSON.parse(row.clients) as { clientId: string }[]).map((client) => client.clientId).sort();
-    t.deepEqual(clientRows.filter((client) => client.session_id === row.session_id).map((client) => client.client_id).sort(), [...new Set(listed)], 'client rows match');
+    t.deepEqual(
+      clientRows
+        .filter((client) => client.session_id === row.session_id)
+        .map((client) => client.client_id)
+        .sort(),
+      [...new Set(listed)],
+      'client rows match',
+    );
   }
   const ids = new Set(sessions.map((row) => row.session_id));
-  t.deepEqual(clientRows.filter((row) => !ids.has(row.session_id)), [], 'no client row without its session');
-  for (const { payload } of await direct.query<{ payload: string }>('SELECT payload FROM oidc_payloads', { type: QueryTypes.SELECT })) JSON.parse(payload);
+  t.deepEqual(
+    clientRows.filter((row) => !ids.has(row.session_id)),
+    [],
+    'no client row without its session',
+  );
+  for (const { payload } of await direct.query<{ payload: string }>('SELECT payload FROM oidc_payloads', {
+    type: QueryTypes.SELECT,
+  }))
+    JSON.parse(payload);
   return sessions.length;
 }
 
@@ -211,8 +269,16 @@ for (const dialect of ['postgres', 'mariadb', 'mysql'] as TestDialect[]) {
     t.log(`the create failed after ${ms} ms`);
     t.true(ms < 2 * TIMEOUT_MS + MARGIN_MS, `within the bound (${ms} ms)`);
     const where = { id: session.sessionId };
-    t.is(await count(direct, 'SELECT COUNT(*) AS n FROM server_side_sessions WHERE session_id = :id', where), 0, 'no session row');
-    t.is(await count(direct, 'SELECT COUNT(*) AS n FROM server_side_session_clients WHERE session_id = :id', where), 0, 'no client row');
+    t.is(
+      await count(direct, 'SELECT COUNT(*) AS n FROM server_side_sessions WHERE session_id = :id', where),
+      0,
+      'no session row',
+    );
+    t.is(
+      await count(direct, 'SELECT COUNT(*) AS n FROM server_side_session_clients WHERE session_id = :id', where),
+      0,
+      'no client row',
+    );
 
     await store.create(session);
     t.is(await count(direct, 'SELECT COUNT(*) AS n FROM server_side_sessions WHERE session_id = :id', where), 1);
@@ -240,9 +306,15 @@ for (const dialect of ['postgres', 'mariadb', 'mysql'] as TestDialect[]) {
       t.true(await waitReady(gatehouse.issuer), 'ready again');
     }
     t.log(`a sign-in takes ~${Math.round(signInMs)} ms; outcomes: ${outcomes.join(' | ')}`);
-    t.true(outcomes.some((outcome) => outcome.startsWith('cut')), 'at least one sign-in was cut');
+    t.true(
+      outcomes.some((outcome) => outcome.startsWith('cut')),
+      'at least one sign-in was cut',
+    );
     const sessions = await assertWhole(t, direct);
-    t.true(sessions >= 1 + outcomes.filter((outcome) => outcome === 'completed').length, 'every completed sign-in left its session');
+    t.true(
+      sessions >= 1 + outcomes.filter((outcome) => outcome === 'completed').length,
+      'every completed sign-in left its session',
+    );
   });
 }
 
@@ -261,13 +333,20 @@ test('sqlite-file: a write lock held by another process past database.timeoutMs 
     rmSync(dir, { recursive: true, force: true });
   });
   const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-    const opened: sqlite3.Database = new sqlite3.Database(file, sqlite3.OPEN_READWRITE, (error) => (error ? reject(error) : resolve(opened)));
+    const opened: sqlite3.Database = new sqlite3.Database(file, sqlite3.OPEN_READWRITE, (error) =>
+      error ? reject(error) : resolve(opened),
+    );
   });
-  const run = (sql: string) => new Promise<void>((resolve, reject) => db.run(sql, (error) => (error ? reject(error) : resolve())));
+  const run = (sql: string) =>
+    new Promise<void>((resolve, reject) => db.run(sql, (error) => (error ? reject(error) : resolve())));
   await run('BEGIN IMMEDIATE');
   // Authorization requests write an Interaction each: they wait for the lock, in turn.
   const results = await Promise.all(
-    Array.from({ length: 3 }, () => timed(() => fetch(`${gatehouse.issuer}${authorizationPath()}`, { headers: { accept: 'text/html' }, redirect: 'manual' }))),
+    Array.from({ length: 3 }, () =>
+      timed(() =>
+        fetch(`${gatehouse.issuer}${authorizationPath()}`, { headers: { accept: 'text/html' }, redirect: 'manual' }),
+      ),
+    ),
   );
   await run('COMMIT');
   await new Promise<void>((resolve) => db.close(() => resolve()));
@@ -278,6 +357,9 @@ test('sqlite-file: a write lock held by another process past database.timeoutMs 
     t.true(ms < 2 * TIMEOUT_MS + MARGIN_MS, `${ms} ms`);
   }
   t.is(lines.filter((line) => line.event === 'database.unavailable').length, 1, 'logged once');
-  const again = await fetch(`${gatehouse.issuer}${authorizationPath()}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+  const again = await fetch(`${gatehouse.issuer}${authorizationPath()}`, {
+    headers: { accept: 'text/html' },
+    redirect: 'manual',
+  });
   t.is(again.status, 303, 'served again once the lock is gone');
 });

@@ -40,12 +40,17 @@ const CLIENTS = [{ client_id: 'web', client_secret: 'web-secret', redirect_uris:
 class WriteLock {
   static async take(file: string): Promise<WriteLock> {
     const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-      const opened: sqlite3.Database = new sqlite3.Database(file, sqlite3.OPEN_READWRITE, (error) => (error ? reject(error) : resolve(opened)));
+      const opened: sqlite3.Database = new sqlite3.Database(file, sqlite3.OPEN_READWRITE, (error) =>
+        error ? reject(error) : resolve(opened),
+      );
     });
     const lock = new WriteLock(db);
     await lock.#run('BEGIN IMMEDIATE');
     const now = new Date().toISOString();
-    await lock.#run('INSERT INTO login_attempts (key, failures, window_start, lockouts, updated_at) VALUES (?, 0, ?, 0, ?)', ['lock-holder', now, now]);
+    await lock.#run(
+      'INSERT INTO login_attempts (key, failures, window_start, lockouts, updated_at) VALUES (?, 0, ?, 0, ?)',
+      ['lock-holder', now, now],
+    );
     return lock;
   }
 
@@ -97,7 +102,8 @@ async function count(gatehouse: TestServer, sql: string, replacements: Record<st
 }
 
 const interactionWrites = (statements: StatementEvent[]) =>
-  statements.filter(({ sql, params }) => /^INSERT INTO oidc_payloads/.test(sql.trim()) && params?.[0] === 'Interaction').length;
+  statements.filter(({ sql, params }) => /^INSERT INTO oidc_payloads/.test(sql.trim()) && params?.[0] === 'Interaction')
+    .length;
 
 test('an authorization request that meets a held write lock is retried and succeeds once the lock is released', async (t) => {
   const gatehouse = await startSqliteFileServer(t);
@@ -126,7 +132,11 @@ test('an authorization request that meets a held write lock is retried and succe
   const page = await browser.request(`${gatehouse.issuer}/interaction/${uid}`);
   t.is(page.status, 200);
   t.true(page.body.includes('name="password"'));
-  t.is(await count(gatehouse, `SELECT COUNT(*) AS n FROM login_attempts WHERE key = 'lock-holder'`), 1, "the other writer's commit is there too");
+  t.is(
+    await count(gatehouse, `SELECT COUNT(*) AS n FROM login_attempts WHERE key = 'lock-holder'`),
+    1,
+    "the other writer's commit is there too",
+  );
 });
 
 test('a sign-in whose writes meet a held write lock completes once the lock is released, with no 5xx', async (t) => {
@@ -147,14 +157,20 @@ test('a sign-in whose writes meet a held write lock completes once the lock is r
   await lock.release();
   const { claims } = await signingIn;
   t.is(claims.sub, 'alice');
-  t.true(statuses.every((status) => status < 500), `statuses: ${statuses.join(', ')}`);
+  t.true(
+    statuses.every((status) => status < 500),
+    `statuses: ${statuses.join(', ')}`,
+  );
   t.true(interactionWrites(gatehouse.statements) >= 2, 'the first write was retried');
 });
 
 test('a write lock held past the whole retry budget: 503, nothing half-written, and the next request works', async (t) => {
   const gatehouse = await startSqliteFileServer(t);
   const budgetMs = ATTEMPTS * BUSY_MS + BACKOFF_MS;
-  const interactionsBefore = await count(gatehouse, `SELECT COUNT(*) AS n FROM oidc_payloads WHERE model = 'Interaction'`);
+  const interactionsBefore = await count(
+    gatehouse,
+    `SELECT COUNT(*) AS n FROM oidc_payloads WHERE model = 'Interaction'`,
+  );
   const lock = await WriteLock.take(gatehouse.file);
   const started = Date.now();
   let released = false;
@@ -163,7 +179,10 @@ test('a write lock held past the whole retry budget: 503, nothing half-written, 
     released = true;
     await lock.release();
   })();
-  const response = await fetch(authorizationUrl(gatehouse.issuer), { redirect: 'manual', headers: { accept: 'text/html' } });
+  const response = await fetch(authorizationUrl(gatehouse.issuer), {
+    redirect: 'manual',
+    headers: { accept: 'text/html' },
+  });
   const elapsed = Date.now() - started;
   const body = await response.text();
   t.false(released, 'the answer came while the lock was still held');
@@ -176,8 +195,15 @@ test('a write lock held past the whole retry budget: 503, nothing half-written, 
   t.deepEqual(response.headers.getSetCookie(), [], 'no cookie points at an interaction that was never stored');
 
   await releasing;
-  t.is(await count(gatehouse, `SELECT COUNT(*) AS n FROM oidc_payloads WHERE model = 'Interaction'`), interactionsBefore, 'no Interaction row');
-  const again = await fetch(authorizationUrl(gatehouse.issuer), { redirect: 'manual', headers: { accept: 'text/html' } });
+  t.is(
+    await count(gatehouse, `SELECT COUNT(*) AS n FROM oidc_payloads WHERE model = 'Interaction'`),
+    interactionsBefore,
+    'no Interaction row',
+  );
+  const again = await fetch(authorizationUrl(gatehouse.issuer), {
+    redirect: 'manual',
+    headers: { accept: 'text/html' },
+  });
   t.is(again.status, 303, 'served again once the lock is gone');
 });
 
@@ -197,14 +223,21 @@ test('a session-store create that meets a held write lock retries past its busy 
   const outcome = await creating;
   const elapsed = Date.now() - started;
   t.is(outcome, 'stored', String((outcome as Error)?.message ?? outcome));
-  const attempts = gatehouse.statements.filter(({ sql }) => /^INSERT INTO server_side_sessions /.test(sql.trim())).length;
+  const attempts = gatehouse.statements.filter(({ sql }) =>
+    /^INSERT INTO server_side_sessions /.test(sql.trim()),
+  ).length;
   t.log(`lock held ${holdMs} ms; the session INSERT took ${attempts} attempts, the create ${elapsed} ms`);
   t.true(attempts >= 2, `SQLITE_BUSY was retried (${attempts} attempts)`);
 
   const stored = await store.getBySessionId(session.sessionId);
   t.truthy(stored);
   t.like(stored, { key: session.key, subjectId: 'alice', clients: session.clients, data: session.data });
-  t.is(await count(gatehouse, 'SELECT COUNT(*) AS n FROM server_side_session_clients WHERE session_id = :id', { id: session.sessionId }), 1);
+  t.is(
+    await count(gatehouse, 'SELECT COUNT(*) AS n FROM server_side_session_clients WHERE session_id = :id', {
+      id: session.sessionId,
+    }),
+    1,
+  );
 });
 
 test('a session-store create with the write lock held past the whole retry budget rejects with `storage` and writes nothing', async (t) => {
@@ -218,21 +251,33 @@ test('a session-store create with the write lock held past the whole retry budge
   await lock.release();
   t.is((error as SessionStoreError).code, 'storage');
   t.regex(error!.message, /^create: database error: SQLITE_BUSY/);
-  const attempts = gatehouse.statements.filter(({ sql }) => /^INSERT INTO server_side_sessions /.test(sql.trim())).length;
+  const attempts = gatehouse.statements.filter(({ sql }) =>
+    /^INSERT INTO server_side_sessions /.test(sql.trim()),
+  ).length;
   t.log(`rejected after ${elapsed} ms and ${attempts} attempts`);
   t.is(attempts, ATTEMPTS);
   t.true(elapsed >= ATTEMPTS * BUSY_MS, `the configured busy timeout was waited on each attempt (${elapsed} ms)`);
   t.true(elapsed < ATTEMPTS * 5000, `not the 5 s default (${elapsed} ms)`);
 
   t.is(await store.getBySessionId(session.sessionId), null);
-  t.is(await count(gatehouse, 'SELECT COUNT(*) AS n FROM server_side_sessions WHERE session_id = :id', { id: session.sessionId }), 0);
-  t.is(await count(gatehouse, 'SELECT COUNT(*) AS n FROM server_side_session_clients WHERE session_id = :id', { id: session.sessionId }), 0);
+  t.is(
+    await count(gatehouse, 'SELECT COUNT(*) AS n FROM server_side_sessions WHERE session_id = :id', {
+      id: session.sessionId,
+    }),
+    0,
+  );
+  t.is(
+    await count(gatehouse, 'SELECT COUNT(*) AS n FROM server_side_session_clients WHERE session_id = :id', {
+      id: session.sessionId,
+    }),
+    0,
+  );
   // The store works again once the lock is gone.
   await store.create(session);
   t.truthy(await store.getBySessionId(session.sessionId));
 });
 
-test('a token write through the operational adapter waits for another connection\'s write lock and lands after it, never beside it', async (t) => {
+test("a token write through the operational adapter waits for another connection's write lock and lands after it, never beside it", async (t) => {
   // Guards the locking between Gatehouse's connections and any other one: the write must not be visible while the
   // lock is held (a second copy of SQLite in the process, e.g. node:sqlite beside the sqlite3 module, would not see
   // the other connection's POSIX locks and would write at once).
@@ -241,7 +286,11 @@ test('a token write through the operational adapter waits for another connection
   const lock = await WriteLock.take(gatehouse.file);
   const writing = adapter.upsert('after-the-lock', { jti: 'after-the-lock' }, 60);
   await sleep(BUSY_MS / 2);
-  t.is(await count(gatehouse, `SELECT COUNT(*) AS n FROM oidc_payloads WHERE id = 'after-the-lock'`), 0, 'nothing written while the lock is held');
+  t.is(
+    await count(gatehouse, `SELECT COUNT(*) AS n FROM oidc_payloads WHERE id = 'after-the-lock'`),
+    0,
+    'nothing written while the lock is held',
+  );
   await lock.release();
   await writing;
   t.deepEqual(await adapter.find('after-the-lock'), { jti: 'after-the-lock' });

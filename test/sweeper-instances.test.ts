@@ -32,11 +32,17 @@ test('two sweeper processes on one PostgreSQL database process 5,000 expired ses
     await database.drop();
   });
   // Migrate, generate the shared keys and seed, through one in-process instance.
-  const seeder = await startTestServer({ databaseUrl: database.url, config: { serverSideSessions: { enabled: true }, clients: [coordClient(receiver)] } });
+  const seeder = await startTestServer({
+    databaseUrl: database.url,
+    config: { serverSideSessions: { enabled: true }, clients: [coordClient(receiver)] },
+  });
   const sids = await seedExpiredSessions(seeder.server.sessionStore!, 5000, new Date());
   await seeder.server.close();
 
-  const [a, b] = await Promise.all([sweepProcess(database.url, receiver.url), sweepProcess(database.url, receiver.url)]);
+  const [a, b] = await Promise.all([
+    sweepProcess(database.url, receiver.url),
+    sweepProcess(database.url, receiver.url),
+  ]);
   t.is(a.sessions + b.sessions, 5000, `instance A ended ${a.sessions}, instance B ${b.sessions}`);
   t.true(a.sessions > 0 && b.sessions > 0, 'both instances took part');
 
@@ -54,13 +60,22 @@ test('a process killed in mid-sweep leaves nothing behind: the next instance del
     await receiver.close();
     await database.drop();
   });
-  const seeder = await startTestServer({ databaseUrl: database.url, config: { serverSideSessions: { enabled: true }, clients: [coordClient(receiver)] } });
+  const seeder = await startTestServer({
+    databaseUrl: database.url,
+    config: { serverSideSessions: { enabled: true }, clients: [coordClient(receiver)] },
+  });
   const sids = await seedExpiredSessions(seeder.server.sessionStore!, 300, new Date());
   await seeder.server.close();
 
   receiver.delayMs = 20; // slow relying party: the sweep is still going when the process dies
   const child = spawn('npx', ['tsx', 'test/fixtures/sweep-once.ts'], {
-    env: { ...process.env, GATEHOUSE_DATABASE_URL: database.url, RECEIVER_URL: receiver.url, SWEEP_BATCH: '20', DELIVERY_BATCH: '10' },
+    env: {
+      ...process.env,
+      GATEHOUSE_DATABASE_URL: database.url,
+      RECEIVER_URL: receiver.url,
+      SWEEP_BATCH: '20',
+      DELIVERY_BATCH: '10',
+    },
     stdio: 'ignore',
     detached: true,
   });
@@ -73,7 +88,14 @@ test('a process killed in mid-sweep leaves nothing behind: the next instance del
 
   // A restarted instance, once the dead one's claims (120 s leases) have run out.
   const clock = new ManualClock(Date.now() + 5 * 60_000);
-  const restarted = await startTestServer({ databaseUrl: database.url, clock, config: { serverSideSessions: { enabled: true, coordinateClientLifetimesWithUserSession: true }, clients: [coordClient(receiver)] } });
+  const restarted = await startTestServer({
+    databaseUrl: database.url,
+    clock,
+    config: {
+      serverSideSessions: { enabled: true, coordinateClientLifetimesWithUserSession: true },
+      clients: [coordClient(receiver)],
+    },
+  });
   t.teardown(() => restarted.server.close());
   await restarted.server.sweeper.runOnce();
   await restarted.server.backchannel.runOnce();

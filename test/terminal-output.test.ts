@@ -37,7 +37,11 @@ async function runDemo(name: string, terminal: boolean, extraEnv: Record<string,
   const command = [process.execPath, '--import', 'tsx', 'server/cli.ts', 'start', '--config', 'config/demo.yaml'];
   // `script -qfec CMD /dev/null` runs CMD on a new pseudo-terminal and copies what it writes to our pipe.
   const child = terminal
-    ? spawn('script', ['-qfec', command.map(quote).join(' '), '/dev/null'], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    ? spawn('script', ['-qfec', command.map(quote).join(' '), '/dev/null'], {
+        cwd: ROOT,
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
     : spawn(command[0], command.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
@@ -61,7 +65,10 @@ async function runDemo(name: string, terminal: boolean, extraEnv: Record<string,
     child.kill('SIGKILL');
   }
   // `script` reports its own end ("Session terminated, killing shell..."): not the server's output.
-  return strip(stdout).split('\n').filter((line) => !/^Session terminated/.test(line)).join('\n');
+  return strip(stdout)
+    .split('\n')
+    .filter((line) => !/^Session terminated/.test(line))
+    .join('\n');
 }
 
 test('in a terminal: readable lines and a banner with the URLs, users and clients, and no secret', async (t) => {
@@ -72,7 +79,10 @@ test('in a terminal: readable lines and a banner with the URLs, users and client
   t.regex(output, /demo-web \(authorization_code, refresh_token\) → http:\/\/localhost:8080\/callback/);
   t.regex(output, /INFO: GET \/healthz 200 /, 'request lines read as words');
   t.false(output.includes('demo-web-secret'), 'no client secret');
-  t.false(output.split('\n').some((line) => line.startsWith('{"level"')), 'no JSON lines');
+  t.false(
+    output.split('\n').some((line) => line.startsWith('{"level"')),
+    'no JSON lines',
+  );
 });
 
 test('piped: JSON lines only, no banner', async (t) => {
@@ -91,7 +101,10 @@ test('in a terminal with GATEHOUSE_LOG_FORMAT=json: JSON lines', async (t) => {
 });
 
 test('the banner names the database without its password', (t) => {
-  t.is(redactedDatabaseUrl('postgres://app:s3cret@db.example:5432/gatehouse'), 'postgres://app:***@db.example:5432/gatehouse');
+  t.is(
+    redactedDatabaseUrl('postgres://app:s3cret@db.example:5432/gatehouse'),
+    'postgres://app:***@db.example:5432/gatehouse',
+  );
   t.is(redactedDatabaseUrl('mysql://root@localhost/test?password=s3cret'), 'mysql://root@localhost/test?password=***');
   t.is(redactedDatabaseUrl('sqlite:./data/gatehouse.sqlite'), 'sqlite:./data/gatehouse.sqlite');
 });
@@ -105,13 +118,24 @@ test('the banner describes each client as the home page does: device-code, API a
   t.regex(banner, /^ {2}demo-service \(client_credentials\)$/m);
   // The home page (demo config: it lists the clients) uses the same words.
   const gatehouse = await startTestServer({
-    config: { ...config, issuer: undefined, port: 0, host: '127.0.0.1', logging: { level: 'silent' }, metrics: { enabled: false }, database: { url: 'sqlite::memory:' } },
+    config: {
+      ...config,
+      issuer: undefined,
+      port: 0,
+      host: '127.0.0.1',
+      logging: { level: 'silent' },
+      metrics: { enabled: false },
+      database: { url: 'sqlite::memory:' },
+    },
   });
   t.teardown(() => gatehouse.close());
   const home = await (await fetch(`${gatehouse.issuer}/`)).text();
   for (const client of config.clients) {
     const cells = describeClient(client).split(', ').join('<br>');
-    t.true(home.includes(`<code>${client.client_id}</code></td><td>${cells}<br></td>`), `${client.client_id}: ${describeClient(client)}`);
+    t.true(
+      home.includes(`<code>${client.client_id}</code></td><td>${cells}<br></td>`),
+      `${client.client_id}: ${describeClient(client)}`,
+    );
   }
 });
 

@@ -33,7 +33,15 @@ const run = promisify(execFile);
 const HSTS = 'max-age=31536000; includeSubDomains';
 /** The browser's address as the proxy reports it (a documentation address: only ever a header value here). */
 const CLIENT_IP = '198.51.100.23';
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'te',
+  'trailer',
+]);
 
 const CLIENTS = [{ client_id: 'web', client_secret: 'web-secret', redirect_uris: [REDIRECT_URI], skipConsent: true }];
 
@@ -52,12 +60,15 @@ class TlsTerminatingProxy {
       headers['x-forwarded-proto'] = 'https';
       headers['x-forwarded-host'] = req.headers.host;
       headers['x-forwarded-for'] = CLIENT_IP;
-      const upstream = httpRequest({ host: '127.0.0.1', port: this.upstreamPort, method: req.method, path: req.url, headers }, (response) => {
-        const out: IncomingHttpHeaders = {};
-        for (const [name, value] of Object.entries(response.headers)) if (!HOP_BY_HOP.has(name)) out[name] = value;
-        res.writeHead(response.statusCode ?? 502, out);
-        response.pipe(res);
-      });
+      const upstream = httpRequest(
+        { host: '127.0.0.1', port: this.upstreamPort, method: req.method, path: req.url, headers },
+        (response) => {
+          const out: IncomingHttpHeaders = {};
+          for (const [name, value] of Object.entries(response.headers)) if (!HOP_BY_HOP.has(name)) out[name] = value;
+          res.writeHead(response.statusCode ?? 502, out);
+          response.pipe(res);
+        },
+      );
       upstream.on('error', () => {
         res.statusCode = 502;
         res.end();
@@ -127,7 +138,6 @@ function named(cookies: SetCookie[], name: string): SetCookie[] {
   return cookies.filter((cookie) => cookie.name === name && cookie.value !== '');
 }
 
-
 let certificateDir: string;
 let proxy: TlsTerminatingProxy;
 let proxied: TestServer;
@@ -140,8 +150,23 @@ test.before(async () => {
   const key = join(certificateDir, 'key.pem');
   const cert = join(certificateDir, 'cert.pem');
   await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
   ]);
   const credentials = { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
   tls.setDefaultCACertificates([...tls.getCACertificates('default'), credentials.cert]);
@@ -194,11 +219,27 @@ test('behind a TLS-terminating proxy (proxy: true): HSTS on the pages, Secure Ht
 
   // Every cookie set during the flow, including the .sig companions and the cleared interaction cookies.
   const cookies = browser.setCookies().map(parseSetCookie);
-  t.log([...new Set(cookies.map((cookie) => `${cookie.name}; ${cookie.raw.split(';').slice(1).map((part) => part.trim()).filter((part) => !/^expires=/i.test(part)).join('; ')}`))]);
+  t.log([
+    ...new Set(
+      cookies.map(
+        (cookie) =>
+          `${cookie.name}; ${cookie.raw
+            .split(';')
+            .slice(1)
+            .map((part) => part.trim())
+            .filter((part) => !/^expires=/i.test(part))
+            .join('; ')}`,
+      ),
+    ),
+  ]);
   assertCookieFlags(t, cookies, true);
   const [interaction] = named(cookies, '_interaction');
   t.truthy(interaction, '_interaction was set');
-  t.regex(interaction.attributes.get('path') ?? '', /^\/interaction\/[\w-]+$/, '_interaction is scoped to its interaction');
+  t.regex(
+    interaction.attributes.get('path') ?? '',
+    /^\/interaction\/[\w-]+$/,
+    '_interaction is scoped to its interaction',
+  );
   const [resume] = named(cookies, '_interaction_resume');
   t.truthy(resume, '_interaction_resume was set');
   t.regex(resume.attributes.get('path') ?? '', /^\/auth\/[\w-]+$/, '_interaction_resume is scoped to its resume path');
@@ -224,15 +265,24 @@ test('behind a TLS-terminating proxy (proxy: true): HSTS on the pages, Secure Ht
   const form = formWithAction(logout.body, '/session/end/confirm');
   const before = browser.responses.length;
   await browser.navigate(new URL(form.action, logout.url), { form: form.fields });
-  const cleared = browser.responses.slice(before).flatMap((page) => page.headers.getSetCookie()).map(parseSetCookie);
-  t.true(cleared.some((cookie) => cookie.name === '_session'), 'logout rewrites the session cookie');
+  const cleared = browser.responses
+    .slice(before)
+    .flatMap((page) => page.headers.getSetCookie())
+    .map(parseSetCookie);
+  t.true(
+    cleared.some((cookie) => cookie.name === '_session'),
+    'logout rewrites the session cookie',
+  );
   assertCookieFlags(t, cleared, true);
 });
 
 test('behind the proxy, the console sign-in cookie is Secure too', async (t) => {
   const response = await fetch(`${publicIssuer}/admin/sessions`, { redirect: 'manual' });
   t.is(response.status, 302);
-  t.true((response.headers.get('location') ?? '').startsWith(`${publicIssuer}/auth?`), 'redirected to the public authorization endpoint');
+  t.true(
+    (response.headers.get('location') ?? '').startsWith(`${publicIssuer}/auth?`),
+    'redirected to the public authorization endpoint',
+  );
   t.is(response.headers.get('strict-transport-security'), HSTS);
   const cookies = response.headers.getSetCookie().map(parseSetCookie);
   t.truthy(named(cookies, 'gatehouse.console')[0], 'the pending sign-in cookie was set');
@@ -245,7 +295,10 @@ test('with proxy: true the Secure flag follows X-Forwarded-Proto per request: a 
   t.regex(direct.headers.get('location') ?? '', /^\/interaction\/[\w-]+$/);
   assertCookieFlags(t, direct.headers.getSetCookie().map(parseSetCookie), false);
 
-  const forwarded = await fetch(`${listenerUrl}${authorizationPath()}`, { redirect: 'manual', headers: { 'x-forwarded-proto': 'https' } });
+  const forwarded = await fetch(`${listenerUrl}${authorizationPath()}`, {
+    redirect: 'manual',
+    headers: { 'x-forwarded-proto': 'https' },
+  });
   t.is(forwarded.status, 303);
   assertCookieFlags(t, forwarded.headers.getSetCookie().map(parseSetCookie), true);
 });
@@ -262,14 +315,22 @@ test('an http issuer sends no Strict-Transport-Security and no Secure cookies', 
   t.is((await fetch(`${gatehouse.issuer}/`)).headers.get('strict-transport-security'), null);
 
   const browser = new RecordingBrowser();
-  const { sawLogin } = await signIn(browser, await discover(gatehouse.issuer, 'web', 'web-secret'), { username: 'bob', scope: 'openid' });
+  const { sawLogin } = await signIn(browser, await discover(gatehouse.issuer, 'web', 'web-secret'), {
+    username: 'bob',
+    scope: 'openid',
+  });
   t.true(sawLogin);
   for (const page of browser.responses) {
-    t.is(page.headers.get('strict-transport-security'), null, `no HSTS on ${page.status} ${new URL(page.url).pathname}`);
+    t.is(
+      page.headers.get('strict-transport-security'),
+      null,
+      `no HSTS on ${page.status} ${new URL(page.url).pathname}`,
+    );
   }
   const cookies = browser.setCookies().map(parseSetCookie);
   assertCookieFlags(t, cookies, false);
-  for (const name of ['_interaction', '_interaction_resume', '_session']) t.truthy(named(cookies, name)[0], `${name} was set`);
+  for (const name of ['_interaction', '_interaction_resume', '_session'])
+    t.truthy(named(cookies, name)[0], `${name} was set`);
 });
 
 test('an https issuer with proxy: false over plain HTTP: the request works, cookies lose Secure, a forged X-Forwarded-Proto is ignored', async (t) => {
@@ -282,7 +343,10 @@ test('an https issuer with proxy: false over plain HTTP: the request works, cook
     },
   });
   const logger = pino({ level: 'warn' }, sink);
-  const gatehouse = await startTestServer({ config: { issuer, proxy: false, serverSideSessions: { enabled: true }, clients: CLIENTS }, logger });
+  const gatehouse = await startTestServer({
+    config: { issuer, proxy: false, serverSideSessions: { enabled: true }, clients: CLIENTS },
+    logger,
+  });
   t.teardown(() => gatehouse.close());
   t.true(
     warnings.some((line) => line.includes('the issuer is https but proxy is false')),
@@ -293,11 +357,23 @@ test('an https issuer with proxy: false over plain HTTP: the request works, cook
 
   const discovery = await fetch(`${listener}/.well-known/openid-configuration`);
   t.is(discovery.status, 200);
-  t.is(((await discovery.json()) as { issuer: string }).issuer, issuer, 'URLs come from the issuer, whatever the request');
-  t.is(discovery.headers.get('strict-transport-security'), HSTS, 'HSTS follows the issuer (ignored by browsers over plain HTTP)');
+  t.is(
+    ((await discovery.json()) as { issuer: string }).issuer,
+    issuer,
+    'URLs come from the issuer, whatever the request',
+  );
+  t.is(
+    discovery.headers.get('strict-transport-security'),
+    HSTS,
+    'HSTS follows the issuer (ignored by browsers over plain HTTP)',
+  );
 
   // A forged "this came over TLS": not trusted without proxy: true, so no Secure flag and no error either.
-  const forged = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'idp.example.test', 'x-forwarded-for': '203.0.113.9' };
+  const forged = {
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'idp.example.test',
+    'x-forwarded-for': '203.0.113.9',
+  };
   const authorization = await fetch(`${listener}${authorizationPath()}`, { redirect: 'manual', headers: forged });
   t.is(authorization.status, 303, 'no "Cannot send secure cookie over unencrypted connection" 500');
   const location = new URL(authorization.headers.get('location') ?? '', listener);

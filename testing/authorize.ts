@@ -72,7 +72,12 @@ export interface ClientDescription {
 const MAX_STEPS = 20;
 
 /** The authorization request for these options (client_id, response_type=code, redirect_uri, scope, and what is given). */
-export function authorizationUrl(authorizationEndpoint: string, client: ClientDescription, options: AuthorizeOptions, label = 'authorize'): URL {
+export function authorizationUrl(
+  authorizationEndpoint: string,
+  client: ClientDescription,
+  options: AuthorizeOptions,
+  label = 'authorize',
+): URL {
   const redirectUri = options.redirectUri ?? client.redirect_uris?.[0];
   if (!redirectUri) throw new Error(`${label}: client ${client.client_id} has no redirect_uris; pass redirectUri`);
   const scope = options.scope ?? 'openid';
@@ -91,7 +96,9 @@ export function authorizationUrl(authorizationEndpoint: string, client: ClientDe
     ...options.params,
   };
   const url = new URL(authorizationEndpoint);
-  url.search = new URLSearchParams(Object.entries(given).filter((entry): entry is [string, string] => entry[1] !== undefined)).toString();
+  url.search = new URLSearchParams(
+    Object.entries(given).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  ).toString();
   return url;
 }
 
@@ -115,7 +122,12 @@ export async function followAuthorization(
     const cookie = jar.header(url);
     if (cookie) headers.cookie = cookie;
     if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const response = await fetch(url, { method: form ? 'POST' : 'GET', headers, body: form && new URLSearchParams(form), redirect: 'manual' });
+    const response = await fetch(url, {
+      method: form ? 'POST' : 'GET',
+      headers,
+      body: form && new URLSearchParams(form),
+      redirect: 'manual',
+    });
     jar.store(response);
     return response;
   };
@@ -130,7 +142,8 @@ export async function followAuthorization(
       await response.body?.cancel();
       const next = new URL(location, url);
       if (sameEndpoint(next, redirectUri)) captured = next;
-      else if (next.origin !== origin) throw new Error(`${label}: redirected away from Gatehouse to ${next.origin}${next.pathname}`);
+      else if (next.origin !== origin)
+        throw new Error(`${label}: redirected away from Gatehouse to ${next.origin}${next.pathname}`);
       else {
         url = next;
         response = await send(url);
@@ -138,11 +151,15 @@ export async function followAuthorization(
       continue;
     }
     const html = await response.text();
-    if (response.status !== 200) throw new Error(`${label}: ${response.status} at ${url.pathname}: ${alertText(html) ?? html.slice(0, 300)}`);
+    if (response.status !== 200)
+      throw new Error(`${label}: ${response.status} at ${url.pathname}: ${alertText(html) ?? html.slice(0, 300)}`);
     const loginForm = formEndingWith(html, '/login');
     const consentForm = formEndingWith(html, '/confirm');
     if (loginForm) {
-      if (submittedLogin) throw new Error(`${label}: ${options.subject} was not signed in: ${alertText(html) ?? 'the login page came back'}`);
+      if (submittedLogin)
+        throw new Error(
+          `${label}: ${options.subject} was not signed in: ${alertText(html) ?? 'the login page came back'}`,
+        );
       submittedLogin = true;
       const [action, form] = loginSubmission(html, loginForm, target, options.subject, label);
       url = new URL(action, url);
@@ -162,13 +179,21 @@ export async function followAuthorization(
 }
 
 /** The password form for a user with a password, else the one-click button (testing and development modes). */
-function loginSubmission(html: string, loginForm: HtmlForm, target: AuthorizeTarget, subject: string, label: string): [string, Record<string, string>] {
+function loginSubmission(
+  html: string,
+  loginForm: HtmlForm,
+  target: AuthorizeTarget,
+  subject: string,
+  label: string,
+): [string, Record<string, string>] {
   const password = target.password;
   if (password !== undefined) return [loginForm.action, { ...loginForm.fields, username: target.username, password }];
   const oneClick = formEndingWith(html, '/one-click');
   const button = oneClick?.buttons.find((b) => b.name === 'subject' && b.value === subject);
   if (!oneClick || !button) {
-    throw new Error(`${label}: no password for ${subject}, and no one-click button for it (give the user a password, or use mode testing)`);
+    throw new Error(
+      `${label}: no password for ${subject}, and no one-click button for it (give the user a password, or use mode testing)`,
+    );
   }
   return [oneClick.action, { ...oneClick.fields, subject }];
 }

@@ -24,7 +24,8 @@ export class CookieJar {
         else if (key.toLowerCase() === 'max-age') cookie.expires = Date.now() + Number(value) * 1000;
       }
       const id = `${cookie.name};${cookie.path}`;
-      if (cookie.value === '' || (cookie.expires !== undefined && cookie.expires <= Date.now())) this.#cookies.delete(id);
+      if (cookie.value === '' || (cookie.expires !== undefined && cookie.expires <= Date.now()))
+        this.#cookies.delete(id);
       else this.#cookies.set(id, cookie);
     }
   }
@@ -33,7 +34,8 @@ export class CookieJar {
   add(header: string): void {
     for (const pair of header.split(';').map((part) => part.trim())) {
       const eq = pair.indexOf('=');
-      if (eq >= 1) this.#cookies.set(`${pair.slice(0, eq)};/`, { name: pair.slice(0, eq), value: pair.slice(eq + 1), path: '/' });
+      if (eq >= 1)
+        this.#cookies.set(`${pair.slice(0, eq)};/`, { name: pair.slice(0, eq), value: pair.slice(eq + 1), path: '/' });
     }
   }
 
@@ -41,7 +43,9 @@ export class CookieJar {
   header(url: URL): string | undefined {
     const now = Date.now();
     const matching = [...this.#cookies.values()]
-      .filter((cookie) => (cookie.expires === undefined || cookie.expires > now) && url.pathname.startsWith(cookie.path))
+      .filter(
+        (cookie) => (cookie.expires === undefined || cookie.expires > now) && url.pathname.startsWith(cookie.path),
+      )
       .sort((a, b) => b.path.length - a.path.length);
     return matching.length ? matching.map((cookie) => `${cookie.name}=${cookie.value}`).join('; ') : undefined;
   }

@@ -32,7 +32,9 @@ export function parseForms(html: string): HtmlForm[] {
     }
     const buttons = [...inner.matchAll(/<button\s[^>]*>/gi)]
       .map(([button]) => ({ name: attribute(button, 'name'), value: attribute(button, 'value') }))
-      .filter((button): button is { name: string; value: string } => button.name !== undefined && button.value !== undefined);
+      .filter(
+        (button): button is { name: string; value: string } => button.name !== undefined && button.value !== undefined,
+      );
     return { action: attribute(tag, 'action') ?? '', fields, buttons };
   });
 }

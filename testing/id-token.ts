@@ -5,7 +5,13 @@
  */
 import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
 
-export type IdTokenClaims = Record<string, unknown> & { iss: string; sub: string; aud: string | string[]; sid?: string; nonce?: string };
+export type IdTokenClaims = Record<string, unknown> & {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  sid?: string;
+  nonce?: string;
+};
 
 function decodePart(part: string | undefined): Record<string, unknown> {
   if (!part) throw new Error('ID token: not a JWT');

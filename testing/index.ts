@@ -7,7 +7,14 @@
  *   await gatehouse.stop();
  */
 import '../server/node-version.js'; // first: an unsupported Node is refused before anything else loads
-export { startGatehouse, type StartGatehouseOptions, type TestGatehouse, type TestUser, type TestClient, type TestApi } from './start-gatehouse.js';
+export {
+  startGatehouse,
+  type StartGatehouseOptions,
+  type TestGatehouse,
+  type TestUser,
+  type TestClient,
+  type TestApi,
+} from './start-gatehouse.js';
 export type { LoginOptions, LoginResult, LoginTokens, ProviderMetadata } from './login.js';
 export type { AuthorizeOptions, AuthorizeResult } from './authorize.js';
 export type { IdTokenClaims } from './id-token.js';

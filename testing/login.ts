@@ -60,7 +60,10 @@ export interface ProviderMetadata {
 }
 
 /** The login, plus the raw `_session` value (the server-side session's key is its hash). */
-export async function login(target: LoginTarget, options: LoginOptions): Promise<Omit<LoginResult, 'sessionId'> & { sessionKey: string }> {
+export async function login(
+  target: LoginTarget,
+  options: LoginOptions,
+): Promise<Omit<LoginResult, 'sessionId'> & { sessionKey: string }> {
   const { client } = target;
   const metadata = await target.metadata();
   const verifier = randomBytes(32).toString('base64url');
@@ -73,17 +76,26 @@ export async function login(target: LoginTarget, options: LoginOptions): Promise
     'login',
   );
   const redirectUri = request.searchParams.get('redirect_uri')!;
-  const { response, sessionCookie, sessionKey } = await followAuthorization(target, request, { subject: options.subject, label: 'login' });
+  const { response, sessionCookie, sessionKey } = await followAuthorization(target, request, {
+    subject: options.subject,
+    label: 'login',
+  });
 
   const params = response.searchParams;
-  if (params.get('error')) throw new Error(`login: authorization failed: ${params.get('error')}: ${params.get('error_description') ?? ''}`);
+  if (params.get('error'))
+    throw new Error(`login: authorization failed: ${params.get('error')}: ${params.get('error_description') ?? ''}`);
   if (params.get('state') !== state) throw new Error('login: state mismatch in the authorization response');
-  if (params.has('iss') && params.get('iss') !== metadata.issuer) throw new Error(`login: iss ${params.get('iss')} in the authorization response`);
+  if (params.has('iss') && params.get('iss') !== metadata.issuer)
+    throw new Error(`login: iss ${params.get('iss')} in the authorization response`);
   const code = params.get('code');
   if (!code) throw new Error('login: no code in the authorization response');
 
   const tokens = await exchangeCode(target, metadata, { code, redirectUri, verifier });
-  const claims = verifyIdToken(tokens.id_token, (await target.jwks()) as never, { issuer: metadata.issuer, clientId: client.client_id, nonce });
+  const claims = verifyIdToken(tokens.id_token, (await target.jwks()) as never, {
+    issuer: metadata.issuer,
+    clientId: client.client_id,
+    nonce,
+  });
   if (!sessionKey) throw new Error('login: Gatehouse set no _session cookie');
   return { authorizationResponse: response, code, tokens: { ...tokens, claims }, sessionCookie, sessionKey };
 }
@@ -94,8 +106,16 @@ async function exchangeCode(
   grant: { code: string; redirectUri: string; verifier: string },
 ): Promise<Omit<LoginTokens, 'claims'>> {
   const { client } = target;
-  const body = new URLSearchParams({ grant_type: 'authorization_code', code: grant.code, redirect_uri: grant.redirectUri, code_verifier: grant.verifier });
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  const body = new URLSearchParams({
+    grant_type: 'authorization_code',
+    code: grant.code,
+    redirect_uri: grant.redirectUri,
+    code_verifier: grant.verifier,
+  });
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  };
   const method = client.token_endpoint_auth_method ?? 'client_secret_basic';
   if (method === 'none') {
     body.set('client_id', client.client_id);
@@ -111,7 +131,11 @@ async function exchangeCode(
   }
   const response = await fetch(metadata.token_endpoint, { method: 'POST', headers, body });
   const json = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!response.ok) throw new Error(`login: token request failed (${response.status}): ${String(json.error)}: ${String(json.error_description ?? '')}`);
-  if (typeof json.access_token !== 'string' || typeof json.id_token !== 'string') throw new Error('login: the token response has no access_token or id_token');
+  if (!response.ok)
+    throw new Error(
+      `login: token request failed (${response.status}): ${String(json.error)}: ${String(json.error_description ?? '')}`,
+    );
+  if (typeof json.access_token !== 'string' || typeof json.id_token !== 'string')
+    throw new Error('login: the token response has no access_token or id_token');
   return json as unknown as Omit<LoginTokens, 'claims'>;
 }

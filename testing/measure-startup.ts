@@ -20,8 +20,13 @@ const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }
 const runs = Number(values.runs);
 
 const variants: { name: string; args: string[] }[] = [
-  ...(existsSync(join(root, 'dist/server/cli.js')) ? [{ name: 'compiled (node dist/server/cli.js)', args: [...SERVER_NODE_FLAGS, join(root, 'dist/server/cli.js')] }] : []),
-  { name: 'source (node --import tsx server/cli.ts)', args: [...SERVER_NODE_FLAGS, '--import', 'tsx', join(root, 'server/cli.ts')] },
+  ...(existsSync(join(root, 'dist/server/cli.js'))
+    ? [{ name: 'compiled (node dist/server/cli.js)', args: [...SERVER_NODE_FLAGS, join(root, 'dist/server/cli.js')] }]
+    : []),
+  {
+    name: 'source (node --import tsx server/cli.ts)',
+    args: [...SERVER_NODE_FLAGS, '--import', 'tsx', join(root, 'server/cli.ts')],
+  },
 ];
 
 function freePort(): Promise<number> {
@@ -48,7 +53,10 @@ async function once(args: string[], database: string): Promise<number> {
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`gatehouse exited with ${child.exitCode}`);
-      const ok = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return performance.now() - started;
       if (performance.now() - started > 60_000) throw new Error('no answer within 60 s');
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -64,7 +72,8 @@ const median = (values: number[]) => {
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 };
-const format = (ms: number[]) => `median ${Math.round(median(ms))} ms (min ${Math.round(Math.min(...ms))}, max ${Math.round(Math.max(...ms))}; ${ms.map(Math.round).join(', ')})`;
+const format = (ms: number[]) =>
+  `median ${Math.round(median(ms))} ms (min ${Math.round(Math.min(...ms))}, max ${Math.round(Math.max(...ms))}; ${ms.map(Math.round).join(', ')})`;
 
 console.log(`Node ${process.version}, ${runs} runs each`);
 for (const variant of variants) {

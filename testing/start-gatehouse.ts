@@ -117,10 +117,16 @@ export async function startGatehouse(options: StartGatehouseOptions = {}): Promi
       let request: URL;
       if (options.url !== undefined) {
         request = new URL(options.url);
-        if (request.origin !== new URL(issuer).origin) throw new Error(`authorize: ${request.origin} is not this Gatehouse (${issuer})`);
+        if (request.origin !== new URL(issuer).origin)
+          throw new Error(`authorize: ${request.origin} is not this Gatehouse (${issuer})`);
       } else {
         const client = clients.find((entry) => entry.client_id === options.clientId);
-        if (!client) throw new Error(options.clientId === undefined ? 'authorize: give clientId, or the url of an authorization request' : `authorize: no client ${options.clientId} was given to startGatehouse`);
+        if (!client)
+          throw new Error(
+            options.clientId === undefined
+              ? 'authorize: give clientId, or the url of an authorization request'
+              : `authorize: no client ${options.clientId} was given to startGatehouse`,
+          );
         request = authorizationUrl((await discovery()).authorization_endpoint, client, options);
       }
       const { username, password } = userOf(options.subject);
@@ -131,7 +137,13 @@ export async function startGatehouse(options: StartGatehouseOptions = {}): Promi
       );
       const code = response.searchParams.get('code') ?? undefined;
       const error = response.searchParams.get('error') ?? undefined;
-      return { url: response, ...(code ? { code } : {}), ...(error ? { error } : {}), sessionCookie, sessionId: await sessionIdOf(sessionKey) };
+      return {
+        url: response,
+        ...(code ? { code } : {}),
+        ...(error ? { error } : {}),
+        sessionCookie,
+        sessionId: await sessionIdOf(sessionKey),
+      };
     },
     async login(loginOptions) {
       const client = clients.find((entry) => entry.client_id === loginOptions.clientId);

@@ -9,7 +9,11 @@ import { hashPassword, type PasswordHashing } from '../../server/provider/passwo
 export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 export const WEB_CLIENT = { id: 'bench-web', secret: 'bench-web-secret-0123456789' };
 export const SERVICE_CLIENT = { id: 'bench-service', secret: 'bench-service-secret-0123456789' };
-export const ADMIN_CLIENT = { id: 'gatehouse-admin', secret: 'bench-admin-secret-0123456789', scope: 'gatehouse:admin' };
+export const ADMIN_CLIENT = {
+  id: 'gatehouse-admin',
+  secret: 'bench-admin-secret-0123456789',
+  scope: 'gatehouse:admin',
+};
 export const LOGIN_SCOPE = 'openid profile email';
 /** An API whose client-credentials tokens are JWTs (RFC 9068): the same request to Gatehouse (apis[]) and the baseline. */
 export const BENCH_API = { identifier: 'https://bench-api.example/', scope: 'bench:read' };
@@ -52,7 +56,9 @@ export async function createFixtures(workers: number): Promise<SharedFixtures> {
   for (let i = 1; i <= workers; i++) users.push(await user(`bench-w${i}`, CHEAP_HASHING));
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const exported = privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
-  const kid = createHash('sha256').update(JSON.stringify({ e: exported.e, kty: exported.kty, n: exported.n })).digest('base64url');
+  const kid = createHash('sha256')
+    .update(JSON.stringify({ e: exported.e, kty: exported.kty, n: exported.n }))
+    .digest('base64url');
   return {
     users,
     jwk: { ...exported, kid, alg: 'RS256', use: 'sig' },
@@ -84,7 +90,10 @@ export function clientMetadata() {
 }
 
 /** The storage of an oidc-provider peer: its in-memory adapter, or the bench's Redis or Sequelize adapter (bench/compare/peers/). */
-export type PeerStorage = { adapter: 'memory' } | { adapter: 'redis'; url: string } | { adapter: 'sequelize'; url: string };
+export type PeerStorage =
+  | { adapter: 'memory' }
+  | { adapter: 'redis'; url: string }
+  | { adapter: 'sequelize'; url: string };
 
 /** What peer-server.ts reads (BENCH_PEER_SETTINGS, a JSON file). */
 export interface PeerSettings {

@@ -49,7 +49,10 @@ export class Driver {
   /** Each worker's token chain (refresh token and its latest access token). */
   readonly chains: TokenSet[] = [];
 
-  constructor(readonly issuer: string, maxSockets: number) {
+  constructor(
+    readonly issuer: string,
+    maxSockets: number,
+  ) {
     this.http = new HttpClient(issuer, maxSockets);
   }
 
@@ -79,7 +82,11 @@ export class Driver {
   }
 
   /** One complete interactive login; resolves to the tokens and whether the consent page was shown. */
-  async loginFlow(user: BenchUser, options: { scope: string; prompt?: string }, jar = new CookieJar()): Promise<TokenSet & { sawConsent: boolean }> {
+  async loginFlow(
+    user: BenchUser,
+    options: { scope: string; prompt?: string },
+    jar = new CookieJar(),
+  ): Promise<TokenSet & { sawConsent: boolean }> {
     const verifier = randomBytes(32).toString('base64url');
     const params = new URLSearchParams({
       client_id: WEB_CLIENT.id,
@@ -115,7 +122,10 @@ export class Driver {
         sawLogin = true;
         const form = formWithAction(response.body, '/login');
         url = new URL(form.action, url);
-        response = await this.http.send(url.href, { cookies: jar, form: { ...form.fields, username: user.username, password: user.password } });
+        response = await this.http.send(url.href, {
+          cookies: jar,
+          form: { ...form.fields, username: user.username, password: user.password },
+        });
         continue;
       }
       if (response.status === 200 && response.body.includes('/confirm')) {
@@ -129,7 +139,12 @@ export class Driver {
     }
     if (!code) throw new Error('the login flow did not reach the redirect URI');
     if (!sawLogin) throw new Error('the login flow skipped the login form (a session was reused)');
-    const tokens = await this.#token(WEB_AUTH, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier });
+    const tokens = await this.#token(WEB_AUTH, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: verifier,
+    });
     if (!tokens.id_token) throw new Error('the code exchange returned no id_token');
     return { ...tokens, sawConsent };
   }
@@ -147,9 +162,13 @@ export class Driver {
     const page = await this.http.send(`${this.endpoints.endSession}?${query}`, { cookies: session.jar });
     if (page.status !== 200 || !page.body.includes('name="logout"')) fail('logout page', page);
     const form = formWithAction(page.body, '/session/end/confirm');
-    const confirmed = await this.http.send(new URL(form.action, this.issuer).pathname, { cookies: session.jar, form: { ...form.fields, logout: 'yes' } });
+    const confirmed = await this.http.send(new URL(form.action, this.issuer).pathname, {
+      cookies: session.jar,
+      form: { ...form.fields, logout: 'yes' },
+    });
     const location = confirmed.headers.location;
-    if (confirmed.status < 300 || confirmed.status >= 400 || typeof location !== 'string') fail('logout confirmation', confirmed);
+    if (confirmed.status < 300 || confirmed.status >= 400 || typeof location !== 'string')
+      fail('logout confirmation', confirmed);
     const done = await this.http.send(new URL(location, this.issuer).href, { cookies: session.jar });
     if (done.status !== 200) fail('signed-out page', done);
   }
@@ -160,13 +179,23 @@ export class Driver {
 
   /** Client credentials for the bench API: an RS256-signed JWT access token (nothing stored). */
   async clientCredentialsJwt(): Promise<void> {
-    const tokens = await this.#token(SERVICE_AUTH, { grant_type: 'client_credentials', resource: BENCH_API.identifier, scope: BENCH_API.scope });
-    if (tokens.access_token.split('.').length !== 3) throw new Error('client_credentials for the bench API returned no JWT access token');
+    const tokens = await this.#token(SERVICE_AUTH, {
+      grant_type: 'client_credentials',
+      resource: BENCH_API.identifier,
+      scope: BENCH_API.scope,
+    });
+    if (tokens.access_token.split('.').length !== 3)
+      throw new Error('client_credentials for the bench API returned no JWT access token');
   }
 
   /** An admin API token (Gatehouse only). */
   async adminToken(): Promise<string> {
-    return (await this.#token(basicAuth(ADMIN_CLIENT.id, ADMIN_CLIENT.secret), { grant_type: 'client_credentials', scope: ADMIN_CLIENT.scope })).access_token;
+    return (
+      await this.#token(basicAuth(ADMIN_CLIENT.id, ADMIN_CLIENT.secret), {
+        grant_type: 'client_credentials',
+        scope: ADMIN_CLIENT.scope,
+      })
+    ).access_token;
   }
 
   /** Worker `worker`'s chain: a login with offline_access (consent asked, as OpenID Connect requires for it). */
@@ -184,7 +213,9 @@ export class Driver {
   }
 
   async userinfo(worker: number): Promise<void> {
-    const response = await this.http.send(this.endpoints.userinfo, { headers: { authorization: `Bearer ${this.chains[worker].access_token}` } });
+    const response = await this.http.send(this.endpoints.userinfo, {
+      headers: { authorization: `Bearer ${this.chains[worker].access_token}` },
+    });
     if (response.status !== 200 || !response.body.includes('"sub"')) fail('userinfo', response);
   }
 
@@ -197,7 +228,10 @@ export class Driver {
   }
 
   async #token(authorization: string, form: Record<string, string>): Promise<TokenSet> {
-    const response = await this.http.send(this.endpoints.token, { headers: { authorization, accept: 'application/json' }, form });
+    const response = await this.http.send(this.endpoints.token, {
+      headers: { authorization, accept: 'application/json' },
+      form,
+    });
     if (response.status !== 200) fail(`token (${form.grant_type})`, response);
     const tokens = JSON.parse(response.body) as TokenSet;
     if (!tokens.access_token) fail(`token (${form.grant_type}) without access_token`, response);

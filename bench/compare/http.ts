@@ -24,7 +24,10 @@ export class HttpClient {
   readonly #host: string;
   readonly #port: number;
 
-  constructor(readonly origin: string, maxSockets: number) {
+  constructor(
+    readonly origin: string,
+    maxSockets: number,
+  ) {
     const url = new URL(origin);
     this.#host = url.hostname;
     this.#port = Number(url.port);
@@ -38,7 +41,11 @@ export class HttpClient {
     } catch (error) {
       // A server idle while the others take their round closes its keep-alive sockets after 5 s; a request written
       // to such a socket just as it closes never reached the server. Node's documented remedy: send it again once.
-      if ((error as { reusedSocket?: boolean; code?: string }).reusedSocket && (error as { code?: string }).code === 'ECONNRESET') return this.#send(path, options);
+      if (
+        (error as { reusedSocket?: boolean; code?: string }).reusedSocket &&
+        (error as { code?: string }).code === 'ECONNRESET'
+      )
+        return this.#send(path, options);
       throw error;
     }
   }
@@ -57,14 +64,25 @@ export class HttpClient {
     if (cookie) headers.cookie = cookie;
     return new Promise((resolve, reject) => {
       const req = request(
-        { host: this.#host, port: this.#port, path: pathname, method: options.method ?? (body !== undefined ? 'POST' : 'GET'), headers, agent: this.#agent },
+        {
+          host: this.#host,
+          port: this.#port,
+          path: pathname,
+          method: options.method ?? (body !== undefined ? 'POST' : 'GET'),
+          headers,
+          agent: this.#agent,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('end', () => {
             const setCookie = res.headers['set-cookie'];
             if (setCookie && options.cookies) options.cookies.store(setCookie);
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString('utf8'),
+            });
           });
           res.on('error', reject);
         },
@@ -86,7 +104,8 @@ export class CookieJar {
 
   header(pathname: string): string {
     const parts: string[] = [];
-    for (const cookie of this.#cookies.values()) if (pathname.startsWith(cookie.path)) parts.push(`${cookie.name}=${cookie.value}`);
+    for (const cookie of this.#cookies.values())
+      if (pathname.startsWith(cookie.path)) parts.push(`${cookie.name}=${cookie.value}`);
     return parts.join('; ');
   }
 

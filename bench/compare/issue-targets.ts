@@ -38,10 +38,30 @@ export interface CpuFigure {
 }
 
 const THROUGHPUT: { server: string; peer: string; atLeast: number; label: string }[] = [
-  { server: 'gatehouse-sqlite', peer: 'sequelize-sqlite', atLeast: 2, label: 'Gatehouse SQLite ≥ 2× the Sequelize adapter on SQLite' },
-  { server: 'gatehouse-postgres', peer: 'sequelize-postgres', atLeast: 1.5, label: 'Gatehouse PostgreSQL ≥ 1.5× the Sequelize adapter on PostgreSQL' },
-  { server: 'gatehouse-sqlite', peer: 'redis-adapter', atLeast: 0.8, label: 'stretch: Gatehouse SQLite ≥ 0.8× the Redis adapter' },
-  { server: 'gatehouse-postgres', peer: 'redis-adapter', atLeast: 0.8, label: 'stretch: Gatehouse PostgreSQL ≥ 0.8× the Redis adapter' },
+  {
+    server: 'gatehouse-sqlite',
+    peer: 'sequelize-sqlite',
+    atLeast: 2,
+    label: 'Gatehouse SQLite ≥ 2× the Sequelize adapter on SQLite',
+  },
+  {
+    server: 'gatehouse-postgres',
+    peer: 'sequelize-postgres',
+    atLeast: 1.5,
+    label: 'Gatehouse PostgreSQL ≥ 1.5× the Sequelize adapter on PostgreSQL',
+  },
+  {
+    server: 'gatehouse-sqlite',
+    peer: 'redis-adapter',
+    atLeast: 0.8,
+    label: 'stretch: Gatehouse SQLite ≥ 0.8× the Redis adapter',
+  },
+  {
+    server: 'gatehouse-postgres',
+    peer: 'redis-adapter',
+    atLeast: 0.8,
+    label: 'stretch: Gatehouse PostgreSQL ≥ 0.8× the Redis adapter',
+  },
 ];
 
 export const MIDDLEWARE_TARGET_US = 15;
@@ -116,6 +136,8 @@ export function middlewareTarget(cpu: CpuFigure[]): TargetResult {
   if (!baseline || gatehouse.length === 0) return { target, value: 'not measured', status: 'NOT RUN' };
   // CPU seconds per 1,000 requests = milliseconds per request; × 1000 = µs.
   const extra = gatehouse.map((m) => ({ server: m.server, us: (m.cpuSecondsPer1k - baseline.cpuSecondsPer1k) * 1000 }));
-  const value = extra.map(({ server, us }) => `${server} ${us.toFixed(1)} µs`).join(', ') + ` (baseline ${(baseline.cpuSecondsPer1k * 1000).toFixed(1)} µs a request)`;
+  const value =
+    extra.map(({ server, us }) => `${server} ${us.toFixed(1)} µs`).join(', ') +
+    ` (baseline ${(baseline.cpuSecondsPer1k * 1000).toFixed(1)} µs a request)`;
   return { target, value, status: status(extra.every(({ us }) => us <= MIDDLEWARE_TARGET_US)) };
 }

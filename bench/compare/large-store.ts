@@ -27,7 +27,14 @@ export interface LargeStoreResult {
   seedSeconds: number;
   startupMs: number;
   rssAfterStartMiB: number;
-  logins: { operations: number; errors: number; opsPerSecond: number; p50Ms: number; p99Ms: number; firstError?: string };
+  logins: {
+    operations: number;
+    errors: number;
+    opsPerSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+    firstError?: string;
+  };
   adminQueries: AdminQueryResult[];
   rssEndMiB: number;
   /** Largest VmRSS sample while serving. */
@@ -70,20 +77,32 @@ export async function measureLargeStore(options: {
     const seedSeconds = round((performance.now() - seedStarted) / 1000, 1);
     options.onProgress(`large store: seeded in ${seedSeconds} s; starting Gatehouse on it`);
 
-    const server = await startGatehouse({ name: 'gatehouse-large-store', databaseUrl: database.url, fixtures: options.fixtures, workDir: options.workDir, logLevel: options.logLevel, compiled: options.compiled });
+    const server = await startGatehouse({
+      name: 'gatehouse-large-store',
+      databaseUrl: database.url,
+      fixtures: options.fixtures,
+      workDir: options.workDir,
+      logLevel: options.logLevel,
+      compiled: options.compiled,
+    });
     const driver = new Driver(server.issuer, options.concurrency * 2);
     try {
       const rssAfterStartMiB = rssMiB(server.pid);
       const sampler = sampleRss(server.pid);
       await driver.discover();
       const bench = options.fixtures.users.find((user) => user.subject === 'bench')!;
-      const load = await runLoad(options.concurrency, options.loginSeconds * 1000, () => driver.loginFlow(bench, { scope: LOGIN_SCOPE }));
+      const load = await runLoad(options.concurrency, options.loginSeconds * 1000, () =>
+        driver.loginFlow(bench, { scope: LOGIN_SCOPE }),
+      );
       const loginSummary = summarize(load.samplesMs);
 
       const token = await driver.adminToken();
       const seededSession = sessionRecord(profile, 1000);
       const queries: [string, string][] = [
-        ['subject=<seeded subject>', `/admin/api/v1/sessions?subject=${encodeURIComponent(subjectIdOf(profile.namespace, 42))}`],
+        [
+          'subject=<seeded subject>',
+          `/admin/api/v1/sessions?subject=${encodeURIComponent(subjectIdOf(profile.namespace, 42))}`,
+        ],
         ['sessions/<seeded session id>', `/admin/api/v1/sessions/${encodeURIComponent(seededSession.sessionId)}`],
         ['subject=bench (the logins above), pageSize 100', '/admin/api/v1/sessions?subject=bench&pageSize=100'],
         ['displayName=alice (prefix), with count', '/admin/api/v1/sessions?displayName=alice'],
@@ -93,9 +112,19 @@ export async function measureLargeStore(options: {
       const adminQueries: AdminQueryResult[] = [];
       for (const [label, query] of queries) adminQueries.push(await timeAdminQuery(driver, token, query, label));
       // The second page of the largest listing, through its paging token.
-      const first = await driver.http.send('/admin/api/v1/sessions?clientId=portal&pageSize=100&count=false', { headers: { authorization: `Bearer ${token}` } });
+      const first = await driver.http.send('/admin/api/v1/sessions?clientId=portal&pageSize=100&count=false', {
+        headers: { authorization: `Bearer ${token}` },
+      });
       const next = (JSON.parse(first.body) as { paging?: { next?: string } }).paging?.next;
-      if (next) adminQueries.push(await timeAdminQuery(driver, token, `/admin/api/v1/sessions?clientId=portal&pageSize=100&count=false&page=${encodeURIComponent(next)}`, 'clientId=portal, page 2 (pageSize 100)'));
+      if (next)
+        adminQueries.push(
+          await timeAdminQuery(
+            driver,
+            token,
+            `/admin/api/v1/sessions?clientId=portal&pageSize=100&count=false&page=${encodeURIComponent(next)}`,
+            'clientId=portal, page 2 (pageSize 100)',
+          ),
+        );
 
       const peakSampledRssMiB = sampler.stop();
       return {

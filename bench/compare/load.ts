@@ -12,7 +12,11 @@ export interface LoadResult {
   firstError?: string;
 }
 
-export async function runLoad(concurrency: number, durationMs: number, operation: (worker: number) => Promise<unknown>): Promise<LoadResult> {
+export async function runLoad(
+  concurrency: number,
+  durationMs: number,
+  operation: (worker: number) => Promise<unknown>,
+): Promise<LoadResult> {
   const samplesMs: number[] = [];
   let errors = 0;
   let firstError: string | undefined;

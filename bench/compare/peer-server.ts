@@ -16,7 +16,13 @@
 import { scrypt, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import Provider, { errors, type Adapter, type Configuration, type InteractionResults, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, {
+  errors,
+  type Adapter,
+  type Configuration,
+  type InteractionResults,
+  type KoaContextWithOIDC,
+} from 'oidc-provider';
 import { BENCH_API, type PeerSettings } from './fixtures.js';
 
 const settings = JSON.parse(readFileSync(process.env.BENCH_PEER_SETTINGS!, 'utf8')) as PeerSettings;
@@ -63,8 +69,12 @@ function verifyPassword(password: string, phc: string): Promise<boolean> {
   const salt = Buffer.from(match[4], 'base64');
   const expected = Buffer.from(match[5], 'base64');
   return new Promise((resolve, reject) =>
-    scrypt(password.normalize('NFKC'), salt, expected.length, { N, r, p, maxmem: 256 * N * r * p + 2 ** 20 }, (error, key) =>
-      error ? reject(error) : resolve(timingSafeEqual(key, expected)),
+    scrypt(
+      password.normalize('NFKC'),
+      salt,
+      expected.length,
+      { N, r, p, maxmem: 256 * N * r * p + 2 ** 20 },
+      (error, key) => (error ? reject(error) : resolve(timingSafeEqual(key, expected))),
     ),
   );
 }
@@ -87,7 +97,22 @@ const configuration: Configuration = {
   },
   claims: {
     openid: ['sub'],
-    profile: ['name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at'],
+    profile: [
+      'name',
+      'given_name',
+      'family_name',
+      'middle_name',
+      'nickname',
+      'preferred_username',
+      'profile',
+      'picture',
+      'website',
+      'gender',
+      'birthdate',
+      'zoneinfo',
+      'locale',
+      'updated_at',
+    ],
     email: ['email', 'email_verified'],
   },
   scopes: ['openid', 'offline_access', 'profile', 'email'],
@@ -115,7 +140,12 @@ const configuration: Configuration = {
       enabled: true,
       async getResourceServerInfo(_ctx, resource) {
         if (resource !== BENCH_API.identifier) throw new errors.InvalidTarget();
-        return { scope: BENCH_API.scope, audience: BENCH_API.identifier, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+        return {
+          scope: BENCH_API.scope,
+          audience: BENCH_API.identifier,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        };
       },
     },
   },
@@ -155,7 +185,8 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
 const loginForm = (uid: string, error = '') =>
   `${error ? `<p>${error}</p>` : ''}<form method="post" action="/interaction/${uid}/login">` +
   '<input type="text" name="username" value=""><input type="password" name="password"><button type="submit">Sign in</button></form>';
-const consentForm = (uid: string) => `<form method="post" action="/interaction/${uid}/confirm"><button type="submit">Continue</button></form>`;
+const consentForm = (uid: string) =>
+  `<form method="post" action="/interaction/${uid}/confirm"><button type="submit">Continue</button></form>`;
 
 async function interaction(req: IncomingMessage, res: ServerResponse, path: string[]): Promise<void> {
   const details = await provider.interactionDetails(req, res);
@@ -167,7 +198,8 @@ async function interaction(req: IncomingMessage, res: ServerResponse, path: stri
   if (req.method === 'POST' && action === 'login' && details.prompt.name === 'login') {
     const form = await readForm(req);
     const user = users.get(form.get('username') ?? '');
-    if (!user || !(await verifyPassword(form.get('password') ?? '', user.passwordHash))) return page(res, loginForm(details.uid, 'Invalid username or password.'));
+    if (!user || !(await verifyPassword(form.get('password') ?? '', user.passwordHash)))
+      return page(res, loginForm(details.uid, 'Invalid username or password.'));
     const result: InteractionResults = { login: { accountId: user.subject } };
     return provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
   }

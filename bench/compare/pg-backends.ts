@@ -20,9 +20,12 @@ export class PgBackends {
 
   /** pid → CPU seconds so far, of every other backend connected to this database. */
   async snapshot(): Promise<Map<number, number>> {
-    const rows = await this.#sequelize.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()', {
-      type: QueryTypes.SELECT,
-    });
+    const rows = await this.#sequelize.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      {
+        type: QueryTypes.SELECT,
+      },
+    );
     const cpu = new Map<number, number>();
     for (const { pid } of rows) {
       const seconds = cpuSeconds(pid);

@@ -35,7 +35,10 @@ export function origin(url: string): string {
   return repo >= 0 ? url.slice(repo + '/work/main/'.length) : url.replace(/^file:\/\//, '');
 }
 
-export function summarizeProfile(profile: Profile, top = 30): {
+export function summarizeProfile(
+  profile: Profile,
+  top = 30,
+): {
   totalMs: number;
   busyMs: number;
   byOrigin: [string, number][];
@@ -44,7 +47,8 @@ export function summarizeProfile(profile: Profile, top = 30): {
   byInclusiveFunction: [string, number][];
 } {
   const self = new Map<number, number>();
-  for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  for (let i = 0; i < profile.samples.length; i++)
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
@@ -81,7 +85,14 @@ export function summarizeProfile(profile: Profile, top = 30): {
   }
   const sorted = (map: Map<string, number>) => [...map].sort((a, b) => b[1] - a[1]).slice(0, top);
   const busyMs = totalMs - (byOrigin.get('(idle)') ?? 0);
-  return { totalMs, busyMs, byOrigin: sorted(byOrigin), byFunction: sorted(byFunction), byInclusiveOrigin: sorted(inclusive), byInclusiveFunction: sorted(inclusiveFunction) };
+  return {
+    totalMs,
+    busyMs,
+    byOrigin: sorted(byOrigin),
+    byFunction: sorted(byFunction),
+    byInclusiveOrigin: sorted(inclusive),
+    byInclusiveFunction: sorted(inclusiveFunction),
+  };
 }
 
 /** The heaviest distinct call stacks (inclusive time) through frames named `name`. */
@@ -90,7 +101,8 @@ export function stacksThrough(profile: Profile, name: string, top = 8): [string,
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const self = new Map<number, number>();
-  for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  for (let i = 0; i < profile.samples.length; i++)
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
   const stacks = new Map<string, number>();
   for (const [id, ms] of self) {
     const frames: string[] = [];
@@ -98,7 +110,8 @@ export function stacksThrough(profile: Profile, name: string, top = 8): [string,
     for (let current: number | undefined = id; current !== undefined; current = parent.get(current)) {
       const frame = byId.get(current)!.callFrame;
       if (frame.functionName === name) hit = true;
-      if (hit && frame.url) frames.push(`${frame.functionName || '(anonymous)'} ${origin(frame.url)}:${frame.lineNumber + 1}`);
+      if (hit && frame.url)
+        frames.push(`${frame.functionName || '(anonymous)'} ${origin(frame.url)}:${frame.lineNumber + 1}`);
     }
     if (!hit) continue;
     const key = frames.slice(0, 14).join('\n    <- ');
@@ -110,7 +123,8 @@ export function stacksThrough(profile: Profile, name: string, top = 8): [string,
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [file, topArg, stackName] = process.argv.slice(2);
   if (topArg === '--stacks' && file && stackName) {
-    for (const [stack, ms] of stacksThrough(JSON.parse(readFileSync(file, 'utf8')) as Profile, stackName)) console.log(`${ms.toFixed(0)} ms\n    ${stack}\n`);
+    for (const [stack, ms] of stacksThrough(JSON.parse(readFileSync(file, 'utf8')) as Profile, stackName))
+      console.log(`${ms.toFixed(0)} ms\n    ${stack}\n`);
     process.exit(0);
   }
   if (!file) {
@@ -118,8 +132,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     process.exit(2);
   }
   const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, Number(topArg ?? 30));
-  const line = ([name, ms]: [string, number]) => `${ms.toFixed(0).padStart(8)} ms ${((ms / summary.busyMs) * 100).toFixed(1).padStart(5)}%  ${name}`;
-  console.log(`total ${summary.totalMs.toFixed(0)} ms, busy (not idle) ${summary.busyMs.toFixed(0)} ms; percentages are of busy time\n\nself time by origin`);
+  const line = ([name, ms]: [string, number]) =>
+    `${ms.toFixed(0).padStart(8)} ms ${((ms / summary.busyMs) * 100).toFixed(1).padStart(5)}%  ${name}`;
+  console.log(
+    `total ${summary.totalMs.toFixed(0)} ms, busy (not idle) ${summary.busyMs.toFixed(0)} ms; percentages are of busy time\n\nself time by origin`,
+  );
   console.log(summary.byOrigin.map(line).join('\n'));
   console.log('\ninclusive time by origin (on the stack)');
   console.log(summary.byInclusiveOrigin.map(line).join('\n'));

@@ -10,7 +10,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVER_NODE_FLAGS } from '../../server/node-flags.js';
 import { freePort } from '../../test/helpers/server.js';
-import { ADMIN_CLIENT, BENCH_API, CHEAP_HASHING, clientMetadata, type PeerSettings, type PeerStorage, type SharedFixtures } from './fixtures.js';
+import {
+  ADMIN_CLIENT,
+  BENCH_API,
+  CHEAP_HASHING,
+  clientMetadata,
+  type PeerSettings,
+  type PeerStorage,
+  type SharedFixtures,
+} from './fixtures.js';
 import type { PasswordHashing } from '../../server/provider/passwords.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -51,7 +59,12 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-async function waitForDiscovery(issuer: string, child: ChildProcess, logFile: string, timeoutMs = 60_000): Promise<void> {
+async function waitForDiscovery(
+  issuer: string,
+  child: ChildProcess,
+  logFile: string,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: string | undefined;
   child.once('exit', (code, signal) => (exited = `exited (${code ?? signal})`));
@@ -127,7 +140,11 @@ export interface GatehouseOptions {
 export const COMPILED_CLI = join(REPO_ROOT, 'dist', 'server', 'cli.js');
 
 /** The Gatehouse config file for a bench server. */
-export function gatehouseConfig(options: GatehouseOptions, port: number, metricsPort?: number): Record<string, unknown> {
+export function gatehouseConfig(
+  options: GatehouseOptions,
+  port: number,
+  metricsPort?: number,
+): Record<string, unknown> {
   const { fixtures } = options;
   return {
     issuer: `http://127.0.0.1:${port}`,
@@ -137,10 +154,20 @@ export function gatehouseConfig(options: GatehouseOptions, port: number, metrics
     logging: { level: options.logLevel },
     ...(options.generatedKeys ? {} : { keys: { jwks: { keys: [fixtures.jwk] }, cookieKeys: fixtures.cookieKeys } }),
     passwordHashing: options.hashing ?? CHEAP_HASHING,
-    accounts: fixtures.users.map((user) => ({ subject: user.subject, username: user.username, passwordHash: user.passwordHash, claims: user.claims })),
+    accounts: fixtures.users.map((user) => ({
+      subject: user.subject,
+      username: user.username,
+      passwordHash: user.passwordHash,
+      claims: user.claims,
+    })),
     clients: [
       ...clientMetadata(),
-      { client_id: ADMIN_CLIENT.id, client_secret: ADMIN_CLIENT.secret, grant_types: ['client_credentials'], scope: ADMIN_CLIENT.scope },
+      {
+        client_id: ADMIN_CLIENT.id,
+        client_secret: ADMIN_CLIENT.secret,
+        grant_types: ['client_credentials'],
+        scope: ADMIN_CLIENT.scope,
+      },
     ],
     serverSideSessions: { enabled: true },
     apis: [{ identifier: BENCH_API.identifier, scopes: [{ name: BENCH_API.scope }], tokenFormat: 'jwt' }],
@@ -164,14 +191,29 @@ export async function startGatehouse(options: GatehouseOptions): Promise<ServerH
       ? [...SERVER_NODE_FLAGS, ...(options.nodeArgs ?? []), COMPILED_CLI, 'start', '--config', configFile]
       : [...loaderArgs(), ...SERVER_NODE_FLAGS, ...(options.nodeArgs ?? []), CLI, 'start', '--config', configFile];
   const started = performance.now();
-  const child = spawn(command, args, { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'ignore', err], detached: options.viaNpx });
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    env: cleanEnv(),
+    stdio: ['ignore', 'ignore', err],
+    detached: options.viaNpx,
+  });
   closeSync(err);
-  const handle = await ready(options.name, `http://127.0.0.1:${port}`, child, { logFile, started, group: Boolean(options.viaNpx) });
+  const handle = await ready(options.name, `http://127.0.0.1:${port}`, child, {
+    logFile,
+    started,
+    group: Boolean(options.viaNpx),
+  });
   return metricsPort ? { ...handle, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` } : handle;
 }
 
 /** An oidc-provider peer with the given storage (peer-server.ts). */
-export async function startPeer(options: { name: string; fixtures: SharedFixtures; workDir: string; storage: PeerStorage; nodeArgs?: string[] }): Promise<ServerHandle> {
+export async function startPeer(options: {
+  name: string;
+  fixtures: SharedFixtures;
+  workDir: string;
+  storage: PeerStorage;
+  nodeArgs?: string[];
+}): Promise<ServerHandle> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const settings: PeerSettings = {
@@ -198,7 +240,12 @@ export async function startPeer(options: { name: string; fixtures: SharedFixture
 }
 
 /** Waits for a spawned server's discovery document (stopping it if it never comes) and describes it. */
-async function ready(name: string, issuer: string, child: ChildProcess, options: { logFile: string; started: number; group: boolean }): Promise<ServerHandle> {
+async function ready(
+  name: string,
+  issuer: string,
+  child: ChildProcess,
+  options: { logFile: string; started: number; group: boolean },
+): Promise<ServerHandle> {
   const stop = stopper(child, options.group);
   try {
     await waitForDiscovery(issuer, child, options.logFile);
@@ -206,5 +253,12 @@ async function ready(name: string, issuer: string, child: ChildProcess, options:
     await stop();
     throw error;
   }
-  return { name, issuer, pid: child.pid!, startupMs: Math.round(performance.now() - options.started), logFile: options.logFile, stop };
+  return {
+    name,
+    issuer,
+    pid: child.pid!,
+    startupMs: Math.round(performance.now() - options.started),
+    logFile: options.logFile,
+    stop,
+  };
 }

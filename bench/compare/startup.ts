@@ -22,7 +22,12 @@ export interface StartupResult {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
-export async function measureStartup(options: { fixtures: SharedFixtures; workDir: string; runs: number; onProgress(message: string): void }): Promise<StartupResult> {
+export async function measureStartup(options: {
+  fixtures: SharedFixtures;
+  workDir: string;
+  runs: number;
+  onProgress(message: string): void;
+}): Promise<StartupResult> {
   const result = await measure(options, false);
   if (!existsSync(COMPILED_CLI)) return result;
   try {
@@ -42,14 +47,24 @@ async function measure(
   for (let run = 0; run < options.runs; run++) {
     const database = await createBenchDatabase('sqlite');
     try {
-      const common = { databaseUrl: database.url, fixtures: options.fixtures, workDir: options.workDir, logLevel: 'info', generatedKeys: true, viaNpx: !compiled, compiled };
+      const common = {
+        databaseUrl: database.url,
+        fixtures: options.fixtures,
+        workDir: options.workDir,
+        logLevel: 'info',
+        generatedKeys: true,
+        viaNpx: !compiled,
+        compiled,
+      };
       const first = await startGatehouse({ ...common, name: `startup-${run}-first${compiled ? '-compiled' : ''}` });
       firstStartMs.push(first.startupMs);
       await first.stop();
       const again = await startGatehouse({ ...common, name: `startup-${run}-restart${compiled ? '-compiled' : ''}` });
       restartMs.push(again.startupMs);
       await again.stop();
-      options.onProgress(`start-up${compiled ? ' (compiled)' : ''} run ${run + 1}/${options.runs}: first start ${first.startupMs} ms, restart ${again.startupMs} ms`);
+      options.onProgress(
+        `start-up${compiled ? ' (compiled)' : ''} run ${run + 1}/${options.runs}: first start ${first.startupMs} ms, restart ${again.startupMs} ms`,
+      );
     } finally {
       await database.drop();
     }

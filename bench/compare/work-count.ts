@@ -43,7 +43,12 @@ export async function scrapeActivity(metricsUrl: string): Promise<DatabaseActivi
 }
 
 function difference(after: DatabaseActivity, before: DatabaseActivity): DatabaseActivity {
-  return { reads: after.reads - before.reads, writes: after.writes - before.writes, commits: after.commits - before.commits, roundTrips: after.roundTrips - before.roundTrips };
+  return {
+    reads: after.reads - before.reads,
+    writes: after.writes - before.writes,
+    commits: after.commits - before.commits,
+    roundTrips: after.roundTrips - before.roundTrips,
+  };
 }
 
 /**
@@ -53,22 +58,42 @@ function difference(after: DatabaseActivity, before: DatabaseActivity): Database
  */
 export async function countWork<S>(
   metricsUrl: string,
-  options: { batches: number; perBatch: number; prepare?: (count: number) => Promise<S[]>; operation: (index: number, state: S | undefined) => Promise<unknown> },
+  options: {
+    batches: number;
+    perBatch: number;
+    prepare?: (count: number) => Promise<S[]>;
+    operation: (index: number, state: S | undefined) => Promise<unknown>;
+  },
 ): Promise<WorkCount> {
   const own: DatabaseActivity[] = [];
   for (let i = 0; i < 3; i++) {
     const first = await scrapeActivity(metricsUrl);
     own.push(difference(await scrapeActivity(metricsUrl), first));
   }
-  const scrapeCost = Object.fromEntries(KEYS.map((key) => [key, median(own.map((delta) => delta[key]))])) as unknown as DatabaseActivity;
+  const scrapeCost = Object.fromEntries(
+    KEYS.map((key) => [key, median(own.map((delta) => delta[key]))]),
+  ) as unknown as DatabaseActivity;
   const perOperation: DatabaseActivity[] = [];
   for (let batch = 0; batch < options.batches; batch++) {
     const states = options.prepare ? await options.prepare(options.perBatch) : [];
     const before = await scrapeActivity(metricsUrl);
     for (let index = 0; index < options.perBatch; index++) await options.operation(index, states[index]);
     const delta = difference(await scrapeActivity(metricsUrl), before);
-    perOperation.push(Object.fromEntries(KEYS.map((key) => [key, (delta[key] - scrapeCost[key]) / options.perBatch])) as unknown as DatabaseActivity);
+    perOperation.push(
+      Object.fromEntries(
+        KEYS.map((key) => [key, (delta[key] - scrapeCost[key]) / options.perBatch]),
+      ) as unknown as DatabaseActivity,
+    );
   }
-  const [reads, writes, commits, roundTrips] = KEYS.map((key) => round(median(perOperation.map((counts) => counts[key])), 2));
-  return { statements: round(reads + writes, 2), reads, writes, commits, roundTrips, operations: options.batches * options.perBatch };
+  const [reads, writes, commits, roundTrips] = KEYS.map((key) =>
+    round(median(perOperation.map((counts) => counts[key])), 2),
+  );
+  return {
+    statements: round(reads + writes, 2),
+    reads,
+    writes,
+    commits,
+    roundTrips,
+    operations: options.batches * options.perBatch,
+  };
 }

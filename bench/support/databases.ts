@@ -52,18 +52,26 @@ export async function databaseVersion(sequelize: Sequelize): Promise<string> {
 }
 
 /** The query plan of a statement, one line per step (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL). */
-export async function queryPlan(sequelize: Sequelize, sql: string, replacements: Record<string, unknown>): Promise<string[]> {
+export async function queryPlan(
+  sequelize: Sequelize,
+  sql: string,
+  replacements: Record<string, unknown>,
+): Promise<string[]> {
   if (sequelize.getDialect() === 'sqlite') {
-    const rows = await sequelize.query<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, { type: QueryTypes.SELECT, replacements });
+    const rows = await sequelize.query<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, {
+      type: QueryTypes.SELECT,
+      replacements,
+    });
     return rows.map((row) => row.detail);
   }
-  const rows = await sequelize.query<Record<string, string>>(`EXPLAIN ${sql}`, { type: QueryTypes.SELECT, replacements });
+  const rows = await sequelize.query<Record<string, string>>(`EXPLAIN ${sql}`, {
+    type: QueryTypes.SELECT,
+    replacements,
+  });
   return rows.map((row) => row['QUERY PLAN'].trim());
 }
 
 /** A plan for a terminal line: PostgreSQL's cost estimates and literal values left out. */
 export function planSummary(plan: string[]): string {
-  return plan
-    .map((line) => line.replace(/\s*\(cost=[^)]*\)/, '').replace(/'[^']*'(::[a-z ]+)?/g, '?'))
-    .join(' | ');
+  return plan.map((line) => line.replace(/\s*\(cost=[^)]*\)/, '').replace(/'[^']*'(::[a-z ]+)?/g, '?')).join(' | ');
 }

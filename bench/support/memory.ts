@@ -51,7 +51,11 @@ export interface MemoryReport {
 
 const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
 
-export async function measureMemory<T>(intervalMs: number, progress: () => number, work: () => Promise<T>): Promise<{ value: T; memory: MemoryReport }> {
+export async function measureMemory<T>(
+  intervalMs: number,
+  progress: () => number,
+  work: () => Promise<T>,
+): Promise<{ value: T; memory: MemoryReport }> {
   collectGarbage();
   const heapAfterGcStart = process.memoryUsage().heapUsed;
   const started = process.hrtime.bigint();
@@ -85,7 +89,10 @@ export async function measureMemory<T>(intervalMs: number, progress: () => numbe
   const peakHeapTotalMiB = Math.max(...points.map((p) => p.heapTotalMiB));
   const peakNativeMiB = Math.max(...points.map((p) => p.nativeMiB));
   const growth = (peak: number, from: number) => Math.round((peak - from) * 10) / 10;
-  const halfway = Math.max(0, points.findIndex((p) => p.progress >= end.progress / 2));
+  const halfway = Math.max(
+    0,
+    points.findIndex((p) => p.progress >= end.progress / 2),
+  );
   const secondHalf = points.slice(halfway);
   const step = Math.max(1, Math.floor(points.length / 20));
   return {

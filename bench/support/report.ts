@@ -10,10 +10,17 @@ export type Cell = string | number | null | undefined;
 /** A plain-text table: a header row, a rule, then one line per row; numbers are right-aligned. */
 export function table(headers: string[], rows: Cell[][]): string {
   const text = rows.map((row) => row.map(formatCell));
-  const widths = headers.map((header, column) => Math.max(header.length, ...text.map((row) => (row[column] ?? '').length)));
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...text.map((row) => (row[column] ?? '').length)),
+  );
   const line = (cells: string[], numeric: boolean[]) =>
-    cells.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ').trimEnd();
-  const numericColumns = headers.map((_, column) => rows.length > 0 && rows.every((row) => typeof row[column] === 'number' || row[column] == null));
+    cells
+      .map((cell, column) => (numeric[column] ? cell.padStart(widths[column]) : cell.padEnd(widths[column])))
+      .join('  ')
+      .trimEnd();
+  const numericColumns = headers.map(
+    (_, column) => rows.length > 0 && rows.every((row) => typeof row[column] === 'number' || row[column] == null),
+  );
   return [
     line(headers, numericColumns),
     widths.map((width) => '-'.repeat(width)).join('  '),

@@ -7,7 +7,13 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { openSeedingConnection, seedSessions, settleAfterSeeding, withIndexesRebuiltAfter, type SessionProfile } from './seed.js';
+import {
+  openSeedingConnection,
+  seedSessions,
+  settleAfterSeeding,
+  withIndexesRebuiltAfter,
+  type SessionProfile,
+} from './seed.js';
 
 export interface SeedJob {
   profile: SessionProfile;
@@ -20,14 +26,19 @@ type SerializedJob = Omit<SeedJob, 'profile'> & { profile: Omit<SessionProfile, 
 const self = fileURLToPath(import.meta.url);
 
 export function seedInChildProcess(url: string, jobs: SeedJob[]): Promise<void> {
-  const serialized: SerializedJob[] = jobs.map((job) => ({ ...job, profile: { ...job.profile, now: job.profile.now.toISOString() } }));
+  const serialized: SerializedJob[] = jobs.map((job) => ({
+    ...job,
+    profile: { ...job.profile, now: job.profile.now.toISOString() },
+  }));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, self], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, BENCH_SEED_URL: url, BENCH_SEED_JOBS: JSON.stringify(serialized) },
     });
     child.once('error', reject);
-    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`seeding process failed (${code ?? signal})`))));
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`seeding process failed (${code ?? signal})`)),
+    );
   });
 }
 
@@ -35,7 +46,8 @@ async function main(url: string, jobs: SerializedJob[]): Promise<void> {
   const sequelize = await openSeedingConnection(url);
   try {
     await withIndexesRebuiltAfter(sequelize, async () => {
-      for (const job of jobs) await seedSessions(sequelize, { ...job.profile, now: new Date(job.profile.now) }, job.from, job.count);
+      for (const job of jobs)
+        await seedSessions(sequelize, { ...job.profile, now: new Date(job.profile.now) }, job.from, job.count);
     });
     await settleAfterSeeding(sequelize);
   } finally {

@@ -23,8 +23,36 @@ const USER_AGENTS = [
   'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
   'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
 ];
-const FIRST_NAMES = ['Alice', 'Bob', 'Carol', 'Dave', 'Erin', 'Frank', 'Grace', 'Heidi', 'Ivan', 'Judy', 'Mallory', 'Niaj', 'Olivia', 'Peggy'];
-const LAST_NAMES = ['Anderson', 'Brown', 'Clark', 'Davis', 'Evans', 'Fischer', 'García', 'Hughes', 'Ivanova', 'Jones', 'Kowalski', 'Müller'];
+const FIRST_NAMES = [
+  'Alice',
+  'Bob',
+  'Carol',
+  'Dave',
+  'Erin',
+  'Frank',
+  'Grace',
+  'Heidi',
+  'Ivan',
+  'Judy',
+  'Mallory',
+  'Niaj',
+  'Olivia',
+  'Peggy',
+];
+const LAST_NAMES = [
+  'Anderson',
+  'Brown',
+  'Clark',
+  'Davis',
+  'Evans',
+  'Fischer',
+  'García',
+  'Hughes',
+  'Ivanova',
+  'Jones',
+  'Kowalski',
+  'Müller',
+];
 const HEX = '0123456789abcdef';
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
@@ -66,7 +94,8 @@ function pick<T>(random: () => number, values: readonly T[]): T {
 }
 
 function ipAddress(random: () => number): string {
-  if (random() < 0.2) return `2001:db8:${Math.floor(random() * 65536).toString(16)}::${Math.floor(random() * 65536).toString(16)}`;
+  if (random() < 0.2)
+    return `2001:db8:${Math.floor(random() * 65536).toString(16)}::${Math.floor(random() * 65536).toString(16)}`;
   return `${10 + Math.floor(random() * 200)}.${Math.floor(random() * 256)}.${Math.floor(random() * 256)}.${1 + Math.floor(random() * 254)}`;
 }
 
@@ -82,7 +111,10 @@ export function sessionRecord(profile: SessionProfile, index: number): ServerSid
   const random = seededRandom(hashString(profile.namespace) ^ Math.imul(index, 0x9e3779b1));
   const ids = createHash('sha256').update(`${profile.namespace}.ids.${index}`).digest('base64url');
   const sessionId = ids.slice(0, 21); // oidc-provider uids are 21-character nanoids
-  const sids = [ids.slice(21, 42), createHash('sha256').update(`${profile.namespace}.sid.${index}`).digest('base64url').slice(0, 21)];
+  const sids = [
+    ids.slice(21, 42),
+    createHash('sha256').update(`${profile.namespace}.sid.${index}`).digest('base64url').slice(0, 21),
+  ];
   const anonymous = profile.anonymousEvery ? index % profile.anonymousEvery === profile.anonymousEvery - 1 : false;
   const subjectNumber = Math.floor(random() * profile.subjects);
   const now = profile.now.getTime();
@@ -135,7 +167,13 @@ export function sessionRecord(profile: SessionProfile, index: number): ServerSid
       exp: seconds(expires),
       kind: 'Session',
       ...(subjectId
-        ? { accountId: subjectId, loginTs: seconds(created), amr: ['pwd'], acr: 'urn:mace:incommon:iap:silver', authorizations }
+        ? {
+            accountId: subjectId,
+            loginTs: seconds(created),
+            amr: ['pwd'],
+            acr: 'urn:mace:incommon:iap:silver',
+            authorizations,
+          }
         : {}),
       transient: false,
     },
@@ -183,7 +221,13 @@ export interface SeedOptions {
 }
 
 /** Inserts sessions [from, from + count) of a profile; resolves to the time it took (ms, not a benchmark figure). */
-export async function seedSessions(sequelize: Sequelize, profile: SessionProfile, from: number, count: number, options: SeedOptions = {}): Promise<number> {
+export async function seedSessions(
+  sequelize: Sequelize,
+  profile: SessionProfile,
+  from: number,
+  count: number,
+  options: SeedOptions = {},
+): Promise<number> {
   const dialect = sequelize.getDialect();
   const rowsPerStatement = options.rowsPerStatement ?? 1000;
   const perTransaction = rowsPerStatement * (options.statementsPerTransaction ?? 50);
@@ -206,10 +250,13 @@ export async function seedSessions(sequelize: Sequelize, profile: SessionProfile
           transaction,
         });
         if (clients.length) {
-          await sequelize.query(`INSERT INTO server_side_session_clients (session_id, client_id) VALUES ${clients.join(',\n')}`, {
-            type: QueryTypes.INSERT,
-            transaction,
-          });
+          await sequelize.query(
+            `INSERT INTO server_side_session_clients (session_id, client_id) VALUES ${clients.join(',\n')}`,
+            {
+              type: QueryTypes.INSERT,
+              transaction,
+            },
+          );
         }
       }
     });
@@ -219,7 +266,10 @@ export async function seedSessions(sequelize: Sequelize, profile: SessionProfile
 }
 
 /** SQLite: BEGIN/COMMIT on the one connection (a Sequelize transaction would open another); elsewhere a transaction. */
-async function inTransaction(sequelize: Sequelize, work: (transaction: Transaction | undefined) => Promise<void>): Promise<void> {
+async function inTransaction(
+  sequelize: Sequelize,
+  work: (transaction: Transaction | undefined) => Promise<void>,
+): Promise<void> {
   if (sequelize.getDialect() !== 'sqlite') return sequelize.transaction((transaction) => work(transaction));
   await sequelize.query('BEGIN IMMEDIATE');
   try {

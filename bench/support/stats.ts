@@ -28,7 +28,10 @@ export function summarize(samplesMs: number[]): LatencySummary {
 }
 
 /** Runs `operation(i)` for i in [0, count) one after another; resolves to each call's duration in ms and the total. */
-export async function timeSequential(count: number, operation: (i: number) => Promise<unknown>): Promise<{ samplesMs: number[]; totalMs: number }> {
+export async function timeSequential(
+  count: number,
+  operation: (i: number) => Promise<unknown>,
+): Promise<{ samplesMs: number[]; totalMs: number }> {
   const samplesMs: number[] = new Array(count);
   const started = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {

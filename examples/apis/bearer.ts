@@ -42,18 +42,37 @@ export function presentedToken(req: IncomingMessage): Presented | undefined {
  * A DPoP-bound token must come with `Authorization: DPoP` and a proof of its key for this very request; an unbound one
  * must come as Bearer (RFC 9449 §7.1–7.2).
  */
-export async function checkSenderConstraint(req: IncomingMessage, presented: Presented, claims: TokenClaims, publicUrl: string, replay: DpopReplayCache): Promise<void> {
+export async function checkSenderConstraint(
+  req: IncomingMessage,
+  presented: Presented,
+  claims: TokenClaims,
+  publicUrl: string,
+  replay: DpopReplayCache,
+): Promise<void> {
   const jkt = claims.cnf?.jkt;
   if (!jkt) {
-    if (presented.scheme === 'DPoP') throw new Unauthorized(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP');
+    if (presented.scheme === 'DPoP')
+      throw new Unauthorized(401, 'invalid_token', 'the token is not DPoP-bound', 'DPoP');
     return;
   }
-  if (presented.scheme !== 'DPoP') throw new Unauthorized(401, 'invalid_token', 'the token is DPoP-bound: send it as Authorization: DPoP with a proof', 'DPoP');
+  if (presented.scheme !== 'DPoP')
+    throw new Unauthorized(
+      401,
+      'invalid_token',
+      'the token is DPoP-bound: send it as Authorization: DPoP with a proof',
+      'DPoP',
+    );
   const proof = req.headers.dpop;
   if (typeof proof !== 'string') throw new Unauthorized(401, 'invalid_dpop_proof', 'a DPoP proof is required', 'DPoP');
   const url = new URL(req.url ?? '/', publicUrl);
   try {
-    await verifyDpopProof(proof, { method: req.method ?? 'GET', url: `${url.origin}${url.pathname}`, accessToken: presented.token, jkt, replay });
+    await verifyDpopProof(proof, {
+      method: req.method ?? 'GET',
+      url: `${url.origin}${url.pathname}`,
+      accessToken: presented.token,
+      jkt,
+      replay,
+    });
   } catch (error) {
     if (error instanceof DpopProofError) throw new Unauthorized(401, 'invalid_dpop_proof', error.message, 'DPoP');
     throw error;
@@ -62,20 +81,36 @@ export async function checkSenderConstraint(req: IncomingMessage, presented: Pre
 
 /** 403 unless the token's scope holds `scope`. */
 export function requireScope(claims: TokenClaims, scope: string, scheme: Presented['scheme']): void {
-  if (!(claims.scope ?? '').split(' ').includes(scope)) throw new Unauthorized(403, 'insufficient_scope', `the token lacks the ${scope} scope`, scheme);
+  if (!(claims.scope ?? '').split(' ').includes(scope))
+    throw new Unauthorized(403, 'insufficient_scope', `the token lacks the ${scope} scope`, scheme);
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   res.end(JSON.stringify(body));
 }
 
 /** The challenge for a refused request (no error code when no token was sent at all, RFC 6750 §3.1). */
-export function sendUnauthorized(res: ServerResponse, error: Unauthorized | undefined, realm: string, scope?: string): void {
+export function sendUnauthorized(
+  res: ServerResponse,
+  error: Unauthorized | undefined,
+  realm: string,
+  scope?: string,
+): void {
   const scheme = error?.scheme ?? 'Bearer';
   const parts = [`realm="${realm}"`];
   if (error) parts.push(`error="${error.code}"`, `error_description="${error.message.replace(/["\\]/g, '')}"`);
   if (scope && error?.code === 'insufficient_scope') parts.push(`scope="${scope}"`);
   if (scheme === 'DPoP') parts.push('algs="ES256 Ed25519 EdDSA"');
-  sendJson(res, error?.status ?? 401, { error: error?.code ?? 'unauthorized', error_description: error?.message ?? 'a bearer or DPoP token is required' }, { 'www-authenticate': `${scheme} ${parts.join(', ')}` });
+  sendJson(
+    res,
+    error?.status ?? 401,
+    { error: error?.code ?? 'unauthorized', error_description: error?.message ?? 'a bearer or DPoP token is required' },
+    { 'www-authenticate': `${scheme} ${parts.join(', ')}` },
+  );
 }

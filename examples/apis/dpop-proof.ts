@@ -38,11 +38,16 @@ export async function verifyDpopProof(
   });
   const now = expected.now ?? Math.floor(Date.now() / 1000);
   if (payload.htm !== expected.method) throw new DpopProofError('the DPoP proof is for another method');
-  if (typeof payload.htu !== 'string' || stripQuery(payload.htu) !== expected.url) throw new DpopProofError('the DPoP proof is for another URL');
-  if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > MAX_AGE) throw new DpopProofError('the DPoP proof is too old or from the future');
-  if (payload.ath !== createHash('sha256').update(expected.accessToken).digest('base64url')) throw new DpopProofError('the DPoP proof is for another access token');
-  if ((await calculateJwkThumbprint(protectedHeader.jwk!)) !== expected.jkt) throw new DpopProofError('the DPoP proof is signed with another key than the token is bound to');
-  if (typeof payload.jti !== 'string' || !expected.replay.remember(payload.jti, now)) throw new DpopProofError('the DPoP proof was already used');
+  if (typeof payload.htu !== 'string' || stripQuery(payload.htu) !== expected.url)
+    throw new DpopProofError('the DPoP proof is for another URL');
+  if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > MAX_AGE)
+    throw new DpopProofError('the DPoP proof is too old or from the future');
+  if (payload.ath !== createHash('sha256').update(expected.accessToken).digest('base64url'))
+    throw new DpopProofError('the DPoP proof is for another access token');
+  if ((await calculateJwkThumbprint(protectedHeader.jwk!)) !== expected.jkt)
+    throw new DpopProofError('the DPoP proof is signed with another key than the token is bound to');
+  if (typeof payload.jti !== 'string' || !expected.replay.remember(payload.jti, now))
+    throw new DpopProofError('the DPoP proof was already used');
 }
 
 function stripQuery(url: string): string {

@@ -12,7 +12,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as oidc from 'openid-client';
-import { checkSenderConstraint, presentedToken, requireScope, sendJson, sendUnauthorized, Unauthorized, type Presented, type TokenClaims } from './bearer.js';
+import {
+  checkSenderConstraint,
+  presentedToken,
+  requireScope,
+  sendJson,
+  sendUnauthorized,
+  Unauthorized,
+  type Presented,
+  type TokenClaims,
+} from './bearer.js';
 import { DpopReplayCache } from './dpop-proof.js';
 
 const REALM = 'ledger';
@@ -49,7 +58,13 @@ export function createIntrospectingApi(options: IntrospectingApiOptions) {
       answer = await oidc.tokenIntrospection(await configuration(), presented.token);
     } catch (error) {
       // Gatehouse refused the token itself (a JWT: unsupported_token_type); anything else is an outage, not a 401.
-      if (error instanceof oidc.ResponseBodyError && error.status === 400) throw new Unauthorized(401, 'invalid_token', 'the access token is not a reference token of this issuer', presented.scheme);
+      if (error instanceof oidc.ResponseBodyError && error.status === 400)
+        throw new Unauthorized(
+          401,
+          'invalid_token',
+          'the access token is not a reference token of this issuer',
+          presented.scheme,
+        );
       throw error;
     }
     const audiences = Array.isArray(answer.aud) ? answer.aud : answer.aud ? [answer.aud] : [];

@@ -10,7 +10,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { checkSenderConstraint, presentedToken, requireScope, sendJson, sendUnauthorized, Unauthorized, type Presented, type TokenClaims } from './bearer.js';
+import {
+  checkSenderConstraint,
+  presentedToken,
+  requireScope,
+  sendJson,
+  sendUnauthorized,
+  Unauthorized,
+  type Presented,
+  type TokenClaims,
+} from './bearer.js';
 import { DpopReplayCache } from './dpop-proof.js';
 
 const REALM = 'orders';
@@ -51,7 +60,12 @@ export function createJwtApi(options: JwtApiOptions) {
         requiredClaims: ['exp', 'iat', 'jti', 'client_id'],
       }));
     } catch (error) {
-      throw new Unauthorized(401, 'invalid_token', `the access token is not valid here: ${(error as Error).message}`, presented.scheme);
+      throw new Unauthorized(
+        401,
+        'invalid_token',
+        `the access token is not valid here: ${(error as Error).message}`,
+        presented.scheme,
+      );
     }
     await checkSenderConstraint(req, presented, claims, options.publicUrl, replay);
     return claims;
@@ -67,7 +81,11 @@ export function createJwtApi(options: JwtApiOptions) {
       try {
         const claims = await claimsOf(req, presented);
         requireScope(claims, 'orders:read', presented.scheme);
-        sendJson(res, 200, { subject: claims.sub, client: claims.client_id, orders: [{ id: 'o-1001', total: '12.50 EUR' }] });
+        sendJson(res, 200, {
+          subject: claims.sub,
+          client: claims.client_id,
+          orders: [{ id: 'o-1001', total: '12.50 EUR' }],
+        });
       } catch (error) {
         if (!(error instanceof Unauthorized)) throw error;
         sendUnauthorized(res, error, REALM, 'orders:read');

@@ -29,7 +29,11 @@ const serve = (port: number, handle: (req: IncomingMessage, res: ServerResponse)
   }).listen(port, () => console.log(`${what} on http://localhost:${port}`));
 
 const servers = [
-  serve(jwtPort, createJwtApi({ issuer, audience: `http://localhost:${jwtPort}/`, publicUrl: `http://localhost:${jwtPort}` }).handle, 'JWT API (GET /orders, orders:read)'),
+  serve(
+    jwtPort,
+    createJwtApi({ issuer, audience: `http://localhost:${jwtPort}/`, publicUrl: `http://localhost:${jwtPort}` }).handle,
+    'JWT API (GET /orders, orders:read)',
+  ),
   serve(
     ledgerPort,
     createIntrospectingApi({

@@ -47,7 +47,8 @@ export interface RedisSessionStoreOptions {
 }
 
 /** ioredis failures that mean "Redis cannot be reached right now" rather than a refused command. */
-const UNREACHABLE = /Connection is closed|Reached the max retries per request limit|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND/;
+const UNREACHABLE =
+  /Connection is closed|Reached the max retries per request limit|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND/;
 
 /** Removes one session and its index entries. Shared by the scripts below. */
 const REMOVE = `
@@ -180,7 +181,9 @@ export class RedisSessionStore implements SessionStore {
     this.#prefix = option('keyPrefix') ?? 'gatehouse:';
     const url = option('redisUrl') ?? process.env.GATEHOUSE_REDIS_URL ?? 'redis://127.0.0.1:6379';
     this.#redis = new Redis(url, { maxRetriesPerRequest: 2 }) as Redis & ScriptCommands;
-    this.#redis.on('error', (error: Error) => context.logger.warn({ err: error }, 'redis session store connection error'));
+    this.#redis.on('error', (error: Error) =>
+      context.logger.warn({ err: error }, 'redis session store connection error'),
+    );
     for (const [name, lua] of Object.entries(SCRIPTS)) this.#redis.defineCommand(name, { lua, numberOfKeys: 0 });
   }
 
@@ -210,14 +213,16 @@ export class RedisSessionStore implements SessionStore {
   async create(session: ServerSideSession): Promise<void> {
     const args = this.#writeArgs(session);
     const outcome = await this.#run('create', () => this.#redis.gatehouseSessionCreate(...args));
-    if (outcome === 'duplicate') throw new SessionStoreError('duplicate', 'create: a session with this key or session id already exists');
+    if (outcome === 'duplicate')
+      throw new SessionStoreError('duplicate', 'create: a session with this key or session id already exists');
   }
 
   async update(session: ServerSideSession): Promise<void> {
     const args = this.#writeArgs(session);
     const outcome = await this.#run('update', () => this.#redis.gatehouseSessionUpdate(...args));
     if (outcome === 'not_found') throw new SessionStoreError('not_found', 'update: no session with this session id');
-    if (outcome === 'duplicate') throw new SessionStoreError('duplicate', 'update: another session already has this key');
+    if (outcome === 'duplicate')
+      throw new SessionStoreError('duplicate', 'update: another session already has this key');
   }
 
   async delete(key: string): Promise<void> {
@@ -229,7 +234,9 @@ export class RedisSessionStore implements SessionStore {
     let deleted = 0;
     for (let start = 0; start < keys.length; start += PIPELINE_CHUNK) {
       const chunk = keys.slice(start, start + PIPELINE_CHUNK);
-      deleted += Number(await this.#run('deleteMany', () => this.#redis.gatehouseSessionDeleteMany(this.#prefix, ...chunk)));
+      deleted += Number(
+        await this.#run('deleteMany', () => this.#redis.gatehouseSessionDeleteMany(this.#prefix, ...chunk)),
+      );
     }
     return deleted;
   }
@@ -241,7 +248,9 @@ export class RedisSessionStore implements SessionStore {
         ? [filter.sessionId]
         : await this.#redis.smembers(`${this.#prefix}subject:${filter.subjectId}`);
       const records = await this.#loadMany(candidates);
-      return records.filter((record) => !filter.subjectId || record.subjectId === filter.subjectId).sort(compareForward);
+      return records
+        .filter((record) => !filter.subjectId || record.subjectId === filter.subjectId)
+        .sort(compareForward);
     });
   }
 
@@ -254,7 +263,10 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async claimExpired(count: number, leaseSeconds: number): Promise<ServerSideSession[]> {
-    for (const [name, value] of [['count', count], ['leaseSeconds', leaseSeconds]] as const) {
+    for (const [name, value] of [
+      ['count', count],
+      ['leaseSeconds', leaseSeconds],
+    ] as const) {
       if (!Number.isInteger(value) || value < 1) {
         throw new SessionStoreError('invalid_argument', `${name} must be a positive integer, got ${String(value)}`);
       }
@@ -266,9 +278,16 @@ export class RedisSessionStore implements SessionStore {
       // Unreadable sessions are deleted and do not count: claim again until `count` readable ones or none is due.
       while (claimed.length < count) {
         const wanted = count - claimed.length;
-        const taken = (await this.#redis.gatehouseSessionClaimExpired(this.#prefix, now, wanted, leaseEnd)) as [string, string[]][];
+        const taken = (await this.#redis.gatehouseSessionClaimExpired(this.#prefix, now, wanted, leaseEnd)) as [
+          string,
+          string[],
+        ][];
         for (const [sessionId, flat] of taken) {
-          const record = this.#read({ sessionId, ...pairsToObject(flat) }, 'claimExpired', 'unreadable expired session deleted');
+          const record = this.#read(
+            { sessionId, ...pairsToObject(flat) },
+            'claimExpired',
+            'unreadable expired session deleted',
+          );
           if (record) claimed.push(record);
           // Only while still under this claim: an update meanwhile (which releases it) may have repaired it.
           else await this.#redis.gatehouseSessionDeleteClaimed(this.#prefix, sessionId, leaseEnd);
@@ -304,7 +323,8 @@ export class RedisSessionStore implements SessionStore {
     const records: ServerSideSession[] = [];
     for (let start = 0; start < sessionIds.length; start += PIPELINE_CHUNK) {
       const pipeline = this.#redis.pipeline();
-      for (const sessionId of sessionIds.slice(start, start + PIPELINE_CHUNK)) pipeline.hgetall(`${this.#prefix}session:${sessionId}`);
+      for (const sessionId of sessionIds.slice(start, start + PIPELINE_CHUNK))
+        pipeline.hgetall(`${this.#prefix}session:${sessionId}`);
       for (const [error, hash] of (await pipeline.exec()) ?? []) {
         if (error) throw error;
         const fields = hash as Record<string, string>;
@@ -326,7 +346,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   #writeArgs(session: ServerSideSession): ScriptArg[] {
-    if (!session?.key || !session.sessionId) throw new SessionStoreError('invalid_argument', 'key and sessionId are required');
+    if (!session?.key || !session.sessionId)
+      throw new SessionStoreError('invalid_argument', 'key and sessionId are required');
     const hasSubject = session.subjectId !== null && session.subjectId !== undefined;
     return [
       this.#prefix,
@@ -346,7 +367,11 @@ export class RedisSessionStore implements SessionStore {
     } catch (error) {
       if (error instanceof SessionStoreError) throw error;
       const message = error instanceof Error ? error.message : String(error);
-      const code = UNREACHABLE.test(`${(error as { name?: string })?.name} ${message} ${(error as { code?: string })?.code}`) ? 'unavailable' : 'storage';
+      const code = UNREACHABLE.test(
+        `${(error as { name?: string })?.name} ${message} ${(error as { code?: string })?.code}`,
+      )
+        ? 'unavailable'
+        : 'storage';
       throw new SessionStoreError(code, `${operation}: redis error: ${message}`, { cause: error });
     }
   }
@@ -385,7 +410,8 @@ function fromHash(hash: Record<string, string>): ServerSideSession {
   const date = (name: string) => {
     if (hash[name] === undefined) return null;
     const value = Number(hash[name]);
-    if (hash[name] === '' || !Number.isFinite(value) || Number.isNaN(new Date(value).getTime())) throw new Error(`unreadable ${name}`);
+    if (hash[name] === '' || !Number.isFinite(value) || Number.isNaN(new Date(value).getTime()))
+      throw new Error(`unreadable ${name}`);
     return new Date(value);
   };
   const json = (name: string) => {
@@ -398,7 +424,8 @@ function fromHash(hash: Record<string, string>): ServerSideSession {
   const clients = json('clients');
   if (!Array.isArray(clients)) throw new Error('unreadable clients: not a list');
   const data = json('data');
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('unreadable data: not an object');
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new Error('unreadable data: not an object');
   const created = date('created');
   const renewed = date('renewed');
   if (!created || !renewed) throw new Error('missing created or renewed');
@@ -409,7 +436,8 @@ function fromHash(hash: Record<string, string>): ServerSideSession {
     displayName: optional('displayName'),
     clients: clients.map((client: unknown) => {
       const { clientId, sid } = (client ?? {}) as Record<string, unknown>;
-      if (typeof clientId !== 'string' || typeof sid !== 'string') throw new Error('unreadable clients: not {clientId, sid}');
+      if (typeof clientId !== 'string' || typeof sid !== 'string')
+        throw new Error('unreadable clients: not {clientId, sid}');
       return { clientId, sid };
     }),
     created,
@@ -429,9 +457,13 @@ function decodeHash(hash: Record<string, string>, operation: string): ServerSide
   try {
     return fromHash(hash);
   } catch (error) {
-    throw new SessionStoreError('corrupt', `${operation}: the stored session cannot be read (${(error as Error).message})`, {
-      cause: error,
-    });
+    throw new SessionStoreError(
+      'corrupt',
+      `${operation}: the stored session cannot be read (${(error as Error).message})`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

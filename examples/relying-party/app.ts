@@ -97,7 +97,8 @@ export function createRelyingParty(options: RelyingPartyOptions): RelyingParty {
 
   async function callback(req: IncomingMessage, res: ServerResponse) {
     const [id, session] = sessionOf(req);
-    if (!id || !session.pending) return page(res, 400, '<p id="status">No sign-in in progress.</p><p><a href="/">Home</a></p>');
+    if (!id || !session.pending)
+      return page(res, 400, '<p id="status">No sign-in in progress.</p><p><a href="/">Home</a></p>');
     const { verifier, state, nonce } = session.pending;
     sessions.delete(id); // a fresh session id after sign-in (no fixation)
     let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
@@ -109,11 +110,17 @@ export function createRelyingParty(options: RelyingPartyOptions): RelyingParty {
         idTokenExpected: true,
       });
     } catch (error) {
-      return page(res, 400, `<p id="status">Sign-in failed: ${escapeHtml((error as Error).message)}</p><p><a href="/">Home</a></p>`);
+      return page(
+        res,
+        400,
+        `<p id="status">Sign-in failed: ${escapeHtml((error as Error).message)}</p><p><a href="/">Home</a></p>`,
+      );
     }
     const claims = tokens.claims()!;
     // The ID token of the code flow carries little more than `sub` and `sid`; the profile comes from userinfo.
-    const profile = await oidc.fetchUserInfo(await configuration(), tokens.access_token, claims.sub).catch(() => undefined);
+    const profile = await oidc
+      .fetchUserInfo(await configuration(), tokens.access_token, claims.sub)
+      .catch(() => undefined);
     const name = typeof profile?.name === 'string' ? profile.name : undefined;
     const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
     newSession(res, { user: { sub: claims.sub, name, sid, idToken: tokens.id_token! } });
@@ -189,7 +196,9 @@ function page(res: ServerResponse, status: number, body: string): void {
     'Cache-Control': 'no-store',
     'Content-Security-Policy': "default-src 'none'",
   });
-  res.end(`<!doctype html><html><head><meta charset="utf-8"><title>Example app</title></head><body><h1>Example app</h1>${body}</body></html>`);
+  res.end(
+    `<!doctype html><html><head><meta charset="utf-8"><title>Example app</title></head><body><h1>Example app</h1>${body}</body></html>`,
+  );
 }
 
 function redirect(res: ServerResponse, location: string): void {

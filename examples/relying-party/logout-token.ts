@@ -29,9 +29,11 @@ export async function verifyLogoutToken(
     requiredClaims: ['iat', 'jti'],
     maxTokenAge: MAX_AGE_SECONDS,
   });
-  if (protectedHeader.typ !== undefined && protectedHeader.typ.toLowerCase() !== 'logout+jwt') throw new Error(`unexpected typ ${protectedHeader.typ}`);
+  if (protectedHeader.typ !== undefined && protectedHeader.typ.toLowerCase() !== 'logout+jwt')
+    throw new Error(`unexpected typ ${protectedHeader.typ}`);
   const events = (payload as JWTPayload & { events?: Record<string, unknown> }).events;
-  if (typeof events !== 'object' || events === null || typeof events[EVENT] !== 'object') throw new Error('not a back-channel logout event');
+  if (typeof events !== 'object' || events === null || typeof events[EVENT] !== 'object')
+    throw new Error('not a back-channel logout event');
   if ('nonce' in payload) throw new Error('a logout token must not carry a nonce');
   const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
   if (!sid && !payload.sub) throw new Error('neither sid nor sub');

@@ -4,7 +4,17 @@ import { clientSchema, type ClientConfig } from '../../config/schema.js';
 import type { ClientRecord } from '../../stores/sequelize/directory.js';
 import { toClientConfig, toClientInput } from '../provider/clients.js';
 import type { Fail } from './command-group.js';
-import { checkedId, COMMON, COMMON_HELP, directoryGroup, fromConfigNote, savedVerb, type DirectoryOption, type DirectorySubcommand, type DirectoryValues } from './directory-group.js';
+import {
+  checkedId,
+  COMMON,
+  COMMON_HELP,
+  directoryGroup,
+  fromConfigNote,
+  savedVerb,
+  type DirectoryOption,
+  type DirectorySubcommand,
+  type DirectoryValues,
+} from './directory-group.js';
 import { CommandError, UsageError } from './errors.js';
 import { formatTable, printJson } from './output.js';
 
@@ -65,7 +75,8 @@ const FLAG_OF: Record<string, string> = {
 
 function clientFromFlags(values: DirectoryValues, fail: Fail): Record<string, unknown> {
   if (values.public && values.secret !== undefined) throw fail('give --secret or --public, not both');
-  if (values.public && values['auth-method'] !== undefined && values['auth-method'] !== 'none') throw fail('--public means --auth-method none');
+  if (values.public && values['auth-method'] !== undefined && values['auth-method'] !== 'none')
+    throw fail('--public means --auth-method none');
   const client: Record<string, unknown> = {
     client_id: checkedId(values, 'client-id', fail, true),
     client_secret: values.secret,
@@ -136,12 +147,20 @@ const add: DirectorySubcommand<ClientConfig> = {
   },
   async run({ directory, values, config }, client) {
     // A setting the configured servers leave off would be dropped (PAR, DPoP) or make the client unusable (device grant).
-    const problems = clientFeatureProblems(client, config, '').map((problem) => problem.replace(/^([a-z_]+)/, (field) => FLAG_OF[field] ?? field));
+    const problems = clientFeatureProblems(client, config, '').map((problem) =>
+      problem.replace(/^([a-z_]+)/, (field) => FLAG_OF[field] ?? field),
+    );
     // Arguments that contradict the configuration: bad usage, exit code 2 (as the configuration's own check would be).
-    if (problems.length) throw new UsageError(`client "${client.client_id}" asks for what the configuration turns off:\n  ${problems.join('\n  ')}`, CLIENTS_USAGE);
+    if (problems.length)
+      throw new UsageError(
+        `client "${client.client_id}" asks for what the configuration turns off:\n  ${problems.join('\n  ')}`,
+        CLIENTS_USAGE,
+      );
     const existing = await directory.getClient(client.client_id);
     if (existing && !values.replace) {
-      throw new CommandError(`client "${client.client_id}" already exists (source ${existing.source}); give --replace to overwrite it`);
+      throw new CommandError(
+        `client "${client.client_id}" already exists (source ${existing.source}); give --replace to overwrite it`,
+      );
     }
     const outcome = await directory.saveClient({ ...toClientInput(client), disabled: false, source: 'cli' });
     console.log(`${savedVerb(outcome)} client ${client.client_id}.`);
@@ -181,11 +200,17 @@ const remove: DirectorySubcommand<string> = {
   },
   async run({ directory, json }, clientId) {
     const existing = await directory.getClient(clientId);
-    if (!existing || !(await directory.deleteClient(clientId))) throw new CommandError(`no client with id ${JSON.stringify(clientId)}`);
+    if (!existing || !(await directory.deleteClient(clientId)))
+      throw new CommandError(`no client with id ${JSON.stringify(clientId)}`);
     if (json) return printJson({ removed: clientId });
     console.log(`Removed client ${clientId}.`);
     if (existing.source === 'config') console.log(fromConfigNote(`client ${clientId}`));
   },
 };
 
-export const clients = directoryGroup({ name: 'clients', usage: CLIENTS_USAGE, subcommands: { add, list, remove }, jsonInput: ['add'] });
+export const clients = directoryGroup({
+  name: 'clients',
+  usage: CLIENTS_USAGE,
+  subcommands: { add, list, remove },
+  jsonInput: ['add'],
+});

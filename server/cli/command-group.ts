@@ -56,13 +56,15 @@ export interface CommandGroup {
 export function commandGroup<T extends OptionTable, C>(group: CommandGroupDefinition<T, C>): CommandGroup {
   const { name, usage, subcommands } = group;
   const fail: Fail = (message) => new UsageError(message, usage);
-  const optionsFor = (word: string | undefined) => (typeof group.options === 'function' ? group.options(word) : group.options);
+  const optionsFor = (word: string | undefined) =>
+    typeof group.options === 'function' ? group.options(word) : group.options;
   const names = Object.keys(subcommands);
   const listed = group.listed ?? names.join(', ');
 
   async function run(argv: string[]): Promise<void> {
     // The subcommand word first, leniently: the options to parse with may depend on it.
-    const word = parseArgs({ args: argv, strict: false, allowPositionals: true, options: optionsFor(undefined) }).positionals[1];
+    const word = parseArgs({ args: argv, strict: false, allowPositionals: true, options: optionsFor(undefined) })
+      .positionals[1];
     let parsed: ReturnType<typeof parseArgs>;
     try {
       parsed = parseArgs({ args: argv, allowPositionals: true, options: optionsFor(word) });
@@ -82,7 +84,8 @@ export function commandGroup<T extends OptionTable, C>(group: CommandGroupDefini
     if (extra.length) throw fail(`${name} ${word}: unexpected argument "${extra[0]}"`);
     for (const [option, value] of Object.entries(values)) {
       if (value === undefined) continue;
-      if (!(subcommand.options as readonly string[]).includes(option)) throw fail(`--${option} is not an option of ${name} ${word}`);
+      if (!(subcommand.options as readonly string[]).includes(option))
+        throw fail(`--${option} is not an option of ${name} ${word}`);
       const problem = group.checkValue?.(option, value);
       if (problem) throw fail(`--${option} ${problem}`);
     }

@@ -10,10 +10,16 @@ const CONFIG_FLAGS = { port: 'port', issuer: 'issuer', db: 'database.url' } as c
  * flag is what was typed for this one run; a message about its value names the flag). A GATEHOUSE_ variable that looks
  * like a misspelt option gets a warning on stderr.
  */
-export function commandConfig(values: { config?: string } & { [flag in keyof typeof CONFIG_FLAGS]?: string }): GatehouseConfig {
+export function commandConfig(
+  values: { config?: string } & { [flag in keyof typeof CONFIG_FLAGS]?: string },
+): GatehouseConfig {
   const commandLine = (Object.keys(CONFIG_FLAGS) as (keyof typeof CONFIG_FLAGS)[]).flatMap((flag) => {
     const text = values[flag];
     return text === undefined ? [] : [{ flag: `--${flag}`, path: CONFIG_FLAGS[flag], text }];
   });
-  return loadConfig({ file: values.config, commandLine, warn: (message) => console.error(`gatehouse: warning: ${message}`) });
+  return loadConfig({
+    file: values.config,
+    commandLine,
+    warn: (message) => console.error(`gatehouse: warning: ${message}`),
+  });
 }

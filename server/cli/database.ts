@@ -14,7 +14,9 @@ import { CommandError } from './errors.js';
 export async function openStoredDatabase(config: GatehouseConfig): Promise<Sequelize> {
   const url = config.database.url;
   if (url === 'sqlite::memory:' || url === 'sqlite:') {
-    throw new CommandError(`the database is in memory (database.url ${url}): there is nothing to change; give --db or a config file with database.url`);
+    throw new CommandError(
+      `the database is in memory (database.url ${url}): there is nothing to change; give --db or a config file with database.url`,
+    );
   }
   const { sequelize } = await openMigratedDatabase(config.database);
   return sequelize;
@@ -27,9 +29,15 @@ export async function openStoredDatabase(config: GatehouseConfig): Promise<Seque
  * output. Close it when done.
  */
 export async function commandServer(config: GatehouseConfig): Promise<GatehouseServer> {
-  const level = config.logging.level === 'silent' || config.logging.level === 'error' || config.logging.level === 'fatal' ? config.logging.level : 'warn';
+  const level =
+    config.logging.level === 'silent' || config.logging.level === 'error' || config.logging.level === 'fatal'
+      ? config.logging.level
+      : 'warn';
   const logger = pino({ level, base: { service: 'gatehouse-cli' } }, pino.destination({ fd: 2, sync: true }));
-  const input = { ...config, serverSideSessions: { ...config.serverSideSessions, enabled: true, removeExpiredSessions: false } };
+  const input = {
+    ...config,
+    serverSideSessions: { ...config.serverSideSessions, enabled: true, removeExpiredSessions: false },
+  };
   // Loaded here, not at the top: the commands that need no provider start faster without it.
   const { createServer } = await import('../create-server.js');
   const server = await createServer(input as GatehouseConfigInput, { logger, seedDirectory: false });

@@ -79,7 +79,10 @@ export function directoryGroup(definition: {
   return commandGroup({
     ...definition,
     // --json is a flag, except where it carries the input; a word that is no subcommand parses it as a value.
-    options: (word) => (word === undefined || (Object.hasOwn(subcommands, word) && !jsonInput.includes(word)) ? { ...OPTIONS, json: { type: 'boolean' } } : OPTIONS),
+    options: (word) =>
+      word === undefined || (Object.hasOwn(subcommands, word) && !jsonInput.includes(word))
+        ? { ...OPTIONS, json: { type: 'boolean' } }
+        : OPTIONS,
     async open(config, values) {
       const sequelize = await openStoredDatabase(config);
       const directory = new SequelizeDirectory(sequelize, systemClock);
@@ -89,15 +92,33 @@ export function directoryGroup(definition: {
 }
 
 /** A subject, username or client id given as an option, checked as the admin API checks it. */
-export function checkedId(values: DirectoryValues, name: 'subject' | 'username' | 'client-id', fail: Fail, required: true): string;
-export function checkedId(values: DirectoryValues, name: 'subject' | 'username' | 'client-id', fail: Fail, required: false): string | undefined;
-export function checkedId(values: DirectoryValues, name: 'subject' | 'username' | 'client-id', fail: Fail, required: boolean): string | undefined {
+export function checkedId(
+  values: DirectoryValues,
+  name: 'subject' | 'username' | 'client-id',
+  fail: Fail,
+  required: true,
+): string;
+export function checkedId(
+  values: DirectoryValues,
+  name: 'subject' | 'username' | 'client-id',
+  fail: Fail,
+  required: false,
+): string | undefined;
+export function checkedId(
+  values: DirectoryValues,
+  name: 'subject' | 'username' | 'client-id',
+  fail: Fail,
+  required: boolean,
+): string | undefined {
   const value = values[name];
   if (value === undefined) {
     if (required) throw fail(`--${name} is required`);
     return undefined;
   }
-  const problem = problemWith({ name, kind: 'string', maxLength: name === 'client-id' ? MAX_CLIENT_ID : MAX_SUBJECT, description: '' }, value);
+  const problem = problemWith(
+    { name, kind: 'string', maxLength: name === 'client-id' ? MAX_CLIENT_ID : MAX_SUBJECT, description: '' },
+    value,
+  );
   if (problem) throw fail(`--${name} ${problem}`);
   return value;
 }
@@ -108,4 +129,5 @@ export function savedVerb(outcome: SaveOutcome): string {
 }
 
 /** The note after changing an entry that came from the configuration. */
-export const fromConfigNote = (what: string) => `Note: ${what} comes from the configuration; the next start applies the configuration again.`;
+export const fromConfigNote = (what: string) =>
+  `Note: ${what} comes from the configuration; the next start applies the configuration again.`;

@@ -27,5 +27,9 @@ export function reportFailure(error: unknown, generalUsage: string): number {
     return 2;
   }
   console.error(`gatehouse: ${(error as Error).message}`);
-  return error instanceof ConfigError || error instanceof DatabaseDriverMissingError || error instanceof SessionStoreConfigError ? 2 : 1;
+  return error instanceof ConfigError ||
+    error instanceof DatabaseDriverMissingError ||
+    error instanceof SessionStoreConfigError
+    ? 2
+    : 1;
 }

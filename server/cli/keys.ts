@@ -23,7 +23,8 @@ ${COMMON_HELP}
            retiring (published until ...), retired (no longer published; dropped at the next rotation)`;
 
 function refuseConfiguredKeys(config: GatehouseConfig): void {
-  if (config.keys.jwks) throw new CommandError('keys.jwks is set in the configuration: rotate the keys there (put the new key first)');
+  if (config.keys.jwks)
+    throw new CommandError('keys.jwks is set in the configuration: rotate the keys there (put the new key first)');
 }
 
 const rotate: DirectorySubcommand = {
@@ -39,9 +40,12 @@ const rotate: DirectorySubcommand = {
     const when = result.added[0]?.activateAt;
     console.log(`New signing keys: ${result.added.map((key) => `${key.kid} (${key.alg})`).join(', ')}.`);
     if (when && result.added[0].status === 'pending') {
-      console.log(`Published now; they sign from ${when.toISOString()} (keys.activationDelay ${config.keys.activationDelay} s).`);
+      console.log(
+        `Published now; they sign from ${when.toISOString()} (keys.activationDelay ${config.keys.activationDelay} s).`,
+      );
     }
-    for (const key of result.retiring) console.log(`Signs until then, published until ${key.retireAfter!.toISOString()}: ${key.kid} (${key.alg})`);
+    for (const key of result.retiring)
+      console.log(`Signs until then, published until ${key.retireAfter!.toISOString()}: ${key.kid} (${key.alg})`);
     if (result.dropped.length) console.log(`Dropped (past their retire-after time): ${result.dropped.join(', ')}`);
     console.log(`Running servers follow within keys.refreshMs (${config.keys.refreshMs} ms): no restart.`);
   },
@@ -57,7 +61,13 @@ const list: DirectorySubcommand = {
     console.log(
       formatTable([
         ['KID', 'ALG', 'STATUS', 'SIGNS FROM', 'PUBLISHED UNTIL'],
-        ...keys.map((key) => [key.kid, key.alg, key.status, key.activateAt?.toISOString() ?? '-', key.retireAfter?.toISOString() ?? '-']),
+        ...keys.map((key) => [
+          key.kid,
+          key.alg,
+          key.status,
+          key.activateAt?.toISOString() ?? '-',
+          key.retireAfter?.toISOString() ?? '-',
+        ]),
       ]),
     );
   },

@@ -11,7 +11,8 @@ export interface Delivery {
 export async function deliveryOf(server: GatehouseServer, sessionIds: string[]): Promise<Delivery> {
   const counts = { delivered: 0, pending: 0, failed: 0 };
   for (const sessionId of sessionIds) {
-    for (const row of await server.backchannel.outbox.list({ sessionId })) if (row.reason === 'terminated') counts[row.status]++;
+    for (const row of await server.backchannel.outbox.list({ sessionId }))
+      if (row.reason === 'terminated') counts[row.status]++;
   }
   return counts;
 }

@@ -50,7 +50,9 @@ Exit codes: 0 success, 1 failure, 2 bad usage or invalid configuration.`;
 const GROUPS = new Map<string, CommandGroup>([users, clients, keys, sessions].map((group) => [group.name, group]));
 
 /** The commands without, parsed here with their shared options. */
-const COMMANDS = new Map<string, Command>([start, migrate, hashPasswordCommand].map((command) => [command.name, command]));
+const COMMANDS = new Map<string, Command>(
+  [start, migrate, hashPasswordCommand].map((command) => [command.name, command]),
+);
 
 /** The command word, found leniently so that each command group may have options of its own. */
 function commandOf(argv: string[]): string | undefined {

@@ -9,5 +9,12 @@ export function printJson(value: unknown): void {
 export function formatTable(rows: string[][]): string {
   const clean = rows.map((row) => row.map((cell) => cell.replace(/[\u0000-\u001f\u007f]/g, '?')));
   const widths = clean[0].map((_, column) => Math.max(...clean.map((row) => row[column].length)));
-  return clean.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n');
+  return clean
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -96,7 +96,9 @@ const CHECKS: Partial<Record<string, ParamSpec>> = {
  * with --db alone it does not.
  */
 function emptyListNote(config: GatehouseConfig, configured: boolean): string | undefined {
-  const enabledBy = environmentOptions().find((option) => option.path.join('.') === 'serverSideSessions.enabled')!.names;
+  const enabledBy = environmentOptions().find(
+    (option) => option.path.join('.') === 'serverSideSessions.enabled',
+  )!.names;
   const known = configured || enabledBy.some((name) => process.env[name] || process.env[`${name}_FILE`]);
   if (known && !config.serverSideSessions.enabled) {
     return 'Server-side sessions are off in this configuration (serverSideSessions.enabled: false): sign-ins are not recorded.';
@@ -137,7 +139,8 @@ const revoke: Subcommand<Values, SessionsContext> = {
   options: [...COMMON, 'subject', 'session-id', ...REVOKE_ONLY],
   prepare(values, fail) {
     const given = [values['session-id'] && '--session-id', values.subject && '--subject'].filter(Boolean);
-    if (given.length !== 1) throw fail(`sessions revoke needs exactly one of --session-id or --subject${given.length ? ', not both' : ''}`);
+    if (given.length !== 1)
+      throw fail(`sessions revoke needs exactly one of --session-id or --subject${given.length ? ', not both' : ''}`);
   },
   async run({ server, values, issuerKnown }) {
     const sessionId = values['session-id'];
@@ -150,14 +153,17 @@ const revoke: Subcommand<Values, SessionsContext> = {
       sendBackchannelLogout: !values['no-backchannel'],
       actor: 'cli',
     });
-    if (sessionId && result.sessions.length === 0) throw new CommandError(`no session with id ${JSON.stringify(sessionId)}`);
+    if (sessionId && result.sessions.length === 0)
+      throw new CommandError(`no session with id ${JSON.stringify(sessionId)}`);
     if (result.notificationsQueued > 0 && issuerKnown) await server.backchannel.runOnce();
     const delivery = await deliveryOf(server, result.sessions);
     if (values.json) {
       printJson({ ...result, delivery });
       return;
     }
-    const who = sessionId ? `session ${sessionId}` : `${values.subject}: ${result.sessions.length} session(s)${result.sessions.length ? ` (${result.sessions.join(', ')})` : ''}`;
+    const who = sessionId
+      ? `session ${sessionId}`
+      : `${values.subject}: ${result.sessions.length} session(s)${result.sessions.length ? ` (${result.sessions.join(', ')})` : ''}`;
     console.log(`Revoked ${who}.`);
     console.log(`Grants revoked: ${result.grantsRevoked}`);
     console.log(deliveryLine(result.notificationsQueued, delivery, issuerKnown ? 'to be retried' : 'to be delivered'));

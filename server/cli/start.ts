@@ -43,9 +43,14 @@ export const start: Command = {
       throw error;
     }
     const { url, metricsPort } = listening;
-    server.logger.info({ issuer: config.issuer, url, serverSideSessions: config.serverSideSessions.enabled }, `Gatehouse listening on ${url}`);
+    server.logger.info(
+      { issuer: config.issuer, url, serverSideSessions: config.serverSideSessions.enabled },
+      `Gatehouse listening on ${url}`,
+    );
     if (isPretty(config.logging)) {
-      process.stdout.write(`\n${startBanner({ config: server.config, metricsPort, storeName: server.sessionStore?.constructor.name })}\n`);
+      process.stdout.write(
+        `\n${startBanner({ config: server.config, metricsPort, storeName: server.sessionStore?.constructor.name })}\n`,
+      );
     }
     let stopping = false;
     const stop = (signal: string) => {

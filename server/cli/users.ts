@@ -13,7 +13,15 @@ import { hashPassword } from '../provider/passwords.js';
 import { UserOffboarding, type AccessEnded } from '../provider/user-offboarding.js';
 import { lockoutJson, problemWith } from '../routes/admin-api-params.js';
 import { commandServer } from './database.js';
-import { checkedId, COMMON, COMMON_HELP, directoryGroup, fromConfigNote, savedVerb, type DirectorySubcommand } from './directory-group.js';
+import {
+  checkedId,
+  COMMON,
+  COMMON_HELP,
+  directoryGroup,
+  fromConfigNote,
+  savedVerb,
+  type DirectorySubcommand,
+} from './directory-group.js';
 import { CommandError } from './errors.js';
 import { deliveryLine, deliveryOf } from './logout-delivery.js';
 import { formatTable, printJson } from './output.js';
@@ -56,7 +64,8 @@ export function parseClaim(raw: string, fail: (message: string) => Error): [stri
   const isJson = raw[at - 1] === ':';
   const name = raw.slice(0, isJson ? at - 1 : at);
   const value = raw.slice(at + 1);
-  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(name)) throw fail(`--claim "${raw}": the claim name must be 1 to 64 letters, digits or _ . : -`);
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(name))
+    throw fail(`--claim "${raw}": the claim name must be 1 to 64 letters, digits or _ . : -`);
   if (name === 'sub') throw fail('--claim sub: the subject is set with --subject');
   if (!isJson) return [name, value];
   try {
@@ -71,24 +80,35 @@ const add: DirectorySubcommand<UserArgs> = {
   async prepare(values, fail) {
     const subject = checkedId(values, 'subject', fail, true);
     const username = checkedId(values, 'username', fail, false);
-    if (values.password !== undefined && values['password-stdin']) throw fail('give --password or --password-stdin, not both');
+    if (values.password !== undefined && values['password-stdin'])
+      throw fail('give --password or --password-stdin, not both');
     let password = values.password;
     if (values['password-stdin']) password = await readStdin();
     if (password !== undefined && (password.length < 1 || password.length > 1024)) {
-      throw fail(`--${values['password-stdin'] ? 'password-stdin' : 'password'}: the password must be 1 to 1024 characters`);
+      throw fail(
+        `--${values['password-stdin'] ? 'password-stdin' : 'password'}: the password must be 1 to 1024 characters`,
+      );
     }
     const claims = Object.fromEntries((values.claim ?? []).map((raw) => parseClaim(raw, fail)));
     const roles = values.role ?? [];
-    const badRole = roles.find((role) => problemWith({ name: 'role', kind: 'string', maxLength: 64, description: '' }, role));
-    if (badRole !== undefined) throw fail(`--role "${badRole}": a role is 1 to 64 characters without control characters`);
+    const badRole = roles.find((role) =>
+      problemWith({ name: 'role', kind: 'string', maxLength: 64, description: '' }, role),
+    );
+    if (badRole !== undefined)
+      throw fail(`--role "${badRole}": a role is 1 to 64 characters without control characters`);
     return { subject, username, password, claims, roles: [...new Set(roles)] };
   },
   async run({ directory, config, values, json }, args) {
     const existing = await directory.getUser(args.subject);
     if (existing && !values.replace) {
-      throw new CommandError(`user "${args.subject}" already exists (source ${existing.source}); give --replace to overwrite it`);
+      throw new CommandError(
+        `user "${args.subject}" already exists (source ${existing.source}); give --replace to overwrite it`,
+      );
     }
-    const passwordHash = args.password !== undefined ? await hashPassword(args.password, config.passwordHashing) : (existing?.passwordHash ?? null);
+    const passwordHash =
+      args.password !== undefined
+        ? await hashPassword(args.password, config.passwordHashing)
+        : (existing?.passwordHash ?? null);
     let outcome: SaveOutcome;
     try {
       outcome = await directory.saveUser({
@@ -106,7 +126,9 @@ const add: DirectorySubcommand<UserArgs> = {
     }
     const user = (await directory.getUser(args.subject))!;
     if (json) return printJson({ outcome, user: publicUser(user) });
-    console.log(`${savedVerb(outcome)} user ${user.subject} (username ${user.username}${user.passwordHash ? '' : ', no password'}).`);
+    console.log(
+      `${savedVerb(outcome)} user ${user.subject} (username ${user.username}${user.passwordHash ? '' : ', no password'}).`,
+    );
     if (user.source === 'config') console.log(fromConfigNote(`user ${user.subject}`));
   },
 };
@@ -145,14 +167,23 @@ const remove: DirectorySubcommand<string> = {
     // The user's sessions, tokens and grants end too, through a Gatehouse on this database as `gatehouse sessions
     // revoke` does it. It always looks in the session store: this configuration (perhaps only --db) need not say
     // whether the servers running on the database keep server-side sessions, and a store without any costs one query.
-    const server = await commandServer({ ...config, serverSideSessions: { ...config.serverSideSessions, enabled: true } });
+    const server = await commandServer({
+      ...config,
+      serverSideSessions: { ...config.serverSideSessions, enabled: true },
+    });
     try {
-      if (!(await server.accounts.remove(subject))) throw new CommandError(`no user with subject ${JSON.stringify(subject)}`);
+      if (!(await server.accounts.remove(subject)))
+        throw new CommandError(`no user with subject ${JSON.stringify(subject)}`);
       let ended: AccessEnded;
       try {
-        ended = await new UserOffboarding({ sessions: server.sessions, logger: server.logger }).endAccess(subject, 'cli');
+        ended = await new UserOffboarding({ sessions: server.sessions, logger: server.logger }).endAccess(
+          subject,
+          'cli',
+        );
       } catch (error) {
-        throw new CommandError(`removed user ${subject}, but ending their sessions failed (${loggableMessage(error)}); gatehouse sessions revoke --subject ${subject} ends them`);
+        throw new CommandError(
+          `removed user ${subject}, but ending their sessions failed (${loggableMessage(error)}); gatehouse sessions revoke --subject ${subject} ends them`,
+        );
       }
       // Delivered now, with this configuration's issuer; the outbox is durable, so a failed attempt is retried by a running server.
       if (ended.notificationsQueued > 0) await server.backchannel.runOnce();
@@ -160,7 +191,9 @@ const remove: DirectorySubcommand<string> = {
       const { sessions, grantsRevoked, notificationsQueued } = ended;
       if (json) return printJson({ removed: subject, sessions, grantsRevoked, notificationsQueued, delivery });
       console.log(`Removed user ${subject}.`);
-      console.log(`Sessions ended: ${sessions.length}${sessions.length ? ` (${sessions.join(', ')})` : ''}; grants revoked: ${grantsRevoked}`);
+      console.log(
+        `Sessions ended: ${sessions.length}${sessions.length ? ` (${sessions.join(', ')})` : ''}; grants revoked: ${grantsRevoked}`,
+      );
       console.log(deliveryLine(notificationsQueued, delivery));
       if (existing.source === 'config') console.log(fromConfigNote(`user ${subject}`));
     } finally {
@@ -177,16 +210,27 @@ const unlock: DirectorySubcommand<string> = {
   async run({ sequelize, directory, config, json }, subject) {
     const user = await directory.getUser(subject);
     if (!user) throw new CommandError(`no user with subject ${JSON.stringify(subject)}`);
-    const throttle = new LoginThrottle(new LoginAttempts(sequelize, systemClock), config.login, { nameKey: await loginNameKey(sequelize), clock: systemClock });
+    const throttle = new LoginThrottle(new LoginAttempts(sequelize, systemClock), config.login, {
+      nameKey: await loginNameKey(sequelize),
+      clock: systemClock,
+    });
     const before = lockoutJson(user, await throttle.status(user.username));
     const cleared = await throttle.unlock(user.username);
     if (json) return printJson({ subject, username: user.username, cleared, before });
     const lifted = [
-      ...(before.untrustedClients.lockedUntil ? [`untrusted clients (locked until ${before.untrustedClients.lockedUntil})`] : []),
-      ...before.addresses.filter((entry) => entry.lockedUntil).map((entry) => `${entry.address} (locked until ${entry.lockedUntil})`),
-      ...(before.devices.invalidated ? [`${before.devices.invalidated} invalidated device${before.devices.invalidated > 1 ? 's' : ''}`] : []),
+      ...(before.untrustedClients.lockedUntil
+        ? [`untrusted clients (locked until ${before.untrustedClients.lockedUntil})`]
+        : []),
+      ...before.addresses
+        .filter((entry) => entry.lockedUntil)
+        .map((entry) => `${entry.address} (locked until ${entry.lockedUntil})`),
+      ...(before.devices.invalidated
+        ? [`${before.devices.invalidated} invalidated device${before.devices.invalidated > 1 ? 's' : ''}`]
+        : []),
     ];
-    console.log(`Unlocked user ${subject} (username ${user.username}): ${cleared} counter${cleared === 1 ? '' : 's'} cleared.`);
+    console.log(
+      `Unlocked user ${subject} (username ${user.username}): ${cleared} counter${cleared === 1 ? '' : 's'} cleared.`,
+    );
     console.log(lifted.length ? `Lifted: ${lifted.join('; ')}.` : 'Nothing was locked.');
   },
 };

@@ -26,29 +26,67 @@ export function retryAfterOnUnavailable(): Middleware {
   return async (ctx, next) => {
     const res = ctx.res;
     onHeaders(res, () => {
-      if (res.statusCode === 503 && !res.hasHeader('retry-after')) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+      if (res.statusCode === 503 && !res.hasHeader('retry-after'))
+        res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     });
     await next();
   };
 }
 
-const STORE_ERROR_STATUS: Record<string, number> = { invalid_filter: 400, invalid_argument: 400, not_found: 404, duplicate: 409 };
+const STORE_ERROR_STATUS: Record<string, number> = {
+  invalid_filter: 400,
+  invalid_argument: 400,
+  not_found: 404,
+  duplicate: 409,
+};
 
 /** Status, stable code and public message of any error (HttpError, a store error, an oidc-provider error, ...). */
-export function describeError(caught: unknown): { status: number; code: string; message: string; details?: Record<string, string> } {
+export function describeError(caught: unknown): {
+  status: number;
+  code: string;
+  message: string;
+  details?: Record<string, string>;
+} {
   if (isDatabaseUnavailable(caught)) {
-    return { status: 503, code: 'temporarily_unavailable', message: 'the service is temporarily unavailable (database unreachable); try again shortly' };
+    return {
+      status: 503,
+      code: 'temporarily_unavailable',
+      message: 'the service is temporarily unavailable (database unreachable); try again shortly',
+    };
   }
   if (isSessionStoreError(caught, 'unavailable')) {
-    return { status: 503, code: 'temporarily_unavailable', message: 'the service is temporarily unavailable (session store unreachable); try again shortly' };
+    return {
+      status: 503,
+      code: 'temporarily_unavailable',
+      message: 'the service is temporarily unavailable (session store unreachable); try again shortly',
+    };
   }
-  const error = caught as Partial<HttpError> & Error & { error?: string; error_description?: string; statusCode?: number };
-  let status = typeof error.status === 'number' ? error.status : typeof error.statusCode === 'number' ? error.statusCode : 500;
+  const error = caught as Partial<HttpError> &
+    Error & { error?: string; error_description?: string; statusCode?: number };
+  let status =
+    typeof error.status === 'number' ? error.status : typeof error.statusCode === 'number' ? error.statusCode : 500;
   if (isSessionStoreError(caught)) status = STORE_ERROR_STATUS[caught.code] ?? 500;
   if (!(status >= 400 && status < 600)) status = 500;
-  const code = typeof error.error === 'string' ? error.error : typeof error.code === 'string' ? error.code : status < 500 ? 'bad_request' : 'server_error';
-  const message = status < 500 ? (error.error_description ?? error.message) : status === 503 ? 'the service is temporarily unavailable; try again shortly' : 'internal server error';
-  return { status, code: status < 500 ? code : code === 'storage' ? 'server_error' : code, message, details: error.details };
+  const code =
+    typeof error.error === 'string'
+      ? error.error
+      : typeof error.code === 'string'
+        ? error.code
+        : status < 500
+          ? 'bad_request'
+          : 'server_error';
+  const message =
+    status < 500
+      ? (error.error_description ?? error.message)
+      : status === 503
+        ? 'the service is temporarily unavailable; try again shortly'
+        : 'internal server error';
+  return {
+    status,
+    code: status < 500 ? code : code === 'storage' ? 'server_error' : code,
+    message,
+    details: error.details,
+  };
 }
 
 export class HttpError extends Error {
@@ -56,7 +94,12 @@ export class HttpError extends Error {
   readonly code: string;
   readonly expose: boolean;
   readonly details?: Record<string, string>;
-  constructor(status: number, code: string, message: string, options?: { cause?: unknown; details?: Record<string, string> }) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, string> },
+  ) {
     super(message, options);
     this.name = 'HttpError';
     this.status = status;
@@ -83,7 +126,11 @@ export function errorHandler(logger: Logger, render: PageRenderer, outage: Outag
       // A database outage is logged once (with its cause) by the outage tracker, not once per request.
       if (status === 503 && isDatabaseUnavailable(caught)) outage.failed(caught, ctx.path);
       else if (status === 503) logger.warn({ reqId: ctx.state.requestId, err }, 'service unavailable');
-      else if (status >= 500) logger.error({ reqId: ctx.state.requestId, err: { ...err, stack: error?.stack?.split('\n').slice(1, 8).join('\n') } }, 'unhandled error');
+      else if (status >= 500)
+        logger.error(
+          { reqId: ctx.state.requestId, err: { ...err, stack: error?.stack?.split('\n').slice(1, 8).join('\n') } },
+          'unhandled error',
+        );
       ctx.status = status;
       if (ctx.path.startsWith('/admin/api/') || ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: code, message, ...(details ? { details } : {}), requestId: ctx.state.requestId };

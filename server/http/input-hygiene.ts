@@ -56,7 +56,8 @@ export function formParser(): Middleware {
     parse(ctx, async () => {
       const body = (ctx.request.body ?? {}) as Record<string, unknown>;
       const bad = Object.entries(body).find(([, value]) => hasControl(value));
-      if (bad) throw new HttpError(400, 'invalid_request', `form field "${bad[0].slice(0, 40)}" contains control characters`);
+      if (bad)
+        throw new HttpError(400, 'invalid_request', `form field "${bad[0].slice(0, 40)}" contains control characters`);
       await next();
     });
 }

@@ -9,7 +9,11 @@ import type { Context } from 'koa';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
 
-export type PageRenderer = (ctx: Context | { type: string; body: unknown; set(field: string, value: string): void }, view: string, data?: Record<string, unknown>) => void;
+export type PageRenderer = (
+  ctx: Context | { type: string; body: unknown; set(field: string, value: string): void },
+  view: string,
+  data?: Record<string, unknown>,
+) => void;
 
 export function contentSecurityPolicy(nonce: string): string {
   return [

@@ -10,7 +10,20 @@ const PROVIDER_ROUTES: [RegExp, string][] = [
   [/^\/session\/end\/success$/, '/session/end/success'],
   [/^\/device\/[^/]+$/, '/device/:uid'],
 ];
-const PROVIDER_EXACT = new Set(['/auth', '/token', '/me', '/jwks', '/token/introspection', '/token/revocation', '/session/end', '/.well-known/openid-configuration', '/reg', '/request', '/device', '/device/auth']);
+const PROVIDER_EXACT = new Set([
+  '/auth',
+  '/token',
+  '/me',
+  '/jwks',
+  '/token/introspection',
+  '/token/revocation',
+  '/session/end',
+  '/.well-known/openid-configuration',
+  '/reg',
+  '/request',
+  '/device',
+  '/device/auth',
+]);
 
 export function routeLabel(path: string, matched?: string): string {
   if (matched) return matched;
@@ -24,5 +37,3 @@ export function loggablePath(path: string, matched?: string): string {
   const label = routeLabel(path, matched);
   return label === 'other' ? path.slice(0, 200) : label;
 }
-
-

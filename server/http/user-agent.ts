@@ -37,7 +37,8 @@ export function describeUserAgent(userAgent: string | null | undefined): string 
   }
   if (!browser) {
     const product = /^([^\s/()]{1,40})(?:\/([^\s()]{1,20}))?/.exec(ua.trim());
-    browser = product && product[1] !== 'Mozilla' ? [product[1], product[2]].filter(Boolean).join(' ') : 'Unknown browser';
+    browser =
+      product && product[1] !== 'Mozilla' ? [product[1], product[2]].filter(Boolean).join(' ') : 'Unknown browser';
   }
   const system = SYSTEMS.find(([, pattern]) => pattern.test(ua))?.[0];
   return system ? `${browser} on ${system}` : browser;

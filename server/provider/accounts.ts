@@ -8,21 +8,46 @@
  */
 import type { Account, AccountClaims, KoaContextWithOIDC } from 'oidc-provider';
 import type { SaveOutcome, SequelizeDirectory, UserInput, UserRecord } from '../../stores/sequelize/directory.js';
-import { createDummyHash, describeHashing, hashPassword, needsRehash, verifyPassword, type PasswordHashing } from './passwords.js';
+import {
+  createDummyHash,
+  describeHashing,
+  hashPassword,
+  needsRehash,
+  verifyPassword,
+  type PasswordHashing,
+} from './passwords.js';
 
 export type { UserRecord } from '../../stores/sequelize/directory.js';
 
 /** Which claims each scope releases. */
 export const SCOPE_CLAIMS: Record<string, string[]> = {
   openid: ['sub'],
-  profile: ['name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at'],
+  profile: [
+    'name',
+    'given_name',
+    'family_name',
+    'middle_name',
+    'nickname',
+    'preferred_username',
+    'profile',
+    'picture',
+    'website',
+    'gender',
+    'birthdate',
+    'zoneinfo',
+    'locale',
+    'updated_at',
+  ],
   email: ['email', 'email_verified'],
   address: ['address'],
   phone: ['phone_number', 'phone_number_verified'],
 };
 
 /** The name to show for a user: the `name` claim, else the username, else the subject. */
-export function displayNameOf(user: Pick<UserRecord, 'claims' | 'username' | 'subject'> | undefined, fallback = ''): string {
+export function displayNameOf(
+  user: Pick<UserRecord, 'claims' | 'username' | 'subject'> | undefined,
+  fallback = '',
+): string {
   if (!user) return fallback;
   return typeof user.claims.name === 'string' && user.claims.name ? user.claims.name : user.username || user.subject;
 }
@@ -55,8 +80,12 @@ export class AccountDirectory {
     try {
       await this.#dummyHash;
     } catch (error) {
-      throw new Error(`passwordHashing: ${describeHashing(this.#hashing)} does not work on this runtime (Node.js ${process.version}): ${(error as Error).message}` +
-        (this.#hashing.algorithm === 'argon2id' ? '; argon2id needs node:crypto argon2 (Node.js >= 24.16 with OpenSSL 3.2 or later), or set passwordHashing.algorithm: scrypt' : ''));
+      throw new Error(
+        `passwordHashing: ${describeHashing(this.#hashing)} does not work on this runtime (Node.js ${process.version}): ${(error as Error).message}` +
+          (this.#hashing.algorithm === 'argon2id'
+            ? '; argon2id needs node:crypto argon2 (Node.js >= 24.16 with OpenSSL 3.2 or later), or set passwordHashing.algorithm: scrypt'
+            : ''),
+      );
     }
   }
 
@@ -114,7 +143,11 @@ export class AccountDirectory {
     // Only the hash, and only if it is the one just checked: `user` may be a stale copy (an administrator may have
     // disabled the user or reset the password while the sign-in ran), and writing it back would undo that.
     try {
-      return await this.#directory.replacePasswordHash(user.subject, user.passwordHash, await this.hashPassword(password));
+      return await this.#directory.replacePasswordHash(
+        user.subject,
+        user.passwordHash,
+        await this.hashPassword(password),
+      );
     } finally {
       this.#cache.delete(user.subject);
     }

@@ -128,11 +128,25 @@ export class ApiRegistry {
    * a coordinated client's also at logout and expiry (they are bound to the session), while another client's
    * offline_access ones outlive those. A JWT cannot be revoked: its lifetime is what bounds it.
    */
-  describe(identifier: string, options: { coordinated: boolean; clientCredentials?: boolean }): ApiTokenDescription | undefined {
+  describe(
+    identifier: string,
+    options: { coordinated: boolean; clientCredentials?: boolean },
+  ): ApiTokenDescription | undefined {
     const api = this.find(identifier);
     if (!api) return undefined;
     const ttl = api.accessTokenTtl ?? (options.clientCredentials ? this.#ttl.clientCredentials : this.#ttl.accessToken);
-    const lifetime: TokenLifetime = api.tokenFormat === 'jwt' ? 'until-expiry' : options.coordinated ? 'revoked-with-session' : 'revoked-on-revocation';
-    return { identifier: api.identifier, name: api.name ?? api.identifier, tokenFormat: api.tokenFormat, ttl, lifetime };
+    const lifetime: TokenLifetime =
+      api.tokenFormat === 'jwt'
+        ? 'until-expiry'
+        : options.coordinated
+          ? 'revoked-with-session'
+          : 'revoked-on-revocation';
+    return {
+      identifier: api.identifier,
+      name: api.name ?? api.identifier,
+      tokenFormat: api.tokenFormat,
+      ttl,
+      lifetime,
+    };
   }
 }

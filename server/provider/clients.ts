@@ -12,7 +12,13 @@ import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
 import { GATEHOUSE_SCOPES, PRIVILEGED_SCOPES } from '../../config/load.js';
 import type { ClientConfig } from '../../config/schema.js';
 import { classifyDatabaseError } from '../../stores/sequelize/errors.js';
-import type { ClientInput, ClientRecord, ClientSettingsRecord, SaveOutcome, SequelizeDirectory } from '../../stores/sequelize/directory.js';
+import type {
+  ClientInput,
+  ClientRecord,
+  ClientSettingsRecord,
+  SaveOutcome,
+  SequelizeDirectory,
+} from '../../stores/sequelize/directory.js';
 
 export type { ClientRecord } from '../../stores/sequelize/directory.js';
 
@@ -37,7 +43,9 @@ export function toProviderClient(client: ClientConfig): ClientMetadata {
     // ones (the admin API's) must be named by the client itself.
     scope: metadata.scope ?? UNPRIVILEGED_SCOPES,
     // Logout tokens carry the sid unless a client explicitly opts out.
-    ...(metadata.backchannel_logout_uri ? { backchannel_logout_session_required: metadata.backchannel_logout_session_required ?? true } : {}),
+    ...(metadata.backchannel_logout_uri
+      ? { backchannel_logout_session_required: metadata.backchannel_logout_session_required ?? true }
+      : {}),
   } as ClientMetadata;
 }
 
@@ -46,13 +54,18 @@ export function toClientInput(client: ClientConfig): Omit<ClientInput, 'source' 
   const { skipConsent, coordinateLifetimeWithUserSession, ...metadata } = client;
   const settings: ClientSettingsRecord = {};
   if (skipConsent !== undefined) settings.skipConsent = skipConsent;
-  if (coordinateLifetimeWithUserSession !== undefined) settings.coordinateLifetimeWithUserSession = coordinateLifetimeWithUserSession;
+  if (coordinateLifetimeWithUserSession !== undefined)
+    settings.coordinateLifetimeWithUserSession = coordinateLifetimeWithUserSession;
   return { clientId: client.client_id, metadata: withoutUndefined(metadata), settings };
 }
 
 /** The configured shape of a stored client (metadata and settings together). */
 export function toClientConfig(record: Pick<ClientRecord, 'clientId' | 'metadata' | 'settings'>): ClientConfig {
-  return { ...(record.metadata as Omit<ClientConfig, 'client_id'>), ...record.settings, client_id: record.clientId } as ClientConfig;
+  return {
+    ...(record.metadata as Omit<ClientConfig, 'client_id'>),
+    ...record.settings,
+    client_id: record.clientId,
+  } as ClientConfig;
 }
 
 function withoutUndefined<T extends object>(value: T): Record<string, unknown> {
@@ -111,7 +124,8 @@ export class ClientDirectory {
 
   /** Reads every enabled client's settings once (at start), so the session code knows them before first use. */
   async load(): Promise<void> {
-    for (const client of await this.#directory.listClients({ enabledOnly: true })) this.#remember(client.clientId, client);
+    for (const client of await this.#directory.listClients({ enabledOnly: true }))
+      this.#remember(client.clientId, client);
   }
 
   /** The enabled client with this id, or undefined (cached briefly). */

@@ -39,7 +39,8 @@ export interface ProviderConfigurationInput {
 
 export function providerConfiguration(input: ProviderConfigurationInput): Configuration {
   const { config, keys, accounts, adapter, render, clock, clients, apis, findAccountGrant } = input;
-  const accountName = async (accountId: string | undefined) => displayNameOf(accountId ? await accounts.find(accountId) : undefined, accountId ?? '');
+  const accountName = async (accountId: string | undefined) =>
+    displayNameOf(accountId ? await accounts.find(accountId) : undefined, accountId ?? '');
   return {
     adapter,
     // Only the reserved console client is static; every other client comes from the directory (the Client adapter).
@@ -51,7 +52,9 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
       short: { signed: true, sameSite: 'lax', httpOnly: true },
     },
     findAccount: accounts.findAccount,
-    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, scope === 'openid' ? ['sub'] : claims])),
+    claims: Object.fromEntries(
+      Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, scope === 'openid' ? ['sub'] : claims]),
+    ),
     scopes: GATEHOUSE_SCOPES,
     // Scope claims in ID tokens too (idToken.scopeClaims), or only in userinfo (the provider's conformant default).
     conformIdTokenClaims: !config.idToken.scopeClaims,
@@ -67,7 +70,9 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
       const { Grant } = ctx.oidc.provider;
       const clientId = ctx.oidc.client!.clientId;
       const accountId = ctx.oidc.session!.accountId;
-      const own = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? ctx.oidc.session!.grantIdFor(clientId);
+      const own =
+        (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ??
+        ctx.oidc.session!.grantIdFor(clientId);
       if (own) return Grant.find(own);
       const rememberedId = accountId ? await findAccountGrant(accountId, clientId) : undefined;
       const remembered = rememberedId ? await Grant.find(rememberedId) : undefined;
@@ -84,14 +89,22 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
       await copy.save();
       return copy;
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountCheck() },
-    routes: { code_verification: DEVICE_PATH, device_authorization: `${DEVICE_PATH}/auth`, pushed_authorization_request: '/request' },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: interactionPolicyWithAccountCheck(),
+    },
+    routes: {
+      code_verification: DEVICE_PATH,
+      device_authorization: `${DEVICE_PATH}/auth`,
+      pushed_authorization_request: '/request',
+    },
     features: {
       devInteractions: { enabled: false },
       // A client may introspect its own tokens; an API (its introspectionClientId) the tokens whose audience it is.
       introspection: {
         enabled: true,
-        allowedPolicy: async (_ctx, client, token) => apis.mayIntrospect(client.clientId, token as Parameters<ApiRegistry['mayIntrospect']>[1]),
+        allowedPolicy: async (_ctx, client, token) =>
+          apis.mayIntrospect(client.clientId, token as Parameters<ApiRegistry['mayIntrospect']>[1]),
       },
       // A client may only revoke its own tokens; the revocation endpoint answers 200 either way (RFC 7009).
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
@@ -111,7 +124,12 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
         allowUnregisteredRedirectUris: false,
       },
       dPoP: config.dpop.enabled
-        ? { enabled: true, nonceSecret: requireSecret(input.dpopNonceSecret), requireNonce: () => config.dpop.requireNonce, allowReplay: false }
+        ? {
+            enabled: true,
+            nonceSecret: requireSecret(input.dpopNonceSecret),
+            requireNonce: () => config.dpop.requireNonce,
+            allowReplay: false,
+          }
         : { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
@@ -173,8 +191,14 @@ function requireSecret(secret: Buffer | undefined): Buffer {
 function interactionPolicyWithAccountCheck() {
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
-  const accountGone = new interactionPolicy.Check('account_unavailable', 'End-User authentication is required', 'login_required', (ctx) =>
-    ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+  const accountGone = new interactionPolicy.Check(
+    'account_unavailable',
+    'End-User authentication is required',
+    'login_required',
+    (ctx) =>
+      ctx.oidc.session?.accountId && !ctx.oidc.account
+        ? interactionPolicy.Check.REQUEST_PROMPT
+        : interactionPolicy.Check.NO_NEED_TO_PROMPT,
   );
   login.checks.splice(login.checks.findIndex((check) => check.reason === 'no_session') + 1, 0, accountGone);
   return policy;

@@ -28,8 +28,14 @@ export interface SeedOutcome {
 }
 
 /** Seeds the directory. */
-export async function seedDirectory(directory: SequelizeDirectory, config: GatehouseConfig, logger: Logger): Promise<SeedOutcome> {
-  const accounts = await Promise.all(config.accounts.map((account) => withHashedPassword(directory, account, config.passwordHashing)));
+export async function seedDirectory(
+  directory: SequelizeDirectory,
+  config: GatehouseConfig,
+  logger: Logger,
+): Promise<SeedOutcome> {
+  const accounts = await Promise.all(
+    config.accounts.map((account) => withHashedPassword(directory, account, config.passwordHashing)),
+  );
   let disabledUsers: string[] = [];
   try {
     const result = await directory.applySeed({
@@ -43,11 +49,14 @@ export async function seedDirectory(directory: SequelizeDirectory, config: Gateh
       clients: config.clients.map(toClientInput),
     });
     logger.info({ users: result.users, clients: result.clients }, 'directory seeded from the configuration');
-    if (result.takenOver.length) logger.warn({ entries: result.takenOver }, 'configured entries replaced ones added with the CLI or the API');
+    if (result.takenOver.length)
+      logger.warn({ entries: result.takenOver }, 'configured entries replaced ones added with the CLI or the API');
     disabledUsers = await retired(directory, config);
   } catch (error) {
     if (error instanceof UsernameTakenError) {
-      const index = accounts.findIndex((account) => (account.username ?? account.subject).toLowerCase() === error.username.toLowerCase());
+      const index = accounts.findIndex(
+        (account) => (account.username ?? account.subject).toLowerCase() === error.username.toLowerCase(),
+      );
       throw new ConfigError([
         `accounts[${index}].username: ${error.message}; remove or rename that user first (gatehouse users remove --subject ${error.holder})`,
       ]);
@@ -56,7 +65,10 @@ export async function seedDirectory(directory: SequelizeDirectory, config: Gateh
   }
   const autoLogin = config.login.autoLogin;
   if (autoLogin && !(await directory.getUser(autoLogin))) {
-    logger.warn({ subject: autoLogin }, 'login.autoLogin names no user yet; the login page shows until one with that subject exists');
+    logger.warn(
+      { subject: autoLogin },
+      'login.autoLogin names no user yet; the login page shows until one with that subject exists',
+    );
   }
   return { config: { ...config, accounts }, disabledUsers };
 }
@@ -68,7 +80,11 @@ async function retired(directory: SequelizeDirectory, config: GatehouseConfig): 
   return users.filter((user) => !configured.has(user.subject)).map((user) => user.subject);
 }
 
-async function withHashedPassword(directory: SequelizeDirectory, account: AccountConfig, params: GatehouseConfig['passwordHashing']): Promise<AccountConfig> {
+async function withHashedPassword(
+  directory: SequelizeDirectory,
+  account: AccountConfig,
+  params: GatehouseConfig['passwordHashing'],
+): Promise<AccountConfig> {
   const { password, ...rest } = account;
   if (password === undefined) return rest;
   const stored = (await directory.getUser(account.subject))?.passwordHash;

@@ -8,8 +8,11 @@ import type { Sequelize } from 'sequelize';
 import { getOrCreateSecret } from '../../stores/sequelize/secrets.js';
 
 export async function loadDpopNonceSecret(sequelize: Sequelize): Promise<Buffer> {
-  const stored = await getOrCreateSecret(sequelize, 'dpop-nonce-secret', async () => randomBytes(32).toString('base64url'));
+  const stored = await getOrCreateSecret(sequelize, 'dpop-nonce-secret', async () =>
+    randomBytes(32).toString('base64url'),
+  );
   const secret = Buffer.from(stored, 'base64url');
-  if (secret.length !== 32) throw new Error('the stored DPoP nonce secret (gatehouse_secrets "dpop-nonce-secret") is not 32 bytes');
+  if (secret.length !== 32)
+    throw new Error('the stored DPoP nonce secret (gatehouse_secrets "dpop-nonce-secret") is not 32 bytes');
   return secret;
 }

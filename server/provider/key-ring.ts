@@ -38,12 +38,16 @@ interface ProviderInternals {
 
 // A specifier TypeScript does not resolve (the file has no types); Node resolves it in the installed package.
 const WEAK_CACHE: string = 'oidc-provider/lib/helpers/weak_cache.js';
-const { default: internalsOf } = (await import(WEAK_CACHE)) as { default: (provider: object) => ProviderInternals | undefined };
+const { default: internalsOf } = (await import(WEAK_CACHE)) as {
+  default: (provider: object) => ProviderInternals | undefined;
+};
 
 const PUBLIC_MEMBERS = ['kty', 'use', 'kid', 'alg', 'crv', 'e', 'n', 'x', 'y'] as const;
 
 function publicJwk(key: Jwk): Jwk {
-  return Object.fromEntries(PUBLIC_MEMBERS.filter((member) => key[member] !== undefined).map((member) => [member, key[member]]));
+  return Object.fromEntries(
+    PUBLIC_MEMBERS.filter((member) => key[member] !== undefined).map((member) => [member, key[member]]),
+  );
 }
 
 export class SigningKeyRing {
@@ -69,7 +73,11 @@ export class SigningKeyRing {
   /** Takes over the keys of a provider built with `providerKeys(stored)`; throws when its internals are not where expected. */
   attach(provider: Provider): void {
     const internals = internalsOf(provider);
-    if (typeof internals?.keystore?.clear !== 'function' || typeof internals.keystore.add !== 'function' || !Array.isArray(internals.jwks?.keys)) {
+    if (
+      typeof internals?.keystore?.clear !== 'function' ||
+      typeof internals.keystore.add !== 'function' ||
+      !Array.isArray(internals.jwks?.keys)
+    ) {
       throw new Error(
         'this oidc-provider version keeps its keystore elsewhere than Gatehouse expects (lib/helpers/weak_cache.js): signing keys could not follow rotations; use the oidc-provider version in package-lock.json, or set keys.jwks',
       );
@@ -96,7 +104,10 @@ export class SigningKeyRing {
       const raw = await getSecret(this.#sequelize, 'jwks');
       if (raw !== null) this.#stored = JSON.parse(raw) as StoredJwks;
     } catch (error) {
-      this.#logger.debug({ err: { message: (error as Error).message } }, 'reading the signing keys failed; keeping the last ones read');
+      this.#logger.debug(
+        { err: { message: (error as Error).message } },
+        'reading the signing keys failed; keeping the last ones read',
+      );
     }
     this.#apply();
   }
@@ -119,7 +130,9 @@ export class SigningKeyRing {
     this.#internals.jwks = { keys: keys.map(publicJwk) };
     const first = this.#applied === '';
     this.#applied = signature;
-    const summary = stages.filter((info) => info.status !== 'retired').map(({ kid, alg, status }) => ({ kid, alg, status }));
+    const summary = stages
+      .filter((info) => info.status !== 'retired')
+      .map(({ kid, alg, status }) => ({ kid, alg, status }));
     if (first) this.#logger.debug({ keys: summary }, 'signing keys applied');
     else this.#logger.info({ event: 'keys.changed', keys: summary }, 'signing keys changed (rotation stage)');
   }

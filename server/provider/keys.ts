@@ -62,7 +62,8 @@ export interface StoredKeyInfo {
 }
 
 function thumbprintKid(jwk: Jwk): string {
-  const members = jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  const members =
+    jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
@@ -80,10 +81,18 @@ export async function generateSigningKeys(): Promise<PrivateJwks> {
   };
 }
 
-export async function loadKeyMaterial(sequelize: Sequelize, config: GatehouseConfig, clock: Clock): Promise<KeyMaterial> {
+export async function loadKeyMaterial(
+  sequelize: Sequelize,
+  config: GatehouseConfig,
+  clock: Clock,
+): Promise<KeyMaterial> {
   const cookieKeys =
     config.keys.cookieKeys ??
-    (JSON.parse(await getOrCreateSecret(sequelize, 'cookie-keys', async () => JSON.stringify([randomBytes(32).toString('base64url')]))) as string[]);
+    (JSON.parse(
+      await getOrCreateSecret(sequelize, 'cookie-keys', async () =>
+        JSON.stringify([randomBytes(32).toString('base64url')]),
+      ),
+    ) as string[]);
   if (config.keys.jwks) return { jwks: config.keys.jwks as PrivateJwks, cookieKeys, source: 'config' };
   const stored = await readStoredKeys(sequelize);
   return { jwks: { keys: providerKeys(stored, clock.now()) }, cookieKeys, source: 'database', stored };
@@ -91,7 +100,9 @@ export async function loadKeyMaterial(sequelize: Sequelize, config: GatehouseCon
 
 /** The stored signing keys, generated (as a first start does) when there are none. */
 export async function readStoredKeys(sequelize: Sequelize): Promise<StoredJwks> {
-  return JSON.parse(await getOrCreateSecret(sequelize, 'jwks', async () => JSON.stringify(await generateSigningKeys()))) as StoredJwks;
+  return JSON.parse(
+    await getOrCreateSecret(sequelize, 'jwks', async () => JSON.stringify(await generateSigningKeys())),
+  ) as StoredJwks;
 }
 
 /** Every stored key with its stage at `now`. */
@@ -114,7 +125,13 @@ export function keyStages(stored: StoredJwks, now: Date): StoredKeyInfo[] {
     const from = stored.activateAt?.[kid];
     const until = stored.retireAfter?.[kid];
     const status: KeyStatus =
-      until !== undefined && until <= seconds ? 'retired' : from !== undefined && from > seconds ? 'pending' : active.get(alg)?.kid === kid ? 'active' : 'retiring';
+      until !== undefined && until <= seconds
+        ? 'retired'
+        : from !== undefined && from > seconds
+          ? 'pending'
+          : active.get(alg)?.kid === kid
+            ? 'active'
+            : 'retiring';
     return {
       kid,
       alg,
@@ -134,14 +151,18 @@ export function providerKeys(stored: StoredJwks, now: Date): Jwk[] {
   const stages = new Map(keyStages(stored, now).map((info) => [info.kid, info.status]));
   const published = stored.keys.filter((key) => stages.get(String(key.kid)) !== 'retired');
   const active = published.filter((key) => stages.get(String(key.kid)) === 'active');
-  const others = published.filter((key) => stages.get(String(key.kid)) !== 'active').map((key) => ({ ...key, key_ops: ['verify'] }));
+  const others = published
+    .filter((key) => stages.get(String(key.kid)) !== 'active')
+    .map((key) => ({ ...key, key_ops: ['verify'] }));
   return [...active, ...others];
 }
 
 /** The next moment a stage changes after `now` (a pending key activates, a retiring one retires), or undefined. */
 export function nextStageChange(stored: StoredJwks, now: Date): Date | undefined {
   const seconds = now.getTime() / 1000;
-  const times = [...Object.values(stored.activateAt ?? {}), ...Object.values(stored.retireAfter ?? {})].filter((time) => time > seconds);
+  const times = [...Object.values(stored.activateAt ?? {}), ...Object.values(stored.retireAfter ?? {})].filter(
+    (time) => time > seconds,
+  );
   return times.length ? new Date(Math.min(...times) * 1000) : undefined;
 }
 
@@ -157,8 +178,18 @@ export async function listSigningKeys(sequelize: Sequelize, clock: Clock): Promi
  * access tokens are what it signs; refresh tokens count too, because a relying party may keep an ID token as long as
  * its refresh token lives and send it back as an id_token_hint at logout.
  */
-export function longestTokenLifetime(ttl: GatehouseConfig['ttl'], apis: Pick<GatehouseConfig['apis'][number], 'accessTokenTtl'>[] = []): number {
-  return Math.max(ttl.accessToken, ttl.authorizationCode, ttl.clientCredentials, ttl.idToken, ttl.refreshToken, ...apis.map((api) => api.accessTokenTtl ?? 0));
+export function longestTokenLifetime(
+  ttl: GatehouseConfig['ttl'],
+  apis: Pick<GatehouseConfig['apis'][number], 'accessTokenTtl'>[] = [],
+): number {
+  return Math.max(
+    ttl.accessToken,
+    ttl.authorizationCode,
+    ttl.clientCredentials,
+    ttl.idToken,
+    ttl.refreshToken,
+    ...apis.map((api) => api.accessTokenTtl ?? 0),
+  );
 }
 
 export interface RotationResult {
@@ -202,14 +233,20 @@ export async function rotateSigningKeys(
       },
       retireAfter: {
         ...Object.fromEntries(Object.entries(stored.retireAfter ?? {}).filter(([kid]) => !dropped.includes(kid))),
-        ...Object.fromEntries(kept.filter((key) => stored.retireAfter?.[String(key.kid)] === undefined).map((key) => [String(key.kid), retireAt])),
+        ...Object.fromEntries(
+          kept
+            .filter((key) => stored.retireAfter?.[String(key.kid)] === undefined)
+            .map((key) => [String(key.kid), retireAt]),
+        ),
       },
     };
     if (!(await replaceSecret(sequelize, 'jwks', raw, JSON.stringify(next)))) continue; // rotated meanwhile: again
     const after = keyStages(next, now);
     return {
       added: after.filter((info) => fresh.keys.some((key) => key.kid === info.kid)),
-      retiring: after.filter((info) => kept.some((key) => key.kid === info.kid) && info.retireAfter?.getTime() === retireAt * 1000),
+      retiring: after.filter(
+        (info) => kept.some((key) => key.kid === info.kid) && info.retireAfter?.getTime() === retireAt * 1000,
+      ),
       dropped,
     };
   }

@@ -100,7 +100,11 @@ export async function loginNameKey(sequelize: Sequelize): Promise<string> {
 
 /** The form of a name the limits count: control characters dropped, surrounding spaces trimmed, lower case. */
 export function normaliseUsername(username: string): string {
-  return username.replace(/[\u0000-\u001f\u007f]/g, '').trim().toLowerCase().slice(0, 255);
+  return username
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim()
+    .toLowerCase()
+    .slice(0, 255);
 }
 
 export class LoginThrottle {
@@ -111,7 +115,11 @@ export class LoginThrottle {
   readonly #audit: LoginAudit;
   readonly #gate = new AttemptGate();
 
-  constructor(attempts: LoginAttempts, settings: LoginThrottleSettings, options: { nameKey: string; clock: Clock; audit?: LoginAudit }) {
+  constructor(
+    attempts: LoginAttempts,
+    settings: LoginThrottleSettings,
+    options: { nameKey: string; clock: Clock; audit?: LoginAudit },
+  ) {
     this.#attempts = attempts;
     this.#settings = settings;
     this.#nameKey = options.nameKey;
@@ -126,12 +134,19 @@ export class LoginThrottle {
 
   /** The id a name is counted by: a keyed hash of the normalised name (128 bits, hex). */
   nameIdOf(username: string): string {
-    return createHmac('sha256', this.#nameKey).update(`login-name:${normaliseUsername(username)}`).digest('hex').slice(0, 32);
+    return createHmac('sha256', this.#nameKey)
+      .update(`login-name:${normaliseUsername(username)}`)
+      .digest('hex')
+      .slice(0, 32);
   }
 
   /** A new device entry for a browser that just signed in with this name. */
   issueDevice(username: string): DeviceEntry {
-    return { nameId: this.nameIdOf(username), nonce: randomBytes(16).toString('base64url'), issuedAt: Math.floor(this.#now() / 1000) };
+    return {
+      nameId: this.nameIdOf(username),
+      nonce: randomBytes(16).toString('base64url'),
+      issuedAt: Math.floor(this.#now() / 1000),
+    };
   }
 
   /**
@@ -152,7 +167,10 @@ export class LoginThrottle {
         rows = await this.#attempts.read([deviceKey]);
         const row = rows.get(deviceKey);
         if (row && this.#locked(row)) return { blocked: true };
-        return { blocked: false, room: new Map([[deviceKey, this.#settings.maxFailuresPerDevice - (row?.failures ?? 0)]]) };
+        return {
+          blocked: false,
+          room: new Map([[deviceKey, this.#settings.maxFailuresPerDevice - (row?.failures ?? 0)]]),
+        };
       });
       if (outcome === 'admitted') return { nameId, ip, address, device: entry, gated: [deviceKey], rows };
       if (outcome === 'busy') return { nameId, ip, address, blockedUntil: this.#soon(), gated: [], rows };
@@ -166,7 +184,15 @@ export class LoginThrottle {
     const outcome = await this.#gate.acquire(keys, async () => {
       rows = await this.#attempts.read(keys);
       if (this.#latestLock([...rows.values()])) return { blocked: true };
-      return { blocked: false, room: new Map(scoped.map(({ key: scopeKey, limit, window }) => [scopeKey, limit - this.#counted(rows.get(scopeKey), window)])) };
+      return {
+        blocked: false,
+        room: new Map(
+          scoped.map(({ key: scopeKey, limit, window }) => [
+            scopeKey,
+            limit - this.#counted(rows.get(scopeKey), window),
+          ]),
+        ),
+      };
     });
     if (outcome === 'admitted') return { nameId, ip, address, revokedDevice, gated: keys, rows };
     let blockedUntil = this.#latestLock([...rows.values()]);
@@ -175,7 +201,8 @@ export class LoginThrottle {
       // Failures at the limit and no lock (one that lost a race, or a lock never written): lock now.
       for (const { key: scopeKey, scope, limit, window } of scoped) {
         const row = rows.get(scopeKey);
-        if (row && this.#counted(row, window) >= limit) blockedUntil = (await this.#lock(scope, scopeKey, row, limit, { nameId, ip })) ?? blockedUntil;
+        if (row && this.#counted(row, window) >= limit)
+          blockedUntil = (await this.#lock(scope, scopeKey, row, limit, { nameId, ip })) ?? blockedUntil;
       }
       blockedUntil ??= this.#latestLock([...(await this.#attempts.read(keys)).values()]) ?? this.#soon();
     }
@@ -202,7 +229,8 @@ export class LoginThrottle {
       const rows = await this.#attempts.read(scoped.map((scope) => scope.key));
       for (const { key: scopeKey, scope, limit, window } of scoped) {
         const row = rows.get(scopeKey);
-        if (row && !this.#locked(row) && this.#counted(row, window) >= limit) await this.#lock(scope, scopeKey, row, limit, who);
+        if (row && !this.#locked(row) && this.#counted(row, window) >= limit)
+          await this.#lock(scope, scopeKey, row, limit, who);
       }
     } finally {
       this.release(attempt);
@@ -263,7 +291,11 @@ export class LoginThrottle {
       level: name?.lockouts ?? 0,
       addresses: pairs
         .filter((row) => this.#locked(row) || this.#counted(row, pairWindow) > 0)
-        .map((row) => ({ address: row.key.slice(prefix), failures: this.#counted(row, pairWindow), lockedUntil: this.#locked(row) ? row.lockedUntil : null })),
+        .map((row) => ({
+          address: row.key.slice(prefix),
+          failures: this.#counted(row, pairWindow),
+          lockedUntil: this.#locked(row) ? row.lockedUntil : null,
+        })),
       devices: {
         failing: devices.filter((row) => !this.#locked(row) && row.failures > 0).length,
         invalidated: devices.filter((row) => this.#locked(row)).length,
@@ -287,7 +319,10 @@ export class LoginThrottle {
   /** Housekeeping: forgets counters nobody has touched for a while; device counters live as long as their cookie. */
   prune(): Promise<void> {
     const { failureWindow, maxLockout } = this.#settings;
-    return this.#attempts.prune(Math.max(failureWindow, maxLockout), { prefix: 'dev:', olderThan: this.deviceLifetime });
+    return this.#attempts.prune(Math.max(failureWindow, maxLockout), {
+      prefix: 'dev:',
+      olderThan: this.deviceLifetime,
+    });
   }
 
   /**
@@ -296,10 +331,21 @@ export class LoginThrottle {
    * running into the lock does.
    */
   #untrustedKeys(nameId: string, address: string): { key: string; scope: LockScope; limit: number; window: number }[] {
-    const { maxFailuresPerAccount, maxFailuresPerAccountAndIp, maxFailuresPerIp, failureWindow, maxLockout } = this.#settings;
+    const { maxFailuresPerAccount, maxFailuresPerAccountAndIp, maxFailuresPerIp, failureWindow, maxLockout } =
+      this.#settings;
     return [
-      { key: key.name(nameId), scope: 'username-untrusted', limit: maxFailuresPerAccount, window: Math.max(maxLockout, failureWindow) },
-      { key: key.nameAtAddress(nameId, address), scope: 'username-ip', limit: maxFailuresPerAccountAndIp, window: failureWindow },
+      {
+        key: key.name(nameId),
+        scope: 'username-untrusted',
+        limit: maxFailuresPerAccount,
+        window: Math.max(maxLockout, failureWindow),
+      },
+      {
+        key: key.nameAtAddress(nameId, address),
+        scope: 'username-ip',
+        limit: maxFailuresPerAccountAndIp,
+        window: failureWindow,
+      },
       { key: key.address(address), scope: 'ip', limit: maxFailuresPerIp, window: failureWindow },
     ];
   }
@@ -309,14 +355,25 @@ export class LoginThrottle {
    * when the previous lock of the key ended less than `maxLockout` ago and starts again at 0 otherwise (so escalation
    * never outlives a quiet `maxLockout`). Resolves to the lock's end, or null if another request locked it first.
    */
-  async #lock(scope: LockScope, scopeKey: string, row: AttemptRow, limit: number, who: Record<string, unknown>): Promise<Date | null> {
+  async #lock(
+    scope: LockScope,
+    scopeKey: string,
+    row: AttemptRow,
+    limit: number,
+    who: Record<string, unknown>,
+  ): Promise<Date | null> {
     const { lockout, maxLockout } = this.#settings;
     const now = this.#now();
     const level = row.lockedUntil && row.lockedUntil.getTime() > now - maxLockout * 1000 ? row.lockouts : 0;
     const seconds = Math.min(lockout * 2 ** level, maxLockout);
     const until = new Date(now + seconds * 1000);
     if (!(await this.#attempts.lock(scopeKey, { threshold: limit, until, level: level + 1 }))) return null;
-    const detail = scope === 'ip' ? { ip: who.ip } : scope === 'username-untrusted' ? { nameId: who.nameId, ...(who.subject ? { subject: who.subject } : {}) } : who;
+    const detail =
+      scope === 'ip'
+        ? { ip: who.ip }
+        : scope === 'username-untrusted'
+          ? { nameId: who.nameId, ...(who.subject ? { subject: who.subject } : {}) }
+          : who;
     this.#audit('login.locked', { scope, ...detail, seconds, level: level + 1, until: until.toISOString() });
     return until;
   }
@@ -324,7 +381,11 @@ export class LoginThrottle {
   /** Invalidates a device entry for the rest of its cookie's life. */
   async #lockDevice(device: DeviceEntry, row: AttemptRow, who: Record<string, unknown>): Promise<void> {
     const until = new Date((device.issuedAt + this.deviceLifetime) * 1000);
-    const started = await this.#attempts.lock(key.device(device.nameId, device.nonce), { threshold: this.#settings.maxFailuresPerDevice, until, level: row.lockouts + 1 });
+    const started = await this.#attempts.lock(key.device(device.nameId, device.nonce), {
+      threshold: this.#settings.maxFailuresPerDevice,
+      until,
+      level: row.lockouts + 1,
+    });
     if (started) this.#audit('login.locked', { scope: 'device', ...who, until: until.toISOString() });
   }
 

@@ -52,7 +52,9 @@ function deriveScrypt(password: string, salt: Buffer, params: ScryptParams, keyL
   const N = 2 ** params.log2N;
   const maxmem = 256 * N * params.r * params.p + 1024 * 1024;
   return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFKC'), salt, keyLength, { N, r: params.r, p: params.p, maxmem }, (error, key) => (error ? reject(error) : resolve(key)));
+    scrypt(password.normalize('NFKC'), salt, keyLength, { N, r: params.r, p: params.p, maxmem }, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
   });
 }
 
@@ -62,7 +64,14 @@ function deriveArgon2id(password: string, salt: Buffer, params: Argon2idParams, 
     // links, before the entry points' version check (server/node-version.ts) can say what is wrong.
     nodeCrypto.argon2(
       'argon2id',
-      { message: password.normalize('NFKC'), nonce: salt, parallelism: params.parallelism, tagLength: keyLength, memory: params.memory, passes: params.passes },
+      {
+        message: password.normalize('NFKC'),
+        nonce: salt,
+        parallelism: params.parallelism,
+        tagLength: keyLength,
+        memory: params.memory,
+        passes: params.passes,
+      },
       (error, key) => (error ? reject(error) : resolve(key)),
     );
   });
@@ -86,7 +95,12 @@ export function parsePasswordHash(phc: string): ParsedPasswordHash | null {
   const argon = ARGON2ID_PHC.exec(phc);
   if (argon) {
     const params = { memory: Number(argon[1]), passes: Number(argon[2]), parallelism: Number(argon[3]) };
-    return { algorithm: 'argon2id', ...params, salt: Buffer.from(argon[4], 'base64'), hash: Buffer.from(argon[5], 'base64') };
+    return {
+      algorithm: 'argon2id',
+      ...params,
+      salt: Buffer.from(argon[4], 'base64'),
+      hash: Buffer.from(argon[5], 'base64'),
+    };
   }
   const match = SCRYPT_PHC.exec(phc);
   if (!match) return null;
@@ -121,9 +135,16 @@ export function needsRehash(phc: string, hashing: PasswordHashing): boolean {
   const parsed = parsePasswordHash(phc);
   if (!parsed) return true;
   if (hashing.algorithm === 'argon2id') {
-    return parsed.algorithm !== 'argon2id' || parsed.memory !== hashing.memory || parsed.passes !== hashing.passes || parsed.parallelism !== hashing.parallelism;
+    return (
+      parsed.algorithm !== 'argon2id' ||
+      parsed.memory !== hashing.memory ||
+      parsed.passes !== hashing.passes ||
+      parsed.parallelism !== hashing.parallelism
+    );
   }
-  return parsed.algorithm !== 'scrypt' || parsed.log2N !== hashing.log2N || parsed.r !== hashing.r || parsed.p !== hashing.p;
+  return (
+    parsed.algorithm !== 'scrypt' || parsed.log2N !== hashing.log2N || parsed.r !== hashing.r || parsed.p !== hashing.p
+  );
 }
 
 /** The configured algorithm and cost in PHC notation, for log lines and errors (`argon2id m=19456,t=2,p=1`). */

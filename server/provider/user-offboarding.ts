@@ -38,13 +38,26 @@ export class UserOffboarding {
     if (sessions.enabled) {
       result = { ...(await sessions.removeSessions({ subjectId: subject, actor })), serverSideSessions: true };
     } else {
-      result = { sessions: [], grantsRevoked: await sessions.revokeAccountGrants(subject), notificationsQueued: 0, serverSideSessions: false };
+      result = {
+        sessions: [],
+        grantsRevoked: await sessions.revokeAccountGrants(subject),
+        notificationsQueued: 0,
+        serverSideSessions: false,
+      };
     }
     // Logged when something ended (a start re-checks users the configuration dropped earlier: usually nothing left).
-    if (result.sessions.length || result.grantsRevoked || result.notificationsQueued) logger.info(
-      { event: 'user.access_ended', subject, actor, sessions: result.sessions.length, grantsRevoked: result.grantsRevoked, notificationsQueued: result.notificationsQueued },
-      'access of a removed or disabled user ended',
-    );
+    if (result.sessions.length || result.grantsRevoked || result.notificationsQueued)
+      logger.info(
+        {
+          event: 'user.access_ended',
+          subject,
+          actor,
+          sessions: result.sessions.length,
+          grantsRevoked: result.grantsRevoked,
+          notificationsQueued: result.notificationsQueued,
+        },
+        'access of a removed or disabled user ended',
+      );
     return result;
   }
 }

@@ -24,7 +24,10 @@ export function accountPageRoutes(deps: RouteDeps): Router {
     for (const session of sessions) {
       // Only this user's sessions, never the one making the request.
       if (session.subjectId !== user.accountId || session.sessionId === user.sessionUid) continue;
-      const result = await deps.sessions.removeSessions({ sessionId: session.sessionId, actor: `self:${user.accountId}` });
+      const result = await deps.sessions.removeSessions({
+        sessionId: session.sessionId,
+        actor: `self:${user.accountId}`,
+      });
       ended += result.sessions.length;
     }
     return ended;
@@ -71,9 +74,11 @@ export function accountPageRoutes(deps: RouteDeps): Router {
     auth.requireCsrf(ctx, user);
     const sessionId = (ctx.request.body as Record<string, unknown>).sessionId;
     if (typeof sessionId !== 'string' || !sessionId) throw new HttpError(400, 'invalid_request', 'which session?');
-    if (sessionId === user.sessionUid) throw new HttpError(400, 'invalid_request', 'this is the session you are using; use Sign out instead');
+    if (sessionId === user.sessionUid)
+      throw new HttpError(400, 'invalid_request', 'this is the session you are using; use Sign out instead');
     const session = await deps.sessions.getSession(sessionId.slice(0, 255));
-    if (!session || session.subjectId !== user.accountId) throw new HttpError(404, 'not_found', 'no such session of yours (it may have ended already)');
+    if (!session || session.subjectId !== user.accountId)
+      throw new HttpError(404, 'not_found', 'no such session of yours (it may have ended already)');
     done(ctx, await signOut(user, [session]));
   });
 

@@ -41,36 +41,106 @@ export type ParsedParams<S extends readonly ParamSpec[]> = { [P in S[number] as 
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-const subjectParam = { name: 'subject', kind: 'string', maxLength: MAX_SUBJECT, description: 'Exact subject (account id).' } as const;
-const sessionIdParam = { name: 'sessionId', kind: 'string', maxLength: MAX_SESSION_ID, description: 'Exact session id.' } as const;
-const clientIdParam = { name: 'clientId', kind: 'string', maxLength: MAX_CLIENT_ID, description: 'Only sessions that signed in to this client.' } as const;
+const subjectParam = {
+  name: 'subject',
+  kind: 'string',
+  maxLength: MAX_SUBJECT,
+  description: 'Exact subject (account id).',
+} as const;
+const sessionIdParam = {
+  name: 'sessionId',
+  kind: 'string',
+  maxLength: MAX_SESSION_ID,
+  description: 'Exact session id.',
+} as const;
+const clientIdParam = {
+  name: 'clientId',
+  kind: 'string',
+  maxLength: MAX_CLIENT_ID,
+  description: 'Only sessions that signed in to this client.',
+} as const;
 
 /** GET /admin/api/v1/sessions */
 export const SESSION_QUERY_PARAMS = [
   subjectParam,
   sessionIdParam,
-  { name: 'displayName', kind: 'string', maxLength: MAX_DISPLAY_NAME, description: 'Case-insensitive prefix of the display name.' },
+  {
+    name: 'displayName',
+    kind: 'string',
+    maxLength: MAX_DISPLAY_NAME,
+    description: 'Case-insensitive prefix of the display name.',
+  },
   clientIdParam,
-  { name: 'pageSize', kind: 'integer', min: 1, max: MAX_PAGE_SIZE, default: 25, description: `Sessions per page, 1 to ${MAX_PAGE_SIZE}.` },
-  { name: 'page', kind: 'token', description: 'Opaque token from `paging.next` or `paging.previous` of an earlier response; absent = the first page.' },
+  {
+    name: 'pageSize',
+    kind: 'integer',
+    min: 1,
+    max: MAX_PAGE_SIZE,
+    default: 25,
+    description: `Sessions per page, 1 to ${MAX_PAGE_SIZE}.`,
+  },
+  {
+    name: 'page',
+    kind: 'token',
+    description:
+      'Opaque token from `paging.next` or `paging.previous` of an earlier response; absent = the first page.',
+  },
   { name: 'count', kind: 'boolean', default: true, description: 'Include `totalCount` (costs one count query).' },
 ] as const satisfies readonly ParamSpec[];
 
 /** DELETE /admin/api/v1/sessions/{sessionId} and /admin/api/v1/subjects/{subject}/sessions */
 export const REMOVE_PARAMS = [
-  { name: 'clientIds', kind: 'list', maxLength: MAX_CLIENT_ID, description: 'Comma-separated client ids: only their tokens are revoked and only they are notified. Absent = every client.' },
-  { name: 'revokeTokens', kind: 'boolean', default: true, description: 'Revoke the access tokens, refresh tokens and codes of the affected clients.' },
-  { name: 'revokeConsents', kind: 'boolean', default: true, description: 'Also forget the consents (grants) of the affected clients.' },
-  { name: 'sendBackchannelLogout', kind: 'boolean', default: true, description: 'Send back-channel logout (reason `terminated`) to the affected clients.' },
-  { name: 'removeSession', kind: 'boolean', default: true, description: 'Delete the session record, so the browser must sign in again.' },
+  {
+    name: 'clientIds',
+    kind: 'list',
+    maxLength: MAX_CLIENT_ID,
+    description:
+      'Comma-separated client ids: only their tokens are revoked and only they are notified. Absent = every client.',
+  },
+  {
+    name: 'revokeTokens',
+    kind: 'boolean',
+    default: true,
+    description: 'Revoke the access tokens, refresh tokens and codes of the affected clients.',
+  },
+  {
+    name: 'revokeConsents',
+    kind: 'boolean',
+    default: true,
+    description: 'Also forget the consents (grants) of the affected clients.',
+  },
+  {
+    name: 'sendBackchannelLogout',
+    kind: 'boolean',
+    default: true,
+    description: 'Send back-channel logout (reason `terminated`) to the affected clients.',
+  },
+  {
+    name: 'removeSession',
+    kind: 'boolean',
+    default: true,
+    description: 'Delete the session record, so the browser must sign in again.',
+  },
 ] as const satisfies readonly ParamSpec[];
 
 /** GET /admin/api/v1/backchannel */
 export const BACKCHANNEL_PARAMS = [
-  { name: 'status', kind: 'enum', values: ['pending', 'delivered', 'failed'], description: 'Only notifications in this state.' },
+  {
+    name: 'status',
+    kind: 'enum',
+    values: ['pending', 'delivered', 'failed'],
+    description: 'Only notifications in this state.',
+  },
   sessionIdParam,
   { ...clientIdParam, description: 'Only notifications to this client.' },
-  { name: 'limit', kind: 'integer', min: 1, max: 1000, default: 100, description: 'At most this many notifications, newest first.' },
+  {
+    name: 'limit',
+    kind: 'integer',
+    min: 1,
+    max: 1000,
+    default: 100,
+    description: 'At most this many notifications, newest first.',
+  },
 ] as const satisfies readonly ParamSpec[];
 
 /** Path parameters. */
@@ -83,7 +153,9 @@ export function problemWith(spec: ParamSpec, raw: string): string | undefined {
     case 'string':
       return stringProblem(raw, spec.maxLength);
     case 'token':
-      return raw.length >= 1 && raw.length <= MAX_PAGE_TOKEN && /^[\x21-\x7e]+$/.test(raw) ? undefined : 'must be a paging token from an earlier response';
+      return raw.length >= 1 && raw.length <= MAX_PAGE_TOKEN && /^[\x21-\x7e]+$/.test(raw)
+        ? undefined
+        : 'must be a paging token from an earlier response';
     case 'boolean':
       return raw === 'true' || raw === 'false' ? undefined : 'must be true or false';
     case 'integer': {
@@ -116,7 +188,11 @@ function convert(spec: ParamSpec, raw: string): string | number | boolean | stri
 }
 
 /** Validates a query string against specs; throws one 400 naming every bad parameter. */
-export function parseQuery<const S extends readonly ParamSpec[]>(query: ParsedUrlQuery, specs: S, pathParams: Record<string, string> = {}): ParsedParams<S> {
+export function parseQuery<const S extends readonly ParamSpec[]>(
+  query: ParsedUrlQuery,
+  specs: S,
+  pathParams: Record<string, string> = {},
+): ParsedParams<S> {
   const details: Record<string, string> = {};
   const parsed: Record<string, unknown> = {};
   const byName = new Map<string, ParamSpec>(specs.map((spec) => [spec.name, spec]));
@@ -195,7 +271,16 @@ export function sessionJson(session: ServerSideSession, apis?: SessionApi[]): Se
     login: { ip: session.loginIp, userAgent: session.loginUserAgent },
     last: { ip: session.lastIp, userAgent: session.lastUserAgent },
     ...(apis
-      ? { apis: apis.map((api) => ({ clientId: api.clientId, api: api.identifier, name: api.name, tokenFormat: api.tokenFormat, accessTokenTtl: api.ttl, tokensEnd: api.lifetime })) }
+      ? {
+          apis: apis.map((api) => ({
+            clientId: api.clientId,
+            api: api.identifier,
+            name: api.name,
+            tokenFormat: api.tokenFormat,
+            accessTokenTtl: api.ttl,
+            tokensEnd: api.lifetime,
+          })),
+        }
       : {}),
   };
 }
@@ -261,9 +346,11 @@ const USER_FIELDS = ['username', 'claims', 'password', 'roles', 'disabled'] as c
 /** Validates a PUT body; throws one 400 naming every bad field (`claims.sub`, `roles[2]`, ...). Never echoes values. */
 export function parseUserBody(body: unknown): UserBody {
   const details: Record<string, string> = {};
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest({ body: 'must be a JSON object' });
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalidRequest({ body: 'must be a JSON object' });
   const input = body as Record<string, unknown>;
-  for (const name of Object.keys(input)) if (!(USER_FIELDS as readonly string[]).includes(name)) details[clip(name)] = 'unknown field';
+  for (const name of Object.keys(input))
+    if (!(USER_FIELDS as readonly string[]).includes(name)) details[clip(name)] = 'unknown field';
   const { username, claims, password, roles, disabled } = input;
   if (username !== undefined) {
     const problem = typeof username === 'string' ? stringProblem(username, MAX_USERNAME) : 'must be a string';
@@ -273,19 +360,26 @@ export function parseUserBody(body: unknown): UserBody {
   else if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) details.claims = 'must be an object';
   else {
     if ('sub' in claims) details['claims.sub'] = 'is the subject in the path; leave it out';
-    for (const name of Object.keys(claims)) if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(name)) details[`claims.${clip(name)}`] = 'claim names are 1 to 64 letters, digits or _ . : -';
-    if (JSON.stringify(claims).length > MAX_CLAIMS_JSON) details.claims = `must be at most ${MAX_CLAIMS_JSON} characters as JSON`;
+    for (const name of Object.keys(claims))
+      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(name))
+        details[`claims.${clip(name)}`] = 'claim names are 1 to 64 letters, digits or _ . : -';
+    if (JSON.stringify(claims).length > MAX_CLAIMS_JSON)
+      details.claims = `must be at most ${MAX_CLAIMS_JSON} characters as JSON`;
   }
-  if (password !== undefined && (typeof password !== 'string' || password.length < 1 || password.length > MAX_PASSWORD)) {
+  if (
+    password !== undefined &&
+    (typeof password !== 'string' || password.length < 1 || password.length > MAX_PASSWORD)
+  ) {
     details.password = `must be a string of 1 to ${MAX_PASSWORD} characters`;
   }
   if (roles !== undefined) {
     if (!Array.isArray(roles)) details.roles = 'must be an array of strings';
     else if (roles.length > MAX_ROLES) details.roles = `must list at most ${MAX_ROLES} roles`;
-    else roles.forEach((role, index) => {
-      const problem = typeof role === 'string' ? stringProblem(role, MAX_ROLE) : 'must be a string';
-      if (problem) details[`roles[${index}]`] = problem;
-    });
+    else
+      roles.forEach((role, index) => {
+        const problem = typeof role === 'string' ? stringProblem(role, MAX_ROLE) : 'must be a string';
+        if (problem) details[`roles[${index}]`] = problem;
+      });
   }
   if (disabled !== undefined && typeof disabled !== 'boolean') details.disabled = 'must be true or false';
   if (Object.keys(details).length) throw invalidRequest(details);
@@ -301,8 +395,16 @@ export function lockoutJson(user: { subject: string; username: string }, status:
     subject: user.subject,
     username: user.username,
     locked: status.untrustedLockedUntil !== null || status.addresses.some((entry) => entry.lockedUntil !== null),
-    untrustedClients: { lockedUntil: iso(status.untrustedLockedUntil), failures: status.untrustedFailures, level: status.level },
-    addresses: status.addresses.map((entry) => ({ address: entry.address, failures: entry.failures, lockedUntil: iso(entry.lockedUntil) })),
+    untrustedClients: {
+      lockedUntil: iso(status.untrustedLockedUntil),
+      failures: status.untrustedFailures,
+      level: status.level,
+    },
+    addresses: status.addresses.map((entry) => ({
+      address: entry.address,
+      failures: entry.failures,
+      lockedUntil: iso(entry.lockedUntil),
+    })),
     devices: status.devices,
   };
 }

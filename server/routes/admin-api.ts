@@ -95,7 +95,9 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     } catch (error) {
       const status = (error as { status?: number }).status;
       if (status === 413) throw new HttpError(413, 'payload_too_large', 'the body must be at most 64 KB');
-      throw new HttpError(400, 'invalid_request', 'the body is not valid JSON', { details: { body: 'is not valid JSON' } });
+      throw new HttpError(400, 'invalid_request', 'the body is not valid JSON', {
+        details: { body: 'is not valid JSON' },
+      });
     }
     await next();
   };
@@ -127,10 +129,12 @@ export function adminApiRoutes(deps: RouteDeps): Router {
   router.put(`${ADMIN_API_PREFIX}/users/:subject`, authenticate, json, async (ctx) => {
     const subject = ctx.params.subject;
     parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
-    if (!ctx.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the user as application/json');
+    if (!ctx.is('application/json'))
+      throw new HttpError(415, 'unsupported_media_type', 'send the user as application/json');
     const body = parseUserBody(ctx.request.body);
     const existing = await accounts.get(subject);
-    const passwordHash = body.password !== undefined ? await accounts.hashPassword(body.password) : (existing?.passwordHash ?? null);
+    const passwordHash =
+      body.password !== undefined ? await accounts.hashPassword(body.password) : (existing?.passwordHash ?? null);
     try {
       await accounts.save({
         subject,
@@ -143,11 +147,16 @@ export function adminApiRoutes(deps: RouteDeps): Router {
       });
     } catch (error) {
       if (error instanceof UsernameTakenError) {
-        throw new HttpError(409, 'conflict', `username "${error.username}" is already used by another user`, { details: { username: 'is already used by another user' } });
+        throw new HttpError(409, 'conflict', `username "${error.username}" is already used by another user`, {
+          details: { username: 'is already used by another user' },
+        });
       }
       throw error;
     }
-    deps.logger.info({ event: 'user.saved', subject, created: !existing, actor: adminOf(ctx) }, existing ? 'user updated' : 'user created');
+    deps.logger.info(
+      { event: 'user.saved', subject, created: !existing, actor: adminOf(ctx) },
+      existing ? 'user updated' : 'user created',
+    );
     const saved = (await accounts.get(subject))!;
     if (existing && saved.disabled) await endAccess(ctx, subject, 'disabled');
     ctx.status = existing ? 200 : 201;
@@ -199,10 +208,19 @@ export function adminApiRoutes(deps: RouteDeps): Router {
   const catchAll = '/admin/api/{*rest}';
   router.all(catchAll, async (ctx) => {
     if (ctx.path.startsWith(`${ADMIN_API_PREFIX}/`)) await authenticate(ctx, async () => undefined);
-    const allowed = new Set(router.match(ctx.path, ctx.method).path.filter((layer) => layer.path !== catchAll).flatMap((layer) => layer.methods));
+    const allowed = new Set(
+      router
+        .match(ctx.path, ctx.method)
+        .path.filter((layer) => layer.path !== catchAll)
+        .flatMap((layer) => layer.methods),
+    );
     if (allowed.size === 0) throw new HttpError(404, 'not_found', `no admin API endpoint at ${ctx.path}`);
     ctx.set('Allow', [...allowed].join(', '));
-    throw new HttpError(405, 'method_not_allowed', `${ctx.method} is not allowed here; use ${[...allowed].join(' or ')}`);
+    throw new HttpError(
+      405,
+      'method_not_allowed',
+      `${ctx.method} is not allowed here; use ${[...allowed].join(' or ')}`,
+    );
   });
 
   return router;
@@ -253,7 +271,8 @@ function bearerAuth({ provider }: RouteDeps) {
   };
 
   async function clientOf(header: string): Promise<string> {
-    if (!header || !/^Bearer(\s|$)/i.test(header)) throw challenge(401, 'unauthorized', `a bearer token with the ${ADMIN_SCOPE} scope is required`, false);
+    if (!header || !/^Bearer(\s|$)/i.test(header))
+      throw challenge(401, 'unauthorized', `a bearer token with the ${ADMIN_SCOPE} scope is required`, false);
     const value = BEARER.exec(header)?.[1];
     const token = value ? await provider.ClientCredentials.find(value) : undefined;
     if (!token || token.isExpired || token.isSenderConstrained() || !token.clientId) {

@@ -64,24 +64,44 @@ const notFound = { 404: { $ref: '#/components/responses/NotFound' } };
 const schemas = {
   Session: {
     type: 'object',
-    required: ['sessionId', 'subject', 'displayName', 'clients', 'created', 'lastActivity', 'expires', 'authTime', 'login', 'last'],
+    required: [
+      'sessionId',
+      'subject',
+      'displayName',
+      'clients',
+      'created',
+      'lastActivity',
+      'expires',
+      'authTime',
+      'login',
+      'last',
+    ],
     properties: {
       sessionId: { type: 'string', maxLength: MAX_SESSION_ID },
       subject: { type: 'string', maxLength: MAX_SUBJECT },
       displayName: nullable('string', { description: 'From the configured `serverSideSessions.displayNameClaim`.' }),
       clients: {
         type: 'array',
-        items: { type: 'object', required: ['clientId', 'sid'], properties: { clientId: { type: 'string', maxLength: MAX_CLIENT_ID }, sid: { type: 'string' } } },
+        items: {
+          type: 'object',
+          required: ['clientId', 'sid'],
+          properties: { clientId: { type: 'string', maxLength: MAX_CLIENT_ID }, sid: { type: 'string' } },
+        },
       },
       created: { type: 'string', format: 'date-time' },
-      lastActivity: { type: 'string', format: 'date-time', description: 'Last recorded activity (the session was renewed).' },
+      lastActivity: {
+        type: 'string',
+        format: 'date-time',
+        description: 'Last recorded activity (the session was renewed).',
+      },
       expires: nullable('string', { format: 'date-time', description: 'null = never expires.' }),
       authTime: nullable('string', { format: 'date-time' }),
       login: ref('Device'),
       last: ref('Device'),
       apis: {
         type: 'array',
-        description: 'Present when APIs are configured (apis[]): the APIs its clients were granted, and so hold or can refresh access tokens for.',
+        description:
+          'Present when APIs are configured (apis[]): the APIs its clients were granted, and so hold or can refresh access tokens for.',
         items: ref('SessionApi'),
       },
     },
@@ -91,7 +111,7 @@ const schemas = {
     required: ['clientId', 'api', 'name', 'tokenFormat', 'accessTokenTtl', 'tokensEnd'],
     properties: {
       clientId: { type: 'string', maxLength: MAX_CLIENT_ID },
-      api: { type: 'string', description: 'The API identifier (the tokens\' audience).' },
+      api: { type: 'string', description: "The API identifier (the tokens' audience)." },
       name: { type: 'string' },
       tokenFormat: { type: 'string', enum: ['jwt', 'opaque'] },
       accessTokenTtl: { type: 'integer', description: 'Access-token lifetime in seconds.' },
@@ -120,7 +140,10 @@ const schemas = {
           hasNext: { type: 'boolean' },
           hasPrevious: { type: 'boolean' },
           next: { type: 'string', description: 'Pass as `page` for the next page; present when `hasNext`.' },
-          previous: { type: 'string', description: 'Pass as `page` for the previous page; present when `hasPrevious`.' },
+          previous: {
+            type: 'string',
+            description: 'Pass as `page` for the previous page; present when `hasPrevious`.',
+          },
         },
       },
       totalCount: { type: 'integer', minimum: 0, description: 'Every matching session; absent with `count=false`.' },
@@ -132,12 +155,29 @@ const schemas = {
     properties: {
       sessions: { type: 'array', items: { type: 'string' }, description: 'Ids of the sessions that ended.' },
       grantsRevoked: { type: 'integer', minimum: 0 },
-      notificationsQueued: { type: 'integer', minimum: 0, description: 'Back-channel logout notifications added to the outbox.' },
+      notificationsQueued: {
+        type: 'integer',
+        minimum: 0,
+        description: 'Back-channel logout notifications added to the outbox.',
+      },
     },
   },
   Notification: {
     type: 'object',
-    required: ['id', 'clientId', 'subject', 'sessionId', 'sid', 'reason', 'status', 'attempts', 'nextAttemptAt', 'lastError', 'created', 'delivered'],
+    required: [
+      'id',
+      'clientId',
+      'subject',
+      'sessionId',
+      'sid',
+      'reason',
+      'status',
+      'attempts',
+      'nextAttemptAt',
+      'lastError',
+      'created',
+      'delivered',
+    ],
     properties: {
       id: { type: 'string' },
       clientId: { type: 'string' },
@@ -147,7 +187,10 @@ const schemas = {
       reason: { type: 'string', enum: ['user_logout', 'terminated', 'session_expiration'] },
       status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
       attempts: { type: 'integer', minimum: 0 },
-      nextAttemptAt: nullable('string', { format: 'date-time', description: 'When a pending notification is tried next.' }),
+      nextAttemptAt: nullable('string', {
+        format: 'date-time',
+        description: 'When a pending notification is tried next.',
+      }),
       lastError: nullable('string'),
       created: { type: 'string', format: 'date-time' },
       delivered: nullable('string', { format: 'date-time' }),
@@ -158,11 +201,26 @@ const schemas = {
     required: ['subject', 'username', 'claims', 'roles', 'disabled', 'source', 'hasPassword', 'created', 'updated'],
     properties: {
       subject: { type: 'string', maxLength: MAX_SUBJECT },
-      username: { type: 'string', maxLength: MAX_USERNAME, description: 'What the user types on the login form (case-insensitive).' },
-      claims: { type: 'object', additionalProperties: true, description: 'Released by scope: name, email, email_verified, ...' },
+      username: {
+        type: 'string',
+        maxLength: MAX_USERNAME,
+        description: 'What the user types on the login form (case-insensitive).',
+      },
+      claims: {
+        type: 'object',
+        additionalProperties: true,
+        description: 'Released by scope: name, email, email_verified, ...',
+      },
       roles: { type: 'array', items: { type: 'string' } },
-      disabled: { type: 'boolean', description: 'A disabled user cannot sign in; disabling one ends their sessions, tokens and grants.' },
-      source: { type: 'string', enum: ['config', 'cli', 'api'], description: 'Who created the user. `config` users follow the configuration again at the next start.' },
+      disabled: {
+        type: 'boolean',
+        description: 'A disabled user cannot sign in; disabling one ends their sessions, tokens and grants.',
+      },
+      source: {
+        type: 'string',
+        enum: ['config', 'cli', 'api'],
+        description: 'Who created the user. `config` users follow the configuration again at the next start.',
+      },
       hasPassword: { type: 'boolean' },
       created: { type: 'string', format: 'date-time' },
       updated: { type: 'string', format: 'date-time' },
@@ -173,14 +231,30 @@ const schemas = {
     required: ['claims'],
     additionalProperties: false,
     properties: {
-      username: { type: 'string', minLength: 1, maxLength: MAX_USERNAME, description: 'Default: the current username, or the subject for a new user.' },
+      username: {
+        type: 'string',
+        minLength: 1,
+        maxLength: MAX_USERNAME,
+        description: 'Default: the current username, or the subject for a new user.',
+      },
       claims: {
         type: 'object',
         additionalProperties: true,
         description: `Replaces every claim (not \`sub\`: that is the subject in the path); at most ${MAX_CLAIMS_JSON} characters as JSON.`,
       },
-      password: { type: 'string', minLength: 1, maxLength: MAX_PASSWORD, writeOnly: true, description: 'Hashed at the configured cost. Absent: the current password stays (a new user has none).' },
-      roles: { type: 'array', maxItems: MAX_ROLES, items: { type: 'string', minLength: 1, maxLength: MAX_ROLE }, description: 'Absent: unchanged (none for a new user).' },
+      password: {
+        type: 'string',
+        minLength: 1,
+        maxLength: MAX_PASSWORD,
+        writeOnly: true,
+        description: 'Hashed at the configured cost. Absent: the current password stays (a new user has none).',
+      },
+      roles: {
+        type: 'array',
+        maxItems: MAX_ROLES,
+        items: { type: 'string', minLength: 1, maxLength: MAX_ROLE },
+        description: 'Absent: unchanged (none for a new user).',
+      },
       disabled: { type: 'boolean', description: 'Absent: unchanged (false for a new user).' },
     },
   },
@@ -190,9 +264,21 @@ const schemas = {
     properties: {
       subject: { type: 'string' },
       removed: { type: 'boolean', const: true },
-      sessions: { type: 'array', items: { type: 'string' }, description: 'Ids of the sessions that ended (none when server-side sessions are off).' },
-      grantsRevoked: { type: 'integer', minimum: 0, description: 'Grants revoked, with every token issued under them.' },
-      notificationsQueued: { type: 'integer', minimum: 0, description: 'Back-channel logout notifications added to the outbox.' },
+      sessions: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'Ids of the sessions that ended (none when server-side sessions are off).',
+      },
+      grantsRevoked: {
+        type: 'integer',
+        minimum: 0,
+        description: 'Grants revoked, with every token issued under them.',
+      },
+      notificationsQueued: {
+        type: 'integer',
+        minimum: 0,
+        description: 'Back-channel logout notifications added to the outbox.',
+      },
     },
   },
   Lockout: {
@@ -204,32 +290,62 @@ const schemas = {
       'address. Per-address locks across all names are not shown (they are not the user’s).',
     properties: {
       subject: { type: 'string' },
-      username: { type: 'string', description: 'The name the counters belong to (case and surrounding spaces ignored).' },
-      locked: { type: 'boolean', description: 'Some untrusted client is locked out of this name now (everywhere, or at an address).' },
+      username: {
+        type: 'string',
+        description: 'The name the counters belong to (case and surrounding spaces ignored).',
+      },
+      locked: {
+        type: 'boolean',
+        description: 'Some untrusted client is locked out of this name now (everywhere, or at an address).',
+      },
       untrustedClients: {
         type: 'object',
         required: ['lockedUntil', 'failures', 'level'],
         properties: {
-          lockedUntil: nullable('string', { format: 'date-time', description: 'Untrusted clients are refused until then, from any address.' }),
-          failures: { type: 'integer', minimum: 0, description: 'Untrusted failures in the current window (`login.failureWindow`).' },
-          level: { type: 'integer', minimum: 0, description: 'Locks in a row: the next lasts `login.lockout` × 2^level, at most `login.maxLockout`.' },
+          lockedUntil: nullable('string', {
+            format: 'date-time',
+            description: 'Untrusted clients are refused until then, from any address.',
+          }),
+          failures: {
+            type: 'integer',
+            minimum: 0,
+            description: 'Untrusted failures in the current window (`login.failureWindow`).',
+          },
+          level: {
+            type: 'integer',
+            minimum: 0,
+            description: 'Locks in a row: the next lasts `login.lockout` × 2^level, at most `login.maxLockout`.',
+          },
         },
       },
       addresses: {
         type: 'array',
-        description: 'Client addresses (IPv6: /64) with failures for this name in the current window, or locked out of it.',
+        description:
+          'Client addresses (IPv6: /64) with failures for this name in the current window, or locked out of it.',
         items: {
           type: 'object',
           required: ['address', 'failures', 'lockedUntil'],
-          properties: { address: { type: 'string' }, failures: { type: 'integer', minimum: 0 }, lockedUntil: nullable('string', { format: 'date-time' }) },
+          properties: {
+            address: { type: 'string' },
+            failures: { type: 'integer', minimum: 0 },
+            lockedUntil: nullable('string', { format: 'date-time' }),
+          },
         },
       },
       devices: {
         type: 'object',
         required: ['failing', 'invalidated'],
         properties: {
-          failing: { type: 'integer', minimum: 0, description: 'Trusted devices with failures since their last sign-in.' },
-          invalidated: { type: 'integer', minimum: 0, description: 'Devices that used up their budget (`login.maxFailuresPerDevice`) and are untrusted now.' },
+          failing: {
+            type: 'integer',
+            minimum: 0,
+            description: 'Trusted devices with failures since their last sign-in.',
+          },
+          invalidated: {
+            type: 'integer',
+            minimum: 0,
+            description: 'Devices that used up their budget (`login.maxFailuresPerDevice`) and are untrusted now.',
+          },
         },
       },
       cleared: { type: 'integer', minimum: 0, description: 'DELETE only: how many counters were removed.' },
@@ -251,9 +367,17 @@ const schemas = {
     type: 'object',
     required: ['error', 'message'],
     properties: {
-      error: { type: 'string', description: 'Stable code, e.g. invalid_request, invalid_token, insufficient_scope, not_found, server_side_sessions_disabled.' },
+      error: {
+        type: 'string',
+        description:
+          'Stable code, e.g. invalid_request, invalid_token, insufficient_scope, not_found, server_side_sessions_disabled.',
+      },
       message: { type: 'string' },
-      details: { type: 'object', additionalProperties: { type: 'string' }, description: 'One message per bad parameter, by name.' },
+      details: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        description: 'One message per bad parameter, by name.',
+      },
       requestId: { type: 'string' },
     },
   },
@@ -261,11 +385,25 @@ const schemas = {
 
 const challenge = { 'WWW-Authenticate': { description: 'Bearer challenge (RFC 6750)', schema: { type: 'string' } } };
 const responses = {
-  BadRequest: { description: 'Invalid parameters (`invalid_request`), each named in `details`.', content: json(ref('Error')) },
-  Unauthorized: { description: 'No token, or an invalid or expired one (`invalid_token`).', headers: challenge, content: json(ref('Error')) },
-  Forbidden: { description: `The token lacks the \`${SCOPE}\` scope (\`insufficient_scope\`).`, headers: challenge, content: json(ref('Error')) },
+  BadRequest: {
+    description: 'Invalid parameters (`invalid_request`), each named in `details`.',
+    content: json(ref('Error')),
+  },
+  Unauthorized: {
+    description: 'No token, or an invalid or expired one (`invalid_token`).',
+    headers: challenge,
+    content: json(ref('Error')),
+  },
+  Forbidden: {
+    description: `The token lacks the \`${SCOPE}\` scope (\`insufficient_scope\`).`,
+    headers: challenge,
+    content: json(ref('Error')),
+  },
   NotFound: { description: 'No such session or user (`not_found`).', content: json(ref('Error')) },
-  Disabled: { description: 'Server-side sessions are turned off (`server_side_sessions_disabled`).', content: json(ref('Error')) },
+  Disabled: {
+    description: 'Server-side sessions are turned off (`server_side_sessions_disabled`).',
+    content: json(ref('Error')),
+  },
 };
 
 const removeParameters = REMOVE_PARAMS.map((spec) => parameter(spec, 'query'));
@@ -289,7 +427,11 @@ export function buildOpenApiDocument(issuer: string) {
           operationId: 'listSessions',
           summary: 'Search sessions, newest first, with keyset paging',
           parameters: SESSION_QUERY_PARAMS.map((spec) => parameter(spec, 'query')),
-          responses: { 200: { description: 'One page of sessions.', content: json(ref('SessionList')) }, ...errors, ...disabled },
+          responses: {
+            200: { description: 'One page of sessions.', content: json(ref('SessionList')) },
+            ...errors,
+            ...disabled,
+          },
         },
       },
       '/admin/api/v1/sessions/{sessionId}': {
@@ -297,13 +439,23 @@ export function buildOpenApiDocument(issuer: string) {
         get: {
           operationId: 'getSession',
           summary: 'One session',
-          responses: { 200: { description: 'The session.', content: json(ref('Session')) }, ...errors, ...notFound, ...disabled },
+          responses: {
+            200: { description: 'The session.', content: json(ref('Session')) },
+            ...errors,
+            ...notFound,
+            ...disabled,
+          },
         },
         delete: {
           operationId: 'endSession',
           summary: 'End one session: revoke tokens (and consents), notify clients, delete the record',
           parameters: removeParameters,
-          responses: { 200: { description: 'What was done.', content: json(ref('RemoveResult')) }, ...errors, ...notFound, ...disabled },
+          responses: {
+            200: { description: 'What was done.', content: json(ref('RemoveResult')) },
+            ...errors,
+            ...notFound,
+            ...disabled,
+          },
         },
       },
       '/admin/api/v1/subjects/{subject}/sessions': {
@@ -312,7 +464,11 @@ export function buildOpenApiDocument(issuer: string) {
           operationId: 'endSubjectSessions',
           summary: "Sign a user out everywhere: end every session of the subject and revoke the subject's grants",
           parameters: removeParameters,
-          responses: { 200: { description: 'What was done (possibly nothing).', content: json(ref('RemoveResult')) }, ...errors, ...disabled },
+          responses: {
+            200: { description: 'What was done (possibly nothing).', content: json(ref('RemoveResult')) },
+            ...errors,
+            ...disabled,
+          },
         },
       },
       '/admin/api/v1/users/{subject}': {
@@ -333,7 +489,11 @@ export function buildOpenApiDocument(issuer: string) {
           requestBody: { required: true, content: json(ref('UserInput')) },
           responses: {
             200: { description: 'The user was changed (or already had these values).', content: json(ref('User')) },
-            201: { description: 'The user was created (source `api`).', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('User')) },
+            201: {
+              description: 'The user was created (source `api`).',
+              headers: { Location: { schema: { type: 'string' } } },
+              content: json(ref('User')),
+            },
             ...errors,
             409: { description: 'Another enabled user has this username (`conflict`).', content: json(ref('Error')) },
             415: { description: 'The body is not `application/json`.', content: json(ref('Error')) },
@@ -346,7 +506,11 @@ export function buildOpenApiDocument(issuer: string) {
             'Like DELETE /subjects/{subject}/sessions with every flag on: tokens and grants are revoked, relying parties are ' +
             'notified (reason `terminated`), the session records are deleted. With server-side sessions off, the grants and ' +
             'their tokens are revoked, and no notifications are sent.',
-          responses: { 200: { description: 'The user is gone.', content: json(ref('UserRemoved')) }, ...errors, ...notFound },
+          responses: {
+            200: { description: 'The user is gone.', content: json(ref('UserRemoved')) },
+            ...errors,
+            ...notFound,
+          },
         },
       },
       '/admin/api/v1/users/{subject}/lockout': {
@@ -354,7 +518,11 @@ export function buildOpenApiDocument(issuer: string) {
         get: {
           operationId: 'getUserLockout',
           summary: "The user's sign-in lockout: untrusted clients, addresses and devices",
-          responses: { 200: { description: 'What is counted and locked now.', content: json(ref('Lockout')) }, ...errors, ...notFound },
+          responses: {
+            200: { description: 'What is counted and locked now.', content: json(ref('Lockout')) },
+            ...errors,
+            ...notFound,
+          },
         },
         delete: {
           operationId: 'unlockUser',
@@ -364,7 +532,14 @@ export function buildOpenApiDocument(issuer: string) {
             'counts of its devices (so a device invalidated by its own failures is trusted again if the browser still holds ' +
             'its cookie). Per-address locks across all names stay. Works on every instance at once (the counters are in the ' +
             'database); audited as `login.unlocked`.',
-          responses: { 200: { description: 'The lockout after the unlock, and how many counters were removed.', content: json(ref('Lockout')) }, ...errors, ...notFound },
+          responses: {
+            200: {
+              description: 'The lockout after the unlock, and how many counters were removed.',
+              content: json(ref('Lockout')),
+            },
+            ...errors,
+            ...notFound,
+          },
         },
       },
       '/admin/api/v1/backchannel': {
@@ -372,7 +547,13 @@ export function buildOpenApiDocument(issuer: string) {
           operationId: 'listNotifications',
           summary: 'The back-channel logout outbox: recent notifications and their delivery outcome',
           parameters: BACKCHANNEL_PARAMS.map((spec) => parameter(spec, 'query')),
-          responses: { 200: { description: 'Counts by status and the most recent notifications.', content: json(ref('NotificationList')) }, ...errors },
+          responses: {
+            200: {
+              description: 'Counts by status and the most recent notifications.',
+              content: json(ref('NotificationList')),
+            },
+            ...errors,
+          },
         },
       },
     },
@@ -387,7 +568,15 @@ export function buildOpenApiDocument(issuer: string) {
         },
         clientCredentials: {
           type: 'oauth2',
-          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [SCOPE]: 'Search and end sessions; read the back-channel outbox; manage users and unlock their sign-in.' } } },
+          flows: {
+            clientCredentials: {
+              tokenUrl: `${issuer}/token`,
+              scopes: {
+                [SCOPE]:
+                  'Search and end sessions; read the back-channel outbox; manage users and unlock their sign-in.',
+              },
+            },
+          },
         },
       },
     },

@@ -29,7 +29,8 @@ export function adminPageRoutes(deps: RouteDeps): Router {
 
   async function requireAdmin(ctx: Context): Promise<ConsoleUser | undefined> {
     const user = await auth.requireUser(ctx);
-    if (user && !user.account.roles.includes('admin')) throw new HttpError(403, 'forbidden', 'this page is for administrators only');
+    if (user && !user.account.roles.includes('admin'))
+      throw new HttpError(403, 'forbidden', 'this page is for administrators only');
     return user;
   }
 
@@ -155,7 +156,10 @@ function row(session: ServerSideSession, user: ConsoleUser, back: string, apis: 
     apis: apis.map((api) => ({
       name: api.name,
       clientId: api.clientId,
-      tokensEnd: api.lifetime === 'until-expiry' ? `${TOKENS_END[api.lifetime]} (≤ ${duration(api.ttl)})` : TOKENS_END[api.lifetime],
+      tokensEnd:
+        api.lifetime === 'until-expiry'
+          ? `${TOKENS_END[api.lifetime]} (≤ ${duration(api.ttl)})`
+          : TOKENS_END[api.lifetime],
     })),
     created: when(session.created),
     renewed: when(session.renewed),

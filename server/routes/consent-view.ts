@@ -113,7 +113,9 @@ function requestedClaims(parameter: unknown): string[] {
   if (typeof parameter !== 'string') return [];
   try {
     const parsed = JSON.parse(parameter) as { userinfo?: unknown; id_token?: unknown };
-    return [parsed.userinfo, parsed.id_token].flatMap((member) => (member && typeof member === 'object' ? Object.keys(member) : []));
+    return [parsed.userinfo, parsed.id_token].flatMap((member) =>
+      member && typeof member === 'object' ? Object.keys(member) : [],
+    );
   } catch {
     return [];
   }

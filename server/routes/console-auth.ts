@@ -71,7 +71,8 @@ export class ConsoleAuth {
   async requireUser(ctx: Context): Promise<ConsoleUser | undefined> {
     const user = await this.currentUser(ctx);
     if (user) return user;
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') throw new HttpError(401, 'login_required', 'you are not signed in (any more); open the page again to sign in');
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD')
+      throw new HttpError(401, 'login_required', 'you are not signed in (any more); open the page again to sign in');
     this.startSignIn(ctx, ctx.originalUrl);
     return undefined;
   }
@@ -107,7 +108,10 @@ export class ConsoleAuth {
   /** Where the sign-out link goes: the provider's RP-initiated logout, then back to the home page. */
   get signOutUrl(): string {
     const url = new URL(this.#deps.provider.urlFor('end_session'));
-    url.search = new URLSearchParams({ client_id: CONSOLE_CLIENT_ID, post_logout_redirect_uri: `${this.#deps.config.issuer}/` }).toString();
+    url.search = new URLSearchParams({
+      client_id: CONSOLE_CLIENT_ID,
+      post_logout_redirect_uri: `${this.#deps.config.issuer}/`,
+    }).toString();
     return url.href;
   }
 
@@ -120,7 +124,11 @@ export class ConsoleAuth {
   requireCsrf(ctx: Context, user: ConsoleUser): void {
     const token = (ctx.request.body as Record<string, unknown> | undefined)?.csrf;
     if (!this.#deps.csrf.verify(`session:${user.sessionUid}`, token)) {
-      throw new HttpError(403, 'invalid_csrf', 'the form has expired or was not sent by this site; go back, reload and try again');
+      throw new HttpError(
+        403,
+        'invalid_csrf',
+        'the form has expired or was not sent by this site; go back, reload and try again',
+      );
     }
   }
 
@@ -131,7 +139,11 @@ export class ConsoleAuth {
       ctx.cookies.set(PENDING_COOKIE, null, { path: CONSOLE_CALLBACK_PATH });
       const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
       if (!pending || !state || !sameString(state, pending.state)) {
-        throw new HttpError(400, 'invalid_state', 'this sign-in was not started here or has expired; open the page again');
+        throw new HttpError(
+          400,
+          'invalid_state',
+          'this sign-in was not started here or has expired; open the page again',
+        );
       }
       if (typeof ctx.query.error === 'string') {
         throw new HttpError(403, 'access_denied', 'sign-in was cancelled');
@@ -151,7 +163,8 @@ export class ConsoleAuth {
     if (!raw) return undefined;
     try {
       const value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<PendingSignIn>;
-      if (typeof value.state !== 'string' || typeof value.verifier !== 'string' || typeof value.returnTo !== 'string') return undefined;
+      if (typeof value.state !== 'string' || typeof value.verifier !== 'string' || typeof value.returnTo !== 'string')
+        return undefined;
       return value as PendingSignIn;
     } catch {
       return undefined;
@@ -162,9 +175,11 @@ export class ConsoleAuth {
   async #redeem(ctx: Context, code: string, verifier: string): Promise<ConsoleUser | undefined> {
     if (!code || code.length > 512) return undefined;
     const found = await this.#deps.provider.AuthorizationCode.find(code).catch(() => undefined);
-    if (!found?.isValid || found.clientId !== CONSOLE_CLIENT_ID || found.redirectUri !== this.#callbackUrl()) return undefined;
+    if (!found?.isValid || found.clientId !== CONSOLE_CLIENT_ID || found.redirectUri !== this.#callbackUrl())
+      return undefined;
     const challenge = createHash('sha256').update(verifier).digest('base64url');
-    if (found.codeChallengeMethod !== 'S256' || !found.codeChallenge || !sameString(found.codeChallenge, challenge)) return undefined;
+    if (found.codeChallengeMethod !== 'S256' || !found.codeChallenge || !sameString(found.codeChallenge, challenge))
+      return undefined;
     await found.consume();
     const user = await this.currentUser(ctx);
     if (!user || user.accountId !== found.accountId || user.sessionUid !== found.sessionUid) return undefined;

@@ -46,7 +46,9 @@ const PREFILLED = Symbol('gatehouse.prefilledUserCode');
 /** The POST's admitted code entry (DeviceCodeThrottle), through which a wrong code is counted. */
 const CODE_ENTRY = Symbol('gatehouse.deviceCodeEntry');
 
-type DeviceContext = KoaContextWithOIDC & { state: { [PREFILLED]?: string; [CODE_ENTRY]?: CodeEntry; requestId?: string } };
+type DeviceContext = KoaContextWithOIDC & {
+  state: { [PREFILLED]?: string; [CODE_ENTRY]?: CodeEntry; requestId?: string };
+};
 
 function xsrfOf(ctx: KoaContextWithOIDC): string {
   const state = ctx.oidc.session?.state as { secret?: unknown } | undefined;
@@ -72,7 +74,12 @@ export function devicePageSources({ render, accounts, charset, mask }: DevicePag
     });
 
   return {
-    async userCodeInputSource(ctx: KoaContextWithOIDC, _form: string, out?: { error?: unknown; error_description?: unknown }, err?: Error) {
+    async userCodeInputSource(
+      ctx: KoaContextWithOIDC,
+      _form: string,
+      out?: { error?: unknown; error_description?: unknown },
+      err?: Error,
+    ) {
       const context = ctx as DeviceContext;
       if (!err) return entryPage(context, {});
       const problem = CODE_PROBLEMS[err.name];
@@ -83,16 +90,25 @@ export function devicePageSources({ render, accounts, charset, mask }: DevicePag
       const aborted = err.name === 'AbortedError';
       render(ctx, 'device-error', {
         title: aborted ? 'Sign-in cancelled' : 'Something went wrong',
-        message: aborted ? 'The device was not connected. You can close this page.' : String(out?.error_description ?? 'The device could not be connected.'),
+        message: aborted
+          ? 'The device was not connected. You can close this page.'
+          : String(out?.error_description ?? 'The device could not be connected.'),
         error: aborted ? undefined : String(out?.error ?? 'server_error'),
         requestId: context.state.requestId,
         retryHref: ctx.oidc.urlFor('code_verification'),
       });
     },
 
-    async userCodeConfirmSource(ctx: KoaContextWithOIDC, _form: string, client: { clientId: string; clientName?: string }, deviceInfo: Record<string, unknown>, userCode: string) {
+    async userCodeConfirmSource(
+      ctx: KoaContextWithOIDC,
+      _form: string,
+      client: { clientId: string; clientName?: string },
+      deviceInfo: Record<string, unknown>,
+      userCode: string,
+    ) {
       const ip = typeof deviceInfo?.ip === 'string' ? deviceInfo.ip.replace(/^::ffff:(?=\d+\.)/, '') : undefined;
-      const agent = typeof deviceInfo?.ua === 'string' && deviceInfo.ua.trim() ? deviceInfo.ua.slice(0, 120) : undefined;
+      const agent =
+        typeof deviceInfo?.ua === 'string' && deviceInfo.ua.trim() ? deviceInfo.ua.slice(0, 120) : undefined;
       render(ctx, 'device-confirm', {
         action: ctx.oidc.urlFor('code_verification'),
         xsrf: xsrfOf(ctx),
@@ -131,7 +147,10 @@ export function deviceCodeEntry({ render, throttle, clock }: Pick<DevicePageDeps
         const wait = minutes(admitted.blockedUntil, clock);
         ctx.status = 429;
         ctx.set('Retry-After', String(wait.seconds));
-        render(ctx, 'device-code', { error: `Too many wrong codes from your network. Try again in ${wait.text}.`, retryHref: DEVICE_PATH });
+        render(ctx, 'device-code', {
+          error: `Too many wrong codes from your network. Try again in ${wait.text}.`,
+          retryHref: DEVICE_PATH,
+        });
         return;
       }
       // The page source below counts a wrong code through the entry; its place at the gate ends with the request.

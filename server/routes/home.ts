@@ -22,7 +22,12 @@ export function homeRoutes(config: GatehouseConfig, render: PageRenderer): Route
       }))
     : [];
   const demoApis = demo
-    ? config.apis.map((api) => ({ identifier: api.identifier, name: api.name ?? '', tokenFormat: api.tokenFormat, scopes: api.scopes.map((scope) => scope.name).join(' ') }))
+    ? config.apis.map((api) => ({
+        identifier: api.identifier,
+        name: api.name ?? '',
+        tokenFormat: api.tokenFormat,
+        scopes: api.scopes.map((scope) => scope.name).join(' '),
+      }))
     : [];
   router.get('/', (ctx) => {
     render(ctx, 'home', {

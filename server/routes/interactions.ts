@@ -45,7 +45,19 @@ export interface InteractionRouteDeps {
   upgradePasswordHash(user: UserRecord, password: string): Promise<void>;
 }
 
-export function interactionRoutes({ provider, accounts, clients, apis, csrf, render, clock, mode, autoLogin, throttle, upgradePasswordHash }: InteractionRouteDeps): Router {
+export function interactionRoutes({
+  provider,
+  accounts,
+  clients,
+  apis,
+  csrf,
+  render,
+  clock,
+  mode,
+  autoLogin,
+  throttle,
+  upgradePasswordHash,
+}: InteractionRouteDeps): Router {
   const conveniences = mode !== 'production';
   const router = new Router({ prefix: '/interaction/:uid' });
   const form = formParser();
@@ -64,7 +76,12 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
 
   function requireCsrf(ctx: Context, uid: string) {
     const token = (ctx.request.body as Record<string, unknown> | undefined)?.csrf;
-    if (!csrf.verify(uid, token)) throw new HttpError(403, 'invalid_csrf', 'the form has expired or was not sent by this site; go back and try again');
+    if (!csrf.verify(uid, token))
+      throw new HttpError(
+        403,
+        'invalid_csrf',
+        'the form has expired or was not sent by this site; go back and try again',
+      );
   }
 
   async function finishConsent(ctx: Context, interaction: Awaited<ReturnType<typeof details>>) {
@@ -72,10 +89,15 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
     if (!session) throw new HttpError(400, 'invalid_request', 'no session for consent');
     let grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
     grant ??= new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
-    const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const missing = prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
+      grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
     const result: InteractionResults = { consent: interaction.grantId ? {} : { grantId } };
     await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
@@ -109,11 +131,18 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
     const interaction = await details(ctx);
     const client = await provider.Client.find(String(interaction.params.client_id));
     const uid = interaction.uid;
-    const common = { csrf: csrf.issue(uid), abortAction: `/interaction/${uid}/abort`, clientName: clientName(client, String(interaction.params.client_id)) };
+    const common = {
+      csrf: csrf.issue(uid),
+      abortAction: `/interaction/${uid}/abort`,
+      clientName: clientName(client, String(interaction.params.client_id)),
+    };
     if (interaction.prompt.name === 'login') {
       if (conveniences && autoLogin) {
         if (await accounts.find(autoLogin)) return finishLogin(ctx, autoLogin);
-        return renderLogin(ctx, interaction, { username: '', error: `login.autoLogin: there is no enabled user with subject "${autoLogin}".` });
+        return renderLogin(ctx, interaction, {
+          username: '',
+          error: `login.autoLogin: there is no enabled user with subject "${autoLogin}".`,
+        });
       }
       return renderLogin(ctx, interaction, { username: String(interaction.params.login_hint ?? '') });
     }
@@ -123,7 +152,11 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
         ctx.respond = false;
         return;
       }
-      const missing = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+      const missing = interaction.prompt.details as {
+        missingOIDCScope?: string[];
+        missingOIDCClaims?: string[];
+        missingResourceScopes?: Record<string, string[]>;
+      };
       const accountId = interaction.session?.accountId ?? '';
       const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
       render(ctx, 'consent', {
@@ -147,11 +180,13 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
 
   router.post('/login', form, async (ctx) => {
     const interaction = await details(ctx);
-    if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'this interaction does not ask for a login');
+    if (interaction.prompt.name !== 'login')
+      throw new HttpError(400, 'invalid_request', 'this interaction does not ask for a login');
     requireCsrf(ctx, interaction.uid);
     const body = ctx.request.body as Record<string, unknown>;
     // Control characters can never be part of a username (and a NUL would cut an SQLite statement short).
-    const username = typeof body.username === 'string' ? body.username.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 255) : '';
+    const username =
+      typeof body.username === 'string' ? body.username.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 255) : '';
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     if (!username.trim()) {
       ctx.status = 200;
@@ -161,16 +196,26 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
     // is the same for names that exist and names that do not.
     const devices = readDevices(ctx);
     const attempt = await throttle.begin(username, ctx.ip, devices);
-    const forgetRevoked = () => attempt.revokedDevice && writeDevices(ctx, withoutDevice(devices, attempt.revokedDevice), throttle.deviceLifetime);
+    const forgetRevoked = () =>
+      attempt.revokedDevice &&
+      writeDevices(ctx, withoutDevice(devices, attempt.revokedDevice), throttle.deviceLifetime);
     if (attempt.blockedUntil) {
       forgetRevoked();
       const seconds = Math.max(1, Math.ceil((attempt.blockedUntil.getTime() - clock.now().getTime()) / 1000));
-      const wait = seconds < 60 ? `${seconds} second${seconds > 1 ? 's' : ''}` : `${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}`;
+      const wait =
+        seconds < 60
+          ? `${seconds} second${seconds > 1 ? 's' : ''}`
+          : `${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}`;
       ctx.status = 429;
       ctx.set('Retry-After', String(seconds));
-      return renderLogin(ctx, interaction, { username, error: `Too many failed sign-ins. Try again in ${wait}, or sign in from a browser you have used before.` });
+      return renderLogin(ctx, interaction, {
+        username,
+        error: `Too many failed sign-ins. Try again in ${wait}, or sign in from a browser you have used before.`,
+      });
     }
-    const checking = password ? accounts.checkPassword(username, password) : Promise.resolve({ user: undefined, ok: false });
+    const checking = password
+      ? accounts.checkPassword(username, password)
+      : Promise.resolve({ user: undefined, ok: false });
     const { user, ok } = await checking.catch((error: unknown) => {
       throttle.release(attempt); // the check failed (the database, say): free the attempt's place at the gate
       throw error;
@@ -191,7 +236,8 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
   if (conveniences) {
     router.post('/one-click', form, async (ctx) => {
       const interaction = await details(ctx);
-      if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'this interaction does not ask for a login');
+      if (interaction.prompt.name !== 'login')
+        throw new HttpError(400, 'invalid_request', 'this interaction does not ask for a login');
       requireCsrf(ctx, interaction.uid);
       const subject = (ctx.request.body as Record<string, unknown>).subject;
       const user = typeof subject === 'string' && subject.length <= 255 ? await accounts.find(subject) : undefined;
@@ -205,7 +251,8 @@ export function interactionRoutes({ provider, accounts, clients, apis, csrf, ren
 
   router.post('/confirm', form, async (ctx) => {
     const interaction = await details(ctx);
-    if (interaction.prompt.name !== 'consent') throw new HttpError(400, 'invalid_request', 'this interaction does not ask for consent');
+    if (interaction.prompt.name !== 'consent')
+      throw new HttpError(400, 'invalid_request', 'this interaction does not ask for consent');
     requireCsrf(ctx, interaction.uid);
     await finishConsent(ctx, interaction);
     ctx.respond = false;
@@ -243,14 +290,17 @@ function apiConsent(
     const identifier = api?.identifier ?? resource;
     let found = byIdentifier.get(identifier);
     if (!found) {
-      const descriptions = Object.fromEntries((api?.scopes ?? []).map((item) => [item.name, item.description ?? item.name]));
+      const descriptions = Object.fromEntries(
+        (api?.scopes ?? []).map((item) => [item.name, item.description ?? item.name]),
+      );
       found = { identifier, name: api?.name ?? identifier, descriptions, missing: new Set(), granted: new Set() };
       byIdentifier.set(identifier, found);
     }
     return found;
   };
   for (const identifier of apis.namedBy(scope)) entry(identifier);
-  for (const [resource, scopes] of Object.entries(missingResourceScopes)) for (const name of scopes) entry(resource).missing.add(name);
+  for (const [resource, scopes] of Object.entries(missingResourceScopes))
+    for (const name of scopes) entry(resource).missing.add(name);
   // What the grant covers already, for the APIs asked for only.
   for (const resource of Object.keys(grant?.resources ?? {})) {
     const identifier = apis.find(resource)?.identifier;

@@ -10,7 +10,14 @@ import { SessionAdapter, type SessionAdapterOptions } from './session-adapter.js
 import { classifyAdapterError } from './store-unavailable.js';
 
 const ADAPTER_METHODS = [
-  'upsert', 'insertIfAbsent', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId',
+  'upsert',
+  'insertIfAbsent',
+  'find',
+  'findByUid',
+  'findByUserCode',
+  'consume',
+  'destroy',
+  'revokeByGrantId',
 ] as const;
 
 /** Calls that store what they are given run whatever the id (a skipped insertIfAbsent would read "already there"). */

@@ -11,7 +11,12 @@
 import type { EventEmitter } from 'node:events';
 import Provider from 'oidc-provider';
 import type { Logger } from 'pino';
-import type { BackchannelOutbox, LogoutReason, OutboxEntry, OutboxRow } from '../../stores/sequelize/backchannel-outbox.js';
+import type {
+  BackchannelOutbox,
+  LogoutReason,
+  OutboxEntry,
+  OutboxRow,
+} from '../../stores/sequelize/backchannel-outbox.js';
 import type { Clock } from '../../stores/session-store.js';
 
 export interface DeliveryOptions {
@@ -43,7 +48,14 @@ export class BackchannelDelivery {
   /** Set by stop(): a round in progress delivers what it claimed and claims nothing more. */
   #stopping = false;
 
-  constructor(deps: { provider: Provider; outbox: BackchannelOutbox; clock: Clock; logger: Logger; events: EventEmitter; options: DeliveryOptions }) {
+  constructor(deps: {
+    provider: Provider;
+    outbox: BackchannelOutbox;
+    clock: Clock;
+    logger: Logger;
+    events: EventEmitter;
+    options: DeliveryOptions;
+  }) {
     this.#provider = deps.provider;
     this.#outbox = deps.outbox;
     this.#clock = deps.clock;
@@ -56,7 +68,9 @@ export class BackchannelDelivery {
     // The provider's own logout (end_session) now enqueues instead of posting directly.
     prototype.backchannelLogout = async function (this: { clientId: string }, accountId: string, sid: string) {
       const session = Provider.ctx?.oidc?.session as { uid?: string } | undefined;
-      await delivery.enqueue([{ clientId: this.clientId, subjectId: accountId, sid, sessionId: session?.uid ?? null, reason: 'user_logout' }]);
+      await delivery.enqueue([
+        { clientId: this.clientId, subjectId: accountId, sid, sessionId: session?.uid ?? null, reason: 'user_logout' },
+      ]);
     };
   }
 
@@ -164,14 +178,37 @@ export class BackchannelDelivery {
       if (!client.backchannelLogoutUri) throw new Error(`client ${row.clientId} has no backchannel_logout_uri`);
       await this.#send.call(client, row.subjectId, row.sid);
       await this.#outbox.markDelivered(row.id);
-      this.#logger.info({ event: 'backchannel.delivered', clientId: row.clientId, sessionId: row.sessionId, reason: row.reason, attempt }, 'back-channel logout delivered');
+      this.#logger.info(
+        {
+          event: 'backchannel.delivered',
+          clientId: row.clientId,
+          sessionId: row.sessionId,
+          reason: row.reason,
+          attempt,
+        },
+        'back-channel logout delivered',
+      );
       this.#events.emit('backchannel.delivered', { ...summary(row), attempt });
     } catch (error) {
       const message = describe(error);
-      const retryAt = attempt < this.#options.maxAttempts ? new Date(this.#clock.now().getTime() + this.#backoff(attempt) * 1000) : null;
+      const retryAt =
+        attempt < this.#options.maxAttempts
+          ? new Date(this.#clock.now().getTime() + this.#backoff(attempt) * 1000)
+          : null;
       await this.#outbox.markAttemptFailed(row.id, message, retryAt);
       const event = retryAt ? 'backchannel.retrying' : 'backchannel.failed';
-      this.#logger.warn({ event, clientId: row.clientId, sessionId: row.sessionId, reason: row.reason, attempt, error: message, retryAt }, 'back-channel logout attempt failed');
+      this.#logger.warn(
+        {
+          event,
+          clientId: row.clientId,
+          sessionId: row.sessionId,
+          reason: row.reason,
+          attempt,
+          error: message,
+          retryAt,
+        },
+        'back-channel logout attempt failed',
+      );
       this.#events.emit(event, { ...summary(row), attempt, error: message, retryAt });
     }
   }
@@ -182,14 +219,26 @@ export class BackchannelDelivery {
   }
 }
 
-function summary(row: OutboxRow): { clientId: string; sessionId: string | null; subjectId: string; reason: LogoutReason } {
+function summary(row: OutboxRow): {
+  clientId: string;
+  sessionId: string | null;
+  subjectId: string;
+  reason: LogoutReason;
+} {
   return { clientId: row.clientId, sessionId: row.sessionId, subjectId: row.subjectId, reason: row.reason };
 }
 
 /** An error description fit for a log line and the outbox: no URLs with credentials, no token. */
 function describe(error: unknown): string {
-  const err = error as { message?: string; cause?: { message?: string; code?: string }; response?: { status?: number } };
+  const err = error as {
+    message?: string;
+    cause?: { message?: string; code?: string };
+    response?: { status?: number };
+  };
   const status = err.response?.status;
   const cause = err.cause?.code ?? err.cause?.message;
-  return [status ? `HTTP ${status}` : undefined, err.message, cause ? `(${cause})` : undefined].filter(Boolean).join(' ').slice(0, 500);
+  return [status ? `HTTP ${status}` : undefined, err.message, cause ? `(${cause})` : undefined]
+    .filter(Boolean)
+    .join(' ')
+    .slice(0, 500);
 }

@@ -101,7 +101,10 @@ export class ExpirySweeper {
           await service.expireSession(session);
           onExpiredOneByOne();
         } catch (error) {
-          logger.error({ sessionId: session.sessionId, err: { message: (error as Error).message } }, 'ending an expired session failed');
+          logger.error(
+            { sessionId: session.sessionId, err: { message: (error as Error).message } },
+            'ending an expired session failed',
+          );
         }
       }
     }
@@ -117,7 +120,8 @@ export class ExpirySweeper {
       const ended: ExpiredSessionRef[] = [];
       let groupStarted = 0;
       const groupDue = () =>
-        ended.length >= DELETE_GROUP || (ended.length > 0 && performance.now() - groupStarted >= (options.leaseSeconds * 1000) / 2);
+        ended.length >= DELETE_GROUP ||
+        (ended.length > 0 && performance.now() - groupStarted >= (options.leaseSeconds * 1000) / 2);
       const forget = async () => {
         const group = ended.splice(0);
         if (group.length === 0) return;
@@ -126,7 +130,10 @@ export class ExpirySweeper {
           sessions += group.length;
         } catch (error) {
           // Their claims run out and a later sweep finds them again: ending them again is a no-op.
-          logger.error({ sessions: group.length, err: { message: (error as Error).message } }, 'deleting expired sessions failed');
+          logger.error(
+            { sessions: group.length, err: { message: (error as Error).message } },
+            'deleting expired sessions failed',
+          );
         }
       };
       try {

@@ -49,7 +49,12 @@ const VOLATILE = new Set(['iat', 'exp']);
 
 function sameApartFromTimes(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const strip = (payload: Record<string, unknown>) =>
-    JSON.stringify(Object.keys(payload).filter((key) => !VOLATILE.has(key)).sort().map((key) => [key, payload[key]]));
+    JSON.stringify(
+      Object.keys(payload)
+        .filter((key) => !VOLATILE.has(key))
+        .sort()
+        .map((key) => [key, payload[key]]),
+    );
   return strip(a) === strip(b);
 }
 
@@ -165,7 +170,9 @@ export class SessionAdapter implements Adapter {
       lastUserAgent: userAgent ?? existing?.lastUserAgent ?? null,
       data: withoutSessionId(data),
     };
-    const freshLogin = subjectId !== null && (existing?.subjectId !== subjectId || existing?.authTime?.getTime() !== record.authTime?.getTime());
+    const freshLogin =
+      subjectId !== null &&
+      (existing?.subjectId !== subjectId || existing?.authTime?.getTime() !== record.authTime?.getTime());
     if (freshLogin || !existing) {
       record.loginIp = subjectId ? ip : null;
       record.loginUserAgent = subjectId ? userAgent : null;
@@ -201,7 +208,10 @@ export class SessionAdapter implements Adapter {
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     const key = hashSessionKey(id);
-    const record = await this.#readOrDropCorrupt(() => this.#options.store.get(key), () => this.#options.store.delete(key));
+    const record = await this.#readOrDropCorrupt(
+      () => this.#options.store.get(key),
+      () => this.#options.store.delete(key),
+    );
     const payload = await this.#usable(record);
     return payload && { ...payload, jti: id };
   }
@@ -215,12 +225,18 @@ export class SessionAdapter implements Adapter {
   }
 
   /** A record the store cannot read logs the user out: it is deleted and treated as missing. */
-  async #readOrDropCorrupt(read: () => Promise<ServerSideSession | null>, drop: () => Promise<void>): Promise<ServerSideSession | null> {
+  async #readOrDropCorrupt(
+    read: () => Promise<ServerSideSession | null>,
+    drop: () => Promise<void>,
+  ): Promise<ServerSideSession | null> {
     try {
       return await read();
     } catch (error) {
       if (!isSessionStoreError(error, 'corrupt')) throw error;
-      this.#options.logger.warn({ err: { message: error.message } }, 'removing an unreadable server-side session record');
+      this.#options.logger.warn(
+        { err: { message: error.message } },
+        'removing an unreadable server-side session record',
+      );
       await drop();
       return null;
     }

@@ -59,7 +59,9 @@ export class SessionManagementDisabledError extends Error {
   readonly code = 'server_side_sessions_disabled';
   readonly expose = true;
   constructor() {
-    super('server-side sessions are disabled (serverSideSessions.enabled: false), so sessions cannot be listed or revoked');
+    super(
+      'server-side sessions are disabled (serverSideSessions.enabled: false), so sessions cannot be listed or revoked',
+    );
     this.name = 'SessionManagementDisabledError';
   }
 }
@@ -121,8 +123,14 @@ export class SessionService {
     const apis = this.#deps.apis;
     if (!apis?.enabled) return new Map();
     const out = new Map<string, SessionApi[]>(sessions.map((session) => [session.sessionId, []]));
-    const pairs = sessions.flatMap((session) => sessionGrants(session).map(([clientId, grantId]) => ({ session, clientId, grantId })));
-    const resources = await grantResources(this.#deps.sequelize, this.#deps.clock, pairs.map((pair) => pair.grantId));
+    const pairs = sessions.flatMap((session) =>
+      sessionGrants(session).map(([clientId, grantId]) => ({ session, clientId, grantId })),
+    );
+    const resources = await grantResources(
+      this.#deps.sequelize,
+      this.#deps.clock,
+      pairs.map((pair) => pair.grantId),
+    );
     for (const { session, clientId, grantId } of pairs) {
       for (const identifier of resources.get(grantId) ?? []) {
         const described = apis.describe(identifier, { coordinated: this.#deps.clients.coordinated(clientId) });
@@ -153,7 +161,11 @@ export class SessionService {
         for (const [clientId, grantId] of sessionGrants(session)) if (affects(clientId)) grantIds.add(grantId);
       }
       if (filter.subjectId && !filter.sessionId) {
-        for (const { grantId, clientId } of await grantsOfAccount(this.#deps.sequelize, this.#deps.clock, filter.subjectId)) {
+        for (const { grantId, clientId } of await grantsOfAccount(
+          this.#deps.sequelize,
+          this.#deps.clock,
+          filter.subjectId,
+        )) {
           if (affects(clientId)) grantIds.add(grantId);
         }
       }
@@ -164,13 +176,18 @@ export class SessionService {
     let notificationsQueued = 0;
     if (sendBackchannelLogout) {
       const clients = new ClientCache(this.#deps.provider);
-      const entries = (await Promise.all(sessions.map((session) => this.#notifications(session, 'terminated', affects, clients)))).flat();
+      const entries = (
+        await Promise.all(sessions.map((session) => this.#notifications(session, 'terminated', affects, clients)))
+      ).flat();
       notificationsQueued = await this.#deps.delivery.enqueue(entries);
     }
 
     // 3. records
     if (removeSession) {
-      await deleteSessionKeys(store, sessions.map((session) => session.key));
+      await deleteSessionKeys(
+        store,
+        sessions.map((session) => session.key),
+      );
     }
 
     for (const session of sessions) {
@@ -196,7 +213,10 @@ export class SessionService {
    */
   async revokeAccountGrants(subjectId: string): Promise<number> {
     const grants = await grantsOfAccount(this.#deps.sequelize, this.#deps.clock, subjectId);
-    await this.#revokeGrants(grants.map((grant) => grant.grantId), { tokens: true, consent: true });
+    await this.#revokeGrants(
+      grants.map((grant) => grant.grantId),
+      { tokens: true, consent: true },
+    );
     return grants.length;
   }
 
@@ -207,7 +227,10 @@ export class SessionService {
   async enforceSessionLimit(subjectId: string, limit: number, keep: string): Promise<string[]> {
     const sessions = await this.sessionsOf(subjectId); // newest first
     if (sessions.length <= limit) return [];
-    const excess = sessions.filter((s) => s.sessionId !== keep).slice(Math.max(0, limit - 1)).map((s) => s.sessionId);
+    const excess = sessions
+      .filter((s) => s.sessionId !== keep)
+      .slice(Math.max(0, limit - 1))
+      .map((s) => s.sessionId);
     for (const sessionId of excess) await this.removeSessions({ sessionId, actor: 'maxSessionsPerUser' });
     return excess;
   }
@@ -237,17 +260,25 @@ export class SessionService {
     const coordinated = (clientId: string) => this.#deps.clients.coordinated(clientId);
     const notify = this.#deps.expiredSessionsTriggerBackchannelLogout ? () => true : coordinated;
     const signedIn = sessions.filter((session) => session.subjectId);
-    const grantIds = signedIn.flatMap((session) => sessionGrants(session).filter(([clientId]) => coordinated(clientId)).map(([, grantId]) => grantId));
+    const grantIds = signedIn.flatMap((session) =>
+      sessionGrants(session)
+        .filter(([clientId]) => coordinated(clientId))
+        .map(([, grantId]) => grantId),
+    );
     await this.#revokeGrants(grantIds, { tokens: true, consent: false });
     const clients = new ClientCache(this.#deps.provider);
     const entries: OutboxEntry[] = [];
-    for (const session of signedIn) entries.push(...(await this.#notifications(session, 'session_expiration', notify, clients)));
+    for (const session of signedIn)
+      entries.push(...(await this.#notifications(session, 'session_expiration', notify, clients)));
     await this.#deps.delivery.enqueue(entries);
   }
 
   /** The second half of expireSessions: deletes the records (one statement for many) and reports each expiry. */
   async forgetExpiredSessions(sessions: readonly ExpiredSessionRef[]): Promise<void> {
-    await deleteSessionKeys(this.#store(), sessions.map((session) => session.key));
+    await deleteSessionKeys(
+      this.#store(),
+      sessions.map((session) => session.key),
+    );
     for (const session of sessions) {
       if (!session.subjectId) continue;
       const detail = { sessionId: session.sessionId, subjectId: session.subjectId, expires: session.expires };

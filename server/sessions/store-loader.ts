@@ -7,11 +7,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  SESSION_STORE_METHODS,
-  type SessionStore,
-  type SessionStoreContext,
-} from '../../stores/session-store.js';
+import { SESSION_STORE_METHODS, type SessionStore, type SessionStoreContext } from '../../stores/session-store.js';
 import { SequelizeSessionStore } from '../../stores/sequelize/session-store.js';
 import { SessionStoreConfigError } from './store-config-error.js';
 
@@ -43,7 +39,9 @@ function isStoreLike(value: unknown): boolean {
  */
 function pickExport(path: string, module: Record<string, unknown>): unknown {
   // (`module.exports` is how Node 23+ names a CommonJS module's whole exports object among its named exports.)
-  const named = Object.keys(module).filter((name) => !['default', '__esModule', 'module.exports'].includes(name) && module[name] !== undefined);
+  const named = Object.keys(module).filter(
+    (name) => !['default', '__esModule', 'module.exports'].includes(name) && module[name] !== undefined,
+  );
   if (module.default !== undefined && (isStoreLike(module.default) || named.length === 0)) return module.default;
   if (named.length === 1) return module[named[0]];
   throw new SessionStoreConfigError(
@@ -59,7 +57,10 @@ async function importStoreModule(path: string): Promise<unknown> {
   try {
     module = await import(target);
   } catch (error) {
-    throw new SessionStoreConfigError(`serverSideSessions.store: cannot load module "${path}": ${(error as Error).message}`, { cause: error });
+    throw new SessionStoreConfigError(
+      `serverSideSessions.store: cannot load module "${path}": ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   return pickExport(path, module);
 }
@@ -69,10 +70,16 @@ export function missingStoreMethods(store: unknown): string[] {
   return SESSION_STORE_METHODS.filter((method) => typeof (store as Record<string, unknown>)[method] !== 'function');
 }
 
-export async function resolveSessionStore(option: unknown, context: SessionStoreContext): Promise<ResolvedSessionStore> {
+export async function resolveSessionStore(
+  option: unknown,
+  context: SessionStoreContext,
+): Promise<ResolvedSessionStore> {
   const module = typeof option === 'string' ? option : undefined;
   const candidate: unknown = module !== undefined ? await importStoreModule(module) : (option ?? SequelizeSessionStore);
-  const label = typeof candidate === 'function' ? candidate.name || 'anonymous' : (candidate as object | null)?.constructor?.name || 'the given store';
+  const label =
+    typeof candidate === 'function'
+      ? candidate.name || 'anonymous'
+      : (candidate as object | null)?.constructor?.name || 'the given store';
   const described = module !== undefined ? `"${label}" from module "${module}"` : `"${label}"`;
   let store: unknown;
   try {
@@ -80,7 +87,10 @@ export async function resolveSessionStore(option: unknown, context: SessionStore
     else if (isClass(candidate)) store = new (candidate as new (c: SessionStoreContext) => unknown)(context);
     else store = await (candidate as (c: SessionStoreContext) => unknown)(context);
   } catch (error) {
-    throw new SessionStoreConfigError(`serverSideSessions.store: building ${described} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    throw new SessionStoreConfigError(
+      `serverSideSessions.store: building ${described} failed: ${(error as Error)?.message ?? String(error)}`,
+      { cause: error },
+    );
   }
   const missing = missingStoreMethods(store);
   if (missing.length) {
@@ -88,6 +98,9 @@ export async function resolveSessionStore(option: unknown, context: SessionStore
       `serverSideSessions.store: ${described} does not implement the session store contract; missing method${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`,
     );
   }
-  const name = (store as object).constructor?.name && (store as object).constructor !== Object ? (store as object).constructor.name : label;
+  const name =
+    (store as object).constructor?.name && (store as object).constructor !== Object
+      ? (store as object).constructor.name
+      : label;
   return { store: store as SessionStore, name, ...(module !== undefined ? { module } : {}) };
 }

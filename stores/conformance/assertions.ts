@@ -1,13 +1,24 @@
 /** Assertions shared by the conformance checks. Every loop over a store's answers is bounded: a broken store fails fast. */
 import type { ExecutionContext } from 'ava';
-import type { ServerSideSession, SessionQuery, SessionQueryResult, SessionStore, SessionStoreErrorCode } from '../session-store.js';
+import type {
+  ServerSideSession,
+  SessionQuery,
+  SessionQueryResult,
+  SessionStore,
+  SessionStoreErrorCode,
+} from '../session-store.js';
 import type { ConformanceStore } from './options.js';
 
 /**
  * `run` rejects with a store error (name `SessionStoreError`) of this code. `call` says which call it was
  * (`getSessions({ subjectId: '' })`), for the failure message: a test makes several such calls.
  */
-export async function rejects(t: ExecutionContext, call: string, run: () => Promise<unknown>, code: SessionStoreErrorCode): Promise<void> {
+export async function rejects(
+  t: ExecutionContext,
+  call: string,
+  run: () => Promise<unknown>,
+  code: SessionStoreErrorCode,
+): Promise<void> {
   let error: unknown;
   let settled = false;
   try {
@@ -40,11 +51,19 @@ export async function checkDirect(
   }
   t.truthy(row, `direct read: a stored row for ${sessionId}`);
   const text = JSON.stringify(row);
-  for (const value of expected.contains ?? []) t.true(text.includes(value), `direct read: stored row contains ${value}`);
-  for (const value of expected.lacks ?? []) t.false(text.includes(value), `direct read: stored row no longer has ${value}`);
+  for (const value of expected.contains ?? [])
+    t.true(text.includes(value), `direct read: stored row contains ${value}`);
+  for (const value of expected.lacks ?? [])
+    t.false(text.includes(value), `direct read: stored row no longer has ${value}`);
 }
 
-export function expectPage(t: ExecutionContext, page: SessionQueryResult, expected: string[], hasPrevious: boolean, hasNext: boolean) {
+export function expectPage(
+  t: ExecutionContext,
+  page: SessionQueryResult,
+  expected: string[],
+  hasPrevious: boolean,
+  hasNext: boolean,
+) {
   t.deepEqual(ids(page.results), expected);
   t.is(page.hasPrevious, hasPrevious, 'hasPrevious');
   t.is(page.hasNext, hasNext, 'hasNext');
@@ -56,7 +75,12 @@ export function expectPage(t: ExecutionContext, page: SessionQueryResult, expect
  * Calls claimExpired until it returns nothing, at most `maxCalls` times: a store that goes on handing records out
  * (it ignores leases, or deletes nothing it should) fails with that explanation instead of looping for ever.
  */
-export async function drainClaims(store: SessionStore, count: number, lease: number, maxCalls: number): Promise<ServerSideSession[]> {
+export async function drainClaims(
+  store: SessionStore,
+  count: number,
+  lease: number,
+  maxCalls: number,
+): Promise<ServerSideSession[]> {
   const claimed: ServerSideSession[] = [];
   for (let calls = 0; calls < maxCalls; calls++) {
     const batch = await store.claimExpired(count, lease);
@@ -85,7 +109,9 @@ export async function followPages(
     const token = direction === 'next' ? current.nextToken : current.previousToken;
     if (!token) return pages;
     if (pages.length >= maxPages) {
-      throw new Error(`querySessions: still a ${direction}Token after ${maxPages} pages; the records fit in fewer. Do the tokens move the position?`);
+      throw new Error(
+        `querySessions: still a ${direction}Token after ${maxPages} pages; the records fit in fewer. Do the tokens move the position?`,
+      );
     }
     current = await store.querySessions({ ...query, token });
     pages.push(current);
@@ -93,4 +119,5 @@ export async function followPages(
 }
 
 export const ids = (records: ServerSideSession[]) => records.map((record) => record.sessionId);
-export const sortById = (records: ServerSideSession[]) => [...records].sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1));
+export const sortById = (records: ServerSideSession[]) =>
+  [...records].sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1));

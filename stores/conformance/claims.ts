@@ -101,7 +101,10 @@ export function claimRules(define: Define): void {
 
   define('claimExpired does not hand out a claimed record again while its lease runs', async (t, c) => {
     const now = c.clock.now().getTime();
-    const [first, second] = [c.session({ expires: new Date(now - 2000) }), c.session({ expires: new Date(now - 1000) })];
+    const [first, second] = [
+      c.session({ expires: new Date(now - 2000) }),
+      c.session({ expires: new Date(now - 1000) }),
+    ];
     await c.store.create(first);
     await c.store.create(second);
     t.deepEqual(await c.store.claimExpired(1, LEASE), [first]);
@@ -166,13 +169,18 @@ export function claimRules(define: Define): void {
     const now = c.clock.now().getTime();
     const total = 200;
     const records = Array.from({ length: total }, (_, i) => c.session({ expires: new Date(now - 1000 - (i % 17)) }));
-    for (let i = 0; i < total; i += 20) await Promise.all(records.slice(i, i + 20).map((record) => c.store.create(record)));
+    for (let i = 0; i < total; i += 20)
+      await Promise.all(records.slice(i, i + 20).map((record) => c.store.create(record)));
     // Every non-empty batch holds at least one record never handed out before, so no caller needs more calls than there
     // are records (plus the empty one): past that, the store is handing records out again.
     const claims = await Promise.all(Array.from({ length: 5 }, () => drainClaims(c.store, 7, LEASE, total + 1)));
     const claimed = claims.flat().map((record) => record.sessionId);
     t.is(claimed.length, total, 'no record was handed out twice');
-    t.deepEqual([...new Set(claimed)].sort(), records.map((record) => record.sessionId).sort(), 'every record was handed out');
+    t.deepEqual(
+      [...new Set(claimed)].sort(),
+      records.map((record) => record.sessionId).sort(),
+      'every record was handed out',
+    );
     t.deepEqual(await c.store.claimExpired(total, LEASE), []);
     // Completing every claim concurrently leaves nothing to claim after the leases run out.
     const byId = new Map(records.map((record) => [record.sessionId, record]));

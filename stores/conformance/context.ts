@@ -36,7 +36,11 @@ export interface Context {
 }
 
 /** Declares one check; `needs` names the optional part it cannot run without (declared skipped when not provided). */
-export type Define = (title: string, body: (t: ExecutionContext, c: Context) => Promise<void>, needs?: ConformanceHook) => void;
+export type Define = (
+  title: string,
+  body: (t: ExecutionContext, c: Context) => Promise<void>,
+  needs?: ConformanceHook,
+) => void;
 
 /** A store for one test from the author's createStore, cleaned up after the test. */
 export async function open(t: ExecutionContext, options: ConformanceOptions): Promise<Context> {
@@ -91,11 +95,13 @@ export async function open(t: ExecutionContext, options: ConformanceOptions): Pr
     made,
     direct: made.directRead,
     async corrupt(sessionId) {
-      if (!made.corrupt) throw new Error("createStore returned no corrupt hook, although the options' provides lists 'corrupt'");
+      if (!made.corrupt)
+        throw new Error("createStore returned no corrupt hook, although the options' provides lists 'corrupt'");
       await made.corrupt(sessionId);
     },
     async deleteMany(keys) {
-      if (typeof store.deleteMany !== 'function') throw new Error("the store has no deleteMany, although the options' provides lists 'deleteMany'");
+      if (typeof store.deleteMany !== 'function')
+        throw new Error("the store has no deleteMany, although the options' provides lists 'deleteMany'");
       return store.deleteMany(keys);
     },
     warnings,

@@ -3,7 +3,7 @@ import { checkDirect, rejects, sortById } from './assertions.js';
 import type { Define } from './context.js';
 
 export function filterRules(define: Define): void {
-  define('getSessions by subject returns exactly that subject\'s sessions', async (t, c) => {
+  define("getSessions by subject returns exactly that subject's sessions", async (t, c) => {
     const subjectId = c.id('subject');
     const mine = [c.session({ subjectId }), c.session({ subjectId }), c.session({ subjectId })];
     for (const record of [...mine, c.session(), c.session({ subjectId: null })]) await c.store.create(record);
@@ -28,10 +28,15 @@ export function filterRules(define: Define): void {
 
   define('getSessions rejects an empty filter with invalid_filter', async (t, { store }) => {
     await rejects(t, 'getSessions({})', () => store.getSessions({}), 'invalid_filter');
-    await rejects(t, "getSessions({ subjectId: '' }) (an empty string is no filter)", () => store.getSessions({ subjectId: '', sessionId: undefined }), 'invalid_filter');
+    await rejects(
+      t,
+      "getSessions({ subjectId: '' }) (an empty string is no filter)",
+      () => store.getSessions({ subjectId: '', sessionId: undefined }),
+      'invalid_filter',
+    );
   });
 
-  define('deleteSessions by subject deletes only that subject\'s sessions and counts them', async (t, c) => {
+  define("deleteSessions by subject deletes only that subject's sessions and counts them", async (t, c) => {
     const subjectId = c.id('subject');
     const mine = [c.session({ subjectId }), c.session({ subjectId })];
     const other = c.session();
@@ -63,7 +68,12 @@ export function filterRules(define: Define): void {
     const record = c.session();
     await c.store.create(record);
     await rejects(t, 'deleteSessions({})', () => c.store.deleteSessions({}), 'invalid_filter');
-    await rejects(t, "deleteSessions({ subjectId: '' }) (an empty string is no filter)", () => c.store.deleteSessions({ subjectId: '' }), 'invalid_filter');
+    await rejects(
+      t,
+      "deleteSessions({ subjectId: '' }) (an empty string is no filter)",
+      () => c.store.deleteSessions({ subjectId: '' }),
+      'invalid_filter',
+    );
     t.deepEqual(await c.store.get(record.key), record);
   });
 }

@@ -64,7 +64,10 @@ runSessionStoreConformance(test, {
 export function runSessionStoreConformance(test: TestFn, options: ConformanceOptions): void {
   const provided = new Set<ConformanceHook>(options.provides ?? []);
   const unknown = [...provided].filter((hook) => !HOOKS.includes(hook));
-  if (unknown.length) throw new Error(`runSessionStoreConformance: provides: unknown ${unknown.map((hook) => `"${hook}"`).join(', ')} (expected ${HOOKS.join(', ')})`);
+  if (unknown.length)
+    throw new Error(
+      `runSessionStoreConformance: provides: unknown ${unknown.map((hook) => `"${hook}"`).join(', ')} (expected ${HOOKS.join(', ')})`,
+    );
 
   const define: Define = (title, body, needs) => {
     const name = `${options.name}: ${title}`;
@@ -82,8 +85,12 @@ export function runSessionStoreConformance(test: TestFn, options: ConformanceOpt
       deleteMany: typeof c.store.deleteMany === 'function',
     };
     for (const hook of HOOKS) {
-      if (given[hook] && !provided.has(hook)) t.fail(`${HOOK_DESCRIPTIONS[hook]} is there, but provides does not list '${hook}': its checks are skipped. Add it to provides`);
-      if (!given[hook] && provided.has(hook)) t.fail(`provides lists '${hook}', but ${HOOK_DESCRIPTIONS[hook]} is missing`);
+      if (given[hook] && !provided.has(hook))
+        t.fail(
+          `${HOOK_DESCRIPTIONS[hook]} is there, but provides does not list '${hook}': its checks are skipped. Add it to provides`,
+        );
+      if (!given[hook] && provided.has(hook))
+        t.fail(`provides lists '${hook}', but ${HOOK_DESCRIPTIONS[hook]} is missing`);
     }
     t.pass();
   });
@@ -96,7 +103,10 @@ export function runSessionStoreConformance(test: TestFn, options: ConformanceOpt
       await checkDirect(t, c.direct, record.sessionId, { contains: [record.key, record.sessionId, 'First Name'] });
       const rotated = { ...record, key: c.id('rotated-key'), displayName: 'Second Name' };
       await c.store.update(rotated);
-      await checkDirect(t, c.direct, record.sessionId, { contains: [rotated.key, 'Second Name'], lacks: [record.key, 'First Name'] });
+      await checkDirect(t, c.direct, record.sessionId, {
+        contains: [rotated.key, 'Second Name'],
+        lacks: [record.key, 'First Name'],
+      });
       await c.store.delete(rotated.key);
       await checkDirect(t, c.direct, record.sessionId, null);
     },

@@ -59,18 +59,33 @@ export function queryRules(define: Define): void {
     t.deepEqual([forward.hasPrevious, forward.hasNext], [second.hasPrevious, second.hasNext]);
   });
 
-  define('querySessions orders equal created times by session id, descending, and pages through them exactly once', async (t, c) => {
-    const created = c.clock.now();
-    const seeded = await c.seed(5, () => ({ created }));
-    const expected = ids(seeded).sort().reverse();
-    const first = await c.store.querySessions({ pageSize: 2 });
-    const later = await followPages(c.store, { pageSize: 2 }, first, 'next', seeded.length);
-    const order = 'sessions created at the same instant come in descending session id order (the contract\'s tie order)';
-    t.deepEqual([first, ...later].flatMap((page) => ids(page.results)), expected, order);
-    const last = later.at(-1) ?? first;
-    const earlier = await followPages(c.store, { pageSize: 2 }, last, 'previous', seeded.length);
-    t.deepEqual([...earlier].reverse().concat(last).flatMap((page) => ids(page.results)), expected, order);
-  });
+  define(
+    'querySessions orders equal created times by session id, descending, and pages through them exactly once',
+    async (t, c) => {
+      const created = c.clock.now();
+      const seeded = await c.seed(5, () => ({ created }));
+      const expected = ids(seeded).sort().reverse();
+      const first = await c.store.querySessions({ pageSize: 2 });
+      const later = await followPages(c.store, { pageSize: 2 }, first, 'next', seeded.length);
+      const order =
+        "sessions created at the same instant come in descending session id order (the contract's tie order)";
+      t.deepEqual(
+        [first, ...later].flatMap((page) => ids(page.results)),
+        expected,
+        order,
+      );
+      const last = later.at(-1) ?? first;
+      const earlier = await followPages(c.store, { pageSize: 2 }, last, 'previous', seeded.length);
+      t.deepEqual(
+        [...earlier]
+          .reverse()
+          .concat(last)
+          .flatMap((page) => ids(page.results)),
+        expected,
+        order,
+      );
+    },
+  );
 
   define('querySessions filters by subject', async (t, c) => {
     const subjectId = c.id('subject');
@@ -133,9 +148,19 @@ export function queryRules(define: Define): void {
       clients: i === 0 || i === 2 ? [{ clientId: app, sid: `s${i}` }] : [],
     }));
     t.deepEqual(ids((await c.store.querySessions({ subjectId, clientId: app })).results), [seeded[0].sessionId]);
-    t.deepEqual(ids((await c.store.querySessions({ subjectId, displayNamePrefix: 'dav' })).results), [seeded[1].sessionId]);
-    t.deepEqual(ids((await c.store.querySessions({ displayNamePrefix: 'car', clientId: app })).results), ids([seeded[0], seeded[2]]));
-    const all = await c.store.querySessions({ subjectId, displayNamePrefix: 'car', clientId: app, sessionId: seeded[0].sessionId });
+    t.deepEqual(ids((await c.store.querySessions({ subjectId, displayNamePrefix: 'dav' })).results), [
+      seeded[1].sessionId,
+    ]);
+    t.deepEqual(
+      ids((await c.store.querySessions({ displayNamePrefix: 'car', clientId: app })).results),
+      ids([seeded[0], seeded[2]]),
+    );
+    const all = await c.store.querySessions({
+      subjectId,
+      displayNamePrefix: 'car',
+      clientId: app,
+      sessionId: seeded[0].sessionId,
+    });
     t.deepEqual(ids(all.results), [seeded[0].sessionId]);
   });
 
@@ -156,9 +181,20 @@ export function queryRules(define: Define): void {
     const first = await c.store.querySessions({ pageSize: 2 });
     const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const tokens = [
-      'garbage!!', 'not-a-token', '', 'A'.repeat(5000), '%%%', b64({}), b64([1, 2]), b64('text'), b64({ v: 999 }),
-      b64({ v: 1, d: 'x', c: 1, s: 'a' }), b64({ v: 1, d: 'n', c: 'soon', s: 'a' }), b64({ v: 1, d: 'n', c: 1, s: '' }),
-      Buffer.from('{not json').toString('base64url'), '9223372036854775807',
+      'garbage!!',
+      'not-a-token',
+      '',
+      'A'.repeat(5000),
+      '%%%',
+      b64({}),
+      b64([1, 2]),
+      b64('text'),
+      b64({ v: 999 }),
+      b64({ v: 1, d: 'x', c: 1, s: 'a' }),
+      b64({ v: 1, d: 'n', c: 'soon', s: 'a' }),
+      b64({ v: 1, d: 'n', c: 1, s: '' }),
+      Buffer.from('{not json').toString('base64url'),
+      '9223372036854775807',
     ];
     for (const token of tokens) {
       const page = await c.store.querySessions({ pageSize: 2, token });
@@ -183,14 +219,23 @@ export function queryRules(define: Define): void {
     const clamped = await c.store.querySessions({ pageSize: MAX_PAGE_SIZE * 10 });
     t.is(clamped.results.length, MAX_PAGE_SIZE);
     t.true(clamped.hasNext);
-    const last = await c.store.querySessions({ pageSize: MAX_PAGE_SIZE * 10, token: clamped.nextToken, countTotal: true });
+    const last = await c.store.querySessions({
+      pageSize: MAX_PAGE_SIZE * 10,
+      token: clamped.nextToken,
+      countTotal: true,
+    });
     t.deepEqual(ids(last.results), [seeded[count - 1].sessionId]);
     t.is(last.totalCount, count);
   });
 
   define('querySessions rejects a page size below 1 or not an integer with invalid_argument', async (t, { store }) => {
     for (const pageSize of [0, -1, 2.5, Number.NaN]) {
-      await rejects(t, `querySessions({ pageSize: ${pageSize} })`, () => store.querySessions({ pageSize }), 'invalid_argument');
+      await rejects(
+        t,
+        `querySessions({ pageSize: ${pageSize} })`,
+        () => store.querySessions({ pageSize }),
+        'invalid_argument',
+      );
     }
   });
 }

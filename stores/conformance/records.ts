@@ -37,7 +37,14 @@ export function recordRules(define: Define): void {
     t.deepEqual(await store.get(record.key), record);
     t.deepEqual(await store.getBySessionId(record.sessionId), record);
     await checkDirect(t, direct, record.sessionId, {
-      contains: [record.key, record.sessionId, record.subjectId!, 'Alice Example', 'app-two', 'Mozilla/5.0 (last agent)'],
+      contains: [
+        record.key,
+        record.sessionId,
+        record.subjectId!,
+        'Alice Example',
+        'app-two',
+        'Mozilla/5.0 (last agent)',
+      ],
     });
   });
 
@@ -58,19 +65,22 @@ export function recordRules(define: Define): void {
     t.deepEqual(await store.get(record.key), record);
   });
 
-  define('records are copies: mutating a returned or passed record changes nothing stored', async (t, { store, session }) => {
-    const record = session({ clients: [{ clientId: 'app', sid: 's1' }], data: { n: 1 } });
-    const expected = structuredClone(record);
-    await store.create(record);
-    record.data.n = 2;
-    record.clients.push({ clientId: 'other', sid: 's2' });
-    record.created.setTime(0);
-    const got = (await store.get(expected.key))!;
-    t.deepEqual(got, expected);
-    got.data.n = 3;
-    got.clients.length = 0;
-    t.deepEqual(await store.get(expected.key), expected);
-  });
+  define(
+    'records are copies: mutating a returned or passed record changes nothing stored',
+    async (t, { store, session }) => {
+      const record = session({ clients: [{ clientId: 'app', sid: 's1' }], data: { n: 1 } });
+      const expected = structuredClone(record);
+      await store.create(record);
+      record.data.n = 2;
+      record.clients.push({ clientId: 'other', sid: 's2' });
+      record.created.setTime(0);
+      const got = (await store.get(expected.key))!;
+      t.deepEqual(got, expected);
+      got.data.n = 3;
+      got.clients.length = 0;
+      t.deepEqual(await store.get(expected.key), expected);
+    },
+  );
 
   define('create rejects a duplicate key with code duplicate and keeps the original', async (t, c) => {
     const original = c.session({ displayName: 'original' });
@@ -90,7 +100,10 @@ export function recordRules(define: Define): void {
     await rejects(t, 'create(a record with the session id of another)', () => c.store.create(clash), 'duplicate');
     t.deepEqual(await c.store.getBySessionId(original.sessionId), original);
     t.is(await c.store.get(clash.key), null);
-    await checkDirect(t, c.direct, original.sessionId, { contains: [original.key, 'original'], lacks: [clash.key, 'intruder'] });
+    await checkDirect(t, c.direct, original.sessionId, {
+      contains: [original.key, 'original'],
+      lacks: [clash.key, 'intruder'],
+    });
   });
 
   // --- update ---------------------------------------------------------------------------------------------------
@@ -104,7 +117,10 @@ export function recordRules(define: Define): void {
       ...before,
       subjectId: c.id('new-subject'),
       displayName: 'After',
-      clients: [{ clientId: 'app-new', sid: 'y' }, { clientId: 'app-newer', sid: 'z' }],
+      clients: [
+        { clientId: 'app-new', sid: 'y' },
+        { clientId: 'app-newer', sid: 'z' },
+      ],
       renewed: new Date(now),
       expires: new Date(now + 2 * HOUR),
       authTime: new Date(now - 1),
@@ -120,7 +136,10 @@ export function recordRules(define: Define): void {
     t.deepEqual(await c.store.getSessions({ subjectId: after.subjectId! }), [after]);
     t.deepEqual(ids((await c.store.querySessions({ clientId: 'app-old' })).results), []);
     t.deepEqual(ids((await c.store.querySessions({ clientId: 'app-newer' })).results), [after.sessionId]);
-    await checkDirect(t, c.direct, before.sessionId, { contains: ['After', 'app-newer', 'last-ua-2'], lacks: ['Before', 'app-old'] });
+    await checkDirect(t, c.direct, before.sessionId, {
+      contains: ['After', 'app-newer', 'last-ua-2'],
+      lacks: ['Before', 'app-old'],
+    });
   });
 
   define('update with a new key (rotation) leaves one record, found by the new key only', async (t, c) => {
@@ -148,7 +167,12 @@ export function recordRules(define: Define): void {
     const second = c.session();
     await c.store.create(first);
     await c.store.create(second);
-    await rejects(t, "update(a record given another record's key)", () => c.store.update({ ...second, key: first.key }), 'duplicate');
+    await rejects(
+      t,
+      "update(a record given another record's key)",
+      () => c.store.update({ ...second, key: first.key }),
+      'duplicate',
+    );
     t.deepEqual(await c.store.get(first.key), first);
     t.deepEqual(await c.store.get(second.key), second);
   });
@@ -156,7 +180,10 @@ export function recordRules(define: Define): void {
   // --- delete ---------------------------------------------------------------------------------------------------
 
   define('delete removes the record from every lookup', async (t, c) => {
-    const record = c.session({ clients: [{ clientId: 'app', sid: 's' }], expires: new Date(c.clock.now().getTime() + 1) });
+    const record = c.session({
+      clients: [{ clientId: 'app', sid: 's' }],
+      expires: new Date(c.clock.now().getTime() + 1),
+    });
     const other = c.session({ subjectId: record.subjectId });
     await c.store.create(record);
     await c.store.create(other);

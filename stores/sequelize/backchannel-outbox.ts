@@ -73,7 +73,10 @@ export class BackchannelOutbox {
     const sql = this.#db.insertOrIgnore(insert, ['client_id', 'sid']);
     for (const entry of entries) {
       const { clientId, sid, subjectId, reason } = entry;
-      if ((await this.#db.write(sql, { clientId, sid, subjectId, reason, sessionId: entry.sessionId ?? null, now })) > 0) added++;
+      if (
+        (await this.#db.write(sql, { clientId, sid, subjectId, reason, sessionId: entry.sessionId ?? null, now })) > 0
+      )
+        added++;
     }
     return added;
   }
@@ -117,7 +120,9 @@ export class BackchannelOutbox {
   }
 
   /** The most recent rows, newest first, optionally of one status / session / client (for administrators). */
-  async list(filter: { status?: OutboxStatus; sessionId?: string; clientId?: string; limit?: number } = {}): Promise<OutboxRow[]> {
+  async list(
+    filter: { status?: OutboxStatus; sessionId?: string; clientId?: string; limit?: number } = {},
+  ): Promise<OutboxRow[]> {
     const where: string[] = [];
     if (filter.status) where.push('status = :status');
     if (filter.sessionId) where.push('session_id = :sessionId');
@@ -130,7 +135,9 @@ export class BackchannelOutbox {
   }
 
   async countByStatus(): Promise<Record<OutboxStatus, number>> {
-    const rows = await this.#db.select<{ status: OutboxStatus; count: number | string }>(`SELECT status, COUNT(*) AS count FROM ${OUTBOX} GROUP BY status`);
+    const rows = await this.#db.select<{ status: OutboxStatus; count: number | string }>(
+      `SELECT status, COUNT(*) AS count FROM ${OUTBOX} GROUP BY status`,
+    );
     const counts: Record<OutboxStatus, number> = { pending: 0, delivered: 0, failed: 0 };
     for (const row of rows) counts[row.status] = Number(row.count);
     return counts;

@@ -60,8 +60,10 @@ export class DatabaseUrlError extends Error {
 }
 
 /** SQLite's retry pauses in all (retry-as-promised's shape, sqlite-driver.ts): 100 ms, then 1.1 times longer each time. */
-const SQLITE_BACKOFF_MS = Array.from({ length: SQLITE_BUSY_RETRY.attempts - 1 }, (_, i) => SQLITE_BUSY_RETRY.backoffBase * SQLITE_BUSY_RETRY.backoffExponent ** i)
-  .reduce((sum, ms) => sum + ms, 0);
+const SQLITE_BACKOFF_MS = Array.from(
+  { length: SQLITE_BUSY_RETRY.attempts - 1 },
+  (_, i) => SQLITE_BUSY_RETRY.backoffBase * SQLITE_BUSY_RETRY.backoffExponent ** i,
+).reduce((sum, ms) => sum + ms, 0);
 
 /**
  * The busy timeout of one SQLite attempt: as given, or the share of `timeoutMs` (default: database.timeoutMs) that lets
@@ -84,7 +86,14 @@ export function sequelizeOptionsFromUrl(url: string, options: Omit<DatabaseOptio
     // SQLITE_BUSY after the busy timeout (another process holds the write lock) is retried a few times: by the gateway
     // for its statements (database.ts), by Sequelize with the same budget for the rest (the migrations).
     const { attempts, backoffBase, backoffExponent } = SQLITE_BUSY_RETRY;
-    return { dialect: 'sqlite', dialectModule, storage, logging, pool: { max: 1, min: 0, idle: 60_000 }, retry: { match: [/SQLITE_BUSY/], max: attempts, backoffBase, backoffExponent } };
+    return {
+      dialect: 'sqlite',
+      dialectModule,
+      storage,
+      logging,
+      pool: { max: 1, min: 0, idle: 60_000 },
+      retry: { match: [/SQLITE_BUSY/], max: attempts, backoffBase, backoffExponent },
+    };
   }
   let parsed: URL;
   try {
@@ -94,12 +103,17 @@ export function sequelizeOptionsFromUrl(url: string, options: Omit<DatabaseOptio
   }
   const protocol = parsed.protocol.replace(/:$/, '');
   const dialect: Dialect | undefined =
-    protocol === 'postgres' || protocol === 'postgresql' ? 'postgres'
-      : protocol === 'mysql' ? 'mysql'
-        : protocol === 'mariadb' ? 'mariadb'
+    protocol === 'postgres' || protocol === 'postgresql'
+      ? 'postgres'
+      : protocol === 'mysql'
+        ? 'mysql'
+        : protocol === 'mariadb'
+          ? 'mariadb'
           : undefined;
   if (!dialect) {
-    throw new DatabaseUrlError(`database.url: unsupported scheme "${protocol}:" (expected sqlite:, postgres://, mysql:// or mariadb://)`);
+    throw new DatabaseUrlError(
+      `database.url: unsupported scheme "${protocol}:" (expected sqlite:, postgres://, mysql:// or mariadb://)`,
+    );
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   if (!database) {
@@ -134,8 +148,13 @@ export function sequelizeOptionsFromUrl(url: string, options: Omit<DatabaseOptio
 }
 
 /** Each driver's own timeout options, all from one bound (see the top of this file). */
-function driverTimeouts(dialect: Exclude<Dialect, 'sqlite'>, timeoutMs: number, statements: boolean): Record<string, number> {
-  if (!statements) return dialect === 'postgres' ? { connectionTimeoutMillis: timeoutMs } : { connectTimeout: timeoutMs };
+function driverTimeouts(
+  dialect: Exclude<Dialect, 'sqlite'>,
+  timeoutMs: number,
+  statements: boolean,
+): Record<string, number> {
+  if (!statements)
+    return dialect === 'postgres' ? { connectionTimeoutMillis: timeoutMs } : { connectTimeout: timeoutMs };
   switch (dialect) {
     case 'postgres':
       return { connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs, query_timeout: timeoutMs };
@@ -203,7 +222,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
   }
   // The server databases' drivers come from Gatehouse's package (a missing optional one is refused by name, see
   // drivers.ts); SQLite's is sqlite-driver.ts's already.
-  const sequelize = new Sequelize({ ...sequelizeOptions, dialectModule: sequelizeOptions.dialectModule ?? loadDriver(sequelizeOptions.dialect as Dialect) });
+  const sequelize = new Sequelize({
+    ...sequelizeOptions,
+    dialectModule: sequelizeOptions.dialectModule ?? loadDriver(sequelizeOptions.dialect as Dialect),
+  });
   if (options.timeoutMs !== undefined && options.boundStatements !== false) {
     boundQueries(sequelize, sequelizeOptions.dialect as Dialect, options.timeoutMs);
     // SQLite: a write waits for its turn in the gateway's queue at most this long.
@@ -217,7 +239,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
     }
   } catch (error) {
     await sequelize.close().catch(() => undefined);
-    throw new DatabaseUrlError(`database: cannot connect to the ${sequelizeOptions.dialect} database: ${describe(error)}`);
+    throw new DatabaseUrlError(
+      `database: cannot connect to the ${sequelizeOptions.dialect} database: ${describe(error)}`,
+    );
   }
   return sequelize;
 }
@@ -229,7 +253,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
 export async function pingDatabase(sequelize: Sequelize, timeoutMs: number): Promise<true> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DatabaseTimeoutError(`no answer from the database within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new DatabaseTimeoutError(`no answer from the database within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
   });
   try {
     // Through the gateway: a typed SELECT (a raw query on the MariaDB driver fails in Sequelize 6, which deletes the

@@ -21,7 +21,13 @@
  * Statements take named replacements (`:name`, through Sequelize) or, on the fast path, positional parameters. A Date
  * value is bound as the dialect stores it; an array expands to a list (`IN (:ids)`).
  */
-import { QueryTypes, Transaction, type QueryOptions, type Sequelize, type TransactionOptions as SequelizeTransactionOptions } from 'sequelize';
+import {
+  QueryTypes,
+  Transaction,
+  type QueryOptions,
+  type Sequelize,
+  type TransactionOptions as SequelizeTransactionOptions,
+} from 'sequelize';
 import type { Dialect } from './connection.js';
 import { ActivityCounter, type DatabaseActivity, type StatementListener } from './database-activity.js';
 import { postgresPrepared, sqlitePrepared, type PreparedStatements } from './prepared-path.js';
@@ -94,13 +100,27 @@ export class Database {
     this.dialect = sequelize.getDialect() as Dialect;
     this.mysqlFamily = this.dialect === 'mysql' || this.dialect === 'mariadb';
     this.#writes = this.dialect === 'sqlite' ? new SerialQueue() : undefined;
-    sequelize.addHook('afterQuery', 'gatehouseActivity', (options, query) => this.#activity.record(querySql(query), Boolean(options.transaction)));
+    sequelize.addHook('afterQuery', 'gatehouseActivity', (options, query) =>
+      this.#activity.record(querySql(query), Boolean(options.transaction)),
+    );
     const prepared = this.#preparedPath();
     this.prepared = {
       param: (n) => prepared.param(n),
-      get: (sql, params) => prepared.get(sql, params.map((value) => this.#bindValue(value))),
-      all: (sql, params) => prepared.all(sql, params.map((value) => this.#bindValue(value))),
-      run: (sql, params) => prepared.run(sql, params.map((value) => this.#bindValue(value))),
+      get: (sql, params) =>
+        prepared.get(
+          sql,
+          params.map((value) => this.#bindValue(value)),
+        ),
+      all: (sql, params) =>
+        prepared.all(
+          sql,
+          params.map((value) => this.#bindValue(value)),
+        ),
+      run: (sql, params) =>
+        prepared.run(
+          sql,
+          params.map((value) => this.#bindValue(value)),
+        ),
     };
   }
 
@@ -108,7 +128,10 @@ export class Database {
     if (this.dialect === 'sqlite') {
       const statements = new SqliteStatements();
       beforeClose(this.#sequelize, () => statements.close());
-      return sqlitePrepared(this.#sequelize, this.#activity, { statements, queueWrite: (work) => this.#asWriter(work) });
+      return sqlitePrepared(this.#sequelize, this.#activity, {
+        statements,
+        queueWrite: (work) => this.#asWriter(work),
+      });
     }
     if (this.dialect === 'postgres') return postgresPrepared(this.#sequelize, this.#activity);
     // MariaDB/MySQL: through Sequelize, with positional replacements.
@@ -130,7 +153,9 @@ export class Database {
   /** `insert` that does nothing when a row with the same `conflict` columns exists (as written: quote as needed). */
   insertOrIgnore(insert: string, conflict: readonly string[]): string {
     // MariaDB/MySQL: a no-op update (INSERT IGNORE would also hide truncation and other errors).
-    return this.mysqlFamily ? `${insert} ON DUPLICATE KEY UPDATE ${conflict[0]} = ${conflict[0]}` : `${insert} ON CONFLICT (${conflict.join(', ')}) DO NOTHING`;
+    return this.mysqlFamily
+      ? `${insert} ON DUPLICATE KEY UPDATE ${conflict[0]} = ${conflict[0]}`
+      : `${insert} ON CONFLICT (${conflict.join(', ')}) DO NOTHING`;
   }
 
   /** `insert` that, when a row with the same `conflict` columns exists, sets its `columns` to the inserted values instead. */
@@ -159,12 +184,16 @@ export class Database {
 
   /** A write on its own (it commits by itself); resolves to the number of rows changed. */
   async write(sql: string, replacements?: Replacements): Promise<number> {
-    return Number(await this.#asWriter(() => this.#retrying(() => this.#query(sql, QueryTypes.BULKDELETE, replacements))));
+    return Number(
+      await this.#asWriter(() => this.#retrying(() => this.#query(sql, QueryTypes.BULKDELETE, replacements))),
+    );
   }
 
   /** A write on its own whose rows come back (`UPDATE … RETURNING`). */
   async writeReturning<T = Row>(sql: string, replacements?: Replacements): Promise<T[]> {
-    return this.#asWriter(() => this.#retrying(() => this.#query(sql, QueryTypes.SELECT, replacements))) as Promise<T[]>;
+    return this.#asWriter(() => this.#retrying(() => this.#query(sql, QueryTypes.SELECT, replacements))) as Promise<
+      T[]
+    >;
   }
 
   /**
@@ -172,7 +201,10 @@ export class Database {
    * once (after SQLITE_BUSY, or a deadlock when asked): keep it to database work. On SQLite it is this process's one
    * writer while it runs, so it must not call the gateway's own (non-transaction) writes, which would wait for it.
    */
-  async transaction<T>(work: (transaction: DatabaseTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(
+    work: (transaction: DatabaseTransaction) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
     const settings = {
       isolationLevel: options.isolation === 'read committed' ? Transaction.ISOLATION_LEVELS.READ_COMMITTED : undefined,
       // SQLite: take the write lock at the first write (waiting up to the busy timeout there), not at BEGIN: a BEGIN
@@ -232,9 +264,12 @@ export class Database {
 
   #inTransaction(transaction: Transaction): DatabaseTransaction {
     return {
-      select: async <T>(sql: string, replacements?: Replacements) => (await this.#query(sql, QueryTypes.SELECT, replacements, transaction)) as T[],
-      write: async (sql: string, replacements?: Replacements) => Number(await this.#query(sql, QueryTypes.BULKDELETE, replacements, transaction)),
-      writeReturning: async <T>(sql: string, replacements?: Replacements) => (await this.#query(sql, QueryTypes.SELECT, replacements, transaction)) as T[],
+      select: async <T>(sql: string, replacements?: Replacements) =>
+        (await this.#query(sql, QueryTypes.SELECT, replacements, transaction)) as T[],
+      write: async (sql: string, replacements?: Replacements) =>
+        Number(await this.#query(sql, QueryTypes.BULKDELETE, replacements, transaction)),
+      writeReturning: async <T>(sql: string, replacements?: Replacements) =>
+        (await this.#query(sql, QueryTypes.SELECT, replacements, transaction)) as T[],
     };
   }
 
@@ -242,7 +277,12 @@ export class Database {
    * One statement through Sequelize. SELECT gives the rows; BULKDELETE (for any write) gives the number of rows changed
    * on every dialect.
    */
-  #query(sql: string, type: QueryTypes.SELECT | QueryTypes.BULKDELETE, replacements?: Replacements, transaction?: Transaction): Promise<unknown> {
+  #query(
+    sql: string,
+    type: QueryTypes.SELECT | QueryTypes.BULKDELETE,
+    replacements?: Replacements,
+    transaction?: Transaction,
+  ): Promise<unknown> {
     const options = { type, replacements: this.#bind(replacements), transaction, retry: NO_RETRY };
     return this.#sequelize.query(sql, options as QueryOptions);
   }

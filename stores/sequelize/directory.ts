@@ -70,7 +70,9 @@ export class UsernameTakenError extends Error {
   readonly username: string;
   readonly holder: string;
   constructor(username: string, holder: string, holderSource?: DirectorySource) {
-    super(`username "${username}" is already used by user "${holder}"${holderSource ? ` (source ${holderSource})` : ''}`);
+    super(
+      `username "${username}" is already used by user "${holder}"${holderSource ? ` (source ${holderSource})` : ''}`,
+    );
     this.name = 'UsernameTakenError';
     this.username = username;
     this.holder = holder;
@@ -102,7 +104,18 @@ interface ClientRow {
 
 const USERS = 'gatehouse_users';
 const CLIENTS = 'gatehouse_clients';
-const USER_COLUMNS = ['subject', 'username', 'username_key', 'password_hash', 'claims', 'roles', 'disabled', 'source', 'created_at', 'updated_at'] as const;
+const USER_COLUMNS = [
+  'subject',
+  'username',
+  'username_key',
+  'password_hash',
+  'claims',
+  'roles',
+  'disabled',
+  'source',
+  'created_at',
+  'updated_at',
+] as const;
 const CLIENT_COLUMNS = ['client_id', 'metadata', 'settings', 'disabled', 'source', 'created_at', 'updated_at'] as const;
 /** Seeding instances queue behind this lock (PostgreSQL advisory lock key next to the migrations' one). */
 const SEED_LOCK = { name: 'gatehouse_directory', key: 7_402_110_332 };
@@ -121,7 +134,9 @@ function updateSql(table: string, columns: readonly string[], key: string): stri
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, item: unknown) =>
     item && typeof item === 'object' && !Array.isArray(item)
-      ? Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : item,
   );
 }
@@ -206,15 +221,20 @@ export class SequelizeDirectory {
 
   /** The enabled user with this username (case-insensitive), or null. */
   async findEnabledUserByUsername(username: string): Promise<UserRecord | null> {
-    const [row] = await this.#db.select<UserRow>(`SELECT * FROM ${USERS} WHERE username_key = :key AND disabled = :disabled`, {
-      key: username.toLowerCase(),
-      disabled: false,
-    });
+    const [row] = await this.#db.select<UserRow>(
+      `SELECT * FROM ${USERS} WHERE username_key = :key AND disabled = :disabled`,
+      {
+        key: username.toLowerCase(),
+        disabled: false,
+      },
+    );
     return row ? toUser(row) : null;
   }
 
   /** Every user, by subject; `limit` caps the list. */
-  async listUsers(options: { enabledOnly?: boolean; disabledOnly?: boolean; source?: UserRecord['source']; limit?: number } = {}): Promise<UserRecord[]> {
+  async listUsers(
+    options: { enabledOnly?: boolean; disabledOnly?: boolean; source?: UserRecord['source']; limit?: number } = {},
+  ): Promise<UserRecord[]> {
     const conditions: string[] = [];
     const replacements: Record<string, unknown> = {};
     if (options.enabledOnly || options.disabledOnly) {
@@ -227,7 +247,10 @@ export class SequelizeDirectory {
     }
     const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
     const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.trunc(options.limit))}`;
-    const rows = await this.#db.select<UserRow>(`SELECT * FROM ${USERS}${where} ORDER BY subject${limit}`, replacements);
+    const rows = await this.#db.select<UserRow>(
+      `SELECT * FROM ${USERS}${where} ORDER BY subject${limit}`,
+      replacements,
+    );
     return rows.map(toUser);
   }
 
@@ -245,7 +268,9 @@ export class SequelizeDirectory {
         );
         if (holder) throw new UsernameTakenError(user.username, holder.subject, holder.source as DirectorySource);
       }
-      const [existing] = await transaction.select<UserRow>(`SELECT * FROM ${USERS} WHERE subject = :subject`, { subject: user.subject });
+      const [existing] = await transaction.select<UserRow>(`SELECT * FROM ${USERS} WHERE subject = :subject`, {
+        subject: user.subject,
+      });
       const now = this.#clock.now();
       try {
         if (!existing) {
@@ -254,7 +279,10 @@ export class SequelizeDirectory {
         }
         const { source: _source, ...changes } = columns;
         if (sameColumns(existing, changes)) return 'unchanged';
-        await transaction.write(updateSql(USERS, [...Object.keys(changes).filter((column) => column !== 'subject'), 'updated_at'], 'subject'), { ...changes, updated_at: now });
+        await transaction.write(
+          updateSql(USERS, [...Object.keys(changes).filter((column) => column !== 'subject'), 'updated_at'], 'subject'),
+          { ...changes, updated_at: now },
+        );
         return 'updated';
       } catch (error) {
         if (error instanceof UniqueConstraintError) throw new UsernameTakenError(user.username, '(another user)');
@@ -281,13 +309,17 @@ export class SequelizeDirectory {
 
   /** The client with this id (enabled or not), or null. */
   async getClient(clientId: string): Promise<ClientRecord | null> {
-    const [row] = await this.#db.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE client_id = :clientId`, { clientId });
+    const [row] = await this.#db.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE client_id = :clientId`, {
+      clientId,
+    });
     return row ? toClient(row) : null;
   }
 
   async listClients(options: { enabledOnly?: boolean } = {}): Promise<ClientRecord[]> {
     const rows = options.enabledOnly
-      ? await this.#db.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE disabled = :disabled ORDER BY client_id`, { disabled: false })
+      ? await this.#db.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE disabled = :disabled ORDER BY client_id`, {
+          disabled: false,
+        })
       : await this.#db.select<ClientRow>(`SELECT * FROM ${CLIENTS} ORDER BY client_id`);
     return rows.map(toClient);
   }
@@ -296,7 +328,9 @@ export class SequelizeDirectory {
   async saveClient(client: ClientInput): Promise<SaveOutcome> {
     const columns = clientColumns(client);
     return this.#db.transaction(async (transaction) => {
-      const [existing] = await transaction.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE client_id = :client_id`, { client_id: client.clientId });
+      const [existing] = await transaction.select<ClientRow>(`SELECT * FROM ${CLIENTS} WHERE client_id = :client_id`, {
+        client_id: client.clientId,
+      });
       const now = this.#clock.now();
       if (!existing) {
         await transaction.write(insertSql(CLIENTS, CLIENT_COLUMNS), { ...columns, created_at: now, updated_at: now });
@@ -304,7 +338,10 @@ export class SequelizeDirectory {
       }
       const { source: _source, ...changes } = columns;
       if (sameColumns(existing, changes)) return 'unchanged';
-      await transaction.write(updateSql(CLIENTS, ['metadata', 'settings', 'disabled', 'updated_at'], 'client_id'), { ...changes, updated_at: now });
+      await transaction.write(updateSql(CLIENTS, ['metadata', 'settings', 'disabled', 'updated_at'], 'client_id'), {
+        ...changes,
+        updated_at: now,
+      });
       return 'updated';
     });
   }
@@ -319,7 +356,10 @@ export class SequelizeDirectory {
    * Applies the configured users and clients (see the file comment). Throws UsernameTakenError, before writing
    * anything, when a configured username belongs to a user the configuration does not own.
    */
-  async applySeed(seed: { users: Omit<UserInput, 'source' | 'disabled'>[]; clients: Omit<ClientInput, 'source' | 'disabled'>[] }): Promise<SeedResult> {
+  async applySeed(seed: {
+    users: Omit<UserInput, 'source' | 'disabled'>[];
+    clients: Omit<ClientInput, 'source' | 'disabled'>[];
+  }): Promise<SeedResult> {
     // Seeding instances queue behind one lock (SQLite: its single writer), held until the seed has committed.
     return this.#db.withLock(SEED_LOCK, () =>
       this.#db.transaction(async (transaction) => {
@@ -331,7 +371,11 @@ export class SequelizeDirectory {
     );
   }
 
-  async #seedUsers(seedUsers: Omit<UserInput, 'source' | 'disabled'>[], transaction: DatabaseTransaction, result: SeedResult): Promise<void> {
+  async #seedUsers(
+    seedUsers: Omit<UserInput, 'source' | 'disabled'>[],
+    transaction: DatabaseTransaction,
+    result: SeedResult,
+  ): Promise<void> {
     const now = this.#clock.now();
     const desired = seedUsers.map((user) => userColumns({ ...user, disabled: false, source: 'config' }));
     const subjects = new Set(desired.map((row) => row.subject));
@@ -347,23 +391,34 @@ export class SequelizeDirectory {
 
     // A configured username held by a user the configuration neither configures nor retires: refuse, change nothing.
     for (const row of desired) {
-      const holder = rows.find((other) => other.username_key === row.username_key && !subjects.has(other.subject) && !retiringSubjects.has(other.subject));
+      const holder = rows.find(
+        (other) =>
+          other.username_key === row.username_key &&
+          !subjects.has(other.subject) &&
+          !retiringSubjects.has(other.subject),
+      );
       if (holder) throw new UsernameTakenError(row.username, holder.subject, holder.source as DirectorySource);
     }
 
     // Free every username that moves first, so swaps and renames never trip the unique index half-way.
     const moving = [
       ...retiring.map((row) => row.subject),
-      ...desired.filter((row) => bySubject.has(row.subject) && bySubject.get(row.subject)!.username_key !== row.username_key).map((row) => row.subject),
+      ...desired
+        .filter((row) => bySubject.has(row.subject) && bySubject.get(row.subject)!.username_key !== row.username_key)
+        .map((row) => row.subject),
     ];
-    if (moving.length) await transaction.write(`UPDATE ${USERS} SET username_key = NULL WHERE subject IN (:moving)`, { moving });
+    if (moving.length)
+      await transaction.write(`UPDATE ${USERS} SET username_key = NULL WHERE subject IN (:moving)`, { moving });
 
     if (retiring.length) {
-      await transaction.write(`UPDATE ${USERS} SET disabled = :disabled, updated_at = :now WHERE subject IN (:subjects)`, {
-        disabled: true,
-        now,
-        subjects: [...retiringSubjects],
-      });
+      await transaction.write(
+        `UPDATE ${USERS} SET disabled = :disabled, updated_at = :now WHERE subject IN (:subjects)`,
+        {
+          disabled: true,
+          now,
+          subjects: [...retiringSubjects],
+        },
+      );
       result.users.disabled = retiring.length;
     }
     const updated = USER_COLUMNS.filter((column) => column !== 'subject' && column !== 'created_at');
@@ -382,7 +437,11 @@ export class SequelizeDirectory {
     }
   }
 
-  async #seedClients(seedClients: Omit<ClientInput, 'source' | 'disabled'>[], transaction: DatabaseTransaction, result: SeedResult): Promise<void> {
+  async #seedClients(
+    seedClients: Omit<ClientInput, 'source' | 'disabled'>[],
+    transaction: DatabaseTransaction,
+    result: SeedResult,
+  ): Promise<void> {
     const now = this.#clock.now();
     const desired = seedClients.map((client) => clientColumns({ ...client, disabled: false, source: 'config' }));
     const ids = new Set(desired.map((row) => row.client_id));
@@ -391,9 +450,14 @@ export class SequelizeDirectory {
       { disabled: false, ids: [...ids] },
     );
     const byId = new Map(rows.map((row) => [row.client_id, row]));
-    const retiring = rows.filter((row) => row.source === 'config' && !row.disabled && !ids.has(row.client_id)).map((row) => row.client_id);
+    const retiring = rows
+      .filter((row) => row.source === 'config' && !row.disabled && !ids.has(row.client_id))
+      .map((row) => row.client_id);
     if (retiring.length) {
-      await transaction.write(`UPDATE ${CLIENTS} SET disabled = :disabled, updated_at = :now WHERE client_id IN (:retiring)`, { disabled: true, now, retiring });
+      await transaction.write(
+        `UPDATE ${CLIENTS} SET disabled = :disabled, updated_at = :now WHERE client_id IN (:retiring)`,
+        { disabled: true, now, retiring },
+      );
       result.clients.disabled = retiring.length;
     }
     const updated = CLIENT_COLUMNS.filter((column) => column !== 'client_id' && column !== 'created_at');

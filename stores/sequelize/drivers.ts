@@ -10,13 +10,21 @@ import { createRequire } from 'node:module';
 import type { Dialect } from './connection.js';
 
 /** The npm package that drives each dialect. */
-export const DRIVER_PACKAGES: Record<Dialect, string> = { sqlite: 'sqlite3', postgres: 'pg', mysql: 'mysql2', mariadb: 'mariadb' };
+export const DRIVER_PACKAGES: Record<Dialect, string> = {
+  sqlite: 'sqlite3',
+  postgres: 'pg',
+  mysql: 'mysql2',
+  mariadb: 'mariadb',
+};
 
 /** A database URL whose driver package is not installed (exit code 2 from the CLI: an install step is missing). */
 export class DatabaseDriverMissingError extends Error {
   readonly driver: string;
   constructor(dialect: Dialect, driver: string, cause: unknown) {
-    super(`database.url: a ${dialect} database needs the "${driver}" package, which is not installed: npm install ${driver}`, { cause });
+    super(
+      `database.url: a ${dialect} database needs the "${driver}" package, which is not installed: npm install ${driver}`,
+      { cause },
+    );
     this.name = 'DatabaseDriverMissingError';
     this.driver = driver;
   }
@@ -32,7 +40,10 @@ export function loadDriver(dialect: Dialect): object {
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     // Only the driver itself missing; a driver that is there but fails to load (a broken native build) says so itself.
-    if ((code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') && String((error as Error).message).includes(`'${driver}'`)) {
+    if (
+      (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') &&
+      String((error as Error).message).includes(`'${driver}'`)
+    ) {
       throw new DatabaseDriverMissingError(dialect, driver, error);
     }
     throw error;

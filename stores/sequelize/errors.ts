@@ -9,16 +9,40 @@
 import { BaseError, ConnectionError, TimeoutError } from 'sequelize';
 
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'SQLITE_BUSY', 'SQLITE_LOCKED',
-  '57P01', '57P02', '57P03', '57014', '08006', '08003', '08001',
-  'ER_SOCKET_TIMEOUT', 'ER_CONNECTION_TIMEOUT', 'ER_STATEMENT_TIMEOUT', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_CONNECTION_LOST',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  '57P01',
+  '57P02',
+  '57P03',
+  '57014',
+  '08006',
+  '08003',
+  '08001',
+  'ER_SOCKET_TIMEOUT',
+  'ER_CONNECTION_TIMEOUT',
+  'ER_STATEMENT_TIMEOUT',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_CONNECTION_LOST',
 ]);
-const DROPPED = /Connection terminated|connection is closed|Cannot enqueue|socket has been closed|server closed the connection|Connection lost|closed state|ER_CONNECTION_KILLED|ECONNRESET|Query read timeout|socket timeout/i;
+const DROPPED =
+  /Connection terminated|connection is closed|Cannot enqueue|socket has been closed|server closed the connection|Connection lost|closed state|ER_CONNECTION_KILLED|ECONNRESET|Query read timeout|socket timeout/i;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 6; depth++) {
     if (current instanceof ConnectionError || current instanceof TimeoutError) return true;
-    const { code, message, original, parent, cause } = current as { code?: unknown; message?: unknown; original?: unknown; parent?: unknown; cause?: unknown };
+    const { code, message, original, parent, cause } = current as {
+      code?: unknown;
+      message?: unknown;
+      original?: unknown;
+      parent?: unknown;
+      cause?: unknown;
+    };
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
     if (typeof message === 'string' && DROPPED.test(message)) return true;
     current = original ?? parent ?? cause ?? (current instanceof BaseError ? undefined : undefined);

@@ -5,19 +5,31 @@ import { Database } from './database.js';
 import { requestMemo } from './request-memo.js';
 
 /** Every live grant of an account, with its client. */
-export async function grantsOfAccount(sequelize: Sequelize, clock: Clock, accountId: string): Promise<{ grantId: string; clientId: string }[]> {
+export async function grantsOfAccount(
+  sequelize: Sequelize,
+  clock: Clock,
+  accountId: string,
+): Promise<{ grantId: string; clientId: string }[]> {
   const rows = await Database.of(sequelize).select<{ id: string; payload: string }>(
     `SELECT id, payload FROM oidc_payloads WHERE model = 'Grant' AND account_id = :accountId AND (expires_at IS NULL OR expires_at > :now)`,
     { accountId, now: clock.now() },
   );
-  return rows.map((row) => ({ grantId: row.id, clientId: String((JSON.parse(row.payload) as { clientId?: string }).clientId ?? '') }));
+  return rows.map((row) => ({
+    grantId: row.id,
+    clientId: String((JSON.parse(row.payload) as { clientId?: string }).clientId ?? ''),
+  }));
 }
 
 /**
  * The account's most recently written live grant for this client (its remembered consent), or undefined. The row
  * comes along and is kept in the request's memo, so the provider's Grant.find of this id that follows reads nothing.
  */
-export async function latestGrantOf(sequelize: Sequelize, clock: Clock, accountId: string, clientId: string): Promise<string | undefined> {
+export async function latestGrantOf(
+  sequelize: Sequelize,
+  clock: Clock,
+  accountId: string,
+  clientId: string,
+): Promise<string | undefined> {
   const db = Database.of(sequelize);
   const memo = requestMemo(db);
   const generation = memo?.generation;
@@ -34,7 +46,11 @@ export async function latestGrantOf(sequelize: Sequelize, clock: Clock, accountI
 }
 
 /** The APIs (resource indicators) each of these grants covers, by grant id; grants that are gone are left out. */
-export async function grantResources(sequelize: Sequelize, clock: Clock, grantIds: readonly string[]): Promise<Map<string, string[]>> {
+export async function grantResources(
+  sequelize: Sequelize,
+  clock: Clock,
+  grantIds: readonly string[],
+): Promise<Map<string, string[]>> {
   const db = Database.of(sequelize);
   const resources = new Map<string, string[]>();
   for (let start = 0; start < grantIds.length; start += 500) {

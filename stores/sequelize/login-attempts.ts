@@ -74,7 +74,10 @@ export class LoginAttempts {
   /** The rows of these keys that exist, by key. */
   async read(keys: string[]): Promise<Map<string, AttemptRow>> {
     if (keys.length === 0) return new Map();
-    const rows = await this.#db.select<RawRow>(`SELECT ${this.#key}, ${COLUMNS} FROM ${TABLE} WHERE ${this.#key} IN (:keys)`, { keys });
+    const rows = await this.#db.select<RawRow>(
+      `SELECT ${this.#key}, ${COLUMNS} FROM ${TABLE} WHERE ${this.#key} IN (:keys)`,
+      { keys },
+    );
     return new Map(rows.map((row) => [row.key, fromRow(row)]));
   }
 
@@ -96,7 +99,12 @@ export class LoginAttempts {
     const now = this.clock.now();
     const values = entries.map((_, i) => `(:k${i}, 1, :now, 0, :now)`).join(', ');
     const replacements = {
-      ...Object.fromEntries(entries.flatMap(({ key, window }, i) => [[`k${i}`, key], [`f${i}`, new Date(now.getTime() - window * 1000)]])),
+      ...Object.fromEntries(
+        entries.flatMap(({ key, window }, i) => [
+          [`k${i}`, key],
+          [`f${i}`, new Date(now.getTime() - window * 1000)],
+        ]),
+      ),
       now,
     };
     const mysql = this.#db.mysqlFamily;
@@ -156,7 +164,12 @@ export class LoginAttempts {
     if (conditions.length === 0) return 0;
     const replacements = {
       keys,
-      ...Object.fromEntries(prefixes.flatMap((prefix, i) => [[`prefix${i}`, prefix], [`length${i}`, prefix.length]])),
+      ...Object.fromEntries(
+        prefixes.flatMap((prefix, i) => [
+          [`prefix${i}`, prefix],
+          [`length${i}`, prefix.length],
+        ]),
+      ),
     };
     return this.#db.write(`DELETE FROM ${TABLE} WHERE ${conditions.join(' OR ')}`, replacements);
   }
@@ -166,7 +179,8 @@ export class LoginAttempts {
     const now = this.clock.now().getTime();
     let latest: Date | null = null;
     for (const row of (await this.read(keys)).values()) {
-      if (row.lockedUntil && row.lockedUntil.getTime() > now && (!latest || row.lockedUntil > latest)) latest = row.lockedUntil;
+      if (row.lockedUntil && row.lockedUntil.getTime() > now && (!latest || row.lockedUntil > latest))
+        latest = row.lockedUntil;
     }
     return latest;
   }
@@ -193,10 +207,19 @@ export class LoginAttempts {
     const now = this.clock.now();
     const before = new Date(now.getTime() - olderThan * 1000);
     const longer = keepLonger ? ` AND (SUBSTR(${this.#key}, 1, :length) <> :prefix OR updated_at < :longBefore)` : '';
-    await this.#db.write(`DELETE FROM ${TABLE} WHERE updated_at < :before AND (locked_until IS NULL OR locked_until < :now)${longer}`, {
-      before,
-      now,
-      ...(keepLonger ? { prefix: keepLonger.prefix, length: keepLonger.prefix.length, longBefore: new Date(now.getTime() - keepLonger.olderThan * 1000) } : {}),
-    });
+    await this.#db.write(
+      `DELETE FROM ${TABLE} WHERE updated_at < :before AND (locked_until IS NULL OR locked_until < :now)${longer}`,
+      {
+        before,
+        now,
+        ...(keepLonger
+          ? {
+              prefix: keepLonger.prefix,
+              length: keepLonger.prefix.length,
+              longBefore: new Date(now.getTime() - keepLonger.olderThan * 1000),
+            }
+          : {}),
+      },
+    );
   }
 }

@@ -59,7 +59,9 @@ export async function migrate(sequelize: Sequelize): Promise<string[]> {
  * waiting for another instance's migration lock, may take longer); SQLite has one connection (an in-memory database
  * exists only in it).
  */
-export async function openMigratedDatabase(options: DatabaseOptions): Promise<{ sequelize: Sequelize; applied: string[] }> {
+export async function openMigratedDatabase(
+  options: DatabaseOptions,
+): Promise<{ sequelize: Sequelize; applied: string[] }> {
   if (options.url.startsWith('sqlite:')) {
     const sequelize = await openDatabase(options);
     try {

@@ -17,7 +17,19 @@ const TABLE = 'oidc_payloads';
 
 type PayloadRow = MemoRow;
 
-const COLUMNS = ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'account_id', 'session_uid', 'client_id', 'expires_at', 'consumed_at'];
+const COLUMNS = [
+  'model',
+  'id',
+  'payload',
+  'grant_id',
+  'uid',
+  'user_code',
+  'account_id',
+  'session_uid',
+  'client_id',
+  'expires_at',
+  'consumed_at',
+];
 const UPDATED = COLUMNS.filter((column) => column !== 'model' && column !== 'id');
 const LOOKUP_COLUMNS = ['id', 'uid', 'user_code'] as const;
 type LookupColumn = (typeof LOOKUP_COLUMNS)[number];
@@ -28,7 +40,13 @@ type LookupColumn = (typeof LOOKUP_COLUMNS)[number];
  */
 const SAME_VALUE_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
 /** Models whose rows name a Grant that the provider reads right after them: their look-ups bring the Grant along. */
-const GRANT_READERS = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+const GRANT_READERS = new Set([
+  'AccessToken',
+  'RefreshToken',
+  'AuthorizationCode',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
 
 /** A row of a look-up with its Grant (`withGrant`). */
 interface RowWithGrant extends PayloadRow {
@@ -66,7 +84,8 @@ function withGrantStatements(db: Database): Map<string, { models: string[]; sql:
   const byModel = new Map<string, { models: string[]; sql: string }>();
   const together = { models: SAME_VALUE_MODELS, sql: withGrantSql(db, SAME_VALUE_MODELS) };
   for (const model of SAME_VALUE_MODELS) byModel.set(model, together);
-  for (const model of GRANT_READERS) if (!byModel.has(model)) byModel.set(model, { models: [model], sql: withGrantSql(db, [model]) });
+  for (const model of GRANT_READERS)
+    if (!byModel.has(model)) byModel.set(model, { models: [model], sql: withGrantSql(db, [model]) });
   return byModel;
 }
 
@@ -117,7 +136,12 @@ export class SequelizeOperationalAdapter implements Adapter {
   readonly #clock: Clock;
   readonly #statements: Statements;
 
-  constructor(model: string, sequelize: Sequelize, clock: Clock, prepared: Statements = statements(Database.of(sequelize))) {
+  constructor(
+    model: string,
+    sequelize: Sequelize,
+    clock: Clock,
+    prepared: Statements = statements(Database.of(sequelize)),
+  ) {
     this.model = model;
     this.#db = Database.of(sequelize);
     this.#clock = clock;
@@ -176,17 +200,25 @@ export class SequelizeOperationalAdapter implements Adapter {
     const rows = this.#db.prepared.all<RowWithGrant>(together.sql, [now, ...together.models, id, now]);
     for (const model of together.models) {
       if (model !== this.model && memo.get(model, id)) continue;
-      memo.set(model, id, rows.then((found) => found.find((row) => row.model === model)));
+      memo.set(
+        model,
+        id,
+        rows.then((found) => found.find((row) => row.model === model)),
+      );
     }
-    void rows.then((found) => {
-      // Kept only if the request wrote nothing meanwhile (a write of the Grant would make this copy stale).
-      if (memo.generation !== generation) return;
-      for (const row of found) {
-        if (row.grant_id === null || memo.get('Grant', row.grant_id)) continue;
-        const grant = row.grant_payload === null ? undefined : { payload: row.grant_payload, consumed_at: row.grant_consumed_at };
-        memo.set('Grant', row.grant_id, Promise.resolve(grant));
-      }
-    }, () => undefined);
+    void rows.then(
+      (found) => {
+        // Kept only if the request wrote nothing meanwhile (a write of the Grant would make this copy stale).
+        if (memo.generation !== generation) return;
+        for (const row of found) {
+          if (row.grant_id === null || memo.get('Grant', row.grant_id)) continue;
+          const grant =
+            row.grant_payload === null ? undefined : { payload: row.grant_payload, consumed_at: row.grant_consumed_at };
+          memo.set('Grant', row.grant_id, Promise.resolve(grant));
+        }
+      },
+      () => undefined,
+    );
   }
 
   /** The live Session payload with this uid, or undefined. */
@@ -214,7 +246,10 @@ export class SequelizeOperationalAdapter implements Adapter {
     const memo = requestMemo(this.#db);
     memo?.forgetAll();
     try {
-      await this.#db.write(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, { model: this.model, grantId });
+      await this.#db.write(`DELETE FROM ${TABLE} WHERE model = :model AND grant_id = :grantId`, {
+        model: this.model,
+        grantId,
+      });
     } finally {
       memo?.forgetAll();
     }
@@ -274,7 +309,13 @@ export function createOperationalAdapter(sequelize: Sequelize, clock: Clock): Op
 }
 
 /** Provider models whose rows belong to a grant (tokens and codes; not the Grant itself). */
-export const GRANT_BOUND_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
+export const GRANT_BOUND_MODELS = [
+  'AccessToken',
+  'RefreshToken',
+  'AuthorizationCode',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+] as const;
 
 /** Deletes every token and code of these grants in one statement per chunk (the grants themselves stay). */
 export async function revokeGrantTokens(sequelize: Sequelize, grantIds: readonly string[]): Promise<void> {

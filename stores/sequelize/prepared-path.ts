@@ -39,7 +39,11 @@ export interface SqliteParts {
   queueWrite<T>(work: () => Promise<T>): Promise<T>;
 }
 
-export function sqlitePrepared(sequelize: Sequelize, activity: ActivityCounter, parts: SqliteParts): PreparedStatements {
+export function sqlitePrepared(
+  sequelize: Sequelize,
+  activity: ActivityCounter,
+  parts: SqliteParts,
+): PreparedStatements {
   return logged(sequelize, new SqlitePrepared(sequelize, activity, parts));
 }
 
@@ -90,27 +94,41 @@ class SqlitePrepared implements PreparedStatements {
 
   all<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
     return retryBusy(() =>
-      this.#onStatement(sql, params, (statement) => new Promise<T[]>((resolve, reject) =>
-        statement.all([...params], (error, rows) => (error ? reject(error) : resolve(rows as T[]))),
-      )),
+      this.#onStatement(
+        sql,
+        params,
+        (statement) =>
+          new Promise<T[]>((resolve, reject) =>
+            statement.all([...params], (error, rows) => (error ? reject(error) : resolve(rows as T[]))),
+          ),
+      ),
     );
   }
 
   run(sql: string, params: readonly unknown[]): Promise<number> {
     return this.#parts.queueWrite(() =>
       retryBusy(() =>
-        this.#onStatement(sql, params, (statement) => new Promise<number>((resolve, reject) =>
-          statement.run([...params], function (error) {
-            if (error) reject(error);
-            else resolve(this.changes);
-          }),
-        )),
+        this.#onStatement(
+          sql,
+          params,
+          (statement) =>
+            new Promise<number>((resolve, reject) =>
+              statement.run([...params], function (error) {
+                if (error) reject(error);
+                else resolve(this.changes);
+              }),
+            ),
+        ),
       ),
     );
   }
 
   /** Runs `step` on the shared connection's statement for `sql`, in its turn; counted as it starts. */
-  async #onStatement<T>(sql: string, params: readonly unknown[], step: (statement: SqliteStatement) => Promise<T>): Promise<T> {
+  async #onStatement<T>(
+    sql: string,
+    params: readonly unknown[],
+    step: (statement: SqliteStatement) => Promise<T>,
+  ): Promise<T> {
     const connection = await acquireConnection<SqliteConnection>(this.#sequelize, 'write');
     return this.#parts.statements.run(connection, sql, (statement) => {
       this.#activity.record(sql, false, params);
@@ -120,7 +138,11 @@ class SqlitePrepared implements PreparedStatements {
 }
 
 interface PgClient {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: {
+    name: string;
+    text: string;
+    values: unknown[];
+  }): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
 
 /** One name per statement text for the whole process: a pooled connection keeps what it prepared under a name. */

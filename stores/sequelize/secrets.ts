@@ -21,7 +21,10 @@ const INSERT = 'INSERT INTO gatehouse_secrets (name, value, created_at, updated_
 /** The stored value, or null when there is none. */
 export async function getSecret(sequelize: Sequelize, name: string): Promise<string | null> {
   checkName(name);
-  const rows = await Database.of(sequelize).select<{ value: string }>('SELECT value FROM gatehouse_secrets WHERE name = :name', { name });
+  const rows = await Database.of(sequelize).select<{ value: string }>(
+    'SELECT value FROM gatehouse_secrets WHERE name = :name',
+    { name },
+  );
   return rows.length > 0 ? rows[0].value : null;
 }
 
@@ -29,12 +32,17 @@ export async function getSecret(sequelize: Sequelize, name: string): Promise<str
  * The stored value; when there is none, stores one from `generate`. Race-free across processes: the insert keeps
  * whichever value arrived first (a duplicate is ignored, any other error propagates), then the stored value is read.
  */
-export async function getOrCreateSecret(sequelize: Sequelize, name: string, generate: () => Promise<string>): Promise<string> {
+export async function getOrCreateSecret(
+  sequelize: Sequelize,
+  name: string,
+  generate: () => Promise<string>,
+): Promise<string> {
   const existing = await getSecret(sequelize, name);
   if (existing !== null) return existing;
 
   const value = await generate();
-  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`secret ${name}: the generator returned no string`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new TypeError(`secret ${name}: the generator returned no string`);
   const db = Database.of(sequelize);
   await db.write(db.insertOrIgnore(INSERT, ['name']), { name, value, now: systemClock.now() });
 
@@ -46,7 +54,8 @@ export async function getOrCreateSecret(sequelize: Sequelize, name: string, gene
 /** Stores `value` under `name`, replacing any previous value (key rotation). */
 export async function setSecret(sequelize: Sequelize, name: string, value: string): Promise<void> {
   checkName(name);
-  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`secret ${name}: expected a non-empty string`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new TypeError(`secret ${name}: expected a non-empty string`);
   const db = Database.of(sequelize);
   await db.write(db.insertOrUpdate(INSERT, ['name'], ['value', 'updated_at']), { name, value, now: systemClock.now() });
 }
@@ -55,14 +64,23 @@ export async function setSecret(sequelize: Sequelize, name: string, value: strin
  * Replaces the value stored under `name` only if it is still `expected` (compare-and-swap): two processes changing the
  * same secret at once (two `gatehouse keys rotate`) never lose one's change. Resolves to whether it was replaced.
  */
-export async function replaceSecret(sequelize: Sequelize, name: string, expected: string, value: string): Promise<boolean> {
+export async function replaceSecret(
+  sequelize: Sequelize,
+  name: string,
+  expected: string,
+  value: string,
+): Promise<boolean> {
   checkName(name);
-  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`secret ${name}: expected a non-empty string`);
-  const changed = await Database.of(sequelize).write('UPDATE gatehouse_secrets SET value = :value, updated_at = :now WHERE name = :name AND value = :expected', {
-    name,
-    value,
-    expected,
-    now: systemClock.now(),
-  });
+  if (typeof value !== 'string' || value.length === 0)
+    throw new TypeError(`secret ${name}: expected a non-empty string`);
+  const changed = await Database.of(sequelize).write(
+    'UPDATE gatehouse_secrets SET value = :value, updated_at = :now WHERE name = :name AND value = :expected',
+    {
+      name,
+      value,
+      expected,
+      now: systemClock.now(),
+    },
+  );
   return changed === 1;
 }

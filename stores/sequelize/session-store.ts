@@ -68,7 +68,9 @@ export class SequelizeSessionStore implements SessionStore {
 
   constructor(context: SessionStoreContext) {
     if (!context?.sequelize) {
-      throw new TypeError('SequelizeSessionStore needs context.sequelize: the Gatehouse database connection, already migrated');
+      throw new TypeError(
+        'SequelizeSessionStore needs context.sequelize: the Gatehouse database connection, already migrated',
+      );
     }
     this.#db = Database.of(context.sequelize);
     this.#clock = context.clock;
@@ -79,21 +81,39 @@ export class SequelizeSessionStore implements SessionStore {
   #columns(alias = ''): string {
     const p = alias ? `${alias}.` : '';
     return [
-      'session_id', this.#keyColumn, 'subject_id', 'display_name', 'clients', 'created', 'renewed', 'expires',
-      'auth_time', 'login_ip', 'login_user_agent', 'last_ip', 'last_user_agent', 'data',
-    ].map((column) => p + column).join(', ');
+      'session_id',
+      this.#keyColumn,
+      'subject_id',
+      'display_name',
+      'clients',
+      'created',
+      'renewed',
+      'expires',
+      'auth_time',
+      'login_ip',
+      'login_user_agent',
+      'last_ip',
+      'last_user_agent',
+      'data',
+    ]
+      .map((column) => p + column)
+      .join(', ');
   }
 
   async get(key: string): Promise<ServerSideSession | null> {
     return this.#run('get', async () => {
-      const rows = await this.#db.select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${this.#keyColumn} = :key`, { key });
+      const rows = await this.#db.select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${this.#keyColumn} = :key`, {
+        key,
+      });
       return rows.length ? decodeRow(rows[0], 'get') : null;
     });
   }
 
   async getBySessionId(sessionId: string): Promise<ServerSideSession | null> {
     return this.#run('getBySessionId', async () => {
-      const rows = await this.#db.select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE session_id = :sessionId`, { sessionId });
+      const rows = await this.#db.select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE session_id = :sessionId`, {
+        sessionId,
+      });
       return rows.length ? decodeRow(rows[0], 'getBySessionId') : null;
     });
   }
@@ -125,10 +145,17 @@ export class SequelizeSessionStore implements SessionStore {
         let found: Row[];
         if (this.#db.mysqlFamily) {
           // No UPDATE ... RETURNING, and affectedRows is 0 for an unchanged row: lock the row to know it exists.
-          found = await transaction.select(`SELECT session_id FROM ${SESSIONS} WHERE session_id = :sessionId FOR UPDATE`, params);
-          if (found.length) await transaction.write(`UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = :sessionId`, params);
+          found = await transaction.select(
+            `SELECT session_id FROM ${SESSIONS} WHERE session_id = :sessionId FOR UPDATE`,
+            params,
+          );
+          if (found.length)
+            await transaction.write(`UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = :sessionId`, params);
         } else {
-          found = await transaction.writeReturning(`UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = :sessionId RETURNING session_id`, params);
+          found = await transaction.writeReturning(
+            `UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = :sessionId RETURNING session_id`,
+            params,
+          );
         }
         if (!found.length) throw new SessionStoreError('not_found', 'update: no session with this session id');
         await transaction.write(`DELETE FROM ${CLIENTS} WHERE session_id = :sessionId`, params);
@@ -147,7 +174,9 @@ export class SequelizeSessionStore implements SessionStore {
     let deleted = 0;
     for (let start = 0; start < keys.length; start += DELETE_CHUNK) {
       const chunk = keys.slice(start, start + DELETE_CHUNK);
-      deleted += await this.#run('deleteMany', () => this.#db.write(`DELETE FROM ${SESSIONS} WHERE ${this.#keyColumn} IN (:keys)`, { keys: chunk }));
+      deleted += await this.#run('deleteMany', () =>
+        this.#db.write(`DELETE FROM ${SESSIONS} WHERE ${this.#keyColumn} IN (:keys)`, { keys: chunk }),
+      );
     }
     return deleted;
   }
@@ -156,7 +185,10 @@ export class SequelizeSessionStore implements SessionStore {
     assertFilter(filter);
     const { where, replacements } = filterClause(filter);
     return this.#run('getSessions', async () => {
-      const rows = await this.#db.select(`SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${where} ORDER BY created DESC, session_id DESC`, replacements);
+      const rows = await this.#db.select(
+        `SELECT ${this.#columns()} FROM ${SESSIONS} WHERE ${where} ORDER BY created DESC, session_id DESC`,
+        replacements,
+      );
       return this.#readRows(rows, 'getSessions');
     });
   }
@@ -189,7 +221,10 @@ export class SequelizeSessionStore implements SessionStore {
         }
         if (unreadable.length) {
           // Only while still under this claim: an update meanwhile (which releases it) may have repaired the row.
-          await this.#db.write(`DELETE FROM ${SESSIONS} WHERE session_id IN (:ids) AND claimed_until = :until`, { ids: unreadable, until });
+          await this.#db.write(`DELETE FROM ${SESSIONS} WHERE session_id IN (:ids) AND claimed_until = :until`, {
+            ids: unreadable,
+            until,
+          });
         }
         if (rows.length < wanted) break;
       }
@@ -230,7 +265,8 @@ export class SequelizeSessionStore implements SessionStore {
       {
         isolation: 'read committed',
         deadlockAttempts: DEADLOCK_ATTEMPTS,
-        onDeadlock: (attempt, error) => this.#logger.warn({ attempt, err: error }, 'expired session claim deadlocked; retrying'),
+        onDeadlock: (attempt, error) =>
+          this.#logger.warn({ attempt, err: error }, 'expired session claim deadlocked; retrying'),
       },
     );
   }
@@ -244,7 +280,10 @@ export class SequelizeSessionStore implements SessionStore {
       // A token whose page is now empty (its rows were deleted meanwhile) falls back to the first page.
       if (position && page.results.length === 0) page = await this.#page(where, replacements, null, pageSize);
       if (!query.countTotal) return page;
-      const [{ total }] = await this.#db.select(`SELECT COUNT(*) AS total FROM ${SESSIONS} WHERE ${where}`, replacements);
+      const [{ total }] = await this.#db.select(
+        `SELECT COUNT(*) AS total FROM ${SESSIONS} WHERE ${where}`,
+        replacements,
+      );
       return { ...page, totalCount: Number(total) };
     });
   }
@@ -264,14 +303,16 @@ export class SequelizeSessionStore implements SessionStore {
       const rows = await this.#readable(where, replacements, after, anchor, forward, size + 1);
       const results = rows.slice(0, size);
       const hasPrevious =
-        results.length > 0 && (await this.#readable(where, replacements, before, this.#anchor(results[0]), backward, 1)).length > 0;
+        results.length > 0 &&
+        (await this.#readable(where, replacements, before, this.#anchor(results[0]), backward, 1)).length > 0;
       return pageResult(results, hasPrevious, rows.length > size);
     }
     const rows = await this.#readable(where, replacements, before, anchor, backward, size + 1);
     const results = rows.slice(0, size).reverse();
     const hasNext =
       results.length > 0 &&
-      (await this.#readable(where, replacements, after, this.#anchor(results[results.length - 1]), forward, 1)).length > 0;
+      (await this.#readable(where, replacements, after, this.#anchor(results[results.length - 1]), forward, 1)).length >
+        0;
     return pageResult(results, rows.length > size, hasNext);
   }
 
@@ -321,7 +362,10 @@ export class SequelizeSessionStore implements SessionStore {
     try {
       return fromRow(row);
     } catch (error) {
-      this.#logger.warn({ operation, sessionId: String(row.session_id), err: { message: (error as Error).message } }, message);
+      this.#logger.warn(
+        { operation, sessionId: String(row.session_id), err: { message: (error as Error).message } },
+        message,
+      );
       return null;
     }
   }
@@ -388,7 +432,8 @@ export class SequelizeSessionStore implements SessionStore {
   }
 
   #toParams(session: ServerSideSession): Record<string, unknown> {
-    if (!session || typeof session !== 'object') throw new SessionStoreError('invalid_argument', 'a session record is required');
+    if (!session || typeof session !== 'object')
+      throw new SessionStoreError('invalid_argument', 'a session record is required');
     checkString(session.key, 'key', LIMITS.key, false);
     checkString(session.sessionId, 'sessionId', LIMITS.sessionId, false);
     for (const field of ['subjectId', 'displayName', 'loginIp', 'lastIp', 'loginUserAgent', 'lastUserAgent'] as const) {
@@ -402,7 +447,8 @@ export class SequelizeSessionStore implements SessionStore {
       key: session.key,
       subjectId: session.subjectId ?? null,
       displayName,
-      displayNameLower: displayName === null ? null : [...displayName.toLowerCase()].slice(0, LIMITS.displayName).join(''),
+      displayNameLower:
+        displayName === null ? null : [...displayName.toLowerCase()].slice(0, LIMITS.displayName).join(''),
       clients: JSON.stringify(session.clients.map(({ clientId, sid }) => ({ clientId, sid }))),
       created: checkDate(session.created, 'created'),
       renewed: checkDate(session.renewed, 'renewed'),
@@ -475,12 +521,19 @@ function checkPositiveInteger(value: unknown, name: string): void {
 }
 
 function readDate(value: unknown, column: string): Date {
-  const date = value instanceof Date ? new Date(value.getTime()) : typeof value === 'string' || typeof value === 'number' ? new Date(value) : null;
-  if (date === null || Number.isNaN(date.getTime())) throw new Error(`unreadable ${column}: ${String(value).slice(0, 64)}`);
+  const date =
+    value instanceof Date
+      ? new Date(value.getTime())
+      : typeof value === 'string' || typeof value === 'number'
+        ? new Date(value)
+        : null;
+  if (date === null || Number.isNaN(date.getTime()))
+    throw new Error(`unreadable ${column}: ${String(value).slice(0, 64)}`);
   return date;
 }
 
-const readOptionalDate = (value: unknown, column: string) => (value === null || value === undefined ? null : readDate(value, column));
+const readOptionalDate = (value: unknown, column: string) =>
+  value === null || value === undefined ? null : readDate(value, column);
 const readOptionalString = (value: unknown) => (value === null || value === undefined ? null : String(value));
 
 function readJson(value: unknown, column: string): unknown {
@@ -496,14 +549,16 @@ function readClients(value: unknown): SessionClient[] {
   if (!Array.isArray(clients)) throw new Error('unreadable clients: not a list');
   return clients.map((client: unknown) => {
     const { clientId, sid } = (client ?? {}) as Record<string, unknown>;
-    if (typeof clientId !== 'string' || typeof sid !== 'string') throw new Error('unreadable clients: not {clientId, sid}');
+    if (typeof clientId !== 'string' || typeof sid !== 'string')
+      throw new Error('unreadable clients: not {clientId, sid}');
     return { clientId, sid };
   });
 }
 
 function readData(value: unknown): Record<string, unknown> {
   const data = readJson(value, 'data');
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('unreadable data: not an object');
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new Error('unreadable data: not an object');
   return data as Record<string, unknown>;
 }
 
@@ -532,8 +587,12 @@ function decodeRow(row: Row, operation: string): ServerSideSession {
   try {
     return fromRow(row);
   } catch (error) {
-    throw new SessionStoreError('corrupt', `${operation}: the stored session cannot be read (${(error as Error).message})`, {
-      cause: error,
-    });
+    throw new SessionStoreError(
+      'corrupt',
+      `${operation}: the stored session cannot be read (${(error as Error).message})`,
+      {
+        cause: error,
+      },
+    );
   }
 }

@@ -20,7 +20,12 @@ export const SQLITE_BUSY_RETRY = { attempts: 5, backoffBase: 100, backoffExponen
 /** Whether a failure is SQLite's "database is locked" (also when Sequelize wrapped the driver's error). */
 export function isSqliteBusy(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 4; depth++) {
-    const { code, message, parent, original } = current as { code?: unknown; message?: unknown; parent?: unknown; original?: unknown };
+    const { code, message, parent, original } = current as {
+      code?: unknown;
+      message?: unknown;
+      parent?: unknown;
+      original?: unknown;
+    };
     if (code === 'SQLITE_BUSY' || (typeof message === 'string' && message.startsWith('SQLITE_BUSY'))) return true;
     current = parent ?? original;
   }
@@ -117,8 +122,12 @@ export class SqliteStatements {
     await this.#queue.idle();
     const pending = [...this.#byConnection.values()].flatMap((byText) => [...byText.values()]);
     this.#byConnection.clear();
-    const statements = (await Promise.allSettled(pending)).flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
-    await Promise.all(statements.map((statement) => new Promise<void>((resolve) => statement.finalize(() => resolve()))));
+    const statements = (await Promise.allSettled(pending)).flatMap((outcome) =>
+      outcome.status === 'fulfilled' ? [outcome.value] : [],
+    );
+    await Promise.all(
+      statements.map((statement) => new Promise<void>((resolve) => statement.finalize(() => resolve()))),
+    );
   }
 
   /** Prepared on first use; a failed prepare (a missing table) is not kept. */

@@ -23,7 +23,9 @@ export class Browser {
   cookieHeader(url: URL): string {
     const now = Date.now();
     return [...this.cookies.values()]
-      .filter((cookie) => (cookie.expires === undefined || cookie.expires > now) && url.pathname.startsWith(cookie.path))
+      .filter(
+        (cookie) => (cookie.expires === undefined || cookie.expires > now) && url.pathname.startsWith(cookie.path),
+      )
       .sort((a, b) => b.path.length - a.path.length)
       .map((cookie) => `${cookie.name}=${cookie.value}`)
       .join('; ');
@@ -51,7 +53,10 @@ export class Browser {
   }
 
   /** One request, no redirect following. */
-  async request(url: string | URL, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
+  async request(
+    url: string | URL,
+    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ): Promise<Page> {
     const target = new URL(url);
     const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'text/html', ...init.headers };
     const cookie = this.cookieHeader(target);
@@ -61,7 +66,12 @@ export class Browser {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
     }
-    const response = await fetch(target, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    const response = await fetch(target, {
+      method: init.method ?? (body ? 'POST' : 'GET'),
+      headers,
+      body,
+      redirect: 'manual',
+    });
     this.store(response.headers.getSetCookie());
     return { status: response.status, url: target.href, headers: response.headers, body: await response.text() };
   }
@@ -70,7 +80,11 @@ export class Browser {
    * Follows redirects (and auto-submitting form_post pages) until a page is reached, or until a redirect leaves the
    * given origin (e.g. to a relying party's redirect_uri), which is returned unfollowed as a 30x page.
    */
-  async navigate(url: string | URL, init: { method?: string; form?: Record<string, string> } = {}, stayOn?: string): Promise<Page> {
+  async navigate(
+    url: string | URL,
+    init: { method?: string; form?: Record<string, string> } = {},
+    stayOn?: string,
+  ): Promise<Page> {
     const origin = stayOn ?? new URL(url).origin;
     let page = await this.request(url, init);
     for (let hops = 0; hops < 20; hops++) {
@@ -95,7 +109,13 @@ export class Browser {
 }
 
 export function decodeHtml(value: string): string {
-  return value.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&#x2F;/g, '/').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+  return value
+    .replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&#x2F;/g, '/')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
 }
 
 /** The index-th form of a page: its action and its hidden/text inputs. */

@@ -57,7 +57,10 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
       return { url: 'sqlite::memory:', drop: async () => undefined };
     case 'sqlite-file': {
       const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
-      return { url: `sqlite:${join(dir, 'gatehouse.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+      return {
+        url: `sqlite:${join(dir, 'gatehouse.sqlite')}`,
+        drop: async () => rmSync(dir, { recursive: true, force: true }),
+      };
     }
     case 'postgres': {
       const name = uniqueName();

@@ -1,7 +1,12 @@
 /** Seeds a session store with expired, signed-in sessions of client `coord` (for sweeper tests). */
 import type { SessionStore } from '../../stores/session-store.js';
 
-export async function seedExpiredSessions(store: SessionStore, count: number, now: Date, prefix = 'exp'): Promise<string[]> {
+export async function seedExpiredSessions(
+  store: SessionStore,
+  count: number,
+  now: Date,
+  prefix = 'exp',
+): Promise<string[]> {
   const sids: string[] = [];
   const past = new Date(now.getTime() - 60_000);
   for (let i = 0; i < count; i++) {

@@ -55,14 +55,27 @@ export class Guesser {
     if (from.forwardedFor) headers['x-forwarded-for'] = from.forwardedFor;
     return new Promise((resolve, reject) => {
       const req = request(
-        { host: '127.0.0.1', port: this.target.port, path: this.target.pathname, method: 'POST', headers, localAddress: from.localAddress, agent: false },
+        {
+          host: '127.0.0.1',
+          port: this.target.port,
+          path: this.target.pathname,
+          method: 'POST',
+          headers,
+          localAddress: from.localAddress,
+          agent: false,
+        },
         (res) => {
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (chunk) => (text += chunk));
           res.on('end', () => {
             const retryAfter = res.headers['retry-after'];
-            resolve({ status: res.statusCode ?? 0, retryAfter: retryAfter === undefined ? undefined : Number(retryAfter), body: text, setCookies: res.headers['set-cookie'] ?? [] });
+            resolve({
+              status: res.statusCode ?? 0,
+              retryAfter: retryAfter === undefined ? undefined : Number(retryAfter),
+              body: text,
+              setCookies: res.headers['set-cookie'] ?? [],
+            });
           });
         },
       );
@@ -73,10 +86,18 @@ export class Guesser {
 }
 
 /** `count` guesses, one after the other or `parallel` at a time; `from(i)` says where the i-th comes from. */
-export async function guessMany(guesser: Guesser, username: string, count: number, from: (i: number) => From, parallel = 1): Promise<Answer[]> {
+export async function guessMany(
+  guesser: Guesser,
+  username: string,
+  count: number,
+  from: (i: number) => From,
+  parallel = 1,
+): Promise<Answer[]> {
   const answers: Answer[] = [];
   for (let i = 0; i < count; i += parallel) {
-    const batch = Array.from({ length: Math.min(parallel, count - i) }, (_, j) => guesser.guess(username, `guess-${i + j}`, from(i + j)));
+    const batch = Array.from({ length: Math.min(parallel, count - i) }, (_, j) =>
+      guesser.guess(username, `guess-${i + j}`, from(i + j)),
+    );
     answers.push(...(await Promise.all(batch)));
   }
   return answers;

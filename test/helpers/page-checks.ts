@@ -51,10 +51,13 @@ export async function layoutProblems(page: Page): Promise<string[]> {
       range.selectNodeContents(element);
       return Array.from(range.getClientRects()).filter((rect) => rect.width > 0 && rect.height > 0);
     };
-    const overlap = (a: DOMRect, b: DOMRect) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+    const overlap = (a: DOMRect, b: DOMRect) =>
+      Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+      Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
 
     const { scrollWidth } = document.documentElement;
-    if (scrollWidth > window.innerWidth) problems.push(`the page is ${scrollWidth} px wide in a ${window.innerWidth} px window`);
+    if (scrollWidth > window.innerWidth)
+      problems.push(`the page is ${scrollWidth} px wide in a ${window.innerWidth} px window`);
 
     // Text and controls that stick out of the page's column (a scrolling box, like the admin table's, may hold more).
     const main = document.querySelector('main');
@@ -76,15 +79,21 @@ export async function layoutProblems(page: Page): Promise<string[]> {
         if (outside) problems.push(`${describe(node.parentElement!)} sticks out of the page's column`);
       }
       for (const control of Array.from(main.querySelectorAll('input:not([type=hidden]), button, select, textarea'))) {
-        if (visible(control) && !scrolls(control) && control.getBoundingClientRect().right > right + 1) problems.push(`${describe(control)} sticks out of the page's column`);
+        if (visible(control) && !scrolls(control) && control.getBoundingClientRect().right > right + 1)
+          problems.push(`${describe(control)} sticks out of the page's column`);
       }
     }
 
     // On a desktop, a box that may scroll sideways (the admin table's) needs not.
     if (window.innerWidth >= 1024) {
       for (const element of Array.from(document.querySelectorAll('main *'))) {
-        if (['auto', 'scroll'].includes(getComputedStyle(element).overflowX) && element.scrollWidth > element.clientWidth) {
-          problems.push(`${describe(element)} scrolls sideways (${element.scrollWidth} px in ${element.clientWidth} px)`);
+        if (
+          ['auto', 'scroll'].includes(getComputedStyle(element).overflowX) &&
+          element.scrollWidth > element.clientWidth
+        ) {
+          problems.push(
+            `${describe(element)} scrolls sideways (${element.scrollWidth} px in ${element.clientWidth} px)`,
+          );
         }
       }
     }
@@ -92,7 +101,8 @@ export async function layoutProblems(page: Page): Promise<string[]> {
     const groups = new Map<Element, HTMLButtonElement[]>();
     for (const button of Array.from(document.querySelectorAll('button'))) {
       if (!visible(button)) continue;
-      if (new Set(textRects(button).map((rect) => Math.round(rect.top))).size > 1) problems.push(`the label of ${describe(button)} wraps`);
+      if (new Set(textRects(button).map((rect) => Math.round(rect.top))).size > 1)
+        problems.push(`the label of ${describe(button)} wraps`);
       const owner = button.form ?? button.parentElement!;
       groups.set(owner, [...(groups.get(owner) ?? []), button]);
     }
@@ -106,21 +116,33 @@ export async function layoutProblems(page: Page): Promise<string[]> {
         const s = getComputedStyle(button);
         return (Number.parseFloat(s.marginLeft) || 0) + (Number.parseFloat(s.marginRight) || 0);
       });
-      const needed = rects.reduce((sum, rect, i) => sum + rect.width + margins[i]!, 0) + (Number.parseFloat(style.columnGap) || 0) * (buttons.length - 1);
-      const available = row.clientWidth - (Number.parseFloat(style.paddingLeft) || 0) - (Number.parseFloat(style.paddingRight) || 0);
-      if (needed <= available) problems.push(`the buttons of ${describe(owner)} fit on one row (${Math.ceil(needed)} of ${available} px) but are split: ${buttons.map(describe).join(', ')}`);
+      const needed =
+        rects.reduce((sum, rect, i) => sum + rect.width + margins[i]!, 0) +
+        (Number.parseFloat(style.columnGap) || 0) * (buttons.length - 1);
+      const available =
+        row.clientWidth - (Number.parseFloat(style.paddingLeft) || 0) - (Number.parseFloat(style.paddingRight) || 0);
+      if (needed <= available)
+        problems.push(
+          `the buttons of ${describe(owner)} fit on one row (${Math.ceil(needed)} of ${available} px) but are split: ${buttons.map(describe).join(', ')}`,
+        );
     }
 
     for (const form of Array.from(document.querySelectorAll('form'))) {
       const boxes: { element: Element; rect: DOMRect }[] = [];
-      for (const element of Array.from(form.querySelectorAll('label, input:not([type=hidden]), button, select, textarea, a'))) {
+      for (const element of Array.from(
+        form.querySelectorAll('label, input:not([type=hidden]), button, select, textarea, a'),
+      )) {
         if (!visible(element)) continue;
-        const rects = element.tagName === 'LABEL' || element.tagName === 'A' ? textRects(element) : [element.getBoundingClientRect()];
+        const rects =
+          element.tagName === 'LABEL' || element.tagName === 'A'
+            ? textRects(element)
+            : [element.getBoundingClientRect()];
         for (const rect of rects) boxes.push({ element, rect });
         if (element.matches('input[type=text], input[type=password], input:not([type])')) {
           const fontSize = Number.parseFloat(getComputedStyle(element).fontSize);
           const { width } = element.getBoundingClientRect();
-          if (width < minInputEms * fontSize) problems.push(`${describe(element)} is only ${Math.round(width)} px wide`);
+          if (width < minInputEms * fontSize)
+            problems.push(`${describe(element)} is only ${Math.round(width)} px wide`);
         }
       }
       for (let i = 0; i < boxes.length; i++) {
@@ -139,7 +161,8 @@ export async function layoutProblems(page: Page): Promise<string[]> {
     const browserLinkColour = getComputedStyle(probe).color;
     probe.remove();
     for (const link of Array.from(document.querySelectorAll('main a'))) {
-      if (visible(link) && getComputedStyle(link).color === browserLinkColour) problems.push(`${describe(link)} has the browser's default link colour`);
+      if (visible(link) && getComputedStyle(link).color === browserLinkColour)
+        problems.push(`${describe(link)} has the browser's default link colour`);
     }
     return [...new Set(problems)];
   }, MIN_INPUT_EMS);
@@ -149,12 +172,17 @@ export async function layoutProblems(page: Page): Promise<string[]> {
 export async function accessibilityProblems(page: Page): Promise<string[]> {
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
   return page.evaluate(async () => {
-    type Result = { violations: { id: string; impact?: string | null; help: string; nodes: { target: unknown[] }[] }[] };
+    type Result = {
+      violations: { id: string; impact?: string | null; help: string; nodes: { target: unknown[] }[] }[];
+    };
     const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<Result> } }).axe;
     const result = await axe.run(document, { resultTypes: ['violations'] });
     return result.violations
       .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-      .map((violation) => `axe ${violation.impact} ${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(' ')).join(', ')})`);
+      .map(
+        (violation) =>
+          `axe ${violation.impact} ${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(' ')).join(', ')})`,
+      );
   });
 }
 
@@ -166,11 +194,15 @@ export async function checkPage(t: ExecutionContext, page: Page, name: string): 
   const problems: string[] = [];
   for (const width of PAGE_WIDTHS) {
     await page.setViewportSize({ width, height: HEIGHT });
-    for (const problem of [...(await layoutProblems(page)), ...(await accessibilityProblems(page))]) problems.push(`${width} px: ${problem}`);
+    for (const problem of [...(await layoutProblems(page)), ...(await accessibilityProblems(page))])
+      problems.push(`${width} px: ${problem}`);
     const folder = process.env.GATEHOUSE_SCREENSHOTS;
     if (folder) {
       mkdirSync(folder, { recursive: true });
-      await page.screenshot({ path: join(folder, `${name.replace(/[^a-z0-9]+/gi, '-')}-${width}.png`), fullPage: true });
+      await page.screenshot({
+        path: join(folder, `${name.replace(/[^a-z0-9]+/gi, '-')}-${width}.png`),
+        fullPage: true,
+      });
     }
   }
   // The pages follow the system's colour scheme: their colours must also read well on a dark background.

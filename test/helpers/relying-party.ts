@@ -40,9 +40,15 @@ export function authorizationPath(): string {
 }
 
 export async function discover(issuer: string, clientId: string, clientSecret?: string): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(issuer), clientId, clientSecret ? { client_secret: clientSecret } : undefined, clientSecret ? undefined : oidc.None(), {
-    execute: [oidc.allowInsecureRequests],
-  });
+  return oidc.discovery(
+    new URL(issuer),
+    clientId,
+    clientSecret ? { client_secret: clientSecret } : undefined,
+    clientSecret ? undefined : oidc.None(),
+    {
+      execute: [oidc.allowInsecureRequests],
+    },
+  );
 }
 
 export interface SignInResult {
@@ -78,7 +84,11 @@ export async function signIn(
     nonce,
     state,
     // OpenID Connect only grants offline_access together with prompt=consent.
-    ...(options.prompt ? { prompt: options.prompt } : (options.scope ?? '').includes('offline_access') ? { prompt: 'consent' } : {}),
+    ...(options.prompt
+      ? { prompt: options.prompt }
+      : (options.scope ?? '').includes('offline_access')
+        ? { prompt: 'consent' }
+        : {}),
   });
   const issuerOrigin = new URL(config.serverMetadata().issuer).origin;
   let page = await browser.navigate(url, {}, issuerOrigin);
@@ -88,7 +98,17 @@ export async function signIn(
     if (page.body.includes('name="password"')) {
       sawLogin = true;
       const form = formWithAction(page.body, '/login');
-      page = await browser.navigate(new URL(form.action, page.url), { form: { ...form.fields, username: options.username, password: options.password ?? `${options.username}-password` } }, issuerOrigin);
+      page = await browser.navigate(
+        new URL(form.action, page.url),
+        {
+          form: {
+            ...form.fields,
+            username: options.username,
+            password: options.password ?? `${options.username}-password`,
+          },
+        },
+        issuerOrigin,
+      );
       if (page.body.includes('Invalid username or password')) throw new Error('login failed');
       continue;
     }
@@ -101,17 +121,27 @@ export async function signIn(
     throw new Error(`unexpected page ${page.status} ${page.url}:\n${page.body.slice(0, 600)}`);
   }
   if (!page.url.startsWith(redirectUri)) throw new Error(`did not reach the redirect uri: ${page.url}`);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), {
-    pkceCodeVerifier: verifier,
-    expectedNonce: nonce,
-    expectedState: state,
-    idTokenExpected: true,
-  }, undefined, { DPoP: options.dpop });
+  const tokens = await oidc.authorizationCodeGrant(
+    config,
+    new URL(page.url),
+    {
+      pkceCodeVerifier: verifier,
+      expectedNonce: nonce,
+      expectedState: state,
+      idTokenExpected: true,
+    },
+    undefined,
+    { DPoP: options.dpop },
+  );
   return { tokens, claims: tokens.claims()!, nonce, sawLogin, sawConsent };
 }
 
 /** Starts an authorization request and returns the first page the browser lands on (login page, or the redirect). */
-export async function startAuthorization(browser: Browser, config: oidc.Configuration, extra: Record<string, string> = {}): Promise<Page> {
+export async function startAuthorization(
+  browser: Browser,
+  config: oidc.Configuration,
+  extra: Record<string, string> = {},
+): Promise<Page> {
   const verifier = oidc.randomPKCECodeVerifier();
   const url = oidc.buildAuthorizationUrl(config, {
     redirect_uri: REDIRECT_URI,

@@ -41,9 +41,17 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: { dialect?: TestDialect; databaseUrl?: string; config?: GatehouseConfigInput; clock?: Clock; logger?: Logger } = {},
+  options: {
+    dialect?: TestDialect;
+    databaseUrl?: string;
+    config?: GatehouseConfigInput;
+    clock?: Clock;
+    logger?: Logger;
+  } = {},
 ): Promise<TestServer> {
-  const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => undefined } : await createTestDatabase(options.dialect ?? 'sqlite-memory');
+  const database = options.databaseUrl
+    ? { url: options.databaseUrl, drop: async () => undefined }
+    : await createTestDatabase(options.dialect ?? 'sqlite-memory');
   const server = await createServer(
     {
       port: 0,

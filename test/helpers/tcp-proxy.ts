@@ -35,7 +35,8 @@ export class TcpProxy {
         this.#links.delete(link);
         link.upstream?.destroy();
       });
-      if (this.#mode === 'black-hole') client.pause(); // held: connected upstream on resume
+      if (this.#mode === 'black-hole')
+        client.pause(); // held: connected upstream on resume
       else this.#forward(link);
     });
   }

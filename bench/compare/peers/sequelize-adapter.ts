@@ -14,10 +14,28 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { DataTypes, type Model, type ModelStatic, type Sequelize } from 'sequelize';
 
 const MODELS = [
-  'Session', 'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'ClientCredentials', 'Client', 'InitialAccessToken',
-  'RegistrationAccessToken', 'Interaction', 'ReplayDetection', 'PushedAuthorizationRequest', 'Grant', 'BackchannelAuthenticationRequest',
+  'Session',
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'ClientCredentials',
+  'Client',
+  'InitialAccessToken',
+  'RegistrationAccessToken',
+  'Interaction',
+  'ReplayDetection',
+  'PushedAuthorizationRequest',
+  'Grant',
+  'BackchannelAuthenticationRequest',
 ];
-const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+const GRANTABLE = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
 
 interface Row {
   id: string;
@@ -41,7 +59,9 @@ function define(sequelize: Sequelize, name: string): RowModel {
     expiresAt: { type: DataTypes.DATE },
     consumedAt: { type: DataTypes.DATE },
   };
-  const indexes = (['grantId', 'uid', 'userCode'] as const).filter((column) => column in columns).map((column) => ({ fields: [column] }));
+  const indexes = (['grantId', 'uid', 'userCode'] as const)
+    .filter((column) => column in columns)
+    .map((column) => ({ fields: [column] }));
   return sequelize.define<Model<Row, Row>>(name, columns, { tableName: name, timestamps: false, indexes });
 }
 

@@ -59,7 +59,11 @@ export async function up({ context: queryInterface }: { context: QueryInterface 
   );
   if (queryInterface.sequelize.getDialect() === 'postgres') {
     // Byte-wise order for the paging tie-breaker and the prefix range (a linguistic collation would break both).
-    for (const [column, length] of [['session_id', 128], ['key', 128], ['display_name_lower', 255]] as const) {
+    for (const [column, length] of [
+      ['session_id', 128],
+      ['key', 128],
+      ['display_name_lower', 255],
+    ] as const) {
       await queryInterface.sequelize.query(
         `ALTER TABLE ${SESSIONS} ALTER COLUMN "${column}" TYPE VARCHAR(${length}) COLLATE "C"`,
       );
@@ -89,7 +93,9 @@ export async function up({ context: queryInterface }: { context: QueryInterface 
     tableOptions(queryInterface),
   );
   if (queryInterface.sequelize.getDialect() === 'postgres') {
-    await queryInterface.sequelize.query(`ALTER TABLE ${CLIENTS} ALTER COLUMN "session_id" TYPE VARCHAR(128) COLLATE "C"`);
+    await queryInterface.sequelize.query(
+      `ALTER TABLE ${CLIENTS} ALTER COLUMN "session_id" TYPE VARCHAR(128) COLLATE "C"`,
+    );
   }
   await queryInterface.addIndex(CLIENTS, ['client_id', 'session_id'], { name: 'server_side_session_clients_client' });
 }

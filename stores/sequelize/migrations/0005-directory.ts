@@ -66,8 +66,14 @@ export async function up({ context: queryInterface }: { context: QueryInterface 
   await queryInterface.addIndex(CLIENTS, ['source'], { name: 'gatehouse_clients_source' });
 
   if (queryInterface.sequelize.getDialect() === 'postgres') {
-    for (const [table, column] of [[USERS, 'subject'], [USERS, 'username_key'], [CLIENTS, 'client_id']] as const) {
-      await queryInterface.sequelize.query(`ALTER TABLE ${table} ALTER COLUMN "${column}" TYPE VARCHAR(255) COLLATE "C"`);
+    for (const [table, column] of [
+      [USERS, 'subject'],
+      [USERS, 'username_key'],
+      [CLIENTS, 'client_id'],
+    ] as const) {
+      await queryInterface.sequelize.query(
+        `ALTER TABLE ${table} ALTER COLUMN "${column}" TYPE VARCHAR(255) COLLATE "C"`,
+      );
     }
   }
 }
