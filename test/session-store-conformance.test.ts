@@ -23,6 +23,12 @@ import type {
 import { RedisSessionStore } from '../examples/redis-session-store/redis-session-store.js';
 import { createTestDatabase, type TestDialect } from './helpers/databases.js';
 
+/**
+ * These tests check the store's rules, not the database bounds: connecting may take long on a machine running several
+ * suites at once (MariaDB once took 3 s), so the connect bound is generous and statements are unbounded.
+ */
+const CONNECTION = (url: string) => ({ url, poolMax: 6, timeoutMs: 20_000, boundStatements: false });
+
 const silent: StoreLogger = { debug() {}, info() {}, warn() {}, error() {} };
 const REDIS_URL = process.env.GATEHOUSE_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -63,7 +69,7 @@ async function freshDatabase(
   const release = await semaphore.acquire();
   try {
     const database = await createTestDatabase(dialect);
-    const sequelize = await openDatabase({ url: database.url, poolMax: 6 });
+    const sequelize = await openDatabase(CONNECTION(database.url));
     await migrate(sequelize);
     return {
       sequelize,
@@ -193,7 +199,7 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
   test(`sequelize ${dialect}: two instances on one database never hold the same expired session at once`, async (t) => {
     const database = await freshDatabase(dialect);
     t.teardown(database.close);
-    const second = await openDatabase({ url: database.url, poolMax: 6 });
+    const second = await openDatabase(CONNECTION(database.url));
     t.teardown(() => second.close());
     const clock = new ManualClock(Date.UTC(2001, 0, 1));
     const stores = [database.sequelize, second].map(
@@ -226,7 +232,7 @@ for (const dialect of ['sqlite-file', 'postgres', 'mariadb'] as const) {
   test(`sequelize ${dialect}: a sweeper that dies after claiming loses nothing: another takes the session after the lease`, async (t) => {
     const database = await freshDatabase(dialect);
     t.teardown(database.close);
-    const second = await openDatabase({ url: database.url, poolMax: 6 });
+    const second = await openDatabase(CONNECTION(database.url));
     t.teardown(() => second.close());
     const clock = new ManualClock(Date.UTC(2001, 0, 1));
     const [crashed, survivor] = [database.sequelize, second].map(
