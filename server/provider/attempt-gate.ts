@@ -4,16 +4,35 @@
  * most `room` attempts are being checked at once, and the next ones wait until one finishes (and its failure, if it
  * failed, is counted). So a burst of a thousand parallel guesses gets no more password checks than the limit allows,
  * while parallel *successful* sign-ins of one name (a test suite signing the same user in many times at once) just
- * queue for a moment. It is per process: with several instances a burst split across them can get up to one limit's
- * worth of checks per instance before the lock.
+ * queue for a moment.
+ *
+ * The guarantee, per key and per process: an attempt is admitted only if the failures its read found, plus every
+ * attempt whose failure that read may have missed, leave room for it. An attempt may be missing from a read if it was
+ * in flight when the read began: it counts as pending until it ends (`release`, called once its failure is written)
+ * and, if it ended while the read was under way, for that read too — such a read is repeated rather than trusted or
+ * waited on. So with a budget of N no more than N checks per window get through in one process, however the
+ * database's answers and the releases interleave, and nobody waits or is refused because of an attempt that has
+ * already ended. Across instances the database decides: each process keeps its own gate, so a burst split across k
+ * instances can get up to k budgets' worth of checks before the lock, which every instance then honours.
  */
 
 export type Room = { blocked: true } | { blocked: false; room: Map<string, number> };
 export type GateOutcome = 'admitted' | 'blocked' | 'exhausted' | 'busy';
 
+/** One key's attempts in this process. */
+interface KeyState {
+  /** Admitted and not yet released. */
+  inFlight: number;
+  /** Releases so far (compared before and after a read: attempts that ended while it was under way). */
+  ended: number;
+  /** Reads of this key under way (the state is kept while any are). */
+  reading: number;
+  /** Attempts waiting for room, in order. */
+  waiting: (() => void)[];
+}
+
 export class AttemptGate {
-  readonly #inFlight = new Map<string, number>();
-  readonly #waiting = new Map<string, (() => void)[]>();
+  readonly #keys = new Map<string, KeyState>();
 
   constructor(
     /** More waiters than this on one key are turned away at once (`busy`). */
@@ -35,18 +54,38 @@ export class AttemptGate {
       return outcome;
     };
     for (;;) {
-      const current = await room();
+      const states = keys.map((key) => this.#state(key));
+      const endedBefore = states.map((state) => state.ended);
+      for (const state of states) state.reading++;
+      let current: Room;
+      try {
+        current = await room();
+      } finally {
+        for (const [i, state] of states.entries()) {
+          state.reading--;
+          this.#forgetIfIdle(keys[i]);
+        }
+      }
       if (current.blocked) return leave('blocked');
-      const full = keys.find((key) => this.inFlight(key) >= (current.room.get(key) ?? Infinity));
-      if (full === undefined) {
-        for (const key of keys) this.#inFlight.set(key, this.inFlight(key) + 1);
+      // Pending on a key: in flight now, or ended while the read was under way (its failure may not be in the read).
+      const missed = states.map((state, i) => state.ended - endedBefore[i]);
+      const full = keys.findIndex(
+        (key, i) => this.inFlight(key) + missed[i] >= (current.room.get(key) ?? Number.POSITIVE_INFINITY),
+      );
+      if (full < 0) {
+        for (const key of keys) this.#state(key).inFlight++;
         return 'admitted';
       }
-      if (this.inFlight(full) === 0) return leave('exhausted');
-      const queue = this.#waiting.get(full) ?? [];
+      if (missed[full] > 0) {
+        // Full counting attempts the read may have missed: read again, now after them (a fresh count decides).
+        if (Date.now() >= deadline) return leave('busy');
+        continue;
+      }
+      const fullKey = keys[full];
+      if (this.inFlight(fullKey) === 0) return leave('exhausted');
+      const queue = this.#state(fullKey).waiting;
       if (queue.length >= this.maxWaiting || Date.now() >= deadline) return leave('busy');
-      if (wokenOn !== undefined && wokenOn !== full) this.#wakeNext(wokenOn);
-      this.#waiting.set(full, queue);
+      if (wokenOn !== undefined && wokenOn !== fullKey) this.#wakeNext(wokenOn);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(wake, Math.max(1, deadline - Date.now()));
         function wake() {
@@ -57,27 +96,43 @@ export class AttemptGate {
         }
         queue.push(wake);
       });
-      wokenOn = full;
+      this.#forgetIfIdle(fullKey);
+      wokenOn = fullKey;
     }
   }
 
   /** Ends an admitted attempt on these keys and lets the next waiter of each look again. */
   release(keys: string[]): void {
     for (const key of keys) {
-      const left = this.inFlight(key) - 1;
-      if (left > 0) this.#inFlight.set(key, left);
-      else this.#inFlight.delete(key);
+      const state = this.#keys.get(key);
+      if (!state || state.inFlight === 0) continue;
+      state.inFlight--;
+      state.ended++;
       this.#wakeNext(key);
+      this.#forgetIfIdle(key);
     }
   }
 
-  #wakeNext(key: string): void {
-    const queue = this.#waiting.get(key);
-    queue?.[0]?.();
-    if (queue && queue.length === 0) this.#waiting.delete(key);
+  inFlight(key: string): number {
+    return this.#keys.get(key)?.inFlight ?? 0;
   }
 
-  inFlight(key: string): number {
-    return this.#inFlight.get(key) ?? 0;
+  #wakeNext(key: string): void {
+    this.#keys.get(key)?.waiting[0]?.();
+  }
+
+  #state(key: string): KeyState {
+    let state = this.#keys.get(key);
+    if (!state) {
+      state = { inFlight: 0, ended: 0, reading: 0, waiting: [] };
+      this.#keys.set(key, state);
+    }
+    return state;
+  }
+
+  /** Drops a key's state once nothing refers to it (no attempt in flight, reading or waiting). */
+  #forgetIfIdle(key: string): void {
+    const state = this.#keys.get(key);
+    if (state && state.inFlight === 0 && state.reading === 0 && state.waiting.length === 0) this.#keys.delete(key);
   }
 }

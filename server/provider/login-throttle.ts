@@ -18,7 +18,8 @@
  *
  * Names are counted by a keyed hash of the normalised name (case and surrounding spaces ignored; unknown names
  * exactly like real ones), so neither the table nor the logs hold what people typed into the username field.
- * Everything lives in the database (stores/sequelize/login-attempts.ts): the same rules hold across instances.
+ * Everything lives in the database (stores/sequelize/login-attempts.ts): the same rules hold across instances (the
+ * gate for bursts is per process; attempt-gate.ts says what that means across instances).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Sequelize } from 'sequelize';

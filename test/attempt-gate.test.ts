@@ -1,0 +1,146 @@
+/**
+ * The attempt gate (server/provider/attempt-gate.ts) under the timing that once let 15 guesses through a budget of 10:
+ * an attempt ends (its failure written, its place freed) while another attempt's read of the counters is on its way
+ * back. The sign-in and device-code throttles run on the real counter store (SQLite and PostgreSQL); the only thing
+ * added is a hook that holds one read's answer, already fetched from the database, until the test lets it go, so the
+ * interleaving is the same on every run.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { DeviceCodeThrottle } from '../server/provider/device-code-throttle.js';
+import { type LoginAttempt, LoginThrottle } from '../server/provider/login-throttle.js';
+import { ManualClock } from '../stores/clock.js';
+import { openDatabase } from '../stores/sequelize/connection.js';
+import { type AttemptRow, LoginAttempts } from '../stores/sequelize/login-attempts.js';
+import { migrate } from '../stores/sequelize/migrate.js';
+import { createTestDatabase, type TestDialect } from './helpers/databases.js';
+
+/** The real store, whose next read can be held after the database answered (an answer that arrives late). */
+class HeldReads extends LoginAttempts {
+  #held: { reached: () => void; go: Promise<void> } | undefined;
+
+  /** Holds the next read: `reached` resolves once it has its rows, `release()` hands them to its caller. */
+  holdNextRead(): { reached: Promise<void>; release: () => void } {
+    let reached!: () => void;
+    let release!: () => void;
+    const reachedPromise = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const go = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#held = { reached, go };
+    return { reached: reachedPromise, release };
+  }
+
+  override async read(keys: string[]): Promise<Map<string, AttemptRow>> {
+    const rows = await super.read(keys);
+    const held = this.#held;
+    if (held) {
+      this.#held = undefined;
+      held.reached();
+      await held.go;
+    }
+    return rows;
+  }
+}
+
+const LIMIT = 2;
+
+async function store(t: ExecutionContext, dialect: TestDialect) {
+  const db = await createTestDatabase(dialect);
+  const sequelize = await openDatabase({ url: db.url });
+  t.teardown(async () => {
+    await sequelize.close();
+    await db.drop();
+  });
+  await migrate(sequelize);
+  const clock = new ManualClock(Date.UTC(2031, 0, 1));
+  return { attempts: new HeldReads(sequelize, clock), clock };
+}
+
+async function loginThrottle(t: ExecutionContext, dialect: TestDialect) {
+  const { attempts, clock } = await store(t, dialect);
+  const failed: unknown[] = [];
+  const throttle = new LoginThrottle(
+    attempts,
+    {
+      maxFailuresPerDevice: 10,
+      maxFailuresPerAccount: LIMIT,
+      maxFailuresPerAccountAndIp: 5,
+      maxFailuresPerIp: 100,
+      failureWindow: 900,
+      lockout: 300,
+      maxLockout: 86_400,
+      deviceCookieLifetime: 31_536_000,
+    },
+    {
+      nameKey: 'attempt-gate-test',
+      clock,
+      audit: (event, detail) => {
+        if (event === 'login.failed') failed.push(detail);
+      },
+    },
+  );
+  return { attempts, throttle, failed };
+}
+
+const admitted = (attempt: LoginAttempt) => attempt.blockedUntil === undefined;
+
+for (const dialect of ['sqlite-memory', 'postgres'] as const) {
+  test(`${dialect}: a guess that fails while another reads the counters does not give that one an extra check`, async (t) => {
+    const { attempts, throttle, failed } = await loginThrottle(t, dialect);
+    const first = await throttle.begin('bob', '198.51.100.1', []);
+    const second = await throttle.begin('bob', '198.51.100.2', []);
+    t.true(admitted(first) && admitted(second), 'the budget of 2 admits two guesses');
+
+    // A third guess reads the counters (no failure yet); the first guess fails before that answer is used.
+    const hold = attempts.holdNextRead();
+    const third = throttle.begin('bob', '198.51.100.3', []);
+    await hold.reached;
+    await throttle.failed(first);
+    hold.release();
+    await throttle.failed(second);
+
+    t.false(admitted(await third), 'the third guess is refused unchecked: the budget was spent');
+    t.is(failed.length, LIMIT, `${LIMIT} password checks for a budget of ${LIMIT}`);
+    t.truthy((await throttle.status('bob')).untrustedLockedUntil, 'and the name is locked');
+  });
+
+  test(`${dialect}: a sign-in that succeeds while another reads the counters leaves that one its turn`, async (t) => {
+    const { attempts, throttle } = await loginThrottle(t, dialect);
+    const first = await throttle.begin('carol', '198.51.100.1', []);
+    const second = await throttle.begin('carol', '198.51.100.2', []);
+    const hold = attempts.holdNextRead();
+    const third = throttle.begin('carol', '198.51.100.3', []);
+    await hold.reached;
+    await throttle.succeeded(first);
+    hold.release();
+    t.true(admitted(await third), 'admitted without waiting for the second attempt: nothing was counted');
+    await throttle.succeeded(second);
+    await throttle.succeeded(await third);
+    t.is((await throttle.status('carol')).untrustedLockedUntil, null);
+  });
+
+  test(`${dialect}: a wrong device code entered while another entry reads the counter does not give that one an extra look-up`, async (t) => {
+    const { attempts, clock } = await store(t, dialect);
+    const throttle = new DeviceCodeThrottle(
+      attempts,
+      { maxFailuresPerIp: LIMIT, failureWindow: 900, lockout: 300, maxLockout: 86_400 },
+      clock,
+    );
+    const entries = [await throttle.admit('203.0.113.9'), await throttle.admit('203.0.113.9')];
+    const [first, second] = entries.map((admission) => ('entry' in admission ? admission.entry : t.fail()));
+    if (!first || !second) return;
+
+    const hold = attempts.holdNextRead();
+    const third = throttle.admit('203.0.113.9');
+    await hold.reached;
+    await first.failed();
+    first.release();
+    hold.release();
+    await second.failed();
+    second.release();
+
+    t.true('blockedUntil' in (await third), 'the third entry is refused before its code is looked up');
+  });
+}
