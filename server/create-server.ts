@@ -216,6 +216,8 @@ async function assemble(
         const left = () => Math.max(0, timeoutMs - (performance.now() - started));
         // Background work takes nothing new from now on and finishes what it holds, beside the requests.
         signingKeys?.stop();
+        services.throttle.close();
+        parts.devicePages.throttle.close();
         const background = Promise.all([sweeper.stop(), delivery.stop()]).then(() => true);
         const http = httpDrain.drain(timeoutMs);
         const { drained, cut } = await http;

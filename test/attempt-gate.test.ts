@@ -1,11 +1,13 @@
 /**
- * The attempt gate (server/provider/attempt-gate.ts) under the timing that once let 15 guesses through a budget of 10:
- * an attempt ends (its failure written, its place freed) while another attempt's read of the counters is on its way
- * back. The sign-in and device-code throttles run on the real counter store (SQLite and PostgreSQL); the only thing
- * added is a hook that holds one read's answer, already fetched from the database, until the test lets it go, so the
- * interleaving is the same on every run.
+ * The attempt gate (server/provider/attempt-gate.ts) in the two situations that let a burst get more password checks
+ * than its budget: an attempt ends (its failure written, its place freed) while another attempt's read of the counters
+ * is on its way back; and a failure that cannot be written (here another connection holds SQLite's write lock) while
+ * the check happened all the same. The sign-in and device-code throttles run on the real counter store (SQLite and
+ * PostgreSQL); the only thing added is a hook that holds one read's answer, already fetched from the database, until
+ * the test lets it go, so the interleaving is the same on every run.
  */
 import test, { type ExecutionContext } from 'ava';
+import sqlite3 from 'sqlite3';
 import { DeviceCodeThrottle } from '../server/provider/device-code-throttle.js';
 import { type LoginAttempt, LoginThrottle } from '../server/provider/login-throttle.js';
 import { ManualClock } from '../stores/clock.js';
@@ -44,22 +46,46 @@ class HeldReads extends LoginAttempts {
   }
 }
 
+/** A second connection to a SQLite file that holds the write lock (`BEGIN IMMEDIATE`), as another process would. */
+class WriteLock {
+  static async take(url: string): Promise<WriteLock> {
+    const file = url.slice('sqlite:'.length);
+    const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const opened: sqlite3.Database = new sqlite3.Database(file, sqlite3.OPEN_READWRITE, (error) =>
+        error ? reject(error) : resolve(opened),
+      );
+    });
+    await new Promise<void>((resolve, reject) =>
+      db.run('BEGIN IMMEDIATE', (error) => (error ? reject(error) : resolve())),
+    );
+    return new WriteLock(db);
+  }
+
+  private constructor(private readonly db: sqlite3.Database) {}
+
+  async release(): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.db.run('COMMIT', (error) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) => this.db.close((error) => (error ? reject(error) : resolve())));
+  }
+}
+
 const LIMIT = 2;
 
 async function store(t: ExecutionContext, dialect: TestDialect) {
   const db = await createTestDatabase(dialect);
-  const sequelize = await openDatabase({ url: db.url });
+  // A short bound: a write that meets another connection's lock fails within a second instead of 2.5 s.
+  const sequelize = await openDatabase({ url: db.url, timeoutMs: 300 });
   t.teardown(async () => {
     await sequelize.close();
     await db.drop();
   });
   await migrate(sequelize);
   const clock = new ManualClock(Date.UTC(2031, 0, 1));
-  return { attempts: new HeldReads(sequelize, clock), clock };
+  return { attempts: new HeldReads(sequelize, clock), clock, url: db.url };
 }
 
 async function loginThrottle(t: ExecutionContext, dialect: TestDialect) {
-  const { attempts, clock } = await store(t, dialect);
+  const { attempts, clock, url } = await store(t, dialect);
   const failed: unknown[] = [];
   const throttle = new LoginThrottle(
     attempts,
@@ -81,7 +107,25 @@ async function loginThrottle(t: ExecutionContext, dialect: TestDialect) {
       },
     },
   );
-  return { attempts, throttle, failed };
+  t.teardown(() => throttle.close());
+  return { attempts, throttle, failed, url };
+}
+
+async function deviceCodeThrottle(t: ExecutionContext, dialect: TestDialect) {
+  const { attempts, clock, url } = await store(t, dialect);
+  const throttle = new DeviceCodeThrottle(
+    attempts,
+    { maxFailuresPerIp: LIMIT, failureWindow: 900, lockout: 300, maxLockout: 86_400 },
+    clock,
+  );
+  t.teardown(() => throttle.close());
+  /** Admits an entry that the test expects to be admitted. */
+  const admit = async (ip: string) => {
+    const admission = await throttle.admit(ip);
+    if (!('entry' in admission)) throw new Error(`expected ${ip} to be admitted`);
+    return admission.entry;
+  };
+  return { attempts, throttle, admit, url };
 }
 
 const admitted = (attempt: LoginAttempt) => attempt.blockedUntil === undefined;
@@ -122,15 +166,9 @@ for (const dialect of ['sqlite-memory', 'postgres'] as const) {
   });
 
   test(`${dialect}: a wrong device code entered while another entry reads the counter does not give that one an extra look-up`, async (t) => {
-    const { attempts, clock } = await store(t, dialect);
-    const throttle = new DeviceCodeThrottle(
-      attempts,
-      { maxFailuresPerIp: LIMIT, failureWindow: 900, lockout: 300, maxLockout: 86_400 },
-      clock,
-    );
-    const entries = [await throttle.admit('203.0.113.9'), await throttle.admit('203.0.113.9')];
-    const [first, second] = entries.map((admission) => ('entry' in admission ? admission.entry : t.fail()));
-    if (!first || !second) return;
+    const { attempts, throttle, admit } = await deviceCodeThrottle(t, dialect);
+    const first = await admit('203.0.113.9');
+    const second = await admit('203.0.113.9');
 
     const hold = attempts.holdNextRead();
     const third = throttle.admit('203.0.113.9');
@@ -144,3 +182,43 @@ for (const dialect of ['sqlite-memory', 'postgres'] as const) {
     t.true('blockedUntil' in (await third), 'the third entry is refused before its code is looked up');
   });
 }
+
+test('sqlite-file: a guess whose failure cannot be written still counts: it keeps its place until a retry writes it', async (t) => {
+  const { attempts, throttle, failed, url } = await loginThrottle(t, 'sqlite-file');
+  const first = await throttle.begin('bob', '198.51.100.1', []);
+  const second = await throttle.begin('bob', '198.51.100.2', []);
+
+  const lock = await WriteLock.take(url);
+  await t.throwsAsync(throttle.failed(first), undefined, 'the request fails: its failure could not be written');
+  const hold = attempts.holdNextRead(); // to know when the third guess has read the counters (reads still work)
+  const third = throttle.begin('bob', '198.51.100.3', []);
+  await hold.reached;
+  hold.release();
+  await lock.release();
+  await throttle.failed(second);
+
+  t.false(admitted(await third), 'the third guess is refused unchecked: the unwritten failure counted');
+  t.is(failed.length, LIMIT, `${LIMIT} password checks for a budget of ${LIMIT}`);
+  const status = await throttle.status('bob');
+  t.truthy(status.untrustedLockedUntil, 'the retry wrote the failure, and the name is locked');
+});
+
+test('sqlite-file: a wrong device code whose failure cannot be written still counts until a retry writes it', async (t) => {
+  const { attempts, throttle, admit, url } = await deviceCodeThrottle(t, 'sqlite-file');
+  const first = await admit('203.0.113.9');
+  const second = await admit('203.0.113.9');
+
+  const lock = await WriteLock.take(url);
+  await t.throwsAsync(first.failed());
+  first.release();
+  const hold = attempts.holdNextRead();
+  const third = throttle.admit('203.0.113.9');
+  await hold.reached;
+  hold.release();
+  await lock.release();
+  await second.failed();
+  second.release();
+
+  t.true('blockedUntil' in (await third), 'the third entry is refused before its code is looked up');
+  t.truthy(await attempts.lockedUntil(['device:ip:203.0.113.9']), 'the retry wrote the failure: the address is locked');
+});

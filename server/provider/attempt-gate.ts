@@ -8,12 +8,14 @@
  *
  * The guarantee, per key and per process: an attempt is admitted only if the failures its read found, plus every
  * attempt whose failure that read may have missed, leave room for it. An attempt may be missing from a read if it was
- * in flight when the read began: it counts as pending until it ends (`release`, called once its failure is written)
- * and, if it ended while the read was under way, for that read too — such a read is repeated rather than trusted or
- * waited on. So with a budget of N no more than N checks per window get through in one process, however the
- * database's answers and the releases interleave, and nobody waits or is refused because of an attempt that has
- * already ended. Across instances the database decides: each process keeps its own gate, so a burst split across k
- * instances can get up to k budgets' worth of checks before the lock, which every instance then honours.
+ * in flight when the read began: it counts as pending until it ends (`release`, once its failure is written) and, if
+ * it ended while the read was under way, for that read too — when such attempts are what fills the key, the read is
+ * repeated rather than trusted or waited on (the attempts still in flight alone fill it: it waits for one of them, as
+ * any attempt does). A failure that could not be written keeps its place until it is (`releaseWhenRecorded`). So with a budget of N
+ * no more than N checks per window get through in one process, however the database's answers and the releases
+ * interleave, and nobody waits or is refused because of an attempt that has already ended. Across instances the
+ * database decides: each process keeps its own gate, so a burst split across k instances can get up to k budgets'
+ * worth of checks before the lock, which every instance then honours.
  */
 
 export type Room = { blocked: true } | { blocked: false; room: Map<string, number> };
@@ -31,8 +33,14 @@ interface KeyState {
   waiting: (() => void)[];
 }
 
+/** The pause before trying again to write a failure that could not be written, doubling up to `max`. */
+const RECORD_RETRY_MS = { first: 250, max: 30_000 };
+
 export class AttemptGate {
   readonly #keys = new Map<string, KeyState>();
+  /** Timers of failures waiting to be written again (`releaseWhenRecorded`). */
+  readonly #retries = new Set<NodeJS.Timeout>();
+  #closed = false;
 
   constructor(
     /** More waiters than this on one key are turned away at once (`busy`). */
@@ -76,13 +84,15 @@ export class AttemptGate {
         for (const key of keys) this.#state(key).inFlight++;
         return 'admitted';
       }
-      if (missed[full] > 0) {
-        // Full counting attempts the read may have missed: read again, now after them (a fresh count decides).
+      const fullKey = keys[full];
+      const inFlight = this.inFlight(fullKey);
+      if (missed[full] > 0 && (inFlight === 0 || inFlight < (current.room.get(fullKey) ?? 0))) {
+        // Full only by attempts that ended during the read (or nothing is in flight to wait for): their outcome may
+        // not be in it, so read again, now after them; a fresh count decides.
         if (Date.now() >= deadline) return leave('busy');
         continue;
       }
-      const fullKey = keys[full];
-      if (this.inFlight(fullKey) === 0) return leave('exhausted');
+      if (inFlight === 0) return leave('exhausted');
       const queue = this.#state(fullKey).waiting;
       if (queue.length >= this.maxWaiting || Date.now() >= deadline) return leave('busy');
       if (wokenOn !== undefined && wokenOn !== fullKey) this.#wakeNext(wokenOn);
@@ -101,6 +111,29 @@ export class AttemptGate {
     }
   }
 
+  /**
+   * Ends an admitted attempt that failed, once `record` (which writes its failure) has succeeded. A failure that could
+   * not be written (the database busy or away) still happened — the password was checked — so until it is written the
+   * attempt keeps its place, counting against the budget like one in flight, and `record` is tried again in the
+   * background, a growing pause apart, until it succeeds or the gate is closed. Rejects with the first try's error.
+   */
+  async releaseWhenRecorded(keys: string[], record: () => Promise<void>): Promise<void> {
+    try {
+      await record();
+    } catch (error) {
+      this.#recordLater(keys, record, RECORD_RETRY_MS.first);
+      throw error;
+    }
+    this.release(keys);
+  }
+
+  /** Stops trying to write failures not written yet (the server is closing: their places go with the process). */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#retries) clearTimeout(timer);
+    this.#retries.clear();
+  }
+
   /** Ends an admitted attempt on these keys and lets the next waiter of each look again. */
   release(keys: string[]): void {
     for (const key of keys) {
@@ -115,6 +148,22 @@ export class AttemptGate {
 
   inFlight(key: string): number {
     return this.#keys.get(key)?.inFlight ?? 0;
+  }
+
+  #recordLater(keys: string[], record: () => Promise<void>, pause: number): void {
+    if (this.#closed) return;
+    const timer = setTimeout(async () => {
+      this.#retries.delete(timer);
+      try {
+        await record();
+      } catch {
+        this.#recordLater(keys, record, Math.min(pause * 2, RECORD_RETRY_MS.max));
+        return;
+      }
+      this.release(keys);
+    }, pause);
+    timer.unref(); // never what keeps a process alive
+    this.#retries.add(timer);
   }
 
   #wakeNext(key: string): void {

@@ -18,7 +18,10 @@ export interface DeviceCodeThrottleSettings {
   maxLockout: number;
 }
 
-/** An admitted code entry: `failed` once if the code was wrong, then (always) `release`. */
+/**
+ * An admitted code entry: `failed` once if the code was wrong, then (always) `release`. A wrong code whose failure
+ * cannot be written keeps the entry's place until a retry has written it (attempt-gate.ts, `releaseWhenRecorded`).
+ */
 export interface CodeEntry {
   failed(): Promise<void>;
   release(): void;
@@ -49,19 +52,35 @@ export class DeviceCodeThrottle {
       return { blocked: false, room: new Map([[key, limit - counted]]) };
     });
     if (outcome === 'admitted') {
-      let released = false;
+      let settled = false; // the place is given up once: by release, or once the failure is written
       const release = () => {
-        if (!released) this.#gate.release([key]);
-        released = true;
+        if (!settled) this.#gate.release([key]);
+        settled = true;
       };
-      return { entry: { failed: () => this.#failed(key), release } };
+      const failed = async () => {
+        if (settled) return;
+        settled = true;
+        await this.#gate.releaseWhenRecorded([key], this.#recorder(key));
+      };
+      return { entry: { failed, release } };
     }
     const locked = await this.attempts.lockedUntil([key]);
     return { blockedUntil: locked ?? new Date(this.clock.now().getTime() + SOON_SECONDS * 1000) };
   }
 
-  async #failed(key: string): Promise<void> {
+  /** Closes the gate: failures not written yet are no longer tried again (the server is closing). */
+  close(): void {
+    this.#gate.close();
+  }
+
+  /** Writes one wrong code of `key` and locks it at the limit; a retry after the count was written only locks. */
+  #recorder(key: string): () => Promise<void> {
     const { maxFailuresPerIp: maxFailures, failureWindow: window, lockout, maxLockout } = this.settings;
-    await this.attempts.recordFailure(key, { maxFailures, window, lockout, maxLockout });
+    let charged = false;
+    return async () => {
+      if (!charged) await this.attempts.charge([{ key, window }]);
+      charged = true;
+      await this.attempts.lockIfReached(key, { maxFailures, window, lockout, maxLockout });
+    };
   }
 }

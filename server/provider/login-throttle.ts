@@ -62,7 +62,7 @@ export interface LoginAttempt {
   revokedDevice?: DeviceEntry;
   /** Set when the attempt may not be tried now: when it may be tried again. */
   readonly blockedUntil?: Date;
-  /** The keys whose place at the gate this attempt holds (released by failed/succeeded/release). */
+  /** The keys whose place at the gate this attempt holds (given up by failed/succeeded/release). */
   gated: string[];
   /** The counters as they were when the attempt was let through. */
   readonly rows: ReadonlyMap<string, AttemptRow>;
@@ -210,31 +210,49 @@ export class LoginThrottle {
     return { nameId, ip, address, revokedDevice, blockedUntil, gated: [], rows };
   }
 
-  /** The password was wrong (or missing): counts it, audits it, locks whatever reached its limit, frees its place. */
+  /**
+   * The password was wrong (or missing): audits it, counts it, locks whatever reached its limit and frees its place.
+   * If the failure cannot be written, this rejects and the attempt keeps its place until a retry in the background has
+   * written it (attempt-gate.ts, `releaseWhenRecorded`): a check that happened counts against the budget either way.
+   */
   async failed(attempt: LoginAttempt, subject?: string): Promise<void> {
-    try {
-      const who = { nameId: attempt.nameId, ...(subject ? { subject } : {}), ip: attempt.ip };
-      this.#audit('login.failed', { ...who, client: attempt.device ? 'trusted' : 'untrusted' });
-      if (attempt.device) {
-        const deviceKey = key.device(attempt.nameId, attempt.device.nonce);
-        await this.#attempts.charge([{ key: deviceKey, window: this.deviceLifetime }]);
-        const row = (await this.#attempts.read([deviceKey])).get(deviceKey);
-        if (row && !this.#locked(row) && row.failures >= this.#settings.maxFailuresPerDevice) {
-          await this.#lockDevice(attempt.device, row, who);
-          attempt.revokedDevice = attempt.device;
-        }
-        return;
+    const who = { nameId: attempt.nameId, ...(subject ? { subject } : {}), ip: attempt.ip };
+    this.#audit('login.failed', { ...who, client: attempt.device ? 'trusted' : 'untrusted' });
+    const gated = attempt.gated;
+    attempt.gated = [];
+    const scoped = attempt.device
+      ? [{ key: key.device(attempt.nameId, attempt.device.nonce), window: this.deviceLifetime }]
+      : this.#untrustedKeys(attempt.nameId, attempt.address);
+    let charged = false; // a retry after the count was written only locks
+    await this.#gate.releaseWhenRecorded(gated, async () => {
+      if (!charged) await this.#attempts.charge(scoped);
+      charged = true;
+      await this.#lockReached(attempt, who);
+    });
+  }
+
+  /** Closes the gate: failures not written yet are no longer tried again (the server is closing). */
+  close(): void {
+    this.#gate.close();
+  }
+
+  /** After a failure was counted: locks each of the attempt's keys that has reached its limit. */
+  async #lockReached(attempt: LoginAttempt, who: Record<string, unknown>): Promise<void> {
+    if (attempt.device) {
+      const deviceKey = key.device(attempt.nameId, attempt.device.nonce);
+      const row = (await this.#attempts.read([deviceKey])).get(deviceKey);
+      if (row && !this.#locked(row) && row.failures >= this.#settings.maxFailuresPerDevice) {
+        await this.#lockDevice(attempt.device, row, who);
+        attempt.revokedDevice = attempt.device;
       }
-      const scoped = this.#untrustedKeys(attempt.nameId, attempt.address);
-      await this.#attempts.charge(scoped);
-      const rows = await this.#attempts.read(scoped.map((scope) => scope.key));
-      for (const { key: scopeKey, scope, limit, window } of scoped) {
-        const row = rows.get(scopeKey);
-        if (row && !this.#locked(row) && this.#counted(row, window) >= limit)
-          await this.#lock(scope, scopeKey, row, limit, who);
-      }
-    } finally {
-      this.release(attempt);
+      return;
+    }
+    const scoped = this.#untrustedKeys(attempt.nameId, attempt.address);
+    const rows = await this.#attempts.read(scoped.map((scope) => scope.key));
+    for (const { key: scopeKey, scope, limit, window } of scoped) {
+      const row = rows.get(scopeKey);
+      if (row && !this.#locked(row) && this.#counted(row, window) >= limit)
+        await this.#lock(scope, scopeKey, row, limit, who);
     }
   }
 

@@ -26,7 +26,7 @@ export interface AttemptRow {
   updatedAt: Date;
 }
 
-/** A simple doubling lock for one key (`recordFailure`; the device-code throttle's). */
+/** A simple doubling lock for one key (`lockIfReached`; the device-code throttle's). */
 export interface ThrottlePolicy {
   /** Failures within `window` seconds that start a lockout. */
   maxFailures: number;
@@ -186,11 +186,11 @@ export class LoginAttempts {
   }
 
   /**
-   * Counts one failure of `key`; when it reaches `maxFailures`, locks it for `lockout` × 2^level seconds up to
-   * `maxLockout` (the level goes up when the previous lock ended less than `maxLockout` ago, else starts again).
+   * After a failure of `key` was counted (`charge`): when it has reached `maxFailures` and is not locked, locks it for
+   * `lockout` × 2^level seconds up to `maxLockout` (the level goes up when the previous lock ended less than
+   * `maxLockout` ago, else starts again).
    */
-  async recordFailure(key: string, policy: ThrottlePolicy): Promise<void> {
-    await this.charge([{ key, window: policy.window }]);
+  async lockIfReached(key: string, policy: ThrottlePolicy): Promise<void> {
     const row = (await this.read([key])).get(key);
     const now = this.clock.now().getTime();
     if (!row || (row.lockedUntil && row.lockedUntil.getTime() > now) || row.failures < policy.maxFailures) return;
