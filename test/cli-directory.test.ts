@@ -147,6 +147,11 @@ test("users remove ends the user's sessions, tokens and grants while a server ru
     await server.close();
     await receiver.close();
   });
+  // The CLI delivers the notification it queues itself and reports what became of it. The running server's delivery
+  // worker polls the same outbox (every backchannelLogout.pollInterval): had its poll claimed the notification between
+  // the CLI's enqueue and the CLI's own round, the CLI would rightly report it pending (delivered once all the same).
+  // What this test pins down is the CLI's own delivery, so the server's worker stays out of it; the server still runs.
+  await server.server.backchannel.stop();
   // The CLI's configuration gives the issuer (for the logout tokens) and lets it post to loopback; it does not say
   // that the server keeps server-side sessions: `users remove` looks in the session store all the same.
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-users-remove-'));
