@@ -2,7 +2,8 @@
  * createServer's routes step: the Koa app that hosts everything. Middleware in this order: Retry-After on 503s,
  * metrics, the request log, input hygiene, security headers, the error pages, the metrics endpoint (when it shares the
  * main port), then Gatehouse's routers (health, home, interactions, admin API, admin pages, account pages), and last
- * the provider, which answers whatever no router did.
+ * the provider, which answers whatever no router did. Requests outside the routers' first path segments (every
+ * provider endpoint) skip the routers altogether (server/http/router-gate.ts).
  */
 import type { EventEmitter } from 'node:events';
 import Koa from 'koa';
@@ -17,6 +18,7 @@ import { errorHandler, retryAfterOnUnavailable } from '../http/errors.js';
 import { rejectControlCharacters } from '../http/input-hygiene.js';
 import type { PageRenderer } from '../http/render.js';
 import { requestLog } from '../http/request-log.js';
+import { gatedRouters } from '../http/router-gate.js';
 import { securityHeaders } from '../http/security-headers.js';
 import type { GatehouseMetrics } from '../metrics.js';
 import type { ApiRegistry } from '../provider/apis.js';
@@ -88,7 +90,7 @@ export function buildApp(
     events: deps.events,
     throttle,
   };
-  for (const router of [
+  const routers = [
     healthRoutes({
       sequelize: deps.sequelize,
       readyTimeoutMs: config.database.readyTimeoutMs,
@@ -117,10 +119,8 @@ export function buildApp(
     adminApiRoutes(routeDeps),
     adminPageRoutes(routeDeps),
     accountPageRoutes(routeDeps),
-  ]) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
+  ];
+  app.use(gatedRouters(routers));
   const providerCallback = provider.callback();
   app.use(async (ctx) => {
     ctx.respond = false;
