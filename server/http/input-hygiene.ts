@@ -10,6 +10,8 @@ import type { Middleware } from 'koa';
 import { HttpError } from './errors.js';
 
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+/** What could fail the check: a control character, or a percent sign (a decoding that may fail or yield one). */
+const SUSPECT = /[%\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 /** The decoded text, or undefined when the percent-encoding is malformed or is not UTF-8. */
 function strictlyDecoded(value: string): string | undefined {
@@ -23,6 +25,8 @@ function strictlyDecoded(value: string): string | undefined {
 /** 400 for a path or query string that is not valid percent-encoded UTF-8 or carries control characters (every route, the provider's included). */
 export function rejectControlCharacters(): Middleware {
   return async (ctx, next) => {
+    // Most URLs carry neither (the raw URL holds the path and the query string): nothing to decode or refuse.
+    if (!SUSPECT.test(ctx.url)) return next();
     const path = strictlyDecoded(ctx.path);
     const query = strictlyDecoded(ctx.querystring);
     if (path === undefined || query === undefined) {

@@ -61,9 +61,11 @@ export class MemoTable {
 }
 
 class RequestMemo {
-  readonly #tables = new WeakMap<object, MemoTable>();
+  /** Made on the first look-up: most requests (discovery, JWKS, pages) never read through the adapter. */
+  #tables: WeakMap<object, MemoTable> | undefined;
 
   table(owner: object): MemoTable {
+    this.#tables ??= new WeakMap();
     let table = this.#tables.get(owner);
     if (!table) {
       table = new MemoTable();
