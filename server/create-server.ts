@@ -170,7 +170,7 @@ async function assemble(
     { ...basics, render, outage, reportError, draining: () => httpDrain.draining },
   );
   const handle = app.callback();
-  httpServer.on('request', (req, res) => withRequestMemo(() => handle(req, res)));
+  httpServer.on('request', (req, res) => withRequestMemo(() => handle(req, res), res));
 
   let closing: Promise<ShutdownResult> | undefined;
   let metricsPort: number | undefined;

@@ -4,6 +4,7 @@
  * request (a token revoked in one request is refused by the next). On SQLite and PostgreSQL; reads are counted at the
  * database gateway (`observe`).
  */
+import { EventEmitter } from 'node:events';
 import test from 'ava';
 import type { Sequelize } from 'sequelize';
 import * as oidc from 'openid-client';
@@ -12,7 +13,7 @@ import { openDatabase } from '../stores/sequelize/connection.js';
 import { Database } from '../stores/sequelize/database.js';
 import { migrate } from '../stores/sequelize/migrate.js';
 import { createOperationalAdapter, type SequelizeOperationalAdapter } from '../stores/sequelize/operational-adapter.js';
-import { withRequestMemo } from '../stores/sequelize/request-memo.js';
+import { MEMO_MAX_AGE_MS, withRequestMemo } from '../stores/sequelize/request-memo.js';
 import { createTestDatabase, type TestDialect } from './helpers/databases.js';
 import { startTestServer } from './helpers/server.js';
 import { Browser } from './helpers/browser.js';
@@ -156,14 +157,48 @@ for (const dialect of ['sqlite-memory', 'postgres', 'mariadb'] as const) {
         t.truthy(await tokens.find('at-2'));
         read();
         await held;
-        // Still the same request: it keeps what it read.
-        t.truthy(await tokens.find('at-2'));
+        // Still the same request, but past the memo's age bound: it reads again and sees the revocation.
+        await new Promise((resolve) => setTimeout(resolve, MEMO_MAX_AGE_MS + 20));
+        t.is(await tokens.find('at-2'), undefined);
       });
       await wasRead;
       await withRequestMemo(() => tokens.destroy('at-2'));
       release();
       await first;
       await withRequestMemo(async () => t.is(await tokens.find('at-2'), undefined));
+    });
+  });
+
+  test(`${dialect}: a request that waited past the memo's bound sees another request's delete`, async (t) => {
+    await withAdapter(dialect, async ({ adapter, reads }) => {
+      const interactions = adapter('Interaction');
+      await interactions.upsert('i-9', { jti: 'i-9', kind: 'Interaction' }, 60);
+      await withRequestMemo(async () => {
+        t.truthy(await interactions.find('i-9'));
+        // Another request (a second tab finishing the same interaction) deletes it while this one waits (the gate).
+        await withRequestMemo(() => interactions.destroy('i-9'));
+        await new Promise((resolve) => setTimeout(resolve, MEMO_MAX_AGE_MS + 20));
+        const before = reads();
+        t.is(await interactions.find('i-9'), undefined, 'read again, not remembered');
+        t.is(reads() - before, 1);
+      });
+    });
+  });
+
+  test(`${dialect}: work a request started that runs after its response is done has no memo`, async (t) => {
+    await withAdapter(dialect, async ({ adapter }) => {
+      const tokens = adapter('RefreshToken');
+      await tokens.upsert('rt-9', { jti: 'rt-9' }, 60);
+      const response = new EventEmitter();
+      let later!: Promise<unknown>;
+      await withRequestMemo(async () => {
+        t.truthy(await tokens.find('rt-9'));
+        // A timer started by the request (as the back-channel worker's kick is), running after the response.
+        later = new Promise((resolve) => setTimeout(() => resolve(tokens.find('rt-9')), 30));
+      }, response);
+      response.emit('close');
+      await withRequestMemo(() => tokens.destroy('rt-9'));
+      t.is(await later, undefined, 'the timer read the database, not the ended request memo');
     });
   });
 }
