@@ -8,6 +8,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import sqlite3 from 'sqlite3';
+import { type AttemptGateOptions, PendingRecords } from '../server/provider/attempt-gate.js';
 import { DeviceCodeThrottle } from '../server/provider/device-code-throttle.js';
 import { type LoginAttempt, LoginThrottle } from '../server/provider/login-throttle.js';
 import { ManualClock } from '../stores/clock.js';
@@ -84,7 +85,7 @@ async function store(t: ExecutionContext, dialect: TestDialect) {
   return { attempts: new HeldReads(sequelize, clock), clock, url: db.url };
 }
 
-async function loginThrottle(t: ExecutionContext, dialect: TestDialect) {
+async function loginThrottle(t: ExecutionContext, dialect: TestDialect, gate: AttemptGateOptions = {}) {
   const { attempts, clock, url } = await store(t, dialect);
   const failed: unknown[] = [];
   const throttle = new LoginThrottle(
@@ -102,6 +103,7 @@ async function loginThrottle(t: ExecutionContext, dialect: TestDialect) {
     {
       nameKey: 'attempt-gate-test',
       clock,
+      gate,
       audit: (event, detail) => {
         if (event === 'login.failed') failed.push(detail);
       },
@@ -221,4 +223,101 @@ test('sqlite-file: a wrong device code whose failure cannot be written still cou
 
   t.true('blockedUntil' in (await third), 'the third entry is refused before its code is looked up');
   t.truthy(await attempts.lockedUntil(['device:ip:203.0.113.9']), 'the retry wrote the failure: the address is locked');
+});
+
+/** A logger whose warn lines the test can wait for. */
+function warnings() {
+  const lines: Record<string, unknown>[] = [];
+  let next: (() => void) | undefined;
+  return {
+    lines,
+    logger: {
+      warn: (detail: Record<string, unknown>) => {
+        lines.push(detail);
+        next?.();
+      },
+    } as never,
+    /** Resolves at the next warn line. */
+    next: () =>
+      new Promise<void>((resolve) => {
+        next = resolve;
+      }),
+  };
+}
+
+const shortRetries = { firstMs: 20, maxMs: 40, giveUpMs: 200, burstMs: 1 };
+
+test('sqlite-file: a failure that cannot be written for longer than the bound is dropped and frees its place', async (t) => {
+  const warned = warnings();
+  const { attempts, throttle, url } = await loginThrottle(t, 'sqlite-file', {
+    retry: shortRetries,
+    pending: new PendingRecords(100),
+    logger: warned.logger,
+  });
+  const first = await throttle.begin('erin', '198.51.100.1', []);
+  const second = await throttle.begin('erin', '198.51.100.2', []);
+  const lock = await WriteLock.take(url);
+  t.teardown(() => lock.release().catch(() => undefined));
+  const givenUp = warned.next();
+  await t.throwsAsync(throttle.failed(first));
+  await givenUp;
+  t.like(warned.lines[0], { event: 'attempts.unwritten-dropped', givenUp: 1, overCap: 0 });
+  t.false(JSON.stringify(warned.lines).includes('erin'), 'no name in the log line');
+  // With the second still in flight, the first's place is free again: a third guess is checked.
+  const third = await throttle.begin('erin', '198.51.100.3', []);
+  t.true(admitted(third), 'the dropped failure no longer holds a place');
+  throttle.release(second);
+  throttle.release(third);
+  await lock.release();
+  t.is((await throttle.status('erin')).untrustedLockedUntil, null);
+  t.is((await attempts.read(['ip:198.51.100.1'])).size, 0, 'the dropped failure was never written');
+});
+
+test('sqlite-file: beyond the cap on failures waiting to be written, a failure is dropped at once', async (t) => {
+  const warned = warnings();
+  const pending = new PendingRecords(1);
+  const { throttle, url } = await loginThrottle(t, 'sqlite-file', {
+    retry: { ...shortRetries, giveUpMs: 60_000 },
+    pending,
+    logger: warned.logger,
+  });
+  const first = await throttle.begin('frank', '198.51.100.1', []);
+  const second = await throttle.begin('frank', '198.51.100.2', []);
+  const lock = await WriteLock.take(url);
+  t.teardown(() => lock.release().catch(() => undefined));
+  await t.throwsAsync(throttle.failed(first));
+  t.is(pending.count, 1, 'the first waits to be written');
+  const overCap = warned.next();
+  await t.throwsAsync(throttle.failed(second));
+  await overCap;
+  t.like(warned.lines[0], { givenUp: 0, overCap: 1, stillPending: 1 });
+  t.is(pending.count, 1, 'the second was not added');
+  const third = await throttle.begin('frank', '198.51.100.3', []);
+  t.true(admitted(third), 'the second freed its place: one place held of two');
+  throttle.release(third);
+  throttle.close();
+  t.is(pending.count, 0, 'closing forgets the waiting failure');
+});
+
+test('sqlite-file: a successful sign-in cancels a failure of that name and address still waiting to be written', async (t) => {
+  const pending = new PendingRecords(100);
+  const { attempts, throttle, url } = await loginThrottle(t, 'sqlite-file', {
+    retry: { ...shortRetries, giveUpMs: 60_000 },
+    pending,
+  });
+  const lock = await WriteLock.take(url);
+  t.teardown(() => lock.release().catch(() => undefined));
+  await t.throwsAsync(throttle.failed(await throttle.begin('gina', '198.51.100.1', [])), undefined, 'wrong password');
+  t.is(pending.count, 1);
+  const right = await throttle.begin('gina', '198.51.100.1', []);
+  t.true(admitted(right));
+  await throttle.succeeded(right); // nothing written to reset: the counts in the database are 0
+  t.is(pending.count, 0, 'the waiting failure is cancelled');
+  const [again, andAgain] = await Promise.all([0, 1].map(() => throttle.begin('gina', '198.51.100.1', [])));
+  t.true(admitted(again) && admitted(andAgain), 'its place is free: the budget of 2 admits two at once');
+  throttle.release(again);
+  throttle.release(andAgain);
+  await lock.release();
+  const nameId = throttle.nameIdOf('gina');
+  t.is((await attempts.read([`usr:${nameId}`, `uip:${nameId}:198.51.100.1`])).size, 0, 'nothing was counted');
 });

@@ -50,6 +50,7 @@ export async function buildProvider(
     storage.loginAttempts,
     { ...config.login, maxFailuresPerIp: config.deviceFlow.maxFailuresPerIp },
     clock,
+    { logger },
   );
   const devicePages: DevicePageDeps = {
     render,

@@ -63,6 +63,7 @@ export async function createServices(
   const throttle = new LoginThrottle(storage.loginAttempts, config.login, {
     nameKey: await loginNameKey(sequelize),
     clock,
+    gate: { logger },
     audit: (event, detail) => {
       const msg = event === 'login.locked' ? `sign-in locked (${String(detail.scope)})` : 'sign-in failed';
       logger.info({ event, ...detail }, msg);

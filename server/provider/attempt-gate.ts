@@ -11,12 +11,15 @@
  * in flight when the read began: it counts as pending until it ends (`release`, once its failure is written) and, if
  * it ended while the read was under way, for that read too — when such attempts are what fills the key, the read is
  * repeated rather than trusted or waited on (the attempts still in flight alone fill it: it waits for one of them, as
- * any attempt does). A failure that could not be written keeps its place until it is (`releaseWhenRecorded`). So with a budget of N
+ * any attempt does). A failure that could not be written keeps its place until it is written or dropped
+ * (`releaseWhenRecorded`; dropped only after `RECORD_RETRY.giveUpMs` or beyond its cap). So with a budget of N
  * no more than N checks per window get through in one process, however the database's answers and the releases
  * interleave, and nobody waits or is refused because of an attempt that has already ended. Across instances the
  * database decides: each process keeps its own gate, so a burst split across k instances can get up to k budgets'
  * worth of checks before the lock, which every instance then honours.
  */
+
+import type { Logger } from 'pino';
 
 export type Room = { blocked: true } | { blocked: false; room: Map<string, number> };
 export type GateOutcome = 'admitted' | 'blocked' | 'exhausted' | 'busy';
@@ -33,21 +36,71 @@ interface KeyState {
   waiting: (() => void)[];
 }
 
-/** The pause before trying again to write a failure that could not be written, doubling up to `max`. */
-const RECORD_RETRY_MS = { first: 250, max: 30_000 };
+/**
+ * How a failure that could not be written is tried again. Not in the option table: these bound a failure mode (the
+ * database refusing writes), not a policy an operator tunes.
+ * - `firstMs`, doubling up to `maxMs`, each pause jittered by ±50% so that failures from one moment do not all hit a
+ *   recovering database together.
+ * - `giveUpMs` (5 min, about a database restart or failover; also the first lock, `login.lockout`): after it the
+ *   failure is dropped and its place freed — a place held longer would shut out the name's real user longer than a
+ *   lock would, for a database that needs an operator anyway. That is seven or so tries, the last few 30 s apart.
+ * - `maxPending` failures waiting process-wide (each a timer, a closure and its keys' state: ~10 MB at most, and
+ *   at most that many writes per 30 s on recovery); a failure beyond it is dropped at once and its place freed.
+ * - `burstMs`: dropped failures are logged as one warn line (counts only) per this long.
+ */
+export const RECORD_RETRY = { firstMs: 250, maxMs: 30_000, giveUpMs: 5 * 60_000, maxPending: 10_000, burstMs: 10_000 };
+
+/** The failures waiting to be written again, counted against `maxPending`; one for the process (`pendingRecords`). */
+export class PendingRecords {
+  count = 0;
+  constructor(readonly max: number) {}
+}
+export const pendingRecords = new PendingRecords(RECORD_RETRY.maxPending);
+
+export interface AttemptGateOptions {
+  /** More waiters than this on one key are turned away at once (`busy`). */
+  maxWaiting?: number;
+  /** A waiter gives up (`busy`) after this long. */
+  maxWaitMs?: number;
+  retry?: Partial<Omit<typeof RECORD_RETRY, 'maxPending'>>;
+  /** Where `maxPending` is counted (tests give their own). */
+  pending?: PendingRecords;
+  /** Told when failures are dropped (counts only: keys hold names and addresses). */
+  logger?: Pick<Logger, 'warn'>;
+  /** What the gate guards, for that log line. */
+  name?: string;
+}
+
+/** A failure waiting to be written again. */
+interface Unwritten {
+  keys: string[];
+  record: () => Promise<void>;
+  giveUpAt: number;
+  timer?: NodeJS.Timeout;
+}
 
 export class AttemptGate {
   readonly #keys = new Map<string, KeyState>();
-  /** Timers of failures waiting to be written again (`releaseWhenRecorded`). */
-  readonly #retries = new Set<NodeJS.Timeout>();
+  /** Failures waiting to be written again (`releaseWhenRecorded`). */
+  readonly #unwritten = new Set<Unwritten>();
+  readonly #maxWaiting: number;
+  readonly #maxWaitMs: number;
+  readonly #retry: Omit<typeof RECORD_RETRY, 'maxPending'>;
+  readonly #pending: PendingRecords;
+  readonly #logger: Pick<Logger, 'warn'> | undefined;
+  readonly #name: string;
+  /** Failures dropped since the last warn line, and the timer that writes the next one. */
+  #dropped = { givenUp: 0, overCap: 0, timer: undefined as NodeJS.Timeout | undefined };
   #closed = false;
 
-  constructor(
-    /** More waiters than this on one key are turned away at once (`busy`). */
-    private readonly maxWaiting = 200,
-    /** A waiter gives up (`busy`) after this long. */
-    private readonly maxWaitMs = 10_000,
-  ) {}
+  constructor(options: AttemptGateOptions = {}) {
+    this.#maxWaiting = options.maxWaiting ?? 200;
+    this.#maxWaitMs = options.maxWaitMs ?? 10_000;
+    this.#retry = { ...RECORD_RETRY, ...options.retry };
+    this.#pending = options.pending ?? pendingRecords;
+    this.#logger = options.logger;
+    this.#name = options.name ?? 'sign-in';
+  }
 
   /**
    * Admits one attempt on every key once each has room for it (then `release` must follow), or answers why not:
@@ -55,7 +108,7 @@ export class AttemptGate {
    * locks the key), `busy` (too many waiting, or waited too long). `room()` reads the current counts (and locks).
    */
   async acquire(keys: string[], room: () => Promise<Room>): Promise<GateOutcome> {
-    const deadline = Date.now() + this.maxWaitMs;
+    const deadline = Date.now() + this.#maxWaitMs;
     let wokenOn: string | undefined; // a key whose freed place this call was woken for
     const leave = (outcome: GateOutcome) => {
       if (wokenOn !== undefined) this.#wakeNext(wokenOn); // pass the freed place on
@@ -94,7 +147,7 @@ export class AttemptGate {
       }
       if (inFlight === 0) return leave('exhausted');
       const queue = this.#state(fullKey).waiting;
-      if (queue.length >= this.maxWaiting || Date.now() >= deadline) return leave('busy');
+      if (queue.length >= this.#maxWaiting || Date.now() >= deadline) return leave('busy');
       if (wokenOn !== undefined && wokenOn !== fullKey) this.#wakeNext(wokenOn);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(wake, Math.max(1, deadline - Date.now()));
@@ -115,23 +168,49 @@ export class AttemptGate {
    * Ends an admitted attempt that failed, once `record` (which writes its failure) has succeeded. A failure that could
    * not be written (the database busy or away) still happened — the password was checked — so until it is written the
    * attempt keeps its place, counting against the budget like one in flight, and `record` is tried again in the
-   * background, a growing pause apart, until it succeeds or the gate is closed. Rejects with the first try's error.
+   * background, a growing pause apart, until it succeeds, `RECORD_RETRY.giveUpMs` has passed, it is cancelled or the
+   * gate is closed; beyond `maxPending` such failures it is dropped at once. A dropped failure frees its place
+   * uncounted. Rejects with the first try's error.
    */
   async releaseWhenRecorded(keys: string[], record: () => Promise<void>): Promise<void> {
     try {
       await record();
     } catch (error) {
-      this.#recordLater(keys, record, RECORD_RETRY_MS.first);
+      if (this.#closed) throw error; // the server is closing: the place goes with the process
+      const unwritten: Unwritten = { keys, record, giveUpAt: Date.now() + this.#retry.giveUpMs };
+      if (this.#pending.count >= this.#pending.max) this.#drop(unwritten, 'overCap');
+      else {
+        this.#pending.count++;
+        this.#unwritten.add(unwritten);
+        this.#recordLater(unwritten, this.#retry.firstMs);
+      }
       throw error;
     }
     this.release(keys);
   }
 
+  /**
+   * Drops the failures waiting to be written whose keys `matches` accepts, freeing their places (a successful sign-in
+   * resets what they would have counted; their other keys' counts, the address's, go with them). A retry already
+   * writing is not stopped.
+   */
+  cancel(matches: (keys: string[]) => boolean): void {
+    for (const unwritten of this.#unwritten) {
+      if (unwritten.timer === undefined || !matches(unwritten.keys)) continue;
+      clearTimeout(unwritten.timer);
+      this.#forget(unwritten);
+      this.release(unwritten.keys);
+    }
+  }
+
   /** Stops trying to write failures not written yet (the server is closing: their places go with the process). */
   close(): void {
     this.#closed = true;
-    for (const timer of this.#retries) clearTimeout(timer);
-    this.#retries.clear();
+    for (const unwritten of this.#unwritten) {
+      clearTimeout(unwritten.timer);
+      this.#forget(unwritten);
+    }
+    this.#warnDropped();
   }
 
   /** Ends an admitted attempt on these keys and lets the next waiter of each look again. */
@@ -150,20 +229,50 @@ export class AttemptGate {
     return this.#keys.get(key)?.inFlight ?? 0;
   }
 
-  #recordLater(keys: string[], record: () => Promise<void>, pause: number): void {
-    if (this.#closed) return;
-    const timer = setTimeout(async () => {
-      this.#retries.delete(timer);
+  #recordLater(unwritten: Unwritten, pause: number): void {
+    const delay = pause * (0.5 + Math.random()); // ±50%
+    if (Date.now() + delay > unwritten.giveUpAt) {
+      this.#forget(unwritten);
+      this.#drop(unwritten, 'givenUp');
+      return;
+    }
+    unwritten.timer = setTimeout(async () => {
+      unwritten.timer = undefined; // writing: no longer cancellable
       try {
-        await record();
+        await unwritten.record();
       } catch {
-        this.#recordLater(keys, record, Math.min(pause * 2, RECORD_RETRY_MS.max));
+        if (!this.#closed) this.#recordLater(unwritten, Math.min(pause * 2, this.#retry.maxMs));
         return;
       }
-      this.release(keys);
-    }, pause);
-    timer.unref(); // never what keeps a process alive
-    this.#retries.add(timer);
+      this.#forget(unwritten);
+      this.release(unwritten.keys);
+    }, delay);
+    unwritten.timer.unref(); // never what keeps a process alive
+  }
+
+  #forget(unwritten: Unwritten): void {
+    if (this.#unwritten.delete(unwritten)) this.#pending.count--;
+  }
+
+  /** Frees a failure's place without writing it, and counts it for the next warn line. */
+  #drop(unwritten: Unwritten, why: 'givenUp' | 'overCap'): void {
+    this.release(unwritten.keys);
+    this.#dropped[why]++;
+    if (this.#dropped.timer === undefined) {
+      this.#dropped.timer = setTimeout(() => this.#warnDropped(), this.#retry.burstMs);
+      this.#dropped.timer.unref();
+    }
+  }
+
+  #warnDropped(): void {
+    const { givenUp, overCap, timer } = this.#dropped;
+    clearTimeout(timer);
+    this.#dropped = { givenUp: 0, overCap: 0, timer: undefined };
+    if (givenUp + overCap === 0) return;
+    this.#logger?.warn(
+      { event: 'attempts.unwritten-dropped', gate: this.#name, givenUp, overCap, stillPending: this.#unwritten.size },
+      `${this.#name} failures dropped unwritten (database refusing writes): their places at the gate are freed`,
+    );
   }
 
   #wakeNext(key: string): void {

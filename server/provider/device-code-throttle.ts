@@ -9,7 +9,7 @@
 import type { Clock } from '../../stores/session-store.js';
 import type { LoginAttempts } from '../../stores/sequelize/login-attempts.js';
 import { addressKey } from './address-key.js';
-import { AttemptGate } from './attempt-gate.js';
+import { AttemptGate, type AttemptGateOptions } from './attempt-gate.js';
 
 export interface DeviceCodeThrottleSettings {
   maxFailuresPerIp: number;
@@ -32,13 +32,16 @@ const keyOf = (ip: string) => `device:ip:${addressKey(ip)}`;
 const SOON_SECONDS = 5;
 
 export class DeviceCodeThrottle {
-  readonly #gate = new AttemptGate();
+  readonly #gate: AttemptGate;
 
   constructor(
     private readonly attempts: LoginAttempts,
     private readonly settings: DeviceCodeThrottleSettings,
     private readonly clock: Clock,
-  ) {}
+    gate: AttemptGateOptions = {},
+  ) {
+    this.#gate = new AttemptGate({ name: 'device-code', ...gate });
+  }
 
   /** Admits one code entry from this address, or says until when it must wait. */
   async admit(ip: string): Promise<{ entry: CodeEntry } | { blockedUntil: Date }> {

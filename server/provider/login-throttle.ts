@@ -27,7 +27,7 @@ import type { AttemptRow, LoginAttempts } from '../../stores/sequelize/login-att
 import { getOrCreateSecret } from '../../stores/sequelize/secrets.js';
 import type { Clock } from '../../stores/session-store.js';
 import { addressKey } from './address-key.js';
-import { AttemptGate } from './attempt-gate.js';
+import { AttemptGate, type AttemptGateOptions } from './attempt-gate.js';
 
 export interface LoginThrottleSettings {
   maxFailuresPerDevice: number;
@@ -114,13 +114,14 @@ export class LoginThrottle {
   readonly #nameKey: string;
   readonly #clock: Clock;
   readonly #audit: LoginAudit;
-  readonly #gate = new AttemptGate();
+  readonly #gate: AttemptGate;
 
   constructor(
     attempts: LoginAttempts,
     settings: LoginThrottleSettings,
-    options: { nameKey: string; clock: Clock; audit?: LoginAudit },
+    options: { nameKey: string; clock: Clock; audit?: LoginAudit; gate?: AttemptGateOptions },
   ) {
+    this.#gate = new AttemptGate({ name: 'sign-in', ...options.gate });
     this.#attempts = attempts;
     this.#settings = settings;
     this.#nameKey = options.nameKey;
@@ -213,7 +214,7 @@ export class LoginThrottle {
   /**
    * The password was wrong (or missing): audits it, counts it, locks whatever reached its limit and frees its place.
    * If the failure cannot be written, this rejects and the attempt keeps its place until a retry in the background has
-   * written it (attempt-gate.ts, `releaseWhenRecorded`): a check that happened counts against the budget either way.
+   * written it or given up (attempt-gate.ts, `releaseWhenRecorded`): a check that happened counts against the budget.
    */
   async failed(attempt: LoginAttempt, subject?: string): Promise<void> {
     const who = { nameId: attempt.nameId, ...(subject ? { subject } : {}), ip: attempt.ip };
@@ -271,6 +272,9 @@ export class LoginThrottle {
         return row !== undefined && (row.failures > 0 || row.lockouts > 0);
       };
       const only = (keys: string[]) => keys.filter(dirty);
+      // A failure of these keys not written yet would land after the reset below and count again: it goes too.
+      const cleared = device ? key.device(nameId, device.nonce) : key.nameAtAddress(nameId, address);
+      this.#gate.cancel((keys) => keys.includes(cleared));
       if (device) {
         // The browser gets a new nonce: the old one's counter has no further use.
         const retired = only([key.device(nameId, device.nonce)]);
