@@ -6,7 +6,7 @@
  * MariaDB driver's socket/connect timeouts and the server's max_statement_time (ER_STATEMENT_TIMEOUT), mysql2's query
  * timeout (PROTOCOL_SEQUENCE_TIMEOUT), and a readiness ping past its own bound (ETIMEDOUT).
  */
-import { BaseError, ConnectionError, TimeoutError } from 'sequelize';
+import { ConnectionError, TimeoutError } from 'sequelize';
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -45,7 +45,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     };
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
     if (typeof message === 'string' && DROPPED.test(message)) return true;
-    current = original ?? parent ?? cause ?? (current instanceof BaseError ? undefined : undefined);
+    current = original ?? parent ?? cause;
   }
   return false;
 }
