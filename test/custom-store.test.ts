@@ -9,7 +9,11 @@ import { pino } from 'pino';
 import { createServer } from '../server/create-server.js';
 import { describeError } from '../server/http/errors.js';
 import { MemorySessionStore } from '../stores/memory/session-store.js';
-import type { SessionStoreContext, SessionStoreErrorCode } from '../stores/session-store.js';
+import {
+  SESSION_STORE_METHODS,
+  type SessionStoreContext,
+  type SessionStoreErrorCode,
+} from '../stores/session-store.js';
 import { Browser } from './helpers/browser.js';
 import { discover, POST_LOGOUT_URI, REDIRECT_URI, signIn, startAuthorization } from './helpers/relying-party.js';
 import { startTestServer } from './helpers/server.js';
@@ -265,19 +269,7 @@ test('the store module loader takes a default export, or the only named export, 
     'commonjs.cjs':
       `exports.CommonJsStore = class CommonJsStore {\n` +
       `  constructor(context) { this.context = context; }\n` +
-      [
-        'get',
-        'getBySessionId',
-        'create',
-        'update',
-        'delete',
-        'getSessions',
-        'deleteSessions',
-        'claimExpired',
-        'querySessions',
-      ]
-        .map((method) => `  async ${method}() { return null; }\n`)
-        .join('') +
+      SESSION_STORE_METHODS.map((method) => `  async ${method}() { return null; }\n`).join('') +
       `};\n`,
     'two-named.mjs': `import { MemorySessionStore } from ${memory};\nexport class A extends MemorySessionStore {}\nexport class B extends MemorySessionStore {}\n`,
   };
