@@ -77,6 +77,8 @@ interface Unwritten {
   record: () => Promise<void>;
   giveUpAt: number;
   timer?: NodeJS.Timeout;
+  /** Cancelled while a retry was writing: that write is not stopped, but nothing follows it. */
+  cancelled?: boolean;
 }
 
 export class AttemptGate {
@@ -192,12 +194,13 @@ export class AttemptGate {
   /**
    * Drops the failures waiting to be written whose keys `matches` accepts, freeing their places (a successful sign-in
    * resets what they would have counted; their other keys' counts, the address's, go with them). A retry already
-   * writing is not stopped.
+   * writing is not stopped (if it lands, its failure counts), but its place is freed now and no retry follows it.
    */
   cancel(matches: (keys: string[]) => boolean): void {
     for (const unwritten of this.#unwritten) {
-      if (unwritten.timer === undefined || !matches(unwritten.keys)) continue;
+      if (!matches(unwritten.keys)) continue;
       clearTimeout(unwritten.timer);
+      unwritten.cancelled = true;
       this.#forget(unwritten);
       this.release(unwritten.keys);
     }
@@ -237,15 +240,18 @@ export class AttemptGate {
       return;
     }
     unwritten.timer = setTimeout(async () => {
-      unwritten.timer = undefined; // writing: no longer cancellable
+      unwritten.timer = undefined; // writing
+      let written = true;
       try {
         await unwritten.record();
       } catch {
-        if (!this.#closed) this.#recordLater(unwritten, Math.min(pause * 2, this.#retry.maxMs));
-        return;
+        written = false;
       }
-      this.#forget(unwritten);
-      this.release(unwritten.keys);
+      if (unwritten.cancelled) return; // its place was freed by cancel()
+      if (written) {
+        this.#forget(unwritten);
+        this.release(unwritten.keys);
+      } else if (!this.#closed) this.#recordLater(unwritten, Math.min(pause * 2, this.#retry.maxMs));
     }, delay);
     unwritten.timer.unref(); // never what keeps a process alive
   }
