@@ -22,6 +22,7 @@ import type {
 } from '../stores/session-store.js';
 import { RedisSessionStore } from '../examples/redis-session-store/redis-session-store.js';
 import { createTestDatabase, type TestDialect } from './helpers/databases.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 
 /**
  * These tests check the store's rules, not the database bounds: connecting may take long on a machine running several
@@ -333,6 +334,44 @@ test('sequelize sqlite-memory: a database failure rejects with code storage and 
   t.is((error as { code?: string }).code, 'storage');
   t.truthy(error?.cause);
   t.is(await store.getBySessionId('nothing'), null, 'reads still work');
+});
+
+test('sequelize postgres: a database lost and refusing connections rejects with code unavailable, then recovers', async (t) => {
+  const database = await createTestDatabase('postgres');
+  const proxy = await new TcpProxy({ host: '127.0.0.1', port: 5432 }).start();
+  const url = new URL(database.url);
+  url.port = String(proxy.port);
+  const sequelize = await openDatabase(CONNECTION(url.toString()));
+  t.teardown(async () => {
+    await sequelize.close();
+    await proxy.close();
+    await database.drop();
+  });
+  await migrate(sequelize);
+  const clock = new ManualClock(Date.UTC(2001, 0, 1));
+  const store = new SequelizeSessionStore({ clock, logger: silent, sequelize });
+  const session = expiredSession(clock, 1);
+
+  proxy.cut(); // open connections dropped, new ones refused: a passing condition, answered with 503
+  for (const call of [() => store.getBySessionId(session.sessionId), () => store.create(session)]) {
+    const error = await t.throwsAsync(call());
+    t.is((error as { code?: string }).code, 'unavailable', error?.message);
+    t.regex(error!.message, /^\w+: database unavailable: /);
+    t.truthy(error?.cause);
+  }
+  proxy.restore();
+  // A connection the pool still holds from before may fail once more (the same code) before it is replaced.
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await store.create(session).then(
+      () => 'stored',
+      (error: { code?: string }) => error.code,
+    );
+    if (outcome === 'stored') break;
+    t.is(outcome, 'unavailable');
+    if (attempt === 20) throw new Error('still unavailable after the database came back');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.like(await store.getBySessionId(session.sessionId), { key: session.key }, 'works again once the database is back');
 });
 
 test('sequelize sqlite-memory: a value longer than its column is refused, not truncated', async (t) => {

@@ -240,7 +240,7 @@ test('a session-store create that meets a held write lock retries past its busy 
   );
 });
 
-test('a session-store create with the write lock held past the whole retry budget rejects with `storage` and writes nothing', async (t) => {
+test('a session-store create with the write lock held past the whole retry budget rejects with `unavailable` and writes nothing', async (t) => {
   const gatehouse = await startSqliteFileServer(t, { serverSideSessions: { enabled: true } });
   const store = gatehouse.server.sessionStore!;
   const session = sessionRecord('busy-failed', 'busy-test');
@@ -249,8 +249,8 @@ test('a session-store create with the write lock held past the whole retry budge
   const error = await t.throwsAsync(store.create(session), { instanceOf: SessionStoreError });
   const elapsed = Date.now() - started;
   await lock.release();
-  t.is((error as SessionStoreError).code, 'storage');
-  t.regex(error!.message, /^create: database error: SQLITE_BUSY/);
+  t.is((error as SessionStoreError).code, 'unavailable', 'a passing condition, not a failure of the store');
+  t.regex(error!.message, /^create: database unavailable: SQLITE_BUSY/);
   const attempts = gatehouse.statements.filter(({ sql }) =>
     /^INSERT INTO server_side_sessions /.test(sql.trim()),
   ).length;

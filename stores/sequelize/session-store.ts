@@ -19,6 +19,7 @@
  */
 import { UniqueConstraintError } from 'sequelize';
 import { Database, type DatabaseTransaction, type Row } from './database.js';
+import { isDatabaseUnavailable } from './errors.js';
 import { decodePagingToken, pageResult, resolvePageSize, type PagingPosition } from '../paging-token.js';
 import {
   SessionStoreError,
@@ -427,6 +428,9 @@ export class SequelizeSessionStore implements SessionStore {
         });
       }
       const message = error instanceof Error ? error.message : String(error);
+      // The contract's passing condition (refused, dropped, timed out, busy past its retries) apart from a failure.
+      if (isDatabaseUnavailable(error))
+        throw new SessionStoreError('unavailable', `${operation}: database unavailable: ${message}`, { cause: error });
       throw new SessionStoreError('storage', `${operation}: database error: ${message}`, { cause: error });
     }
   }
