@@ -289,6 +289,9 @@ export function clientProblems(client: ClientConfig, label: string): string[] {
   if (!isPublic && !client.client_secret && client.token_endpoint_auth_method !== 'private_key_jwt') {
     problems.push(`${path('client_secret')}: required unless token_endpoint_auth_method is "none" (public client)`);
   }
+  if (client.token_endpoint_auth_method === 'private_key_jwt' && !client.jwks && !client.jwks_uri)
+    problems.push(`${path('jwks')}: a private_key_jwt client needs its public keys, as jwks or jwks_uri`);
+  if (client.jwks && client.jwks_uri) problems.push(`${path('jwks_uri')}: give jwks or jwks_uri, not both`);
   if ((client.grant_types ?? []).includes('authorization_code') && (client.redirect_uris ?? []).length === 0) {
     problems.push(`${path('redirect_uris')}: at least one is required for the authorization_code grant`);
   }

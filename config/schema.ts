@@ -109,12 +109,33 @@ export const accountSchema = z.strictObject({
   }),
 });
 
+/** JWK members that only a private or symmetric key has (RFC 7518 §6). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** A client's public key: RSA, EC or OKP, refused by name when it holds private members (the key is not echoed). */
+const clientJwk = z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) }).check((ctx) => {
+  const found = PRIVATE_JWK_MEMBERS.filter((member) => member in ctx.value);
+  if (found.length > 0)
+    ctx.issues.push({
+      code: 'custom',
+      input: '(not shown)',
+      message: `a private key (it has ${found.join(', ')}): give the client's public key only`,
+    });
+});
+
 /** One OAuth client, as configured (config file `clients[]`, env GATEHOUSE_CLIENTS, `gatehouse clients add`). */
 export const clientSchema = z.strictObject({
   client_id: option(nonEmpty.max(255), { description: 'The client identifier.' }),
   client_secret: option(nonEmpty.optional(), {
     description: 'Required unless `token_endpoint_auth_method` is `none`.',
     secret: true,
+  }),
+  jwks: option(z.strictObject({ keys: z.array(clientJwk).min(1).max(20) }).optional(), {
+    description:
+      'The public keys (`{ keys: [...] }`) that verify the client assertions of a `private_key_jwt` client; or `jwks_uri`.',
+  }),
+  jwks_uri: option(httpUrl.optional(), {
+    description: 'Where the public keys of a `private_key_jwt` client are fetched from (instead of `jwks`).',
   }),
   client_name: option(z.string().optional(), { description: 'Shown on the consent and logout pages.' }),
   redirect_uris: option(z.array(httpUrl).default([]), {

@@ -21,7 +21,7 @@ import { formatTable, printJson } from './output.js';
 export const CLIENTS_USAGE = `Usage:
   gatehouse clients add --client-id ID [--secret S | --public] [--name NAME] [--redirect-uri URL ...]
                         [--post-logout-redirect-uri URL ...] [--grant-type G ...] [--scope "a b"]
-                        [--auth-method M] [--backchannel-logout-uri URL] [--skip-consent]
+                        [--auth-method M] [--jwks-uri URL] [--backchannel-logout-uri URL] [--skip-consent]
                         [--coordinate-with-session] [--require-par] [--dpop-bound] [--replace]
   gatehouse clients add --json '{"client_id": "...", ...}' [--replace]
   gatehouse clients list
@@ -33,7 +33,8 @@ ${COMMON_HELP}
            object. Grant types: authorization_code (default), refresh_token, client_credentials,
            urn:ietf:params:oauth:grant-type:device_code (with deviceFlow.enabled). --require-par: its
            authorization requests must be pushed (require_pushed_authorization_requests); --dpop-bound: its
-           tokens must be DPoP-bound (dpop_bound_access_tokens). A running server knows it within a second,
+           tokens must be DPoP-bound (dpop_bound_access_tokens). --auth-method private_key_jwt needs the
+           client's public keys: --jwks-uri, or "jwks" in --json. A running server knows it within a second,
            without a restart. An existing id needs --replace.
   list     every client, enabled or not (secrets are never shown)
   remove   delete the client (one from the configuration comes back at the next start)`;
@@ -49,6 +50,7 @@ const CLIENT_FIELDS: DirectoryOption[] = [
   'grant-type',
   'scope',
   'auth-method',
+  'jwks-uri',
   'backchannel-logout-uri',
   'skip-consent',
   'coordinate-with-session',
@@ -66,6 +68,8 @@ const FLAG_OF: Record<string, string> = {
   grant_types: '--grant-type',
   scope: '--scope',
   token_endpoint_auth_method: '--auth-method',
+  jwks_uri: '--jwks-uri',
+  jwks: '--jwks-uri',
   backchannel_logout_uri: '--backchannel-logout-uri',
   skipConsent: '--skip-consent',
   coordinateLifetimeWithUserSession: '--coordinate-with-session',
@@ -86,6 +90,7 @@ function clientFromFlags(values: DirectoryValues, fail: Fail): Record<string, un
     grant_types: values['grant-type']?.flatMap((value) => value.split(',')),
     scope: values.scope,
     token_endpoint_auth_method: values.public ? 'none' : values['auth-method'],
+    jwks_uri: values['jwks-uri'],
     backchannel_logout_uri: values['backchannel-logout-uri'],
     skipConsent: values['skip-consent'],
     coordinateLifetimeWithUserSession: values['coordinate-with-session'],

@@ -44,6 +44,7 @@ const OPTIONS = {
   scope: { type: 'string' },
   'auth-method': { type: 'string' },
   'backchannel-logout-uri': { type: 'string' },
+  'jwks-uri': { type: 'string' },
   'skip-consent': { type: 'boolean' },
   'coordinate-with-session': { type: 'boolean' },
   'require-par': { type: 'boolean' },
