@@ -100,11 +100,14 @@ export function providerConfiguration(input: ProviderConfigurationInput): Config
     },
     features: {
       devInteractions: { enabled: false },
-      // A client may introspect its own tokens; an API (its introspectionClientId) the tokens whose audience it is.
+      // A client may introspect its own tokens; an API (its introspectionClientId) the tokens whose audience it is,
+      // while the client they were issued to is known (the provider itself does not check: a disabled client's reference
+      // tokens would stay active at the API).
       introspection: {
         enabled: true,
-        allowedPolicy: async (_ctx, client, token) =>
-          apis.mayIntrospect(client.clientId, token as Parameters<ApiRegistry['mayIntrospect']>[1]),
+        allowedPolicy: async (ctx, client, token) =>
+          apis.mayIntrospect(client.clientId, token as Parameters<ApiRegistry['mayIntrospect']>[1]) &&
+          (token.clientId === client.clientId || Boolean(await ctx.oidc.provider.Client.find(token.clientId!))),
       },
       // A client may only revoke its own tokens; the revocation endpoint answers 200 either way (RFC 7009).
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },

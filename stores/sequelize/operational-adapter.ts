@@ -13,7 +13,9 @@ import type { Clock } from '../session-store.js';
 import { Database } from './database.js';
 import { requestMemo, type MemoRow, type MemoTable } from './request-memo.js';
 
-const TABLE = 'oidc_payloads';
+/** The provider's records: grants, tokens, codes, interactions... (and sessions, without server-side sessions). */
+export const OPERATIONAL_TABLE = 'oidc_payloads';
+const TABLE = OPERATIONAL_TABLE;
 
 type PayloadRow = MemoRow;
 
