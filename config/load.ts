@@ -287,7 +287,9 @@ export function clientProblems(client: ClientConfig, label: string): string[] {
     problems.push(`${path('client_id')}: "${RESERVED_CLIENT_ID}" is reserved for Gatehouse's own pages`);
   const isPublic = client.token_endpoint_auth_method === 'none';
   if (!isPublic && !client.client_secret && client.token_endpoint_auth_method !== 'private_key_jwt') {
-    problems.push(`${path('client_secret')}: required unless token_endpoint_auth_method is "none" (public client)`);
+    problems.push(
+      `${path('client_secret')}: required unless token_endpoint_auth_method is "none" (public client) or "private_key_jwt"`,
+    );
   }
   if (client.token_endpoint_auth_method === 'private_key_jwt' && !client.jwks && !client.jwks_uri)
     problems.push(`${path('jwks')}: a private_key_jwt client needs its public keys, as jwks or jwks_uri`);

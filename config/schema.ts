@@ -127,7 +127,7 @@ const clientJwk = z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) }).check((ct
 export const clientSchema = z.strictObject({
   client_id: option(nonEmpty.max(255), { description: 'The client identifier.' }),
   client_secret: option(nonEmpty.optional(), {
-    description: 'Required unless `token_endpoint_auth_method` is `none`.',
+    description: 'Required unless `token_endpoint_auth_method` is `none` or `private_key_jwt`.',
     secret: true,
   }),
   jwks: option(z.strictObject({ keys: z.array(clientJwk).min(1).max(20) }).optional(), {

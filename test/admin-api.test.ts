@@ -500,6 +500,8 @@ test('the OpenAPI document parses, needs no token and lists every endpoint with 
   t.regex(doc.openapi, /^3\.1\./);
   t.deepEqual(Object.keys(doc.paths).sort(), [
     '/admin/api/v1/backchannel',
+    '/admin/api/v1/clients',
+    '/admin/api/v1/clients/{clientId}',
     '/admin/api/v1/sessions',
     '/admin/api/v1/sessions/{sessionId}',
     '/admin/api/v1/subjects/{subject}/sessions',

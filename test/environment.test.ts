@@ -220,7 +220,7 @@ test('bad values are named by variable and index, without echoing them', (t) => 
   t.deepEqual(
     env({ GATEHOUSE_CLIENTS: JSON.stringify([{ client_id: 'b', redirect_uris: [REDIRECT_URI] }, WEB, WEB]) }),
     [
-      'GATEHOUSE_CLIENTS[0].client_secret: required unless token_endpoint_auth_method is "none" (public client)',
+      'GATEHOUSE_CLIENTS[0].client_secret: required unless token_endpoint_auth_method is "none" (public client) or "private_key_jwt"',
       'GATEHOUSE_CLIENTS[2].client_id: "web" is already used by GATEHOUSE_CLIENTS[1]',
     ],
   );

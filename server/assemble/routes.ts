@@ -82,6 +82,7 @@ export function buildApp(
     accounts,
     offboarding,
     clients,
+    clientDirectory: storage.clientDirectory,
     apis,
     csrf,
     render,

@@ -1,8 +1,7 @@
 /** `gatehouse clients add|list|remove`: the OAuth clients, in the configured database. */
 import { clientFeatureProblems, clientProblems, formatIssues } from '../../config/load.js';
 import { clientSchema, type ClientConfig } from '../../config/schema.js';
-import type { ClientRecord } from '../../stores/sequelize/directory.js';
-import { toClientConfig, toClientInput } from '../provider/clients.js';
+import { publicClient, toClientConfig, toClientInput } from '../provider/clients.js';
 import type { Fail } from './command-group.js';
 import {
   checkedId,
@@ -37,7 +36,8 @@ ${COMMON_HELP}
            client's public keys: --jwks-uri, or "jwks" in --json. A running server knows it within a second,
            without a restart. An existing id needs --replace.
   list     every client, enabled or not (secrets are never shown)
-  remove   delete the client (one from the configuration comes back at the next start)`;
+  remove   delete the client and revoke its grants, tokens and codes (one from the configuration comes back at
+           the next start)`;
 
 /** The options that set a client's fields (with `clients add --json`, none of them). */
 const CLIENT_FIELDS: DirectoryOption[] = [
@@ -133,18 +133,6 @@ function validClient(values: DirectoryValues, fail: Fail): ClientConfig {
   return result.data;
 }
 
-function clientJson(client: ClientRecord) {
-  const { client_secret: secret, ...metadata } = toClientConfig(client);
-  return {
-    ...metadata,
-    hasSecret: typeof secret === 'string',
-    disabled: client.disabled,
-    source: client.source,
-    created: client.created.toISOString(),
-    updated: client.updated.toISOString(),
-  };
-}
-
 const add: DirectorySubcommand<ClientConfig> = {
   options: [...COMMON, ...CLIENT_FIELDS, 'replace', 'json'],
   async prepare(values, fail) {
@@ -177,7 +165,7 @@ const list: DirectorySubcommand = {
   options: [...COMMON, 'json'],
   async run({ directory, json }) {
     const clients = await directory.listClients();
-    if (json) return printJson({ clients: clients.map(clientJson) });
+    if (json) return printJson({ clients: clients.map(publicClient) });
     if (clients.length === 0) return console.log('No clients.');
     console.log(
       formatTable([

@@ -68,6 +68,19 @@ export function toClientConfig(record: Pick<ClientRecord, 'clientId' | 'metadata
   } as ClientConfig;
 }
 
+/** A stored client as the admin API and `gatehouse clients list --json` show it: its fields, never its secret. */
+export function publicClient(record: ClientRecord) {
+  const { client_secret: secret, ...metadata } = toClientConfig(record);
+  return {
+    ...metadata,
+    hasSecret: typeof secret === 'string',
+    disabled: record.disabled,
+    source: record.source,
+    created: record.created.toISOString(),
+    updated: record.updated.toISOString(),
+  };
+}
+
 function withoutUndefined<T extends object>(value: T): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined));
 }
@@ -134,6 +147,11 @@ export class ClientDirectory {
     if (cached && performance.now() - cached.at < this.#cacheMs) return cached.client;
     const client = await this.#directory.getClient(clientId);
     return this.#remember(clientId, client && !client.disabled ? client : undefined);
+  }
+
+  /** The client with this id, enabled or not, as stored now (not cached). */
+  async get(clientId: string): Promise<ClientRecord | null> {
+    return this.#directory.getClient(clientId);
   }
 
   async list(): Promise<ClientRecord[]> {

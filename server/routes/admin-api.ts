@@ -1,7 +1,8 @@
 /**
  * The admin API (`/admin/api/v1/`): search sessions, end them (one, or all of a subject), see back-channel logout
  * delivery outcomes, create, change, disable or delete users of the directory (disabling or deleting a user ends
- * their sessions, tokens and grants, see UserOffboarding), and see or lift a user's sign-in lockout. JSON in every answer, errors included; described by the
+ * their sessions, tokens and grants, see UserOffboarding), see or lift a user's sign-in lockout, and manage the clients
+ * (admin-api-clients.ts). JSON in every answer, errors included; described by the
  * OpenAPI document at `/admin/api/openapi.json` (admin-openapi.ts), which needs no token.
  *
  * Callers authenticate with `Authorization: Bearer <token>`, where the token is an access token Gatehouse itself
@@ -13,6 +14,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { UsernameTakenError } from '../../stores/sequelize/directory.js';
 import { HttpError, loggableMessage } from '../http/errors.js';
+import { adminClientRoutes } from './admin-api-clients.js';
 import { buildOpenApiDocument } from './admin-openapi.js';
 import {
   BACKCHANNEL_PARAMS,
@@ -176,6 +178,8 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     const { sessions: ended, grantsRevoked, notificationsQueued } = await endAccess(ctx, subject, 'removed');
     ctx.body = { subject, removed: true, sessions: ended, grantsRevoked, notificationsQueued };
   });
+
+  adminClientRoutes(router, ADMIN_API_PREFIX, deps, { authenticate, json, adminOf });
 
   // Sign-in protection: what is counted and locked for the user's name, and lifting it (docs/sign-in-protection.md).
   router.get(`${ADMIN_API_PREFIX}/users/:subject/lockout`, authenticate, async (ctx) => {

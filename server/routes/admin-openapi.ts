@@ -19,6 +19,10 @@ import {
   USER_PATH,
   type ParamSpec,
 } from './admin-api-params.js';
+import { CLIENT_PATH } from './admin-api-clients.js';
+import { z } from 'zod';
+import { optionInfo } from '../../config/option.js';
+import { clientSchema } from '../../config/schema.js';
 
 const SCOPE = 'gatehouse:admin';
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -60,6 +64,25 @@ const errors = {
 };
 const disabled = { 409: { $ref: '#/components/responses/Disabled' } };
 const notFound = { 404: { $ref: '#/components/responses/NotFound' } };
+
+/** The client fields, from the schema the configuration and the routes validate with, with its descriptions. */
+function clientFields(): Record<string, Record<string, unknown>> {
+  const generated = z.toJSONSchema(clientSchema, { io: 'input', unrepresentable: 'any' }) as {
+    properties: Record<string, Record<string, unknown>>;
+  };
+  const properties: Record<string, Record<string, unknown>> = {};
+  for (const [name, property] of Object.entries(generated.properties)) {
+    if (name === 'client_id') continue; // the path names the client
+    const description = optionInfo.get(clientSchema.shape[name as keyof typeof clientSchema.shape])?.description;
+    properties[name] = { ...property, ...(description ? { description } : {}) };
+  }
+  return properties;
+}
+
+const clientOutputFields = () => {
+  const { client_secret: _secret, ...properties } = clientFields();
+  return properties;
+};
 
 const schemas = {
   Session: {
@@ -258,6 +281,50 @@ const schemas = {
       disabled: { type: 'boolean', description: 'Absent: unchanged (false for a new user).' },
     },
   },
+  Client: {
+    type: 'object',
+    required: ['client_id', 'hasSecret', 'disabled', 'source', 'created', 'updated'],
+    properties: {
+      client_id: { type: 'string', maxLength: MAX_CLIENT_ID },
+      ...clientOutputFields(),
+      hasSecret: { type: 'boolean', description: 'Whether the client has a secret (never shown).' },
+      disabled: {
+        type: 'boolean',
+        description:
+          'A disabled client is unknown to the provider: it cannot authenticate and its tokens stop working.',
+      },
+      source: {
+        type: 'string',
+        enum: ['config', 'cli', 'api'],
+        description: 'Who created the client. `config` clients follow the configuration again at the next start.',
+      },
+      created: { type: 'string', format: 'date-time' },
+      updated: { type: 'string', format: 'date-time' },
+    },
+  },
+  ClientInput: {
+    type: 'object',
+    description:
+      'The fields of `clients[]` in a config file. `client_id`, when given, must be the one in the path. The fields ' +
+      "given replace the client's, except that without `client_secret` a client that still authenticates with a secret " +
+      'keeps its secret, and without `disabled` it keeps its state. The read-only fields of a GET answer (`hasSecret`, ' +
+      '`source`, `created`, `updated`) are ignored, so a client read can be sent back changed.',
+    properties: {
+      client_id: { type: 'string', maxLength: MAX_CLIENT_ID },
+      ...clientFields(),
+      disabled: { type: 'boolean', description: 'Disable (true) or enable (false) the client.' },
+    },
+  },
+  ClientList: {
+    type: 'object',
+    required: ['clients'],
+    properties: { clients: { type: 'array', items: ref('Client') } },
+  },
+  ClientRemoved: {
+    type: 'object',
+    required: ['clientId', 'removed'],
+    properties: { clientId: { type: 'string' }, removed: { type: 'boolean', const: true } },
+  },
   UserRemoved: {
     type: 'object',
     required: ['subject', 'removed', 'sessions', 'grantsRevoked', 'notificationsQueued'],
@@ -399,7 +466,7 @@ const responses = {
     headers: challenge,
     content: json(ref('Error')),
   },
-  NotFound: { description: 'No such session or user (`not_found`).', content: json(ref('Error')) },
+  NotFound: { description: 'No such session, user or client (`not_found`).', content: json(ref('Error')) },
   Disabled: {
     description: 'Server-side sessions are turned off (`server_side_sessions_disabled`).',
     content: json(ref('Error')),
@@ -416,7 +483,7 @@ export function buildOpenApiDocument(issuer: string) {
       version: '1.0.0',
       description:
         'Search and end server-side login sessions, follow back-channel logout delivery, manage the users of the ' +
-        'directory and their sign-in lockouts. Authenticate with an access token ' +
+        'directory and their sign-in lockouts, and the clients. Authenticate with an access token ' +
         `from Gatehouse's own token endpoint (client_credentials grant) whose scope includes \`${SCOPE}\`.`,
     },
     servers: [{ url: issuer }],
@@ -542,6 +609,53 @@ export function buildOpenApiDocument(issuer: string) {
           },
         },
       },
+      '/admin/api/v1/clients': {
+        get: {
+          operationId: 'listClients',
+          summary: 'Every client of the directory, enabled or not (secrets are never shown)',
+          responses: { 200: { description: 'The clients.', content: json(ref('ClientList')) }, ...errors },
+        },
+      },
+      '/admin/api/v1/clients/{clientId}': {
+        parameters: [parameter(CLIENT_PATH, 'path')],
+        get: {
+          operationId: 'getClient',
+          summary: 'One client (enabled or not)',
+          responses: { 200: { description: 'The client.', content: json(ref('Client')) }, ...errors, ...notFound },
+        },
+        put: {
+          operationId: 'putClient',
+          summary: 'Create or replace a client: the same fields and rules as clients[] in a config file',
+          description:
+            'Known to this server at once and to other instances within `directory.cacheMs`, without a restart. A ' +
+            'client that asks for a feature the configuration turns off (PAR, DPoP, the device grant) is refused, as at ' +
+            'start. A client from the configuration keeps source `config`, so the next start applies the configuration ' +
+            'to it again.',
+          requestBody: { required: true, content: json(ref('ClientInput')) },
+          responses: {
+            200: {
+              description: 'The client was replaced (or already had these values).',
+              content: json(ref('Client')),
+            },
+            201: {
+              description: 'The client was created (source `api`).',
+              headers: { Location: { schema: { type: 'string' } } },
+              content: json(ref('Client')),
+            },
+            ...errors,
+            415: { description: 'The body is not `application/json`.', content: json(ref('Error')) },
+          },
+        },
+        delete: {
+          operationId: 'deleteClient',
+          summary: 'Delete a client: it can no longer authenticate, and its tokens stop working',
+          responses: {
+            200: { description: 'The client is gone.', content: json(ref('ClientRemoved')) },
+            ...errors,
+            ...notFound,
+          },
+        },
+      },
       '/admin/api/v1/backchannel': {
         get: {
           operationId: 'listNotifications',
@@ -573,7 +687,7 @@ export function buildOpenApiDocument(issuer: string) {
               tokenUrl: `${issuer}/token`,
               scopes: {
                 [SCOPE]:
-                  'Search and end sessions; read the back-channel outbox; manage users and unlock their sign-in.',
+                  'Search and end sessions; read the back-channel outbox; manage users and unlock their sign-in; manage clients.',
               },
             },
           },

@@ -8,7 +8,7 @@ import type { CsrfTokens } from '../http/csrf.js';
 import type { PageRenderer } from '../http/render.js';
 import type { AccountDirectory } from '../provider/accounts.js';
 import type { ApiRegistry } from '../provider/apis.js';
-import type { ClientSettings } from '../provider/clients.js';
+import type { ClientDirectory, ClientSettings } from '../provider/clients.js';
 import type { LoginThrottle } from '../provider/login-throttle.js';
 import type { UserOffboarding } from '../provider/user-offboarding.js';
 import type { BackchannelDelivery } from '../sessions/backchannel-delivery.js';
@@ -23,6 +23,8 @@ export interface RouteDeps {
   /** Ends a removed or disabled user's sessions, tokens and grants. */
   offboarding: UserOffboarding;
   clients: ClientSettings;
+  /** The clients of the directory (the admin API's clients). */
+  clientDirectory: ClientDirectory;
   /** The configured APIs (resource servers). */
   apis: ApiRegistry;
   csrf: CsrfTokens;

@@ -1,0 +1,116 @@
+/**
+ * The admin API's clients (`/admin/api/v1/clients`): list them, read one, create or replace one, disable or delete
+ * one: the same fields and rules as `clients[]` in a config file and `gatehouse clients add`, stored in the directory
+ * (source `api`), and known to this server at once (to other instances within `directory.cacheMs`). Secrets are taken,
+ * never shown (`hasSecret`). A disabled or deleted client is unknown to the provider: its tokens stop working and it
+ * can no longer authenticate.
+ */
+import type Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { clientFeatureProblems, clientProblems, formatIssues } from '../../config/load.js';
+import { type ClientConfig, clientSchema } from '../../config/schema.js';
+import { publicClient, toClientConfig, toClientInput } from '../provider/clients.js';
+import { HttpError } from '../http/errors.js';
+import { checkPathParam, invalidRequest, MAX_CLIENT_ID, parseQuery } from './admin-api-params.js';
+import type { RouteDeps } from './deps.js';
+
+export const CLIENT_PATH = {
+  name: 'clientId',
+  kind: 'string',
+  maxLength: MAX_CLIENT_ID,
+  description: 'The client identifier (`client_id`).',
+} as const;
+
+/** What GET answers beside the client's fields: accepted in a PUT body (so a GET can be sent back) and ignored. */
+const READ_ONLY = ['hasSecret', 'source', 'created', 'updated'];
+
+type Middleware = (ctx: Context, next: Next) => Promise<void>;
+
+export function adminClientRoutes(
+  router: Router,
+  prefix: string,
+  deps: Pick<RouteDeps, 'clientDirectory' | 'config' | 'logger'>,
+  guards: { authenticate: Middleware; json: Middleware; adminOf: (ctx: Context) => string },
+): void {
+  const { clientDirectory: directory, logger } = deps;
+  const { authenticate, json, adminOf } = guards;
+
+  router.get(`${prefix}/clients`, authenticate, async (ctx) => {
+    parseQuery(ctx.query, []);
+    ctx.body = { clients: (await directory.list()).map(publicClient) };
+  });
+
+  router.get(`${prefix}/clients/:clientId`, authenticate, async (ctx) => {
+    const clientId = ctx.params.clientId;
+    parseQuery(ctx.query, [], checkPathParam(CLIENT_PATH, clientId));
+    const client = await directory.get(clientId);
+    if (!client) throw clientNotFound(clientId);
+    ctx.body = publicClient(client);
+  });
+
+  router.put(`${prefix}/clients/:clientId`, authenticate, json, async (ctx) => {
+    const clientId = ctx.params.clientId;
+    parseQuery(ctx.query, [], checkPathParam(CLIENT_PATH, clientId));
+    if (!ctx.is('application/json'))
+      throw new HttpError(415, 'unsupported_media_type', 'send the client as application/json');
+    const existing = await directory.get(clientId);
+    const body = parseClientBody(ctx.request.body, clientId, existing && toClientConfig(existing), deps);
+    const disabled = body.disabled ?? existing?.disabled ?? false;
+    const outcome = await directory.save({
+      ...toClientInput(body.client),
+      disabled,
+      source: 'api', // a client that exists keeps its source (from the configuration: the next start applies it again)
+    });
+    logger.info({ event: 'client.saved', clientId, outcome, disabled, actor: adminOf(ctx) }, `client ${outcome}`);
+    const saved = (await directory.get(clientId))!;
+    ctx.status = existing ? 200 : 201;
+    if (!existing) ctx.set('Location', `${prefix}/clients/${encodeURIComponent(clientId)}`);
+    ctx.body = publicClient(saved);
+  });
+
+  router.delete(`${prefix}/clients/:clientId`, authenticate, async (ctx) => {
+    const clientId = ctx.params.clientId;
+    parseQuery(ctx.query, [], checkPathParam(CLIENT_PATH, clientId));
+    if (!(await directory.remove(clientId))) throw clientNotFound(clientId);
+    logger.info({ event: 'client.removed', clientId, actor: adminOf(ctx) }, 'client removed');
+    ctx.body = { clientId, removed: true };
+  });
+}
+
+/**
+ * A PUT body as a valid client: the fields of `clients[]` (client_id, when given, must be the one in the path) and
+ * `disabled`; every problem in `details`, named by its field. The body replaces the client's fields, except that
+ * without `client_secret` a client that still authenticates with a secret keeps the one it has, and without
+ * `disabled` it keeps its state.
+ */
+export function parseClientBody(
+  body: unknown,
+  clientId: string,
+  existing: ClientConfig | null,
+  features: Pick<RouteDeps, 'config'>,
+): { client: ClientConfig; disabled?: boolean } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalidRequest({ body: 'must be a JSON object' });
+  const { disabled, client_id: given, ...fields } = body as Record<string, unknown>;
+  for (const name of READ_ONLY) delete fields[name];
+  const details: Record<string, string> = {};
+  if (given !== undefined && given !== clientId) details.client_id = 'must be the client id in the path, or left out';
+  if (disabled !== undefined && typeof disabled !== 'boolean') details.disabled = 'must be true or false';
+  const usesSecret = (method: unknown) => method !== 'none' && method !== 'private_key_jwt';
+  if (fields.client_secret === undefined && existing?.client_secret && usesSecret(fields.token_endpoint_auth_method))
+    fields.client_secret = existing.client_secret;
+  const parsed = clientSchema.safeParse({ ...fields, client_id: clientId });
+  const problems = parsed.success
+    ? [...clientProblems(parsed.data, ''), ...clientFeatureProblems(parsed.data, features.config, '')]
+    : formatIssues(parsed.error.issues);
+  for (const problem of problems.flatMap((line) => line.split('\n  '))) {
+    const split = problem.indexOf(': ');
+    details[split > 0 ? problem.slice(0, split) : 'body'] = split > 0 ? problem.slice(split + 2) : problem;
+  }
+  if (Object.keys(details).length > 0) throw invalidRequest(details);
+  return { client: parsed.data!, ...(disabled === undefined ? {} : { disabled: disabled as boolean }) };
+}
+
+function clientNotFound(clientId: string): HttpError {
+  return new HttpError(404, 'not_found', `no client with id ${JSON.stringify(clientId)}`);
+}

@@ -1,0 +1,239 @@
+/**
+ * The admin API's clients: PUT /admin/api/v1/clients/{clientId} creates or replaces a client (the fields of clients[]
+ * in a config file), GET reads one or all without secrets, DELETE removes one; the running server uses a change at
+ * once (openid-client authenticates with the new client, a disabled or deleted one is refused, its tokens stop
+ * working); bad bodies are named by field and never echo a secret.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { exportJWK, generateKeyPair } from 'jose';
+import * as oidc from 'openid-client';
+import type { JsonBody } from './helpers/json-body.js';
+import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import { startTestServer } from './helpers/server.js';
+import { Browser } from './helpers/browser.js';
+
+const PREFIX = '/admin/api/v1/clients';
+
+async function setup(t: ExecutionContext, config: Record<string, unknown> = {}) {
+  const gatehouse = await startTestServer({
+    config: {
+      clients: [
+        {
+          client_id: 'gatehouse-admin',
+          client_secret: 'admin-secret',
+          grant_types: ['client_credentials'],
+          scope: 'gatehouse:admin',
+        },
+        { client_id: 'from-config', client_secret: 'config-secret', grant_types: ['client_credentials'] },
+      ],
+      ...config,
+    },
+  });
+  t.teardown(() => gatehouse.close());
+  const admin = (
+    await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'gatehouse-admin', 'admin-secret'), {
+      scope: 'gatehouse:admin',
+    })
+  ).access_token;
+  const api = async (method: string, path: string, body?: unknown, token: string | undefined = admin) => {
+    const headers: Record<string, string> = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(`${gatehouse.issuer}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, text, body: JSON.parse(text) as JsonBody };
+  };
+  return { gatehouse, admin, api };
+}
+
+test('a client created through the API authenticates at once; GET shows it without its secret', async (t) => {
+  const { gatehouse, api } = await setup(t);
+  const created = await api('PUT', `${PREFIX}/reports-job`, {
+    client_secret: 'reports-job-secret',
+    client_name: 'Nightly reports',
+    grant_types: ['client_credentials'],
+  });
+  t.is(created.status, 201, created.text);
+  t.is(created.headers.get('location'), `${PREFIX}/reports-job`);
+  t.like(created.body, {
+    client_id: 'reports-job',
+    client_name: 'Nightly reports',
+    grant_types: ['client_credentials'],
+    hasSecret: true,
+    disabled: false,
+    source: 'api',
+  });
+  t.false(created.text.includes('reports-job-secret'), 'the secret is never shown');
+
+  const tokens = await oidc.clientCredentialsGrant(
+    await discover(gatehouse.issuer, 'reports-job', 'reports-job-secret'),
+  );
+  t.truthy(tokens.access_token, 'the running server knows the client without a restart');
+
+  const one = await api('GET', `${PREFIX}/reports-job`);
+  t.is(one.status, 200);
+  t.false(one.text.includes('reports-job-secret'));
+  const list = await api('GET', PREFIX);
+  t.deepEqual(list.body.clients.map((client: { client_id: string }) => client.client_id).sort(), [
+    'from-config',
+    'gatehouse-admin',
+    'reports-job',
+  ]);
+  t.false(list.text.includes('secret"'), 'no client_secret field in the list');
+  t.false(list.text.includes('admin-secret'));
+});
+
+test('PUT replaces the fields, keeps the secret when none is given, and a GET answer can be sent back', async (t) => {
+  const { gatehouse, api } = await setup(t);
+  await api('PUT', `${PREFIX}/web`, {
+    client_secret: 'web-secret',
+    redirect_uris: [REDIRECT_URI],
+    scope: 'openid profile',
+    skipConsent: true,
+  });
+  const read = await api('GET', `${PREFIX}/web`);
+  const changed = await api('PUT', `${PREFIX}/web`, { ...read.body, client_name: 'The web app' });
+  t.is(changed.status, 200, changed.text);
+  t.like(changed.body, { client_name: 'The web app', hasSecret: true, redirect_uris: [REDIRECT_URI] });
+  // The secret kept: a real sign-in with the client's secret works after the change.
+  const web = await discover(gatehouse.issuer, 'web', 'web-secret');
+  const { claims } = await signIn(new Browser(), web, {
+    username: 'alice',
+    password: 'alice-password',
+    scope: 'openid profile',
+  });
+  t.is(claims.sub, 'alice');
+
+  const replaced = await api('PUT', `${PREFIX}/web`, {
+    client_secret: 'new-web-secret',
+    redirect_uris: [REDIRECT_URI],
+    scope: 'openid',
+  });
+  t.is(replaced.status, 200);
+  t.is(replaced.body.client_name, undefined, 'a field left out is gone: PUT replaces the client');
+  const old = await discover(gatehouse.issuer, 'web', 'web-secret');
+  const error = await t.throwsAsync(oidc.refreshTokenGrant(old, 'x'));
+  t.is((error as oidc.ResponseBodyError).error, 'invalid_client', 'the old secret no longer authenticates');
+});
+
+test('disabling or deleting a client: it can no longer authenticate and its tokens stop working', async (t) => {
+  const { gatehouse, api } = await setup(t, {
+    apis: [
+      {
+        identifier: 'urn:example:jobs',
+        tokenFormat: 'opaque',
+        scopes: [{ name: 'jobs:run' }],
+        introspectionClientId: 'jobs-api',
+      },
+    ],
+  });
+  await api('PUT', `${PREFIX}/jobs-api`, { client_secret: 'jobs-api-secret', grant_types: [] });
+  await api('PUT', `${PREFIX}/job`, { client_secret: 'job-secret', grant_types: ['client_credentials'] });
+  const job = await discover(gatehouse.issuer, 'job', 'job-secret');
+  const before = await oidc.clientCredentialsGrant(job, { scope: 'jobs:run', resource: 'urn:example:jobs' });
+  const jobsApi = await discover(gatehouse.issuer, 'jobs-api', 'jobs-api-secret');
+  const introspect = async () => (await oidc.tokenIntrospection(jobsApi, before.access_token)).active;
+  t.true(await introspect(), 'the API sees the job’s token');
+
+  const disabled = await api('PUT', `${PREFIX}/job`, {
+    client_secret: 'job-secret',
+    grant_types: ['client_credentials'],
+    disabled: true,
+  });
+  t.like(disabled.body, { disabled: true });
+  const refused = await t.throwsAsync(oidc.clientCredentialsGrant(job));
+  t.is((refused as oidc.ResponseBodyError).error, 'invalid_client');
+  t.false(await introspect(), 'a disabled client’s token is not active at the API');
+
+  const enabled = await api('PUT', `${PREFIX}/job`, { disabled: false, grant_types: ['client_credentials'] });
+  t.like(enabled.body, { disabled: false, hasSecret: true });
+  t.truthy((await oidc.clientCredentialsGrant(job)).access_token, 'enabled again, with the secret it kept');
+  t.true(await introspect(), 'disabling suspends: the token lives again with its client');
+
+  const removed = await api('DELETE', `${PREFIX}/job`);
+  t.deepEqual(removed.body, { clientId: 'job', removed: true });
+  t.is((await api('GET', `${PREFIX}/job`)).status, 404);
+  t.is((await api('DELETE', `${PREFIX}/job`)).status, 404);
+  const gone = await t.throwsAsync(oidc.clientCredentialsGrant(job));
+  t.is((gone as oidc.ResponseBodyError).error, 'invalid_client');
+  t.false(await introspect(), 'a token of the deleted client is no longer active');
+  await api('PUT', `${PREFIX}/job`, { client_secret: 'job-secret', grant_types: ['client_credentials'] });
+  t.false(await introspect(), 'deleting revoked it: a client created again with the id does not bring it back');
+});
+
+test('bad bodies are refused by field, without echoing a secret, and nothing is written', async (t) => {
+  const { api } = await setup(t, { dpop: { enabled: false } });
+  const bad = await api('PUT', `${PREFIX}/broken`, {
+    client_secret: 'do-not-echo-me',
+    redirect_uris: ['not a url'],
+    grant_types: ['password'],
+    colour: 'blue',
+  });
+  t.is(bad.status, 400);
+  t.is(bad.body.error, 'invalid_request');
+  t.deepEqual(Object.keys(bad.body.details).sort(), ['colour', 'grant_types[0]', 'redirect_uris[0]']);
+  t.false(bad.text.includes('do-not-echo-me'));
+  t.is((await api('GET', `${PREFIX}/broken`)).status, 404, 'nothing was written');
+
+  const rules = await api('PUT', `${PREFIX}/broken`, { grant_types: ['authorization_code'] });
+  t.deepEqual(Object.keys(rules.body.details).sort(), ['client_secret', 'redirect_uris']);
+  const mismatch = await api('PUT', `${PREFIX}/broken`, { client_id: 'other', client_secret: 's' });
+  t.regex(mismatch.body.details.client_id, /must be the client id in the path/);
+  const reserved = await api('PUT', `${PREFIX}/gatehouse-console`, { client_secret: 's' });
+  t.is(reserved.status, 400);
+  t.regex(reserved.text, /reserved/);
+  const off = await api('PUT', `${PREFIX}/broken`, {
+    client_secret: 's',
+    dpop_bound_access_tokens: true,
+    grant_types: [],
+  });
+  t.is(off.status, 400, 'a feature the configuration turns off');
+  t.regex(off.body.details.dpop_bound_access_tokens, /dpop\.enabled/);
+  t.is((await api('PUT', `${PREFIX}/broken`, '[1]')).status, 400);
+  t.is((await api('PUT', `${PREFIX}/broken`, 'not json')).status, 400);
+  t.is((await api('GET', `${PREFIX}/broken`)).status, 404);
+});
+
+test('only an administrator: no token 401, a token without the admin scope 403', async (t) => {
+  const { gatehouse, api } = await setup(t);
+  t.is((await api('GET', PREFIX, undefined, '')).status, 401);
+  const other = (await oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'from-config', 'config-secret')))
+    .access_token;
+  t.is((await api('PUT', `${PREFIX}/sneaky`, { client_secret: 's', grant_types: [] }, other)).status, 403);
+  t.is((await api('GET', `${PREFIX}/sneaky`)).status, 404);
+});
+
+test('a private_key_jwt client with its public keys, through the API', async (t) => {
+  const { gatehouse, api } = await setup(t);
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' };
+  const privateJwk = await exportJWK(pair.privateKey);
+  const refused = await api('PUT', `${PREFIX}/signer`, {
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: { keys: [privateJwk] },
+    grant_types: ['client_credentials'],
+  });
+  t.is(refused.status, 400);
+  t.regex(refused.body.details['jwks.keys[0]'], /a private key/);
+  t.false(refused.text.includes(String(privateJwk.d)));
+
+  const saved = await api('PUT', `${PREFIX}/signer`, {
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: { keys: [jwk] },
+    grant_types: ['client_credentials'],
+  });
+  t.is(saved.status, 201, saved.text);
+  t.like(saved.body, { hasSecret: false, jwks: { keys: [{ kid: 'k1' }] } });
+  const client = await oidc.discovery(
+    new URL(gatehouse.issuer),
+    'signer',
+    undefined,
+    oidc.PrivateKeyJwt({ key: pair.privateKey, kid: 'k1' }),
+    { execute: [oidc.allowInsecureRequests] },
+  );
+  t.truthy((await oidc.clientCredentialsGrant(client)).access_token);
+});
