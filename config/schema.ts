@@ -6,6 +6,7 @@
  * exact path. Durations are in seconds unless the name says otherwise.
  */
 import { z } from 'zod';
+import { clientJwk } from './client-jwk.js';
 import { group, option } from './option.js';
 
 export const MINUTE = 60;
@@ -107,20 +108,6 @@ export const accountSchema = z.strictObject({
   demoPassword: option(z.string().optional(), {
     description: 'Shown on the home page when `pages.showDemoAccounts` is on.',
   }),
-});
-
-/** JWK members that only a private or symmetric key has (RFC 7518 §6). */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-
-/** A client's public key: RSA, EC or OKP, refused by name when it holds private members (the key is not echoed). */
-const clientJwk = z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) }).check((ctx) => {
-  const found = PRIVATE_JWK_MEMBERS.filter((member) => member in ctx.value);
-  if (found.length > 0)
-    ctx.issues.push({
-      code: 'custom',
-      input: '(not shown)',
-      message: `a private key (it has ${found.join(', ')}): give the client's public key only`,
-    });
 });
 
 /** One OAuth client, as configured (config file `clients[]`, env GATEHOUSE_CLIENTS, `gatehouse clients add`). */

@@ -168,6 +168,22 @@ test('configuration: a private_key_jwt client without keys, with both forms, or 
     ['clients[0].jwks.keys[0].kty: Invalid option: expected one of "RSA"|"EC"|"OKP"'],
     'a symmetric key is not a public key',
   );
+
+  // Keys the provider would refuse (or drop) at the first token request are refused at load.
+  const keyProblem = (key: object) =>
+    problemsOf(() => validateConfig({ clients: [{ ...base, jwks: { keys: [key] } }] }));
+  t.deepEqual(keyProblem({ kty: 'EC', x: 'abc' }), [
+    'clients[0].jwks.keys[0]: an EC key needs crv, y (non-empty strings)',
+  ]);
+  t.deepEqual(keyProblem({ ...inline.jwk, crv: 'secp256k1' }), [
+    'clients[0].jwks.keys[0]: crv: expected one of P-256, P-384, P-521 for EC keys (the provider ignores others)',
+  ]);
+  t.deepEqual(keyProblem({ ...inline.jwk, x: 'AAAA' }), [
+    'clients[0].jwks.keys[0]: its members do not form an EC public key',
+  ]);
+  t.deepEqual(keyProblem({ ...rotated.jwk, kid: 7 }), [
+    'clients[0].jwks.keys[0].kid: Invalid input: expected string, received number',
+  ]);
 });
 
 test('gatehouse clients add --auth-method private_key_jwt: refused without keys, and with --jwks-uri a running server takes it', async (t) => {
