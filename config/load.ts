@@ -350,6 +350,19 @@ function apiListProblems(apis: Labelled<ApiConfig>[]): string[] {
 }
 
 /** An API's introspection client must be confidential when the configuration defines it. */
+/**
+ * For one client added while the configuration stands (CLI, admin API): a public client cannot be the one an API
+ * introspects as (the provider would accept a bare client_id at the introspection endpoint).
+ */
+export function introspectionClientProblems(client: ClientConfig, apis: ApiConfig[], label: string): string[] {
+  const api = apis.find((entry) => entry.introspectionClientId === client.client_id);
+  if (!api || client.token_endpoint_auth_method !== 'none') return [];
+  const field = label ? `${label}.token_endpoint_auth_method` : 'token_endpoint_auth_method';
+  return [
+    `${field}: "none" is refused: the API ${api.identifier} introspects as this client, which must be confidential`,
+  ];
+}
+
 function apiClientProblems(apis: ApiConfig[], clients: ClientConfig[]): string[] {
   const problems: string[] = [];
   apis.forEach((api, index) => {

@@ -87,7 +87,7 @@ test('a client created through the API authenticates at once; GET shows it witho
   t.false(list.text.includes('admin-secret'));
 });
 
-test('PUT replaces the fields, keeps the secret when none is given, and a GET answer can be sent back', async (t) => {
+test('PUT changes the fields given, keeps the others and the secret, null clears one; a GET answer can be sent back', async (t) => {
   const { gatehouse, api } = await setup(t);
   await api('PUT', `${PREFIX}/web`, {
     client_secret: 'web-secret',
@@ -108,16 +108,19 @@ test('PUT replaces the fields, keeps the secret when none is given, and a GET an
   });
   t.is(claims.sub, 'alice');
 
-  const replaced = await api('PUT', `${PREFIX}/web`, {
-    client_secret: 'new-web-secret',
-    redirect_uris: [REDIRECT_URI],
-    scope: 'openid',
-  });
-  t.is(replaced.status, 200);
-  t.is(replaced.body.client_name, undefined, 'a field left out is gone: PUT replaces the client');
+  const partial = await api('PUT', `${PREFIX}/web`, { client_name: null, client_secret: 'new-web-secret' });
+  t.is(partial.status, 200, partial.text);
+  t.is(partial.body.client_name, undefined, 'null cleared the name');
+  t.like(partial.body, { scope: 'openid profile', skipConsent: true, redirect_uris: [REDIRECT_URI] }, 'the rest kept');
   const old = await discover(gatehouse.issuer, 'web', 'web-secret');
   const error = await t.throwsAsync(oidc.refreshTokenGrant(old, 'x'));
   t.is((error as oidc.ResponseBodyError).error, 'invalid_client', 'the old secret no longer authenticates');
+
+  const pkjwt = await api('PUT', `${PREFIX}/web`, {
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks_uri: 'https://web.example.com/jwks',
+  });
+  t.like(pkjwt.body, { hasSecret: false }, 'switching to private_key_jwt drops the secret');
 });
 
 test('disabling or deleting a client: it can no longer authenticate and its tokens stop working', async (t) => {
@@ -139,23 +142,20 @@ test('disabling or deleting a client: it can no longer authenticate and its toke
   const introspect = async () => (await oidc.tokenIntrospection(jobsApi, before.access_token)).active;
   t.true(await introspect(), 'the API sees the job’s token');
 
-  const disabled = await api('PUT', `${PREFIX}/job`, {
-    client_secret: 'job-secret',
-    grant_types: ['client_credentials'],
-    disabled: true,
-  });
+  const disabled = await api('PUT', `${PREFIX}/job`, { disabled: true });
   t.like(disabled.body, { disabled: true });
   const refused = await t.throwsAsync(oidc.clientCredentialsGrant(job));
   t.is((refused as oidc.ResponseBodyError).error, 'invalid_client');
   t.false(await introspect(), 'a disabled client’s token is not active at the API');
 
-  const enabled = await api('PUT', `${PREFIX}/job`, { disabled: false, grant_types: ['client_credentials'] });
+  const enabled = await api('PUT', `${PREFIX}/job`, { disabled: false });
   t.like(enabled.body, { disabled: false, hasSecret: true });
   t.truthy((await oidc.clientCredentialsGrant(job)).access_token, 'enabled again, with the secret it kept');
   t.true(await introspect(), 'disabling suspends: the token lives again with its client');
 
   const removed = await api('DELETE', `${PREFIX}/job`);
-  t.deepEqual(removed.body, { clientId: 'job', removed: true });
+  t.like(removed.body, { clientId: 'job', removed: true });
+  t.true(removed.body.revoked >= 2, `its tokens were revoked (${removed.body.revoked})`);
   t.is((await api('GET', `${PREFIX}/job`)).status, 404);
   t.is((await api('DELETE', `${PREFIX}/job`)).status, 404);
   const gone = await t.throwsAsync(oidc.clientCredentialsGrant(job));
@@ -183,6 +183,8 @@ test('bad bodies are refused by field, without echoing a secret, and nothing is 
   t.deepEqual(Object.keys(rules.body.details).sort(), ['client_secret', 'redirect_uris']);
   const mismatch = await api('PUT', `${PREFIX}/broken`, { client_id: 'other', client_secret: 's' });
   t.regex(mismatch.body.details.client_id, /must be the client id in the path/);
+  const long = await api('PUT', `${PREFIX}/broken`, { client_secret: 's', [`x${'y'.repeat(200)}`]: 1 });
+  t.deepEqual(Object.keys(long.body.details), [`x${'y'.repeat(60)}...`], 'an unknown field is named in 64 characters');
   const reserved = await api('PUT', `${PREFIX}/gatehouse-console`, { client_secret: 's' });
   t.is(reserved.status, 400);
   t.regex(reserved.text, /reserved/);
@@ -236,4 +238,24 @@ test('a private_key_jwt client with its public keys, through the API', async (t)
     { execute: [oidc.allowInsecureRequests] },
   );
   t.truthy((await oidc.clientCredentialsGrant(client)).access_token);
+});
+
+test('a public client cannot be the one an API introspects as', async (t) => {
+  const { api } = await setup(t, {
+    apis: [
+      {
+        identifier: 'urn:example:ledger',
+        tokenFormat: 'opaque',
+        scopes: [{ name: 'ledger:read' }],
+        introspectionClientId: 'ledger-api',
+      },
+    ],
+  });
+  const refused = await api('PUT', `${PREFIX}/ledger-api`, {
+    token_endpoint_auth_method: 'none',
+    grant_types: [],
+  });
+  t.is(refused.status, 400);
+  t.regex(refused.body.details.token_endpoint_auth_method, /the API urn:example:ledger introspects as this client/);
+  t.is((await api('PUT', `${PREFIX}/ledger-api`, { client_secret: 'ledger-secret', grant_types: [] })).status, 201);
 });

@@ -490,7 +490,7 @@ test('bad arguments exit 2 with a message naming the argument', async (t) => {
         '--grant-type',
         'urn:ietf:params:oauth:grant-type:device_code',
       ],
-      /client "tv" asks for what the configuration turns off:\n {2}--grant-type: urn:ietf:params:oauth:grant-type:device_code needs deviceFlow\.enabled: true/,
+      /client "tv" does not fit the configuration:\n {2}--grant-type: urn:ietf:params:oauth:grant-type:device_code needs deviceFlow\.enabled: true/,
     ],
     [['keys', 'spin'], /keys: unknown subcommand "spin" \(rotate, list\)/],
     [['keys', 'rotate', '--frobnicate'], /--frobnicate/],

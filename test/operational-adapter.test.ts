@@ -13,6 +13,7 @@ import { createMigrator, migrate } from '../stores/sequelize/migrate.js';
 import {
   createOperationalAdapter,
   removeExpiredOperationalRows,
+  revokeClientRecords,
   type SequelizeOperationalAdapter,
 } from '../stores/sequelize/operational-adapter.js';
 import { getOrCreateSecret, getSecret, setSecret } from '../stores/sequelize/secrets.js';
@@ -114,6 +115,25 @@ for (const dialect of ALL_DIALECTS) {
     t.is(row.user_code, null);
     t.is(asDate(row.expires_at)?.getTime(), BASE + 3_600_000);
     t.is(row.consumed_at, null);
+  });
+
+  it("revokeClientRecords deletes the rows of one client (grants, tokens, codes) and nobody else's", async (t) => {
+    const [gone, kept] = [uniq('gone-client'), uniq('kept-client')];
+    const written: { model: string; id: string; clientId: string }[] = [];
+    for (const clientId of [gone, kept])
+      for (const model of ['Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials']) {
+        const id = uniq(model);
+        await adapterFor(model).upsert(id, { jti: id, clientId, accountId: 'acct', grantId: 'g' }, 60);
+        written.push({ model, id, clientId });
+      }
+    const interaction = uniq('interaction');
+    await adapterFor('Interaction').upsert(interaction, { jti: interaction, params: { client_id: gone } }, 60);
+
+    t.is(await revokeClientRecords(env!.sequelize, gone), 5);
+    for (const { model, id, clientId } of written)
+      t.is((await adapterFor(model).find(id)) !== undefined, clientId === kept, `${model} of ${clientId}`);
+    t.truthy(await adapterFor('Interaction').find(interaction), 'rows without a client id stay');
+    t.is(await revokeClientRecords(env!.sequelize, gone), 0, 'again: nothing left');
   });
 
   it('many more concurrent calls than the connection pool holds all complete and agree (connections go back)', async (t) => {

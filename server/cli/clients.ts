@@ -1,5 +1,5 @@
 /** `gatehouse clients add|list|remove`: the OAuth clients, in the configured database. */
-import { clientFeatureProblems, clientProblems, formatIssues } from '../../config/load.js';
+import { clientFeatureProblems, clientProblems, formatIssues, introspectionClientProblems } from '../../config/load.js';
 import { clientSchema, type ClientConfig } from '../../config/schema.js';
 import { publicClient, toClientConfig, toClientInput } from '../provider/clients.js';
 import type { Fail } from './command-group.js';
@@ -14,6 +14,7 @@ import {
   type DirectorySubcommand,
   type DirectoryValues,
 } from './directory-group.js';
+import { revokeClientRecords } from '../../stores/sequelize/operational-adapter.js';
 import { CommandError, UsageError } from './errors.js';
 import { formatTable, printJson } from './output.js';
 
@@ -140,13 +141,14 @@ const add: DirectorySubcommand<ClientConfig> = {
   },
   async run({ directory, values, config }, client) {
     // A setting the configured servers leave off would be dropped (PAR, DPoP) or make the client unusable (device grant).
-    const problems = clientFeatureProblems(client, config, '').map((problem) =>
-      problem.replace(/^([a-z_]+)/, (field) => FLAG_OF[field] ?? field),
-    );
+    const problems = [
+      ...clientFeatureProblems(client, config, ''),
+      ...introspectionClientProblems(client, config.apis, ''),
+    ].map((problem) => problem.replace(/^([a-z_]+)/, (field) => FLAG_OF[field] ?? field));
     // Arguments that contradict the configuration: bad usage, exit code 2 (as the configuration's own check would be).
     if (problems.length)
       throw new UsageError(
-        `client "${client.client_id}" asks for what the configuration turns off:\n  ${problems.join('\n  ')}`,
+        `client "${client.client_id}" does not fit the configuration:\n  ${problems.join('\n  ')}`,
         CLIENTS_USAGE,
       );
     const existing = await directory.getClient(client.client_id);
@@ -191,12 +193,14 @@ const remove: DirectorySubcommand<string> = {
   async prepare(values, fail) {
     return checkedId(values, 'client-id', fail, true);
   },
-  async run({ directory, json }, clientId) {
+  async run({ directory, sequelize, json }, clientId) {
     const existing = await directory.getClient(clientId);
-    if (!existing || !(await directory.deleteClient(clientId)))
-      throw new CommandError(`no client with id ${JSON.stringify(clientId)}`);
-    if (json) return printJson({ removed: clientId });
-    console.log(`Removed client ${clientId}.`);
+    const removed = existing !== null && (await directory.deleteClient(clientId));
+    // Also for a client already gone: repeating a removal whose revocation failed finishes it.
+    const revoked = await revokeClientRecords(sequelize, clientId);
+    if (!removed) throw new CommandError(`no client with id ${JSON.stringify(clientId)}`);
+    if (json) return printJson({ removed: clientId, revoked });
+    console.log(`Removed client ${clientId}; revoked ${revoked} of its grants, tokens and codes.`);
     if (existing.source === 'config') console.log(fromConfigNote(`client ${clientId}`));
   },
 };

@@ -1,5 +1,5 @@
 /**
- * The admin API's clients (`/admin/api/v1/clients`): list them, read one, create or replace one, disable or delete
+ * The admin API's clients (`/admin/api/v1/clients`): list them, read one, create or change one, disable or delete
  * one: the same fields and rules as `clients[]` in a config file and `gatehouse clients add`, stored in the directory
  * (source `api`), and known to this server at once (to other instances within `directory.cacheMs`). Secrets are taken,
  * never shown (`hasSecret`). A disabled or deleted client is unknown to the provider: its tokens stop working and it
@@ -7,11 +7,12 @@
  */
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { clientFeatureProblems, clientProblems, formatIssues } from '../../config/load.js';
+import { clientFeatureProblems, clientProblems, introspectionClientProblems } from '../../config/load.js';
+import { formatPath } from '../../config/issues.js';
 import { type ClientConfig, clientSchema } from '../../config/schema.js';
 import { publicClient, toClientConfig, toClientInput } from '../provider/clients.js';
 import { HttpError } from '../http/errors.js';
-import { checkPathParam, invalidRequest, MAX_CLIENT_ID, parseQuery } from './admin-api-params.js';
+import { checkPathParam, clip, invalidRequest, MAX_CLIENT_ID, parseQuery } from './admin-api-params.js';
 import type { RouteDeps } from './deps.js';
 
 export const CLIENT_PATH = {
@@ -71,44 +72,61 @@ export function adminClientRoutes(
   router.delete(`${prefix}/clients/:clientId`, authenticate, async (ctx) => {
     const clientId = ctx.params.clientId;
     parseQuery(ctx.query, [], checkPathParam(CLIENT_PATH, clientId));
-    if (!(await directory.remove(clientId))) throw clientNotFound(clientId);
-    logger.info({ event: 'client.removed', clientId, actor: adminOf(ctx) }, 'client removed');
-    ctx.body = { clientId, removed: true };
+    const { removed, revoked } = await directory.remove(clientId);
+    if (!removed) throw clientNotFound(clientId);
+    logger.info({ event: 'client.removed', clientId, revoked, actor: adminOf(ctx) }, 'client removed');
+    ctx.body = { clientId, removed: true, revoked };
   });
 }
 
 /**
  * A PUT body as a valid client: the fields of `clients[]` (client_id, when given, must be the one in the path) and
- * `disabled`; every problem in `details`, named by its field. The body replaces the client's fields, except that
- * without `client_secret` a client that still authenticates with a secret keeps the one it has, and without
- * `disabled` it keeps its state.
+ * `disabled`, every problem in `details` named by its field. As for users, absent fields keep their values and `null`
+ * clears one (a new client starts from the defaults); the secret is dropped when the client no longer authenticates
+ * with one (`none`, `private_key_jwt`) unless the body gives one.
  */
 export function parseClientBody(
   body: unknown,
   clientId: string,
   existing: ClientConfig | null,
-  features: Pick<RouteDeps, 'config'>,
+  deps: Pick<RouteDeps, 'config'>,
 ): { client: ClientConfig; disabled?: boolean } {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw invalidRequest({ body: 'must be a JSON object' });
+  const details: Record<string, string> = Object.create(null);
   const { disabled, client_id: given, ...fields } = body as Record<string, unknown>;
   for (const name of READ_ONLY) delete fields[name];
-  const details: Record<string, string> = {};
   if (given !== undefined && given !== clientId) details.client_id = 'must be the client id in the path, or left out';
   if (disabled !== undefined && typeof disabled !== 'boolean') details.disabled = 'must be true or false';
-  const usesSecret = (method: unknown) => method !== 'none' && method !== 'private_key_jwt';
-  if (fields.client_secret === undefined && existing?.client_secret && usesSecret(fields.token_endpoint_auth_method))
-    fields.client_secret = existing.client_secret;
-  const parsed = clientSchema.safeParse({ ...fields, client_id: clientId });
-  const problems = parsed.success
-    ? [...clientProblems(parsed.data, ''), ...clientFeatureProblems(parsed.data, features.config, '')]
-    : formatIssues(parsed.error.issues);
-  for (const problem of problems.flatMap((line) => line.split('\n  '))) {
+
+  const merged: Record<string, unknown> = { ...existing, ...fields, client_id: clientId };
+  for (const [name, value] of Object.entries(merged)) if (value === null) delete merged[name];
+  const method = merged.token_endpoint_auth_method;
+  if (fields.client_secret === undefined && (method === 'none' || method === 'private_key_jwt'))
+    delete merged.client_secret;
+
+  const parsed = clientSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = formatPath(issue.path);
+      if (issue.code === 'unrecognized_keys')
+        for (const key of issue.keys) details[clip(path ? `${path}.${key}` : key)] = 'unknown field';
+      else details[clip(path) || 'body'] = issue.message;
+    }
+    throw invalidRequest(details);
+  }
+  const client = parsed.data;
+  // Gatehouse's own rules, as at load: their problems name fields of the schema ("field: message").
+  for (const problem of [
+    ...clientProblems(client, ''),
+    ...clientFeatureProblems(client, deps.config, ''),
+    ...introspectionClientProblems(client, deps.config.apis, ''),
+  ]) {
     const split = problem.indexOf(': ');
-    details[split > 0 ? problem.slice(0, split) : 'body'] = split > 0 ? problem.slice(split + 2) : problem;
+    details[problem.slice(0, split)] = problem.slice(split + 2);
   }
   if (Object.keys(details).length > 0) throw invalidRequest(details);
-  return { client: parsed.data!, ...(disabled === undefined ? {} : { disabled: disabled as boolean }) };
+  return { client, ...(disabled === undefined ? {} : { disabled: disabled as boolean }) };
 }
 
 function clientNotFound(clientId: string): HttpError {

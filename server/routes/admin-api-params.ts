@@ -224,7 +224,7 @@ export function invalidRequest(details: Record<string, string>): HttpError {
 }
 
 /** A parameter name as echoed back: never more than 64 characters of whatever the caller sent. */
-function clip(name: string): string {
+export function clip(name: string): string {
   const printable = name.replace(/[^\x20-\x7e]/g, '?');
   return printable.length > 64 ? `${printable.slice(0, 61)}...` : printable;
 }

@@ -305,10 +305,10 @@ const schemas = {
   ClientInput: {
     type: 'object',
     description:
-      'The fields of `clients[]` in a config file. `client_id`, when given, must be the one in the path. The fields ' +
-      "given replace the client's, except that without `client_secret` a client that still authenticates with a secret " +
-      'keeps its secret, and without `disabled` it keeps its state. The read-only fields of a GET answer (`hasSecret`, ' +
-      '`source`, `created`, `updated`) are ignored, so a client read can be sent back changed.',
+      'The fields of `clients[]` in a config file. `client_id`, when given, must be the one in the path. As for ' +
+      'users, absent fields keep their values and `null` clears one (a new client starts from the defaults); the ' +
+      'secret is dropped when the client no longer authenticates with one (`none`, `private_key_jwt`) unless one is ' +
+      'given. The read-only fields of a GET answer (`hasSecret`, `source`, `created`, `updated`) are ignored.',
     properties: {
       client_id: { type: 'string', maxLength: MAX_CLIENT_ID },
       ...clientFields(),
@@ -322,8 +322,12 @@ const schemas = {
   },
   ClientRemoved: {
     type: 'object',
-    required: ['clientId', 'removed'],
-    properties: { clientId: { type: 'string' }, removed: { type: 'boolean', const: true } },
+    required: ['clientId', 'removed', 'revoked'],
+    properties: {
+      clientId: { type: 'string' },
+      removed: { type: 'boolean', const: true },
+      revoked: { type: 'integer', description: 'How many of its grants, tokens and codes were deleted.' },
+    },
   },
   UserRemoved: {
     type: 'object',
@@ -625,7 +629,7 @@ export function buildOpenApiDocument(issuer: string) {
         },
         put: {
           operationId: 'putClient',
-          summary: 'Create or replace a client: the same fields and rules as clients[] in a config file',
+          summary: 'Create or change a client: the same fields and rules as clients[] in a config file',
           description:
             'Known to this server at once and to other instances within `directory.cacheMs`, without a restart. A ' +
             'client that asks for a feature the configuration turns off (PAR, DPoP, the device grant) is refused, as at ' +

@@ -12,7 +12,6 @@
 import { UniqueConstraintError, type Sequelize } from 'sequelize';
 import type { Clock } from '../session-store.js';
 import { Database, type DatabaseTransaction } from './database.js';
-import { OPERATIONAL_TABLE } from './operational-adapter.js';
 
 export type DirectorySource = 'config' | 'cli' | 'api';
 
@@ -347,18 +346,9 @@ export class SequelizeDirectory {
     });
   }
 
-  /**
-   * Deletes the client and, in the same transaction, what the provider keeps for it: its grants, tokens and codes
-   * (so they stop working at once, and a client created later with this id starts with none). Rows written before
-   * migration 0007 carry no client id: they stay until they expire, unusable while no client has the id.
-   */
+  /** Deletes the client; what the provider keeps for it goes with `revokeClientRecords` (operational-adapter.ts). */
   async deleteClient(clientId: string): Promise<boolean> {
-    return this.#db.transaction(async (transaction) => {
-      const removed = (await transaction.write(`DELETE FROM ${CLIENTS} WHERE client_id = :clientId`, { clientId })) > 0;
-      if (removed)
-        await transaction.write(`DELETE FROM ${OPERATIONAL_TABLE} WHERE client_id = :clientId`, { clientId });
-      return removed;
-    });
+    return (await this.#db.write(`DELETE FROM ${CLIENTS} WHERE client_id = :clientId`, { clientId })) > 0;
   }
 
   // ---- seeding ----

