@@ -9,13 +9,16 @@ import { exportJWK, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
 import type { JsonBody } from './helpers/json-body.js';
 import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import type { TestDialect } from './helpers/databases.js';
 import { startTestServer } from './helpers/server.js';
 import { Browser } from './helpers/browser.js';
 
 const PREFIX = '/admin/api/v1/clients';
 
 async function setup(t: ExecutionContext, config: Record<string, unknown> = {}) {
+  const { dialect, ...rest } = config as { dialect?: TestDialect };
   const gatehouse = await startTestServer({
+    dialect,
     config: {
       clients: [
         {
@@ -26,7 +29,7 @@ async function setup(t: ExecutionContext, config: Record<string, unknown> = {}) 
         },
         { client_id: 'from-config', client_secret: 'config-secret', grant_types: ['client_credentials'] },
       ],
-      ...config,
+      ...rest,
     },
   });
   t.teardown(() => gatehouse.close());
@@ -259,3 +262,20 @@ test('a public client cannot be the one an API introspects as', async (t) => {
   t.regex(refused.body.details.token_endpoint_auth_method, /the API urn:example:ledger introspects as this client/);
   t.is((await api('PUT', `${PREFIX}/ledger-api`, { client_secret: 'ledger-secret', grant_types: [] })).status, 201);
 });
+
+for (const dialect of ['sqlite-memory', 'postgres'] as const) {
+  test(`${dialect}: concurrent PUTs of one new client: one creates it, none fails with a server error`, async (t) => {
+    const { api } = await setup(t, { dialect });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        api('PUT', `${PREFIX}/racer`, { client_secret: `racer-secret-${index}`, grant_types: ['client_credentials'] }),
+      ),
+    );
+    const statuses = answers.map((answer) => answer.status);
+    t.is(statuses.filter((status) => status === 201).length, 1, statuses.join(' '));
+    t.true(
+      statuses.every((status) => status === 200 || status === 201 || status === 409),
+      statuses.join(' '),
+    );
+  });
+}

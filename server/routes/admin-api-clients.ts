@@ -6,6 +6,7 @@
  * can no longer authenticate.
  */
 import type Router from '@koa/router';
+import { UniqueConstraintError } from 'sequelize';
 import type { Context, Next } from 'koa';
 import { clientFeatureProblems, clientProblems, introspectionClientProblems } from '../../config/load.js';
 import { formatPath } from '../../config/issues.js';
@@ -57,15 +58,21 @@ export function adminClientRoutes(
     const existing = await directory.get(clientId);
     const body = parseClientBody(ctx.request.body, clientId, existing && toClientConfig(existing), deps);
     const disabled = body.disabled ?? existing?.disabled ?? false;
-    const outcome = await directory.save({
-      ...toClientInput(body.client),
-      disabled,
-      source: 'api', // a client that exists keeps its source (from the configuration: the next start applies it again)
-    });
+    const outcome = await directory
+      .save({
+        ...toClientInput(body.client),
+        disabled,
+        source: 'api', // a client that exists keeps its source (from the configuration: the next start applies it again)
+      })
+      .catch((error: unknown) => {
+        if (error instanceof UniqueConstraintError) throw concurrentChange(clientId); // created meanwhile
+        throw error;
+      });
     logger.info({ event: 'client.saved', clientId, outcome, disabled, actor: adminOf(ctx) }, `client ${outcome}`);
-    const saved = (await directory.get(clientId))!;
-    ctx.status = existing ? 200 : 201;
-    if (!existing) ctx.set('Location', `${prefix}/clients/${encodeURIComponent(clientId)}`);
+    const saved = await directory.get(clientId);
+    if (!saved) throw concurrentChange(clientId); // deleted meanwhile
+    ctx.status = outcome === 'created' ? 201 : 200;
+    if (outcome === 'created') ctx.set('Location', `${prefix}/clients/${encodeURIComponent(clientId)}`);
     ctx.body = publicClient(saved);
   });
 
@@ -127,6 +134,15 @@ export function parseClientBody(
   }
   if (Object.keys(details).length > 0) throw invalidRequest(details);
   return { client, ...(disabled === undefined ? {} : { disabled: disabled as boolean }) };
+}
+
+/** Another request created or deleted the client between this one's read and write: the caller repeats it. */
+function concurrentChange(clientId: string): HttpError {
+  return new HttpError(
+    409,
+    'conflict',
+    `client ${JSON.stringify(clientId)} was changed by another request at the same time; repeat the request`,
+  );
 }
 
 function clientNotFound(clientId: string): HttpError {

@@ -647,6 +647,10 @@ export function buildOpenApiDocument(issuer: string) {
               content: json(ref('Client')),
             },
             ...errors,
+            409: {
+              description: 'Another request created or deleted the client at the same time (`conflict`): repeat it.',
+              content: json(ref('Error')),
+            },
             415: { description: 'The body is not `application/json`.', content: json(ref('Error')) },
           },
         },
