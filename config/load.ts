@@ -297,8 +297,30 @@ export function clientProblems(client: ClientConfig, label: string): string[] {
   if ((client.grant_types ?? []).includes('authorization_code') && (client.redirect_uris ?? []).length === 0) {
     problems.push(`${path('redirect_uris')}: at least one is required for the authorization_code grant`);
   }
+  const unknownScopes = (client.scope ?? '').split(' ').filter((scope) => scope && !GATEHOUSE_SCOPES.includes(scope));
+  if (unknownScopes.length > 0)
+    problems.push(
+      `${path('scope')}: ${unknownScopes.map((scope) => JSON.stringify(scope)).join(', ')} not among ${GATEHOUSE_SCOPES.join(', ')} ` +
+        "(an API's scopes are not listed here: its allowedClients says which clients get them)",
+    );
+  if (client.application_type === 'native')
+    for (const [index, uri] of (client.redirect_uris ?? []).entries()) {
+      const { protocol, hostname } = new URL(uri);
+      const loopback = LOOPBACK_HOSTS.includes(hostname);
+      if (protocol === 'http:' && !loopback)
+        problems.push(
+          `${path(`redirect_uris[${index}]`)}: a native client's http redirect must go to a loopback address`,
+        );
+      if (protocol === 'https:' && loopback)
+        problems.push(
+          `${path(`redirect_uris[${index}]`)}: a native client's https redirect must not go to ${hostname}`,
+        );
+    }
   return problems;
 }
+
+/** Host names oidc-provider treats as loopback in redirect URIs. */
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 
 /**
  * A client that asks for a feature the configuration leaves off: the provider would drop the setting without a word

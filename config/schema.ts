@@ -110,10 +110,27 @@ export const accountSchema = z.strictObject({
   }),
 });
 
+/** What oidc-provider accepts in a client id or secret: printable ASCII (its `noVSCHAR` check). */
+const printableAscii = (what: string) =>
+  nonEmpty.regex(
+    /^[\x20-\x7e]+$/,
+    `expected printable ASCII characters only: the provider refuses any other in a ${what}`,
+  );
+
+/** A client's URL: http(s), without a user name or password (they would be shown with the client). */
+const clientUrl = httpUrl.refine((value) => !/^[a-z]+:\/\/[^/?#]*@/i.test(value), {
+  error: 'expected a URL without a user name or password',
+});
+
+/** A URL the provider redirects a browser to: no fragment (RFC 6749 §3.1.2). */
+const redirectUrl = clientUrl.refine((value) => !value.includes('#'), {
+  error: 'expected a URL without a fragment (#)',
+});
+
 /** One OAuth client, as configured (config file `clients[]`, env GATEHOUSE_CLIENTS, `gatehouse clients add`). */
 export const clientSchema = z.strictObject({
-  client_id: option(nonEmpty.max(255), { description: 'The client identifier.' }),
-  client_secret: option(nonEmpty.optional(), {
+  client_id: option(printableAscii('client id').max(255), { description: 'The client identifier.' }),
+  client_secret: option(printableAscii('client secret').optional(), {
     description: 'Required unless `token_endpoint_auth_method` is `none` or `private_key_jwt`.',
     secret: true,
   }),
@@ -121,14 +138,14 @@ export const clientSchema = z.strictObject({
     description:
       'The public keys (`{ keys: [...] }`) that verify the client assertions of a `private_key_jwt` client; or `jwks_uri`.',
   }),
-  jwks_uri: option(httpUrl.optional(), {
+  jwks_uri: option(clientUrl.optional(), {
     description: 'Where the public keys of a `private_key_jwt` client are fetched from (instead of `jwks`).',
   }),
-  client_name: option(z.string().optional(), { description: 'Shown on the consent and logout pages.' }),
-  redirect_uris: option(z.array(httpUrl).default([]), {
+  client_name: option(nonEmpty.max(255).optional(), { description: 'Shown on the consent and logout pages.' }),
+  redirect_uris: option(z.array(redirectUrl).default([]), {
     description: 'Allowed redirect URIs (at least one for authorization_code).',
   }),
-  post_logout_redirect_uris: option(z.array(httpUrl).default([]), {
+  post_logout_redirect_uris: option(z.array(redirectUrl).default([]), {
     description: 'Allowed `post_logout_redirect_uri` values.',
   }),
   grant_types: option(
@@ -146,12 +163,12 @@ export const clientSchema = z.strictObject({
       description: 'How the client authenticates at the token endpoint; `none` makes a public client (PKCE required).',
     },
   ),
-  scope: option(z.string().optional(), {
+  scope: option(nonEmpty.optional(), {
     description:
       "Space-separated OpenID Connect scopes the client may ask for. API scopes are not limited by it: an API's " +
       '`allowedClients` says which clients may get its tokens.',
   }),
-  backchannel_logout_uri: option(httpUrl.optional(), { description: 'Where back-channel logout tokens are POSTed.' }),
+  backchannel_logout_uri: option(clientUrl.optional(), { description: 'Where back-channel logout tokens are POSTed.' }),
   backchannel_logout_session_required: option(z.boolean().optional(), { description: 'Logout tokens carry `sid`.' }),
   id_token_signed_response_alg: option(z.enum(['RS256', 'ES256']).optional(), {
     description: 'ID token signing algorithm.',

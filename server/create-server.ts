@@ -34,7 +34,7 @@ import { listenError } from './listen-error.js';
 import { createLogger } from './logging.js';
 import { GatehouseMetrics } from './metrics.js';
 import type { AccountDirectory } from './provider/accounts.js';
-import type { ClientDirectory } from './provider/clients.js';
+import { type ClientDirectory, warnUnusableClients } from './provider/clients.js';
 import type { SigningKeyRing } from './provider/key-ring.js';
 import type { LoginThrottle } from './provider/login-throttle.js';
 import type { BackchannelDelivery } from './sessions/backchannel-delivery.js';
@@ -158,6 +158,7 @@ async function assemble(
   const render = createRenderer(config.pages);
   const parts = await buildProvider(config, storage, { ...basics, render, reportError });
   const { provider, signingKeys } = parts;
+  await warnUnusableClients(storage.clientDirectory, provider, logger);
   const services = await createServices(config, storage, parts, basics);
   const { sessions, delivery, sweeper } = services;
   startBackgroundWork(config, services, parts);

@@ -9,16 +9,19 @@ import { exportJWK, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
 import type { JsonBody } from './helpers/json-body.js';
 import { discover, REDIRECT_URI, signIn } from './helpers/relying-party.js';
+import type { Logger } from 'pino';
 import type { TestDialect } from './helpers/databases.js';
+import { captureLogs, LEVEL } from './helpers/log-capture.js';
 import { startTestServer } from './helpers/server.js';
 import { Browser } from './helpers/browser.js';
 
 const PREFIX = '/admin/api/v1/clients';
 
 async function setup(t: ExecutionContext, config: Record<string, unknown> = {}) {
-  const { dialect, ...rest } = config as { dialect?: TestDialect };
+  const { dialect, logger, ...rest } = config as { dialect?: TestDialect; logger?: Logger };
   const gatehouse = await startTestServer({
     dialect,
+    logger,
     config: {
       clients: [
         {
@@ -279,3 +282,119 @@ for (const dialect of ['sqlite-memory', 'postgres'] as const) {
     );
   });
 }
+
+test('what the provider would refuse at the client’s first request is refused when it is saved, by field', async (t) => {
+  const { api } = await setup(t);
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['caf%C3%A9', { client_secret: 's', grant_types: ['client_credentials'] }, 'client_id'],
+    ['accents', { client_secret: 'sécret-do-not-echo', grant_types: ['client_credentials'] }, 'client_secret'],
+    ['fragment', { client_secret: 's', redirect_uris: ['http://localhost:8080/cb#frag'] }, 'redirect_uris[0]'],
+    [
+      'unknown-scope',
+      { client_secret: 's', grant_types: ['client_credentials'], scope: 'openid nonexistent' },
+      'scope',
+    ],
+    ['empty-name', { client_secret: 's', grant_types: ['client_credentials'], client_name: '' }, 'client_name'],
+    [
+      'native',
+      { client_secret: 's', application_type: 'native', redirect_uris: ['http://example.com/cb'] },
+      'redirect_uris[0]',
+    ],
+    [
+      'credentials',
+      {
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks_uri: 'http://user:do-not-echo@127.0.0.1:9/jwks',
+        grant_types: [],
+      },
+      'jwks_uri',
+    ],
+    // Only the provider's own check knows this one: a code response type needs a redirect URI.
+    [
+      'provider-only',
+      { client_secret: 's', grant_types: ['client_credentials'], response_types: ['code'] },
+      'redirect_uris',
+    ],
+  ];
+  for (const [id, body, field] of cases) {
+    const answer = await api('PUT', `${PREFIX}/${id}`, body);
+    t.is(answer.status, 400, `${id}: ${answer.text}`);
+    t.truthy(answer.body.details?.[field], `${id}: ${field} named in ${answer.text}`);
+    t.false(answer.text.includes('do-not-echo'), `${id}: nothing secret echoed`);
+  }
+  const list = await api('GET', PREFIX);
+  t.deepEqual(
+    list.body.clients.map((client: { client_id: string }) => client.client_id).sort(),
+    ['from-config', 'gatehouse-admin'],
+    'none of them was written',
+  );
+});
+
+test('an administrator client cannot lock itself out: disabling, deleting or taking its admin scope is refused', async (t) => {
+  const { api } = await setup(t);
+  for (const [method, body] of [
+    ['PUT', { disabled: true }],
+    ['PUT', { scope: 'openid' }],
+    ['DELETE', undefined],
+  ] as const) {
+    const answer = await api(method, `${PREFIX}/gatehouse-admin`, body);
+    t.is(answer.status, 409, answer.text);
+    t.regex(answer.body.message, /lock it out of the admin API/);
+  }
+  t.like((await api('GET', `${PREFIX}/gatehouse-admin`)).body, { disabled: false, scope: 'gatehouse:admin' });
+});
+
+test('bodies that are not a JSON object, or none at all, and control characters in the path get the API’s error shape', async (t) => {
+  const { gatehouse, admin, api } = await setup(t);
+  for (const raw of ['null', '"x"', '1']) {
+    const answer = await api('PUT', `${PREFIX}/shape`, raw);
+    t.is(answer.status, 400);
+    t.is(answer.body.details.body, 'must be a JSON object', raw);
+  }
+  const send = (headers: Record<string, string>, body?: string) =>
+    fetch(`${gatehouse.issuer}${PREFIX}/shape`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${admin}`, ...headers },
+      body,
+    });
+  const empty = await send({ 'content-type': 'application/json' });
+  t.is(empty.status, 400);
+  t.like(await empty.json(), { error: 'invalid_request', details: { body: 'is required' } });
+  t.is((await send({ 'content-type': 'text/plain' }, '{}')).status, 415);
+  const control = await api('GET', `${PREFIX}/a%00b`);
+  t.is(control.status, 400);
+  t.like(control.body, { error: 'invalid_request', message: 'control characters are not allowed in the URL' });
+  t.truthy(control.body.requestId);
+});
+
+test('a failed client authentication says why in the log; a stored client the provider refuses is reported at start', async (t) => {
+  const { logger, lines } = captureLogs('info');
+  const { gatehouse, api } = await setup(t, { logger, dialect: 'sqlite-file' });
+  await api('PUT', `${PREFIX}/job`, { client_secret: 'job-secret', grant_types: ['client_credentials'] });
+  await t.throwsAsync(oidc.clientCredentialsGrant(await discover(gatehouse.issuer, 'job', 'wrong-secret')));
+  const failed = lines.find((line) => line.event === 'client.authentication_failed');
+  t.like(failed, { level: LEVEL.info, endpoint: 'token', clientId: 'job', error: 'invalid_client' });
+  t.regex(String(failed?.reason), /invalid secret/);
+  t.false(JSON.stringify(lines).includes('wrong-secret'), 'the secret sent is not logged');
+
+  // A client stored with metadata the provider refuses (as an older version could have written it) is named at start.
+  await gatehouse.server.clients.save({
+    clientId: 'legacy',
+    metadata: {
+      client_id: 'legacy',
+      client_secret: 's',
+      grant_types: ['client_credentials'],
+      response_types: ['code'],
+    },
+    settings: {},
+    disabled: false,
+    source: 'cli',
+  });
+  const restarted = captureLogs('info');
+  const again = await startTestServer({ databaseUrl: gatehouse.databaseUrl, logger: restarted.logger });
+  t.teardown(() => again.close());
+  t.like(
+    restarted.lines.find((line) => line.event === 'client.unusable'),
+    { level: LEVEL.warn, clientId: 'legacy', source: 'cli' },
+  );
+});

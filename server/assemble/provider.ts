@@ -21,6 +21,22 @@ import { type DevicePageDeps, devicePageSources } from '../routes/device-pages.j
 import type { ServerErrorReporter } from './server-errors.js';
 import type { Storage } from './storage.js';
 
+/** The provider's error events of the endpoints where clients authenticate. */
+const CLIENT_AUTHENTICATING_EVENTS = [
+  'grant.error',
+  'introspection.error',
+  'revocation.error',
+  'pushed_authorization_request.error',
+  'device_authorization.error',
+] as const;
+
+/** A client id as sent, for a log line: a string of at most 255 characters, or nothing. */
+const clipped = (value: unknown) => (typeof value === 'string' ? value.slice(0, 255) : undefined);
+
+interface ClientErrorContext {
+  oidc?: { route?: string; client?: { clientId?: string }; params?: { client_id?: unknown } };
+}
+
 export interface ProviderParts {
   provider: Provider;
   /** The stored signing keys the provider follows (undefined when the configuration supplies keys.jwks). */
@@ -102,6 +118,25 @@ export async function buildProvider(
   (provider as unknown as Koa).on('error', (error: Error, ctx?: { path?: string }) =>
     reportError(error, ctx?.path, 'provider error'),
   );
+  // A client that fails to authenticate gets only "invalid_client": the reason (a wrong secret, a key that does not
+  // verify the assertion, a jwks_uri that cannot be fetched, metadata the provider refuses) goes to the log.
+  for (const event of CLIENT_AUTHENTICATING_EVENTS)
+    (provider as unknown as EventEmitter).on(
+      event,
+      (ctx: ClientErrorContext, error: { error?: string; error_detail?: string }) => {
+        if (error.error !== 'invalid_client' && error.error !== 'invalid_client_metadata') return;
+        const detail = {
+          event: 'client.authentication_failed',
+          endpoint: ctx.oidc?.route,
+          clientId: ctx.oidc?.client?.clientId ?? clipped(ctx.oidc?.params?.client_id),
+          error: error.error,
+          reason: error.error_detail,
+        };
+        if (error.error === 'invalid_client_metadata')
+          logger.warn(detail, 'a client the provider refuses tried to authenticate');
+        else logger.info(detail, 'client authentication failed');
+      },
+    );
   provider.on('end_session.success', (ctx: { oidc?: { session?: { uid?: string; accountId?: string } } }) => {
     const detail = { sessionId: ctx.oidc?.session?.uid, subjectId: ctx.oidc?.session?.accountId };
     if (!detail.subjectId) return;

@@ -41,10 +41,13 @@ export function rejectControlCharacters(): Middleware {
   };
 }
 
+/** 400 in the shape the path's clients read: the admin API's error object there, OAuth's (RFC 6749 §5.2) elsewhere. */
 function refuse(ctx: Parameters<Middleware>[0], description: string): void {
   ctx.status = 400;
   ctx.type = 'json';
-  ctx.body = { error: 'invalid_request', error_description: description };
+  ctx.body = ctx.path.startsWith('/admin/api/')
+    ? { error: 'invalid_request', message: description, requestId: ctx.state.requestId }
+    : { error: 'invalid_request', error_description: description };
 }
 
 function hasControl(value: unknown): boolean {

@@ -8,6 +8,7 @@
  * ClientSettings holds Gatehouse's own per-client settings (skipConsent, coordinateLifetimeWithUserSession) as last
  * read with the client, for the synchronous checks of the session code.
  */
+import type Provider from 'oidc-provider';
 import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
 import { GATEHOUSE_SCOPES, PRIVILEGED_SCOPES } from '../../config/load.js';
 import type { ClientConfig } from '../../config/schema.js';
@@ -66,6 +67,43 @@ export function toClientConfig(record: Pick<ClientRecord, 'clientId' | 'metadata
     ...record.settings,
     client_id: record.clientId,
   } as ClientConfig;
+}
+
+/**
+ * What oidc-provider refuses in a client's metadata (it checks when it builds the client, at the client's first
+ * request): `["field: message"]`, empty when the provider accepts it. The field is the first client field the
+ * provider's message names (`client` when none).
+ */
+export async function providerClientProblems(provider: Provider, client: ClientConfig): Promise<string[]> {
+  try {
+    await provider.Client.validate(toProviderClient(client));
+    return [];
+  } catch (error) {
+    const message = String((error as { error_description?: unknown }).error_description ?? (error as Error).message);
+    const field = message.match(/\b[a-z]+(?:_[a-z]+)+\b/)?.[0] ?? 'client';
+    const said = message.startsWith(`${field} `) ? message.slice(field.length + 1) : message;
+    return [`${field}: ${said} (refused by the provider)`];
+  }
+}
+
+/**
+ * At start: a warning for each enabled client the provider would refuse (stored by an older version, or with
+ * something Gatehouse's own rules do not check), so an operator learns it before the client's first request fails.
+ */
+export async function warnUnusableClients(
+  directory: ClientDirectory,
+  provider: Provider,
+  logger: { warn(detail: object, message: string): void },
+): Promise<void> {
+  for (const record of await directory.list()) {
+    if (record.disabled) continue;
+    const problems = await providerClientProblems(provider, toClientConfig(record));
+    if (problems.length > 0)
+      logger.warn(
+        { event: 'client.unusable', clientId: record.clientId, source: record.source, problems },
+        'the provider refuses this client: it cannot authenticate or sign users in until it is changed',
+      );
+  }
 }
 
 /** A stored client as the admin API and `gatehouse clients list --json` show it: its fields, never its secret. */

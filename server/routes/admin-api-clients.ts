@@ -11,8 +11,9 @@ import type { Context, Next } from 'koa';
 import { clientFeatureProblems, clientProblems, introspectionClientProblems } from '../../config/load.js';
 import { formatPath } from '../../config/issues.js';
 import { type ClientConfig, clientSchema } from '../../config/schema.js';
-import { publicClient, toClientConfig, toClientInput } from '../provider/clients.js';
+import { providerClientProblems, publicClient, toClientConfig, toClientInput } from '../provider/clients.js';
 import { HttpError } from '../http/errors.js';
+import { ADMIN_SCOPE } from './admin-api.js';
 import { checkPathParam, clip, invalidRequest, MAX_CLIENT_ID, parseQuery } from './admin-api-params.js';
 import type { RouteDeps } from './deps.js';
 
@@ -31,7 +32,7 @@ type Middleware = (ctx: Context, next: Next) => Promise<void>;
 export function adminClientRoutes(
   router: Router,
   prefix: string,
-  deps: Pick<RouteDeps, 'clientDirectory' | 'config' | 'logger'>,
+  deps: Pick<RouteDeps, 'clientDirectory' | 'config' | 'logger' | 'provider'>,
   guards: { authenticate: Middleware; json: Middleware; adminOf: (ctx: Context) => string },
 ): void {
   const { clientDirectory: directory, logger } = deps;
@@ -53,10 +54,13 @@ export function adminClientRoutes(
   router.put(`${prefix}/clients/:clientId`, authenticate, json, async (ctx) => {
     const clientId = ctx.params.clientId;
     parseQuery(ctx.query, [], checkPathParam(CLIENT_PATH, clientId));
-    if (!ctx.is('application/json'))
-      throw new HttpError(415, 'unsupported_media_type', 'send the client as application/json');
     const existing = await directory.get(clientId);
     const body = parseClientBody(ctx.request.body, clientId, existing && toClientConfig(existing), deps);
+    const disablesItself = body.disabled === true || !(body.client.scope ?? '').split(' ').includes(ADMIN_SCOPE);
+    if (clientId === adminOf(ctx) && disablesItself) throw lockout('disabling it or taking away its admin scope');
+    // Last, the provider's own checks (it would otherwise refuse the client at its first request).
+    const refused = await providerClientProblems(deps.provider, body.client);
+    if (refused.length > 0) throw invalidRequest(detailsOf(refused));
     const disabled = body.disabled ?? existing?.disabled ?? false;
     const outcome = await directory
       .save({
@@ -79,6 +83,7 @@ export function adminClientRoutes(
   router.delete(`${prefix}/clients/:clientId`, authenticate, async (ctx) => {
     const clientId = ctx.params.clientId;
     parseQuery(ctx.query, [], checkPathParam(CLIENT_PATH, clientId));
+    if (clientId === adminOf(ctx)) throw lockout('deleting it');
     const { removed, revoked } = await directory.remove(clientId);
     if (!removed) throw clientNotFound(clientId);
     logger.info({ event: 'client.removed', clientId, revoked, actor: adminOf(ctx) }, 'client removed');
@@ -124,16 +129,36 @@ export function parseClientBody(
   }
   const client = parsed.data;
   // Gatehouse's own rules, as at load: their problems name fields of the schema ("field: message").
-  for (const problem of [
-    ...clientProblems(client, ''),
-    ...clientFeatureProblems(client, deps.config, ''),
-    ...introspectionClientProblems(client, deps.config.apis, ''),
-  ]) {
+  Object.assign(
+    details,
+    detailsOf([
+      ...clientProblems(client, ''),
+      ...clientFeatureProblems(client, deps.config, ''),
+      ...introspectionClientProblems(client, deps.config.apis, ''),
+    ]),
+  );
+  if (Object.keys(details).length > 0) throw invalidRequest(details);
+  return { client, ...(disabled === undefined ? {} : { disabled: disabled as boolean }) };
+}
+
+/** Problems written "field: message" (Gatehouse's rules, the provider's checks) as `details`. */
+function detailsOf(problems: string[]): Record<string, string> {
+  const details: Record<string, string> = Object.create(null);
+  for (const problem of problems) {
     const split = problem.indexOf(': ');
     details[problem.slice(0, split)] = problem.slice(split + 2);
   }
-  if (Object.keys(details).length > 0) throw invalidRequest(details);
-  return { client, ...(disabled === undefined ? {} : { disabled: disabled as boolean }) };
+  return details;
+}
+
+/** 409 for a change to the client whose token makes the request that would shut the admin API to it. */
+function lockout(what: string): HttpError {
+  return new HttpError(
+    409,
+    'conflict',
+    `this is the client your access token was issued to: ${what} would lock it out of the admin API; use another ` +
+      'administrator client, or the configuration or `gatehouse clients` on the database',
+  );
 }
 
 /** Another request created or deleted the client between this one's read and write: the caller repeats it. */

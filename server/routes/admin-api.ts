@@ -97,10 +97,16 @@ export function adminApiRoutes(deps: RouteDeps): Router {
     } catch (error) {
       const status = (error as { status?: number }).status;
       if (status === 413) throw new HttpError(413, 'payload_too_large', 'the body must be at most 64 KB');
-      throw new HttpError(400, 'invalid_request', 'the body is not valid JSON', {
-        details: { body: 'is not valid JSON' },
-      });
+      // Valid JSON that is not an object or array (null, "x", 1) is refused by the parser's strict mode.
+      const notObject = /only supports object and array/.test((error as Error).message);
+      const problem = notObject ? 'must be a JSON object' : 'is not valid JSON';
+      throw new HttpError(400, 'invalid_request', `the body ${problem}`, { details: { body: problem } });
     }
+    // A JSON object in the body, for the PUTs: 415 for another media type, 400 for none at all.
+    if (ctx.request.type !== 'application/json')
+      throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
+    if (!ctx.request.length && !ctx.get('transfer-encoding'))
+      throw new HttpError(400, 'invalid_request', 'a JSON body is required', { details: { body: 'is required' } });
     await next();
   };
   const { accounts, offboarding } = deps;
@@ -131,8 +137,6 @@ export function adminApiRoutes(deps: RouteDeps): Router {
   router.put(`${ADMIN_API_PREFIX}/users/:subject`, authenticate, json, async (ctx) => {
     const subject = ctx.params.subject;
     parseQuery(ctx.query, [], checkPathParam(USER_PATH, subject));
-    if (!ctx.is('application/json'))
-      throw new HttpError(415, 'unsupported_media_type', 'send the user as application/json');
     const body = parseUserBody(ctx.request.body);
     const existing = await accounts.get(subject);
     const passwordHash =

@@ -567,6 +567,7 @@ export function buildOpenApiDocument(issuer: string) {
             },
             ...errors,
             409: { description: 'Another enabled user has this username (`conflict`).', content: json(ref('Error')) },
+            413: { description: 'The body is larger than 64 KB (`payload_too_large`).', content: json(ref('Error')) },
             415: { description: 'The body is not `application/json`.', content: json(ref('Error')) },
           },
         },
@@ -648,9 +649,12 @@ export function buildOpenApiDocument(issuer: string) {
             },
             ...errors,
             409: {
-              description: 'Another request created or deleted the client at the same time (`conflict`): repeat it.',
+              description:
+                'Another request created or deleted the client at the same time (`conflict`): repeat it. Or the change ' +
+                'would disable the client making the request, or take `gatehouse:admin` from its scope.',
               content: json(ref('Error')),
             },
+            413: { description: 'The body is larger than 64 KB (`payload_too_large`).', content: json(ref('Error')) },
             415: { description: 'The body is not `application/json`.', content: json(ref('Error')) },
           },
         },
@@ -661,6 +665,10 @@ export function buildOpenApiDocument(issuer: string) {
             200: { description: 'The client is gone.', content: json(ref('ClientRemoved')) },
             ...errors,
             ...notFound,
+            409: {
+              description: 'The client making the request cannot delete itself (`conflict`).',
+              content: json(ref('Error')),
+            },
           },
         },
       },
