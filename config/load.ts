@@ -297,6 +297,16 @@ export function clientProblems(client: ClientConfig, label: string): string[] {
   if ((client.grant_types ?? []).includes('authorization_code') && (client.redirect_uris ?? []).length === 0) {
     problems.push(`${path('redirect_uris')}: at least one is required for the authorization_code grant`);
   }
+  if (isPublic && (client.grant_types ?? []).includes('client_credentials'))
+    problems.push(
+      `${path('grant_types')}: a public client (token_endpoint_auth_method "none") cannot use client_credentials: ` +
+        'anyone who knows its id would get tokens',
+    );
+  const privileged = (client.scope ?? '').split(' ').filter((scope) => PRIVILEGED_SCOPES.includes(scope));
+  if (isPublic && privileged.length > 0)
+    problems.push(`${path('scope')}: a public client cannot hold ${privileged.join(', ')}`);
+  if (client.scope?.split(' ').includes(''))
+    problems.push(`${path('scope')}: scopes are separated by single spaces, without leading or trailing ones`);
   const unknownScopes = (client.scope ?? '').split(' ').filter((scope) => scope && !GATEHOUSE_SCOPES.includes(scope));
   if (unknownScopes.length > 0)
     problems.push(
@@ -304,18 +314,15 @@ export function clientProblems(client: ClientConfig, label: string): string[] {
         "(an API's scopes are not listed here: its allowedClients says which clients get them)",
     );
   if (client.application_type === 'native')
-    for (const [index, uri] of (client.redirect_uris ?? []).entries()) {
-      const { protocol, hostname } = new URL(uri);
-      const loopback = LOOPBACK_HOSTS.includes(hostname);
-      if (protocol === 'http:' && !loopback)
-        problems.push(
-          `${path(`redirect_uris[${index}]`)}: a native client's http redirect must go to a loopback address`,
-        );
-      if (protocol === 'https:' && loopback)
-        problems.push(
-          `${path(`redirect_uris[${index}]`)}: a native client's https redirect must not go to ${hostname}`,
-        );
-    }
+    for (const field of ['redirect_uris', 'post_logout_redirect_uris'] as const)
+      for (const [index, uri] of (client[field] ?? []).entries()) {
+        const { protocol, hostname } = new URL(uri);
+        const loopback = LOOPBACK_HOSTS.includes(hostname);
+        if (protocol === 'http:' && !loopback)
+          problems.push(`${path(`${field}[${index}]`)}: a native client's http redirect must go to a loopback address`);
+        if (protocol === 'https:' && loopback)
+          problems.push(`${path(`${field}[${index}]`)}: a native client's https redirect must not go to ${hostname}`);
+      }
   return problems;
 }
 

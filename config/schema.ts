@@ -118,12 +118,16 @@ const printableAscii = (what: string) =>
   );
 
 /** A client's URL: http(s), without a user name or password (they would be shown with the client). */
-const clientUrl = httpUrl.refine((value) => !/^[a-z]+:\/\/[^/?#]*@/i.test(value), {
-  error: 'expected a URL without a user name or password',
-});
+const clientUrl = httpUrl.refine(
+  (value) => {
+    const url = URL.parse(value);
+    return url === null || (!url.username && !url.password); // an unparsable one is reported by httpUrl
+  },
+  { error: 'expected a URL without a user name or password' },
+);
 
 /** A URL the provider redirects a browser to: no fragment (RFC 6749 §3.1.2). */
-const redirectUrl = clientUrl.refine((value) => !value.includes('#'), {
+const redirectUrl = clientUrl.refine((value) => URL.parse(value) === null || !value.includes('#'), {
   error: 'expected a URL without a fragment (#)',
 });
 
@@ -141,7 +145,7 @@ export const clientSchema = z.strictObject({
   jwks_uri: option(clientUrl.optional(), {
     description: 'Where the public keys of a `private_key_jwt` client are fetched from (instead of `jwks`).',
   }),
-  client_name: option(nonEmpty.max(255).optional(), { description: 'Shown on the consent and logout pages.' }),
+  client_name: option(nonEmpty.optional(), { description: 'Shown on the consent and logout pages.' }),
   redirect_uris: option(z.array(redirectUrl).default([]), {
     description: 'Allowed redirect URIs (at least one for authorization_code).',
   }),

@@ -16,6 +16,12 @@ import { startTestServer } from './helpers/server.js';
 import { Browser } from './helpers/browser.js';
 
 const PREFIX = '/admin/api/v1/clients';
+const ADMIN_CLIENT = {
+  client_id: 'gatehouse-admin',
+  client_secret: 'admin-secret',
+  grant_types: ['client_credentials' as const],
+  scope: 'gatehouse:admin',
+};
 
 async function setup(t: ExecutionContext, config: Record<string, unknown> = {}) {
   const { dialect, logger, ...rest } = config as { dialect?: TestDialect; logger?: Logger };
@@ -24,12 +30,7 @@ async function setup(t: ExecutionContext, config: Record<string, unknown> = {}) 
     logger,
     config: {
       clients: [
-        {
-          client_id: 'gatehouse-admin',
-          client_secret: 'admin-secret',
-          grant_types: ['client_credentials'],
-          scope: 'gatehouse:admin',
-        },
+        ADMIN_CLIENT,
         { client_id: 'from-config', client_secret: 'config-secret', grant_types: ['client_credentials'] },
       ],
       ...rest,
@@ -309,6 +310,33 @@ test('what the provider would refuse at the client’s first request is refused 
       },
       'jwks_uri',
     ],
+    [
+      'slashes',
+      { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'http:///user:do-not-echo@127.0.0.1:9/jwks' },
+      'jwks_uri',
+    ],
+    ['spaces', { client_secret: 's', grant_types: ['client_credentials'], scope: 'openid  profile' }, 'scope'],
+    [
+      'native-logout',
+      {
+        client_secret: 's',
+        application_type: 'native',
+        redirect_uris: ['http://127.0.0.1:8080/cb'],
+        post_logout_redirect_uris: ['http://example.com/'],
+      },
+      'post_logout_redirect_uris[0]',
+    ],
+    // Public clients: nothing keeps anyone else from using their id.
+    ['public-cc', { token_endpoint_auth_method: 'none', grant_types: ['client_credentials'] }, 'grant_types'],
+    [
+      'public-admin',
+      {
+        token_endpoint_auth_method: 'none',
+        redirect_uris: ['http://127.0.0.1:8080/cb'],
+        scope: 'openid gatehouse:admin',
+      },
+      'scope',
+    ],
     // Only the provider's own check knows this one: a code response type needs a redirect URI.
     [
       'provider-only',
@@ -335,6 +363,8 @@ test('an administrator client cannot lock itself out: disabling, deleting or tak
   for (const [method, body] of [
     ['PUT', { disabled: true }],
     ['PUT', { scope: 'openid' }],
+    ['PUT', { grant_types: ['authorization_code'], redirect_uris: ['http://127.0.0.1:8080/cb'] }],
+    ['PUT', { dpop_bound_access_tokens: true }],
     ['DELETE', undefined],
   ] as const) {
     const answer = await api(method, `${PREFIX}/gatehouse-admin`, body);
@@ -391,10 +421,31 @@ test('a failed client authentication says why in the log; a stored client the pr
     source: 'cli',
   });
   const restarted = captureLogs('info');
-  const again = await startTestServer({ databaseUrl: gatehouse.databaseUrl, logger: restarted.logger });
+  const again = await startTestServer({
+    databaseUrl: gatehouse.databaseUrl,
+    logger: restarted.logger,
+    config: { clients: [ADMIN_CLIENT] },
+  });
   t.teardown(() => again.close());
   t.like(
     restarted.lines.find((line) => line.event === 'client.unusable'),
     { level: LEVEL.warn, clientId: 'legacy', source: 'cli' },
   );
+  // Its authentication attempts say why they fail (the client id from HTTP Basic), and it can still be disabled.
+  await t.throwsAsync(oidc.clientCredentialsGrant(await discover(again.issuer, 'legacy', 's')));
+  const refused = restarted.lines.find((line) => line.event === 'client.authentication_failed');
+  t.like(refused, { level: LEVEL.warn, clientId: 'legacy', endpoint: 'token' });
+  t.regex(String(refused?.reason), /redirect_uris/);
+  const admin = (
+    await oidc.clientCredentialsGrant(await discover(again.issuer, 'gatehouse-admin', 'admin-secret'), {
+      scope: 'gatehouse:admin',
+    })
+  ).access_token;
+  const disable = await fetch(`${again.issuer}${PREFIX}/legacy`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'Application/JSON; charset=utf-8' },
+    body: JSON.stringify({ disabled: true }),
+  });
+  t.is(disable.status, 200, 'a client the provider refuses can be disabled (media type matched as HTTP says)');
+  t.like(await disable.json(), { client_id: 'legacy', disabled: true });
 });

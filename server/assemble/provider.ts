@@ -21,8 +21,9 @@ import { type DevicePageDeps, devicePageSources } from '../routes/device-pages.j
 import type { ServerErrorReporter } from './server-errors.js';
 import type { Storage } from './storage.js';
 
-/** The provider's error events of the endpoints where clients authenticate. */
+/** The provider's error events of the endpoints where clients authenticate (or, at /auth, are built). */
 const CLIENT_AUTHENTICATING_EVENTS = [
+  'authorization.error',
   'grant.error',
   'introspection.error',
   'revocation.error',
@@ -30,11 +31,33 @@ const CLIENT_AUTHENTICATING_EVENTS = [
   'device_authorization.error',
 ] as const;
 
-/** A client id as sent, for a log line: a string of at most 255 characters, or nothing. */
-const clipped = (value: unknown) => (typeof value === 'string' ? value.slice(0, 255) : undefined);
+/** A string as sent, for a log line: at most `length` characters, or nothing. */
+const clipped = (value: unknown, length = 255) => (typeof value === 'string' ? value.slice(0, length) : undefined);
+
+interface ClientError {
+  name?: string;
+  error?: string;
+  error_detail?: string;
+  error_description?: string;
+}
+
+/** The client a failed request was for: as authenticated, in the body, or in HTTP Basic's user name. */
+function clientIdOf(ctx: ClientErrorContext): string | undefined {
+  const known = ctx.oidc?.client?.clientId ?? clipped(ctx.oidc?.params?.client_id);
+  if (known) return known;
+  const basic = /^Basic +([A-Za-z0-9+/=]+)$/i.exec(ctx.get?.('authorization') ?? '')?.[1];
+  if (!basic) return undefined;
+  const user = Buffer.from(basic, 'base64').toString('utf8').split(':')[0];
+  try {
+    return clipped(decodeURIComponent(user));
+  } catch {
+    return clipped(user);
+  }
+}
 
 interface ClientErrorContext {
   oidc?: { route?: string; client?: { clientId?: string }; params?: { client_id?: unknown } };
+  get?(header: string): string;
 }
 
 export interface ProviderParts {
@@ -121,22 +144,19 @@ export async function buildProvider(
   // A client that fails to authenticate gets only "invalid_client": the reason (a wrong secret, a key that does not
   // verify the assertion, a jwks_uri that cannot be fetched, metadata the provider refuses) goes to the log.
   for (const event of CLIENT_AUTHENTICATING_EVENTS)
-    (provider as unknown as EventEmitter).on(
-      event,
-      (ctx: ClientErrorContext, error: { error?: string; error_detail?: string }) => {
-        if (error.error !== 'invalid_client' && error.error !== 'invalid_client_metadata') return;
-        const detail = {
-          event: 'client.authentication_failed',
-          endpoint: ctx.oidc?.route,
-          clientId: ctx.oidc?.client?.clientId ?? clipped(ctx.oidc?.params?.client_id),
-          error: error.error,
-          reason: error.error_detail,
-        };
-        if (error.error === 'invalid_client_metadata')
-          logger.warn(detail, 'a client the provider refuses tried to authenticate');
-        else logger.info(detail, 'client authentication failed');
-      },
-    );
+    (provider as unknown as EventEmitter).on(event, (ctx: ClientErrorContext, error: ClientError) => {
+      const refused = error.name === 'InvalidClientMetadata'; // its code may be invalid_redirect_uri
+      if (!refused && error.error !== 'invalid_client') return;
+      const detail = {
+        event: 'client.authentication_failed',
+        endpoint: ctx.oidc?.route,
+        clientId: clientIdOf(ctx),
+        error: error.error,
+        reason: clipped(error.error_detail ?? error.error_description, 300),
+      };
+      if (refused) logger.warn(detail, 'the provider refuses this client (its metadata): it cannot be used');
+      else logger.info(detail, 'client authentication failed');
+    });
   provider.on('end_session.success', (ctx: { oidc?: { session?: { uid?: string; accountId?: string } } }) => {
     const detail = { sessionId: ctx.oidc?.session?.uid, subjectId: ctx.oidc?.session?.accountId };
     if (!detail.subjectId) return;

@@ -75,10 +75,15 @@ export function toClientConfig(record: Pick<ClientRecord, 'clientId' | 'metadata
  * provider's message names (`client` when none).
  */
 export async function providerClientProblems(provider: Provider, client: ClientConfig): Promise<string[]> {
+  // Never a network fetch from here: a sector_identifier_uri (which the schema does not take) is left out.
+  const { sector_identifier_uri: _fetched, ...metadata } = toProviderClient(client) as ClientMetadata & {
+    sector_identifier_uri?: unknown;
+  };
   try {
-    await provider.Client.validate(toProviderClient(client));
+    await provider.Client.validate(metadata);
     return [];
   } catch (error) {
+    if ((error as Error).name !== 'InvalidClientMetadata') throw error; // a fault, not a verdict on the client
     const message = String((error as { error_description?: unknown }).error_description ?? (error as Error).message);
     const field = message.match(/\b[a-z]+(?:_[a-z]+)+\b/)?.[0] ?? 'client';
     const said = message.startsWith(`${field} `) ? message.slice(field.length + 1) : message;

@@ -11,6 +11,7 @@ import type { Context, Next } from 'koa';
 import { clientFeatureProblems, clientProblems, introspectionClientProblems } from '../../config/load.js';
 import { formatPath } from '../../config/issues.js';
 import { type ClientConfig, clientSchema } from '../../config/schema.js';
+import type { ClientInput } from '../../stores/sequelize/directory.js';
 import { providerClientProblems, publicClient, toClientConfig, toClientInput } from '../provider/clients.js';
 import { HttpError } from '../http/errors.js';
 import { ADMIN_SCOPE } from './admin-api.js';
@@ -55,23 +56,30 @@ export function adminClientRoutes(
     const clientId = ctx.params.clientId;
     parseQuery(ctx.query, [], checkPathParam(CLIENT_PATH, clientId));
     const existing = await directory.get(clientId);
-    const body = parseClientBody(ctx.request.body, clientId, existing && toClientConfig(existing), deps);
-    const disablesItself = body.disabled === true || !(body.client.scope ?? '').split(' ').includes(ADMIN_SCOPE);
-    if (clientId === adminOf(ctx) && disablesItself) throw lockout('disabling it or taking away its admin scope');
-    // Last, the provider's own checks (it would otherwise refuse the client at its first request).
-    const refused = await providerClientProblems(deps.provider, body.client);
+    const stateOnly = existing ? stateChangeOf(ctx.request.body) : undefined;
+    let input: ClientInput;
+    if (stateOnly !== undefined && existing) {
+      // Enabling or disabling keeps the stored fields as they are, even ones today's rules refuse: a client the
+      // provider refuses (see the `client.unusable` warning at start) can always be disabled.
+      input = { ...existing, disabled: stateOnly, source: 'api' };
+    } else {
+      const body = parseClientBody(ctx.request.body, clientId, existing && toClientConfig(existing), deps);
+      input = { ...toClientInput(body.client), disabled: body.disabled ?? existing?.disabled ?? false, source: 'api' };
+    }
+    const client = toClientConfig(input);
+    const { disabled } = input;
+    if (clientId === adminOf(ctx)) {
+      const problem = selfLockout(client, disabled);
+      if (problem) throw lockout(problem);
+    }
+    // Last, the provider's own checks, for a client that will be used (a disabled one is never built).
+    const refused = disabled ? [] : await providerClientProblems(deps.provider, client);
     if (refused.length > 0) throw invalidRequest(detailsOf(refused));
-    const disabled = body.disabled ?? existing?.disabled ?? false;
-    const outcome = await directory
-      .save({
-        ...toClientInput(body.client),
-        disabled,
-        source: 'api', // a client that exists keeps its source (from the configuration: the next start applies it again)
-      })
-      .catch((error: unknown) => {
-        if (error instanceof UniqueConstraintError) throw concurrentChange(clientId); // created meanwhile
-        throw error;
-      });
+    // A client that exists keeps its source (from the configuration: the next start applies it again).
+    const outcome = await directory.save(input).catch((error: unknown) => {
+      if (error instanceof UniqueConstraintError) throw concurrentChange(clientId); // created meanwhile
+      throw error;
+    });
     logger.info({ event: 'client.saved', clientId, outcome, disabled, actor: adminOf(ctx) }, `client ${outcome}`);
     const saved = await directory.get(clientId);
     if (!saved) throw concurrentChange(clientId); // deleted meanwhile
@@ -149,6 +157,23 @@ function detailsOf(problems: string[]): Record<string, string> {
     details[problem.slice(0, split)] = problem.slice(split + 2);
   }
   return details;
+}
+
+/** `disabled` when the body only enables or disables (`{"disabled": true|false}`), else undefined. */
+function stateChangeOf(body: unknown): boolean | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const fields = Object.keys(body).filter((name) => !READ_ONLY.includes(name));
+  const { disabled } = body as { disabled?: unknown };
+  return fields.length === 1 && typeof disabled === 'boolean' ? disabled : undefined;
+}
+
+/** What in this change would shut the admin API to the client making the request, or undefined. */
+function selfLockout(client: ClientConfig, disabled: boolean): string | undefined {
+  if (disabled) return 'disabling it';
+  if (!(client.scope ?? '').split(' ').includes(ADMIN_SCOPE)) return `taking ${ADMIN_SCOPE} from its scope`;
+  if (!(client.grant_types ?? []).includes('client_credentials')) return 'taking its client_credentials grant';
+  if (client.dpop_bound_access_tokens) return 'binding its tokens to DPoP (the admin API takes bearer tokens)';
+  return undefined;
 }
 
 /** 409 for a change to the client whose token makes the request that would shut the admin API to it. */

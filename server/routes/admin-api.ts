@@ -102,11 +102,11 @@ export function adminApiRoutes(deps: RouteDeps): Router {
       const problem = notObject ? 'must be a JSON object' : 'is not valid JSON';
       throw new HttpError(400, 'invalid_request', `the body ${problem}`, { details: { body: problem } });
     }
-    // A JSON object in the body, for the PUTs: 415 for another media type, 400 for none at all.
-    if (ctx.request.type !== 'application/json')
-      throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
+    // A JSON object in the body, for the PUTs: 400 for none at all, 415 for another media type.
     if (!ctx.request.length && !ctx.get('transfer-encoding'))
       throw new HttpError(400, 'invalid_request', 'a JSON body is required', { details: { body: 'is required' } });
+    if (!ctx.is('application/json'))
+      throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
     await next();
   };
   const { accounts, offboarding } = deps;
