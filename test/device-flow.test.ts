@@ -319,3 +319,25 @@ test('hostile codes and parameters get a page or a 4xx, never a 5xx, and never a
   );
   t.pass();
 });
+
+test('a code entry without a session the provider stored (no cookie, a forged one) goes back to the entry page, not a 500', async (t) => {
+  for (const cookie of [undefined, '_session=abc; _session.sig=def']) {
+    const response = await fetch(`${gatehouse.issuer}/device`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-forwarded-for': '203.0.113.77',
+        ...(cookie ? { cookie } : {}),
+      },
+      body: new URLSearchParams({ user_code: 'BCDF-GHJK', xsrf: 'b' }),
+    });
+    t.is(response.status, 303, `cookie ${cookie ?? '(none)'}`);
+    t.is(response.headers.get('location'), '/device?user_code=BCDF-GHJK');
+  }
+  // And the page it leads to starts a session whose form works (a wrong code is refused as such, on the page).
+  const browser = new Browser();
+  const entry = await browser.request(`${gatehouse.issuer}/device?user_code=BCDF-GHJK`);
+  t.is(entry.status, 200);
+  t.regex(entry.body, /value="BCDF-GHJK"/);
+});

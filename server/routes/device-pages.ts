@@ -128,6 +128,11 @@ export function devicePageSources({ render, accounts, charset, mask }: DevicePag
   };
 }
 
+/** oidc-provider's "persist can only be called on previously persisted Sessions" (lib/models/session.js). */
+function isUnsavedSessionFault(error: unknown): boolean {
+  return error instanceof TypeError && /previously persisted Sessions/.test(error.message);
+}
+
 /**
  * Provider middleware for `/device`: a GET's `user_code` goes into the entry page's field instead of being submitted,
  * and a POST from a locked address is refused (429, Retry-After) before the code is looked up.
@@ -157,6 +162,17 @@ export function deviceCodeEntry({ render, throttle, clock }: Pick<DevicePageDeps
       context.state[CODE_ENTRY] = admitted.entry;
       try {
         return await next();
+      } catch (error) {
+        if (!isUnsavedSessionFault(error)) throw error;
+        // oidc-provider 9 fails (a TypeError, 500) on a code entry that comes without a session it stored (no cookie,
+        // an expired or forged one): its error page tries to re-save a session that was never saved. The entry page
+        // starts one: send the browser there, with the code filled in.
+        const code = (ctx.oidc?.params?.user_code as unknown) ?? undefined;
+        const query =
+          typeof code === 'string' && code ? `?${new URLSearchParams({ user_code: code.slice(0, 64) })}` : '';
+        ctx.status = 303;
+        ctx.redirect(`${DEVICE_PATH}${query}`);
+        return;
       } finally {
         admitted.entry.release();
       }
