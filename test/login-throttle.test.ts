@@ -265,6 +265,28 @@ test('a trusted device has its own budget: ten failures invalidate it, and they 
   t.regex(metrics, /gatehouse_login_failures_total\{client="untrusted"\} 1/);
 });
 
+test('a copied device cookie is worth ten guesses in all: its owner signing in again gives the copy no new budget', async (t) => {
+  const { gatehouse, audit, web } = await start(t);
+  const alice = new Browser();
+  await signIn(alice, web, { username: 'alice' });
+  const thief = new Browser();
+  for (const [id, cookie] of alice.cookies) thief.cookies.set(id, { ...cookie });
+  for (let i = 1; i <= 9; i++) t.is((await attempt(web, 'alice', `guess-${i}`, thief)).status, 200);
+
+  // Alice signs in again from her browser: it gets a new nonce; the copy keeps the old one and its count.
+  t.true((await signIn(alice, web, { username: 'alice', prompt: 'login' })).sawLogin);
+  t.is((await attempt(web, 'alice', 'guess-10', thief)).status, 200);
+  t.deepEqual(scopes(audit), ['device'], 'the 10th guess with the copy invalidates it');
+  await attempt(web, 'alice', 'guess-11', thief);
+  t.deepEqual(
+    audit.failed.map((detail) => detail.client),
+    [...new Array(10).fill('trusted'), 'untrusted'],
+    'ten trusted guesses in all, then the copy is an untrusted client',
+  );
+  t.true((await signIn(alice, web, { username: 'alice', prompt: 'login' })).sawLogin, 'alice is not affected');
+  t.like((await gatehouse.server.throttle.status('alice')).devices, { invalidated: 1 });
+});
+
 test('a device cookie is bound to its name, and a forged or altered one is worth nothing', async (t) => {
   const { gatehouse, web } = await start(t, { config: { proxy: true } });
   const bob = new Browser();

@@ -80,7 +80,7 @@ export interface LockoutStatus {
   level: number;
   /** Addresses with failures for this name in the current window, or locked out for it. */
   addresses: { address: string; failures: number; lockedUntil: Date | null }[];
-  /** Trusted devices of this name with failures since their last sign-in, and invalidated ones. */
+  /** Device entries of this name with failures (also entries replaced by a later sign-in), and invalidated ones. */
   devices: { failing: number; invalidated: number };
 }
 
@@ -258,8 +258,8 @@ export class LoginThrottle {
   }
 
   /**
-   * The password was right. From a trusted device: the device's counter goes (the browser gets a new nonce), and the
-   * name's untrusted count starts again. The name's escalation and a lock already running are kept: forgiving them would hand a persistent guesser a
+   * The password was right. From a trusted device: the browser gets a new nonce (the old one keeps its count, so a
+   * copy of the old cookie is worth no more guesses than before), and the name's untrusted count starts again. The name's escalation and a lock already running are kept: forgiving them would hand a persistent guesser a
    * fresh, short lock cycle (ten more tries each) every time the user signs in, and would help the user's new browsers
    * only while the guessing goes on. From an untrusted client (the right password, so no guesser's gift): the name's
    * and the name-at-address counts and escalations are forgiven. Keys with nothing to forgive are not written.
@@ -272,17 +272,16 @@ export class LoginThrottle {
         return row !== undefined && (row.failures > 0 || row.lockouts > 0);
       };
       const only = (keys: string[]) => keys.filter(dirty);
-      // A failure of these keys not written yet would land after the reset below and count again: it goes too.
-      const cleared = device ? key.device(nameId, device.nonce) : key.nameAtAddress(nameId, address);
-      this.#gate.cancel((keys) => keys.includes(cleared));
       if (device) {
-        // The browser gets a new nonce: the old one's counter has no further use.
-        const retired = only([key.device(nameId, device.nonce)]);
-        if (retired.length) await this.#attempts.remove(retired);
+        // The browser gets a new nonce. The old one keeps its count: a copy of the old cookie (someone else's) must not
+        // get a fresh budget from its owner's sign-in, so it has what is left of its ten guesses, then is invalidated.
         const nameKey = key.name(nameId);
         const names = await this.#attempts.read([nameKey]);
         if ((names.get(nameKey)?.failures ?? 0) > 0) await this.#attempts.settle({ resetCount: [nameKey] });
       } else {
+        // A failure of this name at this address not written yet would land after the reset and count again: it goes too.
+        const cleared = key.nameAtAddress(nameId, address);
+        this.#gate.cancel((keys) => keys.includes(cleared));
         await this.#attempts.settle({ reset: only([key.name(nameId), key.nameAtAddress(nameId, address)]) });
       }
     } finally {
