@@ -65,32 +65,29 @@ function requestDetails(): { ip: string | null; userAgent: string | null } {
   return { ip: ctx.ip || null, userAgent: userAgent ? userAgent.slice(0, 512) : null };
 }
 
+/** Session uids marked during the provider request running now (forgotten with the request). */
+class RequestUids {
+  readonly #byRequest = new WeakMap<object, Set<string>>();
+
+  add(uid: string): void {
+    const ctx = Provider.ctx;
+    if (!ctx) return;
+    const uids = this.#byRequest.get(ctx) ?? new Set<string>();
+    uids.add(uid);
+    this.#byRequest.set(ctx, uids);
+  }
+
+  has(uid: string): boolean {
+    const ctx = Provider.ctx;
+    return !!ctx && !!this.#byRequest.get(ctx)?.has(uid);
+  }
+}
+
 /** Session uids this request read from the store (so a record that vanished meanwhile was revoked, not new). */
-const loadedInRequest = new WeakMap<object, Set<string>>();
-
-function rememberLoaded(uid: string): void {
-  const ctx = Provider.ctx;
-  if (!ctx) return;
-  const seen = loadedInRequest.get(ctx) ?? new Set<string>();
-  seen.add(uid);
-  loadedInRequest.set(ctx, seen);
-}
-
-function wasLoadedInRequest(uid: string): boolean {
-  const ctx = Provider.ctx;
-  return !!ctx && !!loadedInRequest.get(ctx)?.has(uid);
-}
+const loadedInRequest = new RequestUids();
 
 /** Session uids this request created a record for. */
-const createdInRequest = new WeakMap<object, Set<string>>();
-
-function rememberCreated(uid: string): void {
-  const ctx = Provider.ctx;
-  if (!ctx) return;
-  const created = createdInRequest.get(ctx) ?? new Set<string>();
-  created.add(uid);
-  createdInRequest.set(ctx, created);
-}
+const createdInRequest = new RequestUids();
 
 /**
  * True when `uid` is the session this request started (no session cookie came in, so the provider made a new session
@@ -99,7 +96,7 @@ function rememberCreated(uid: string): void {
 function isUnstoredNewSession(uid: string): boolean {
   const ctx = Provider.ctx;
   const session = ctx?.oidc?.session as { uid?: string; new?: boolean } | undefined;
-  return !!ctx && session?.new === true && session.uid === uid && !createdInRequest.get(ctx)?.has(uid);
+  return !!ctx && session?.new === true && session.uid === uid && !createdInRequest.has(uid);
 }
 
 /** True when the provider is saving this session under a new id and `id` is the one it is leaving behind. */
@@ -177,7 +174,7 @@ export class SessionAdapter implements Adapter {
       record.loginIp = subjectId ? ip : null;
       record.loginUserAgent = subjectId ? userAgent : null;
     }
-    if (!existing && wasLoadedInRequest(data.uid)) {
+    if (!existing && loadedInRequest.has(data.uid)) {
       // Revoked (by an administrator, logout elsewhere or expiry) while this request ran: do not bring it back.
       this.#options.logger.info({ sessionId: data.uid }, 'not re-creating a session removed during the request');
       return;
@@ -185,7 +182,7 @@ export class SessionAdapter implements Adapter {
     if (!existing) {
       try {
         await store.create(record);
-        rememberCreated(data.uid);
+        createdInRequest.add(data.uid);
       } catch (error) {
         // Two requests of one browser raced to create the same session: the loser updates instead.
         if (!isSessionStoreError(error, 'duplicate')) throw error;
@@ -270,7 +267,7 @@ export class SessionAdapter implements Adapter {
       this.#options.onExpiredSession?.(record);
       return undefined;
     }
-    rememberLoaded(record.sessionId);
+    loadedInRequest.add(record.sessionId);
     return { ...record.data };
   }
 }
