@@ -10,7 +10,6 @@ import type { Sequelize } from 'sequelize';
 import type { ClientConfig, GatehouseConfig } from '../../config/schema.js';
 import { SequelizeDirectory } from '../../stores/sequelize/directory.js';
 import { LoginAttempts } from '../../stores/sequelize/login-attempts.js';
-import { revokeClientRecords } from '../../stores/sequelize/operational-adapter.js';
 import { openMigratedDatabase } from '../../stores/sequelize/migrate.js';
 import type { Clock, SessionStore } from '../../stores/session-store.js';
 import { AccountDirectory } from '../provider/accounts.js';
@@ -70,10 +69,7 @@ export async function openStorage(
   const config = seeded.config;
   const staticClients = [consoleClient(config.issuer)];
   const clients = new ClientSettings(staticClients, config.serverSideSessions);
-  const clientDirectory = new ClientDirectory(directory, clients, {
-    cacheMs: config.directory.cacheMs,
-    revoke: (clientId) => revokeClientRecords(sequelize, clientId),
-  });
+  const clientDirectory = new ClientDirectory(directory, clients, { cacheMs: config.directory.cacheMs });
   await clientDirectory.load();
   const storeLogger = logger.child({ component: 'session-store' });
 

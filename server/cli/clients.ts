@@ -14,7 +14,6 @@ import {
   type DirectorySubcommand,
   type DirectoryValues,
 } from './directory-group.js';
-import { revokeClientRecords } from '../../stores/sequelize/operational-adapter.js';
 import { CommandError, UsageError } from './errors.js';
 import { formatTable, printJson } from './output.js';
 
@@ -193,12 +192,10 @@ const remove: DirectorySubcommand<string> = {
   async prepare(values, fail) {
     return checkedId(values, 'client-id', fail, true);
   },
-  async run({ directory, sequelize, json }, clientId) {
+  async run({ directory, json }, clientId) {
     const existing = await directory.getClient(clientId);
-    const removed = existing !== null && (await directory.deleteClient(clientId));
-    // Also for a client already gone: repeating a removal whose revocation failed finishes it.
-    const revoked = await revokeClientRecords(sequelize, clientId);
-    if (!removed) throw new CommandError(`no client with id ${JSON.stringify(clientId)}`);
+    const { removed, revoked } = await directory.deleteClient(clientId);
+    if (!existing || !removed) throw new CommandError(`no client with id ${JSON.stringify(clientId)}`);
     if (json) return printJson({ removed: clientId, revoked });
     console.log(`Removed client ${clientId}; revoked ${revoked} of its grants, tokens and codes.`);
     if (existing.source === 'config') console.log(fromConfigNote(`client ${clientId}`));

@@ -172,17 +172,10 @@ export class ClientDirectory {
   readonly #cacheMs: number;
   readonly #cache = new Map<string, CacheEntry>();
 
-  readonly #revoke: (clientId: string) => Promise<number>;
-
-  constructor(
-    directory: SequelizeDirectory,
-    settings: ClientSettings,
-    options: { cacheMs: number; revoke: (clientId: string) => Promise<number> },
-  ) {
+  constructor(directory: SequelizeDirectory, settings: ClientSettings, options: { cacheMs: number }) {
     this.#directory = directory;
     this.#settings = settings;
     this.#cacheMs = options.cacheMs;
-    this.#revoke = options.revoke;
   }
 
   /** Reads every enabled client's settings once (at start), so the session code knows them before first use. */
@@ -216,18 +209,13 @@ export class ClientDirectory {
     }
   }
 
-  /**
-   * Deletes the client, then revokes what the provider keeps for it (grants, tokens, codes). The revocation runs also
-   * when the client was already gone, so repeating a removal whose revocation failed finishes it.
-   */
+  /** Deletes the client and revokes its grants, tokens and codes (SequelizeDirectory.deleteClient). */
   async remove(clientId: string): Promise<{ removed: boolean; revoked: number }> {
-    let removed: boolean;
     try {
-      removed = await this.#directory.deleteClient(clientId);
+      return await this.#directory.deleteClient(clientId);
     } finally {
       this.#cache.delete(clientId);
     }
-    return { removed, revoked: await this.#revoke(clientId) };
   }
 
   /**

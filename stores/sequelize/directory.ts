@@ -12,6 +12,7 @@
 import { UniqueConstraintError, type Sequelize } from 'sequelize';
 import type { Clock } from '../session-store.js';
 import { Database, type DatabaseTransaction } from './database.js';
+import { revokeClientRecords } from './operational-adapter.js';
 
 export type DirectorySource = 'config' | 'cli' | 'api';
 
@@ -203,10 +204,12 @@ function sameColumns<T extends object>(row: T, columns: Partial<T>): boolean {
 }
 
 export class SequelizeDirectory {
+  readonly #sequelize: Sequelize;
   readonly #db: Database;
   readonly #clock: Clock;
 
   constructor(sequelize: Sequelize, clock: Clock) {
+    this.#sequelize = sequelize;
     this.#db = Database.of(sequelize);
     this.#clock = clock;
   }
@@ -346,9 +349,14 @@ export class SequelizeDirectory {
     });
   }
 
-  /** Deletes the client; what the provider keeps for it goes with `revokeClientRecords` (operational-adapter.ts). */
-  async deleteClient(clientId: string): Promise<boolean> {
-    return (await this.#db.write(`DELETE FROM ${CLIENTS} WHERE client_id = :clientId`, { clientId })) > 0;
+  /**
+   * Deletes the client, then revokes what the provider keeps for it (grants, tokens, codes: `revokeClientRecords`).
+   * The revocation runs also when the client was already gone, so repeating a removal whose revocation failed
+   * finishes it.
+   */
+  async deleteClient(clientId: string): Promise<{ removed: boolean; revoked: number }> {
+    const removed = (await this.#db.write(`DELETE FROM ${CLIENTS} WHERE client_id = :clientId`, { clientId })) > 0;
+    return { removed, revoked: await revokeClientRecords(this.#sequelize, clientId) };
   }
 
   // ---- seeding ----
