@@ -302,12 +302,13 @@ export function clientProblems(client: ClientConfig, label: string): string[] {
       `${path('grant_types')}: a public client (token_endpoint_auth_method "none") cannot use client_credentials: ` +
         'anyone who knows its id would get tokens',
     );
-  const privileged = (client.scope ?? '').split(' ').filter((scope) => PRIVILEGED_SCOPES.includes(scope));
+  const scopes = client.scope?.split(' ') ?? [];
+  const privileged = scopes.filter((scope) => PRIVILEGED_SCOPES.includes(scope));
   if (isPublic && privileged.length > 0)
     problems.push(`${path('scope')}: a public client cannot hold ${privileged.join(', ')}`);
-  if (client.scope?.split(' ').includes(''))
+  if (scopes.includes(''))
     problems.push(`${path('scope')}: scopes are separated by single spaces, without leading or trailing ones`);
-  const unknownScopes = (client.scope ?? '').split(' ').filter((scope) => scope && !GATEHOUSE_SCOPES.includes(scope));
+  const unknownScopes = scopes.filter((scope) => scope && !GATEHOUSE_SCOPES.includes(scope));
   if (unknownScopes.length > 0)
     problems.push(
       `${path('scope')}: ${unknownScopes.map((scope) => JSON.stringify(scope)).join(', ')} not among ${GATEHOUSE_SCOPES.join(', ')} ` +

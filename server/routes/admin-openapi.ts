@@ -79,10 +79,9 @@ function clientFields(): Record<string, Record<string, unknown>> {
   return properties;
 }
 
-const clientOutputFields = () => {
-  const { client_secret: _secret, ...properties } = clientFields();
-  return properties;
-};
+/** Generated once: the input's fields, and the same without the secret for the answers. */
+const CLIENT_FIELDS = clientFields();
+const { client_secret: _secret, ...CLIENT_OUTPUT_FIELDS } = CLIENT_FIELDS;
 
 const schemas = {
   Session: {
@@ -286,7 +285,7 @@ const schemas = {
     required: ['client_id', 'hasSecret', 'disabled', 'source', 'created', 'updated'],
     properties: {
       client_id: { type: 'string', maxLength: MAX_CLIENT_ID },
-      ...clientOutputFields(),
+      ...CLIENT_OUTPUT_FIELDS,
       hasSecret: { type: 'boolean', description: 'Whether the client has a secret (never shown).' },
       disabled: {
         type: 'boolean',
@@ -311,7 +310,7 @@ const schemas = {
       'given. The read-only fields of a GET answer (`hasSecret`, `source`, `created`, `updated`) are ignored.',
     properties: {
       client_id: { type: 'string', maxLength: MAX_CLIENT_ID },
-      ...clientFields(),
+      ...CLIENT_FIELDS,
       disabled: { type: 'boolean', description: 'Disable (true) or enable (false) the client.' },
     },
   },
